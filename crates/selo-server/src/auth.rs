@@ -1,0 +1,156 @@
+//! Authentication of resource calls (CONTRACT §3): the Bearer access token, then the `APIKEY`.
+
+use crate::state::AppState;
+use axum::http::HeaderMap;
+use jsonwebtoken::{Algorithm, Validation};
+use selo_domain::capability::Capabilities;
+use selo_domain::problem::Problem;
+use selo_store::ApiKey;
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+
+/// Access-token lifetime, seconds.
+pub const ACCESS_TOKEN_SECONDS: i64 = 3600;
+
+/// Tenant of the request, attached to responses for the request log.
+#[derive(Debug, Clone)]
+pub struct TenantTag(pub String);
+
+/// Claims of Selo's access tokens.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccessClaims {
+    /// The environment's public URL.
+    pub iss: String,
+    /// The service account's `iss`.
+    pub sub: String,
+    /// Tenant id.
+    pub tid: String,
+    /// Account name.
+    pub acc: String,
+    /// Environment name.
+    pub env: String,
+    /// Issued at.
+    pub iat: i64,
+    /// Expires at.
+    pub exp: i64,
+    /// Token id.
+    pub jti: String,
+}
+
+/// Who is calling.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// Tenant id.
+    pub tenant_id: String,
+    /// Account name.
+    pub account: String,
+}
+
+fn invalid(reason: impl Into<String>) -> Problem {
+    Problem::BearerInvalid {
+        reason: reason.into(),
+    }
+}
+
+/// Checks `Authorization: Bearer …` against this environment's key and clock.
+pub fn bearer(state: &AppState, headers: &HeaderMap) -> Result<Principal, Problem> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or_else(|| invalid("the Authorization header is missing; send Authorization: Bearer <access_token>"))?
+        .to_str()
+        .map_err(|_| invalid("the Authorization header is not ASCII"))?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| invalid("the Authorization header must be 'Bearer <access_token>'"))?;
+    let header = jsonwebtoken::decode_header(token)
+        .map_err(|_| invalid("the access token is not a JWT issued by Selo"))?;
+    let kid = header.kid.unwrap_or_default();
+    if kid != state.env.key.kid {
+        if let Some(other) = state.other_environments().find(|e| e.key.kid == kid) {
+            return Err(invalid(format!(
+                "mixed credentials: this token was issued by the {} environment, but this is the {} environment; obtain a token from {}/oauth2/token",
+                other.name, state.env.name, state.env.public_url
+            )));
+        }
+        return Err(invalid(
+            "the access token was not issued by this environment; obtain a new one from POST /oauth2/token",
+        ));
+    }
+    let mut validation = Validation::new(Algorithm::EdDSA);
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    let data = jsonwebtoken::decode::<AccessClaims>(token, &state.env.key.decoding, &validation)
+        .map_err(|_| invalid("the access token's signature does not verify"))?;
+    let claims = data.claims;
+    if claims.env != state.env.name {
+        return Err(invalid("the access token belongs to another environment"));
+    }
+    if claims.exp <= state.now() {
+        return Err(Problem::BearerExpired);
+    }
+    Ok(Principal {
+        tenant_id: claims.tid,
+        account: claims.acc,
+    })
+}
+
+/// SHA-256 (API keys are stored, and assertions remembered, by this hash).
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+    d.as_ref().try_into().unwrap_or([0; 32])
+}
+
+/// Checks the `APIKEY` header: known, not revoked, of the caller's tenant. Returns its
+/// capabilities.
+pub fn api_key(
+    state: &AppState,
+    headers: &HeaderMap,
+    principal: &Principal,
+) -> Result<Capabilities, Problem> {
+    let secret = headers
+        .get("apikey")
+        .ok_or(Problem::ApiKeyMissing)?
+        .to_str()
+        .map_err(|_| Problem::ApiKeyInvalid {
+            reason: "the APIKEY header is not ASCII".into(),
+        })?
+        .trim();
+    if secret.is_empty() {
+        return Err(Problem::ApiKeyMissing);
+    }
+    let hash = sha256(secret.as_bytes());
+    let unknown = || Problem::ApiKeyInvalid {
+        reason: "this API key is unknown; create one with `selo admin apikey create --tenant <id>`"
+            .into(),
+    };
+    let key: ApiKey = state
+        .shared
+        .store
+        .api_key_by_hash(&hash)
+        .map_err(|e| {
+            tracing::error!(error = %e, "api key lookup failed");
+            Problem::Internal
+        })?
+        .ok_or_else(unknown)?;
+    if !bool::from(key.hash.ct_eq(&hash)) {
+        return Err(unknown());
+    }
+    if key.revoked_at.is_some() {
+        return Err(Problem::ApiKeyInvalid {
+            reason: format!("API key {} was revoked; create a new one", key.id),
+        });
+    }
+    if key.tenant_id != principal.tenant_id {
+        return Err(Problem::ApiKeyInvalid {
+            reason: "this API key belongs to another tenant (or another environment) than the access token; use a key of the same tenant".into(),
+        });
+    }
+    Capabilities::parse_list(&key.capabilities).map_err(|e| {
+        tracing::error!(error = %e, key = %key.id, "stored capabilities unreadable");
+        Problem::Internal
+    })
+}

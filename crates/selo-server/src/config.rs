@@ -1,0 +1,65 @@
+//! Server configuration (built by the CLI from flags and environment variables).
+
+use selo_store::LockoutPolicy;
+use selo_store::sqlite::Durability;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// What kind of environment a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvironmentKind {
+    /// Deterministic scenarios and Selo's test extensions.
+    Sandbox,
+    /// No sandbox scenarios, no test extensions.
+    Production,
+}
+
+/// One environment: a listener, its public URL and its audience.
+#[derive(Debug, Clone)]
+pub struct EnvironmentConfig {
+    /// Name (`sandbox`, `production`); tenants belong to one by this name.
+    pub name: String,
+    /// Kind.
+    pub kind: EnvironmentKind,
+    /// Address to bind (`127.0.0.1:0` picks a free port).
+    pub listen: SocketAddr,
+    /// Base URL clients use (default: `http://` + the bound address).
+    pub public_url: Option<String>,
+    /// The `aud` assertions must carry (default: the public URL without trailing slash).
+    pub audience: Option<String>,
+}
+
+/// Everything `selo serve` needs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Data directory (database, blobs, keys).
+    pub data_dir: PathBuf,
+    /// The environments, one listener each.
+    pub environments: Vec<EnvironmentConfig>,
+    /// Start a manual clock (test rigs only).
+    pub manual_clock: bool,
+    /// Lockout after failed signature checks.
+    pub lockout: LockoutPolicy,
+    /// Largest accepted request body, bytes.
+    pub body_limit: usize,
+    /// SQLite durability.
+    pub durability: Durability,
+}
+
+impl ServerConfig {
+    /// The defaults of CONTRACT §14/§2: 2 MiB bodies, 5 failures in 15 min lock for 15 min.
+    pub fn new(data_dir: PathBuf, environments: Vec<EnvironmentConfig>) -> Self {
+        ServerConfig {
+            data_dir,
+            environments,
+            manual_clock: false,
+            lockout: LockoutPolicy {
+                attempts: 5,
+                window_seconds: 900,
+                duration_seconds: 900,
+            },
+            body_limit: 2 * 1024 * 1024,
+            durability: Durability::Normal,
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! A running environment: its URLs and the Ed25519 key that signs its access tokens.
+
+use crate::config::{EnvironmentConfig, EnvironmentKind};
+use anyhow::Context;
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{DecodingKey, EncodingKey};
+use selo_wire::token::Jwk;
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+/// The access-token signing key of one environment.
+pub struct SigningKey {
+    /// Key id (in the token header and the JWKS).
+    pub kid: String,
+    /// Private key for signing.
+    pub encoding: EncodingKey,
+    /// Public key for verifying.
+    pub decoding: DecodingKey,
+    /// The public JWK.
+    pub jwk: Jwk,
+}
+
+impl SigningKey {
+    /// Loads `DIR/keys/<env>.ed25519.p8`, generating it (mode 0600) on first start.
+    pub fn load_or_create(data_dir: &Path, environment: &str) -> anyhow::Result<Self> {
+        let dir = data_dir.join("keys");
+        fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join(format!("{environment}.ed25519.p8"));
+        let pkcs8 = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let doc = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new())
+                    .map_err(|_| anyhow::anyhow!("could not generate an Ed25519 key"))?;
+                write_private(&path, doc.as_ref())?;
+                doc.as_ref().to_vec()
+            }
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        let pair = Ed25519KeyPair::from_pkcs8(&pkcs8)
+            .map_err(|e| anyhow::anyhow!("{} is not an Ed25519 PKCS#8 key: {e}", path.display()))?;
+        let public = pair.public_key().as_ref().to_vec();
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &public);
+        let kid = format!("{environment}-{}", &URL_SAFE_NO_PAD.encode(digest.as_ref())[..12]);
+        let x = URL_SAFE_NO_PAD.encode(&public);
+        Ok(SigningKey {
+            encoding: EncodingKey::from_ed_der(&pkcs8),
+            decoding: DecodingKey::from_ed_der(&public),
+            jwk: Jwk {
+                kty: "OKP".into(),
+                crv: "Ed25519".into(),
+                x,
+                kid: kid.clone(),
+                alg: "EdDSA".into(),
+                use_: "sig".into(),
+            },
+            kid,
+        })
+    }
+}
+
+/// Writes a secret file readable by its owner only.
+pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    Ok(())
+}
+
+/// One environment as the running server sees it.
+pub struct Environment {
+    /// Name.
+    pub name: String,
+    /// Kind.
+    pub kind: EnvironmentKind,
+    /// Base URL.
+    pub public_url: String,
+    /// Expected `aud`.
+    pub audience: String,
+    /// Access-token key.
+    pub key: SigningKey,
+}
+
+impl Environment {
+    /// Builds the environment once its listener is bound to `bound`.
+    pub fn new(
+        cfg: &EnvironmentConfig,
+        bound: std::net::SocketAddr,
+        data_dir: &Path,
+    ) -> anyhow::Result<Self> {
+        let public_url = cfg
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"))
+            .trim_end_matches('/')
+            .to_string();
+        let audience = cfg.audience.clone().unwrap_or_else(|| public_url.clone());
+        Ok(Environment {
+            name: cfg.name.clone(),
+            kind: cfg.kind,
+            key: SigningKey::load_or_create(data_dir, &cfg.name)?,
+            public_url,
+            audience,
+        })
+    }
+
+    /// Whether the sandbox scenarios and test extensions are on.
+    pub fn is_sandbox(&self) -> bool {
+        self.kind == EnvironmentKind::Sandbox
+    }
+}

@@ -1,0 +1,5 @@
+//! HTTP plumbing shared by every route: request ids, the problem renderer, body limits, logs.
+
+pub mod body;
+pub mod middleware;
+pub mod problem;

@@ -1,0 +1,204 @@
+//! The one place where a [`Problem`] becomes a status, headers and a body (CONTRACT §2–§4).
+//!
+//! Handlers return [`ApiError`]; its response carries the problem as an extension and the
+//! [`crate::http::middleware`] layer, which knows the request id and the clock, renders it.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use selo_domain::problem::Problem;
+use selo_store::StoreError;
+use selo_wire::error::{ErrorBody, ErrorEnvelope, FieldError};
+use selo_wire::token::OAuthError;
+
+/// A handler failure.
+#[derive(Debug)]
+pub struct ApiError(pub Problem);
+
+impl From<Problem> for ApiError {
+    fn from(p: Problem) -> Self {
+        ApiError(p)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "store failure");
+        ApiError(Problem::Internal)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut res = StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        res.extensions_mut().insert(self.0);
+        res
+    }
+}
+
+/// Result of a handler.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Status, code and description of a problem for the API contract.
+fn api_parts(p: &Problem) -> (StatusCode, String, String) {
+    let s = |code: &str, d: String| (code.to_string(), d);
+    let (status, (code, description)) = match p {
+        Problem::BearerInvalid { reason } => (
+            StatusCode::UNAUTHORIZED,
+            s("10501", format!("Invalid access token: {reason}")),
+        ),
+        Problem::BearerExpired => (
+            StatusCode::UNAUTHORIZED,
+            s(
+                "10502",
+                "Expired access token: obtain a new one from POST /oauth2/token".into(),
+            ),
+        ),
+        Problem::ApiKeyMissing => (
+            StatusCode::UNAUTHORIZED,
+            s(
+                "20002",
+                "APIKEY header is required: send the API key created with `selo admin apikey create`".into(),
+            ),
+        ),
+        Problem::ApiKeyInvalid { reason } => (
+            StatusCode::UNAUTHORIZED,
+            s("10201", format!("Invalid APIKEY: {reason}")),
+        ),
+        Problem::Forbidden { reason } => (
+            StatusCode::FORBIDDEN,
+            s("30017", format!("No permission for this capability: {reason}")),
+        ),
+        Problem::BodyMalformed { reason } => (
+            StatusCode::BAD_REQUEST,
+            s("20003", format!("Request body missing or invalid: {reason}")),
+        ),
+        Problem::Invalid(fields) => {
+            let first = fields.first();
+            (
+                StatusCode::BAD_REQUEST,
+                s(
+                    first.map_or("20003", |f| f.code),
+                    fields
+                        .iter()
+                        .map(|f| f.message.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                ),
+            )
+        }
+        Problem::BadPathParameter { reason } => {
+            (StatusCode::BAD_REQUEST, s("40001", reason.clone()))
+        }
+        Problem::NotFound { what } => (
+            StatusCode::NOT_FOUND,
+            s("40401", format!("{what} not found")),
+        ),
+        Problem::RouteNotFound { path } => (
+            StatusCode::NOT_FOUND,
+            s(
+                "40401",
+                format!("no route for {path}; see the contract for the paths Selo serves"),
+            ),
+        ),
+        Problem::ProcessEndedInError { id } => (
+            StatusCode::GONE,
+            s(
+                "41001",
+                format!("process {id} ended in error (status 5); create a new process"),
+            ),
+        ),
+        Problem::MethodNotAllowed => (
+            StatusCode::METHOD_NOT_ALLOWED,
+            s("40501", "method not allowed on this route".into()),
+        ),
+        Problem::PayloadTooLarge { limit } => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            s(
+                "41301",
+                format!("request body is larger than {limit} bytes; send a smaller image (at most 800 KiB decoded)"),
+            ),
+        ),
+        Problem::TokenForm { .. } | Problem::TokenRejected { .. } | Problem::Internal => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            s(
+                "50001",
+                "Internal failure! Try again later; if it persists, contact support with this requestId and timestamp".into(),
+            ),
+        ),
+    };
+    (status, code, description)
+}
+
+/// Renders `problem` as the final response for `request_id` at `timestamp`.
+pub fn render(problem: &Problem, request_id: &str, timestamp: &str) -> Response {
+    let mut res = match problem {
+        Problem::TokenForm { error, description } => (
+            StatusCode::BAD_REQUEST,
+            axum::Json(OAuthError {
+                error: (*error).to_string(),
+                error_description: description.clone(),
+                code: None,
+            }),
+        )
+            .into_response(),
+        Problem::TokenRejected { code, reason } => {
+            let mut res = (
+                StatusCode::UNAUTHORIZED,
+                axum::Json(OAuthError {
+                    error: "invalid_grant".into(),
+                    error_description: format!("Authentication failed ({code}): {reason}"),
+                    code: Some(code.as_str().to_string()),
+                }),
+            )
+                .into_response();
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            res
+        }
+        other => {
+            let (status, code, description) = api_parts(other);
+            let fields = match other {
+                Problem::Invalid(fields) => Some(
+                    fields
+                        .iter()
+                        .map(|f| FieldError {
+                            field: f.field.clone(),
+                            reason: f.reason,
+                        })
+                        .collect(),
+                ),
+                Problem::BodyMalformed { .. } | Problem::BadPathParameter { .. } => Some(vec![]),
+                _ => None,
+            };
+            let mut res = (
+                status,
+                axum::Json(ErrorEnvelope {
+                    error: ErrorBody {
+                        code,
+                        description,
+                        fields,
+                        request_id: request_id.to_string(),
+                        timestamp: timestamp.to_string(),
+                    },
+                }),
+            )
+                .into_response();
+            if status == StatusCode::UNAUTHORIZED {
+                let value = if matches!(other, Problem::BearerInvalid { .. } | Problem::BearerExpired) {
+                    "Bearer error=\"invalid_token\""
+                } else {
+                    "Bearer"
+                };
+                res.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(value));
+            }
+            res
+        }
+    };
+    let retry = res.status().is_server_error() || res.status() == StatusCode::TOO_MANY_REQUESTS;
+    res.headers_mut().insert(
+        "should-retry",
+        HeaderValue::from_static(if retry { "true" } else { "false" }),
+    );
+    res
+}

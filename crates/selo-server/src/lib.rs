@@ -1,0 +1,15 @@
+//! Selo's HTTP layer: one axum router per environment serving the token service and the API
+//! contract. Handlers are thin: they authenticate, hand the request to a service module and
+//! return a [`selo_domain::problem::Problem`] on failure, which [`http::problem`] renders once.
+
+pub mod auth;
+pub mod config;
+pub mod environment;
+pub mod http;
+pub mod routes;
+pub mod serve;
+pub mod services;
+pub mod state;
+
+pub use config::{EnvironmentConfig, EnvironmentKind, ServerConfig};
+pub use serve::{ServeHandle, start};

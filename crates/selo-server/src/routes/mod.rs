@@ -1,0 +1,51 @@
+//! The router of one environment: every contract's routes plus operations and sandbox
+//! extensions, wrapped in the request middleware.
+
+mod documents;
+mod ops;
+mod processes;
+mod sandbox;
+mod token;
+
+use crate::http::middleware;
+use crate::http::problem::ApiError;
+use crate::state::AppState;
+use axum::Router;
+use axum::http::Uri;
+use axum::routing::{get, post};
+use selo_domain::problem::Problem;
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError(Problem::RouteNotFound {
+        path: uri.path().to_string(),
+    })
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError(Problem::MethodNotAllowed)
+}
+
+/// Builds the router of one environment.
+pub fn router(state: AppState) -> Router {
+    let mut r = Router::new()
+        .route("/livez", get(ops::livez))
+        .route("/readyz", get(ops::readyz))
+        .route("/oauth2/token", post(token::token))
+        .route("/.well-known/jwks.json", get(token::jwks))
+        .route("/processes/v1", post(processes::create))
+        .route("/processes/v1/{id}", get(processes::get))
+        .route("/documents/v1", get(documents::list));
+    if state.env.is_sandbox() {
+        r = r.route("/sandbox/scenarios", get(sandbox::scenarios));
+    }
+    if state.env.is_sandbox() && state.shared.manual_clock.is_some() {
+        r = r.route("/sandbox/clock", get(sandbox::clock).post(sandbox::advance_clock));
+    }
+    r.fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::around,
+        ))
+        .with_state(state)
+}

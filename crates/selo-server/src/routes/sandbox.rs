@@ -1,0 +1,87 @@
+//! Sandbox extensions: the scenario table and the manual clock (CONTRACT §8, §9).
+
+use crate::http::problem::{ApiError, ApiResult};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use selo_domain::capability::Capability;
+use selo_domain::clock::rfc3339_millis;
+use selo_domain::problem::{FieldProblem, Problem};
+use selo_domain::process::{ProcessKind, ProcessRecord};
+use selo_domain::scenario::{SANDBOX_TABLE, Scenario};
+use selo_domain::validation::parse_body;
+use selo_wire::error::FieldReason;
+use selo_wire::sandbox::{ClockView, ScenarioInfo, ScenarioList};
+
+/// The sandbox table, generated from the engines that apply it.
+pub async fn scenarios() -> Json<ScenarioList> {
+    let caps: Vec<String> = Capability::ALL.iter().map(|c| c.to_string()).collect();
+    let scenarios = SANDBOX_TABLE
+        .iter()
+        .map(|(cpf, scenario)| {
+            let record = ProcessRecord {
+                id: "00000000-0000-0000-0000-000000000000".into(),
+                tenant_id: String::new(),
+                created_at: 0,
+                kind: ProcessKind::Onboarding {
+                    scenario: *scenario,
+                },
+                capabilities: caps.clone(),
+                client_reference: None,
+                completes_at: None,
+                image_type: String::new(),
+            };
+            let mut api = serde_json::to_value(record.api_view(0)).unwrap_or_default();
+            if let Some(obj) = api.as_object_mut() {
+                obj.remove("id");
+            }
+            ScenarioInfo {
+                cpf: (*cpf).to_string(),
+                scenario: scenario.name().to_string(),
+                api,
+                completes_after_seconds: scenario.completes_after().map(|s| s as u64),
+            }
+        })
+        .collect();
+    Json(ScenarioList {
+        scenarios,
+        default: Scenario::Approved.name().to_string(),
+    })
+}
+
+fn view(state: &AppState) -> ClockView {
+    let now = state.shared.clock.now();
+    ClockView {
+        now: rfc3339_millis(now),
+        unix: now.unix_timestamp(),
+    }
+}
+
+/// Reads the manual clock.
+pub async fn clock(State(state): State<AppState>) -> Json<ClockView> {
+    Json(view(&state))
+}
+
+/// Moves the manual clock forward.
+pub async fn advance_clock(
+    State(state): State<AppState>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<ClockView>> {
+    let body = parse_body(&body)?;
+    let seconds = body
+        .get("advanceSeconds")
+        .and_then(serde_json::Value::as_i64)
+        .filter(|s| *s >= 0)
+        .ok_or_else(|| {
+            ApiError(Problem::Invalid(vec![FieldProblem::new(
+                "advanceSeconds",
+                FieldReason::Invalid,
+                "20003",
+                "advanceSeconds must be a whole number of seconds ≥ 0",
+            )]))
+        })?;
+    if let Some(clock) = &state.shared.manual_clock {
+        clock.advance(seconds);
+    }
+    Ok(Json(view(&state)))
+}

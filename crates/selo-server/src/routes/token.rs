@@ -1,0 +1,36 @@
+//! `POST /oauth2/token`, `GET /.well-known/jwks.json`.
+
+use crate::http::body::LimitedBody;
+use crate::http::problem::ApiResult;
+use crate::services;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{ConnectInfo, State};
+use selo_wire::token::{Jwks, TokenResponse};
+use std::net::SocketAddr;
+
+/// Exchanges a signed assertion for an access token.
+pub async fn token(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    LimitedBody(body): LimitedBody,
+) -> ApiResult<Json<TokenResponse>> {
+    let mut grant_type = None;
+    let mut assertion = None;
+    for (k, v) in form_urlencoded::parse(&body) {
+        match k.as_ref() {
+            "grant_type" => grant_type = Some(v.into_owned()),
+            "assertion" => assertion = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    let res = services::token::issue(&state, grant_type.as_deref(), assertion.as_deref(), peer.ip())?;
+    Ok(Json(res))
+}
+
+/// The environment's access-token public key.
+pub async fn jwks(State(state): State<AppState>) -> Json<Jwks> {
+    Json(Jwks {
+        keys: vec![state.env.key.jwk.clone()],
+    })
+}

@@ -1,0 +1,104 @@
+//! Starting the server: open the store, bind every environment's listener, then serve until a
+//! shutdown signal, finishing in-flight requests.
+
+use crate::config::ServerConfig;
+use crate::environment::Environment;
+use crate::routes::router;
+use crate::state::{AppState, Shared};
+use anyhow::Context;
+use selo_domain::clock::{Clock, ManualClock, SystemClock};
+use selo_store::blobs::BlobStore;
+use selo_store::sqlite::SqliteStore;
+use selo_wire::admin::ServeLine;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Path of the SQLite database inside a data directory.
+pub fn database_path(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.join("selo.db")
+}
+
+/// A bound, not yet serving, server.
+pub struct ServeHandle {
+    /// One line per environment (what `serve` prints).
+    pub lines: Vec<ServeLine>,
+    listeners: Vec<(TcpListener, AppState)>,
+}
+
+/// Opens the store and binds every listener.
+pub async fn start(config: &ServerConfig) -> anyhow::Result<ServeHandle> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let store = SqliteStore::open(&database_path(&config.data_dir), config.durability)
+        .with_context(|| format!("opening the database in {}", config.data_dir.display()))?;
+    let blobs = BlobStore::open(&config.data_dir.join("blobs"))?;
+    let manual_clock = config
+        .manual_clock
+        .then(|| Arc::new(ManualClock::starting_at(SystemClock.now())));
+    let clock: Arc<dyn Clock> = match &manual_clock {
+        Some(m) => m.clone(),
+        None => Arc::new(SystemClock),
+    };
+    let mut bound = Vec::new();
+    for env in &config.environments {
+        let listener = TcpListener::bind(env.listen)
+            .await
+            .with_context(|| format!("binding {} for the {} environment", env.listen, env.name))?;
+        let addr = listener.local_addr()?;
+        bound.push((listener, Arc::new(Environment::new(env, addr, &config.data_dir)?)));
+    }
+    let shared = Arc::new(Shared {
+        store: Arc::new(store),
+        blobs,
+        clock,
+        manual_clock,
+        environments: bound.iter().map(|(_, e)| e.clone()).collect(),
+        lockout: config.lockout,
+        body_limit: config.body_limit,
+    });
+    let mut lines = Vec::new();
+    let mut listeners = Vec::new();
+    for (listener, env) in bound {
+        lines.push(ServeLine {
+            environment: env.name.clone(),
+            listen: listener.local_addr()?.to_string(),
+            public_url: env.public_url.clone(),
+            audience: env.audience.clone(),
+        });
+        listeners.push((
+            listener,
+            AppState {
+                shared: shared.clone(),
+                env,
+            },
+        ));
+    }
+    Ok(ServeHandle { lines, listeners })
+}
+
+impl ServeHandle {
+    /// Serves every environment until `shutdown` resolves, then lets in-flight requests finish.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let (tx, _) = tokio::sync::broadcast::channel::<()>(1);
+        let mut tasks = Vec::new();
+        for (listener, state) in self.listeners {
+            let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+            let mut rx = tx.subscribe();
+            tasks.push(tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = rx.recv().await;
+                    })
+                    .await
+            }));
+        }
+        shutdown.await;
+        let _ = tx.send(());
+        for t in tasks {
+            t.await??;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,5 @@
+//! Use cases: each orchestrates domain rules and the store for one operation, so that handlers
+//! only translate HTTP.
+
+pub mod processes;
+pub mod token;

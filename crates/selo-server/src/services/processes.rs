@@ -1,0 +1,149 @@
+//! API-contract processes: create (validate → engines → store) and read.
+
+use crate::auth::Principal;
+use crate::state::AppState;
+use selo_domain::capability::{Capabilities, Capability};
+use selo_domain::problem::{FieldProblem, Problem};
+use selo_domain::process::{ProcessKind, ProcessRecord, effective_scenario};
+use selo_domain::scenario::Scenario;
+use selo_domain::validation::{ValidCreate, ValidReference, is_transactional, is_uuid, validate_create};
+use selo_wire::error::FieldReason;
+use selo_wire::process::ApiProcess;
+use serde_json::Value;
+
+/// The capability check of a create (403 before 400): onboarding needs `identity` or
+/// `liveness`, a transactional body needs `validation`.
+pub fn check_create_capability(body: Option<&Value>, caps: &Capabilities) -> Result<(), Problem> {
+    if body.is_some_and(is_transactional) {
+        if !caps.has(Capability::Validation) {
+            return Err(Problem::Forbidden {
+                reason: "a transactional (references) create needs an API key with the 'validation' capability".into(),
+            });
+        }
+    } else if !caps.has(Capability::Identity) && !caps.has(Capability::Liveness) {
+        return Err(Problem::Forbidden {
+            reason: "creating a process needs an API key with the 'identity' or 'liveness' capability".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Validates a create body completely (CPU-heavy: decodes the image). Runs off the async
+/// workers.
+pub async fn validate(body: Value) -> Result<ValidCreate, Problem> {
+    tokio::task::spawn_blocking(move || validate_create(&body))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "validation task failed");
+            Problem::Internal
+        })?
+}
+
+/// Stores a validated create and answers with its first view.
+pub fn create(
+    state: &AppState,
+    principal: &Principal,
+    caps: &Capabilities,
+    valid: ValidCreate,
+) -> Result<ApiProcess, Problem> {
+    let store = &state.shared.store;
+    let now = state.now();
+    let id = uuid::Uuid::new_v4().to_string();
+    let (kind, image, client_reference, completes_at) = match valid {
+        ValidCreate::Onboarding { subject, image } => {
+            let scenario = effective_scenario(
+                Scenario::for_person(subject.code.as_str(), state.env.is_sandbox()),
+                caps,
+            );
+            (
+                ProcessKind::Onboarding { scenario },
+                image,
+                subject.client_reference,
+                scenario.completes_after().map(|s| now + s),
+            )
+        }
+        ValidCreate::Transactional {
+            references,
+            subject,
+            image,
+        } => {
+            let mut matched = true;
+            let mut problems = Vec::new();
+            for (i, r) in references.iter().enumerate() {
+                if let ValidReference::ProcessId(pid) = r {
+                    match store.process(&principal.tenant_id, pid).map_err(store_failure)? {
+                        Some(p) => matched &= p.api_view(now).unico_id.is_some_and(|u| u.result == "yes"),
+                        None => problems.push(FieldProblem::new(
+                            format!("references[{i}].referenceContent"),
+                            FieldReason::Invalid,
+                            "20003",
+                            format!("references[{i}].referenceContent: no process {pid} in your tenant"),
+                        )),
+                    }
+                }
+            }
+            if !problems.is_empty() {
+                return Err(Problem::Invalid(problems));
+            }
+            (
+                ProcessKind::Transactional { matched },
+                image,
+                subject.and_then(|s| s.client_reference),
+                None,
+            )
+        }
+    };
+    let record = ProcessRecord {
+        id: id.clone(),
+        tenant_id: principal.tenant_id.clone(),
+        created_at: now,
+        kind,
+        capabilities: caps.names(),
+        client_reference,
+        completes_at,
+        image_type: image.format.media_type().to_string(),
+    };
+    state
+        .shared
+        .blobs
+        .put(&selfie_key(&record), &image.bytes)
+        .map_err(|e| {
+            tracing::error!(error = %e, "writing the selfie failed");
+            Problem::Internal
+        })?;
+    store.insert_process(&record).map_err(store_failure)?;
+    Ok(record.api_view(now))
+}
+
+/// Where a process's selfie lives in the blob store.
+pub fn selfie_key(p: &ProcessRecord) -> String {
+    format!("{}/{}.selfie", p.tenant_id, p.id)
+}
+
+fn store_failure(e: selo_store::StoreError) -> Problem {
+    tracing::error!(error = %e, "store failure");
+    Problem::Internal
+}
+
+/// `GET /processes/v1/{id}`: 400 malformed id, 404 absent or another tenant's, 410 status 5.
+pub fn get(state: &AppState, principal: &Principal, id: &str) -> Result<ApiProcess, Problem> {
+    if !is_uuid(id) {
+        return Err(Problem::BadPathParameter {
+            reason: format!("processId '{id}' is not a valid process id (a UUID)"),
+        });
+    }
+    let id = id.to_ascii_lowercase();
+    let record = state
+        .shared
+        .store
+        .process(&principal.tenant_id, &id)
+        .map_err(store_failure)?
+        .ok_or_else(|| Problem::NotFound {
+            what: format!("process {id}"),
+        })?;
+    let view = record.api_view(state.now());
+    if view.status == 5 {
+        return Err(Problem::ProcessEndedInError { id });
+    }
+    Ok(view)
+}

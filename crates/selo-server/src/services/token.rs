@@ -1,0 +1,212 @@
+//! The token service: every row of CONTRACT §2's table, in order.
+
+use crate::auth::{ACCESS_TOKEN_SECONDS, AccessClaims};
+use crate::state::AppState;
+use jsonwebtoken::{Algorithm, DecodingKey, Header};
+use selo_domain::access::{HoursWindow, ip_allowed, parse_cidr};
+use selo_domain::assertion::{Audiences, check_audience, check_times, parse_assertion};
+use selo_domain::problem::{AuthCode, Problem};
+use selo_store::{AccountKey, StoreError};
+use selo_wire::token::{JWT_BEARER_GRANT, TokenResponse};
+use std::net::IpAddr;
+
+fn internal(e: StoreError) -> Problem {
+    tracing::error!(error = %e, "store failure in token service");
+    Problem::Internal
+}
+
+/// Which of an account's keys the signature verifies under.
+enum SignatureCheck {
+    Active,
+    RevokedOnly,
+    None,
+}
+
+fn verify_signature(keys: &[AccountKey], signing_input: &str, signature: &str) -> SignatureCheck {
+    let verifies = |k: &AccountKey| {
+        DecodingKey::from_rsa_pem(k.public_key_pem.as_bytes())
+            .ok()
+            .and_then(|key| {
+                jsonwebtoken::crypto::verify(signature, signing_input.as_bytes(), &key, Algorithm::RS256)
+                    .ok()
+            })
+            .unwrap_or(false)
+    };
+    if keys.iter().filter(|k| k.revoked_at.is_none()).any(verifies) {
+        SignatureCheck::Active
+    } else if keys.iter().filter(|k| k.revoked_at.is_some()).any(verifies) {
+        SignatureCheck::RevokedOnly
+    } else {
+        SignatureCheck::None
+    }
+}
+
+/// Handles a token request's form fields (`grant_type`, `assertion`) from `peer`.
+pub fn issue(
+    state: &AppState,
+    grant_type: Option<&str>,
+    assertion: Option<&str>,
+    peer: IpAddr,
+) -> Result<TokenResponse, Problem> {
+    let (grant_type, raw) = match (grant_type, assertion) {
+        (Some(g), Some(a)) if !g.is_empty() && !a.is_empty() => (g, a),
+        _ => {
+            return Err(Problem::TokenForm {
+                error: "invalid_request",
+                description: format!(
+                    "the form needs grant_type={JWT_BEARER_GRANT} and assertion=<signed JWT>"
+                ),
+            });
+        }
+    };
+    if grant_type != JWT_BEARER_GRANT {
+        return Err(Problem::TokenForm {
+            error: "unsupported_grant_type",
+            description: format!(
+                "grant_type '{grant_type}' is not supported; use {JWT_BEARER_GRANT}"
+            ),
+        });
+    }
+    let a = parse_assertion(raw)?;
+    let store = &state.shared.store;
+    let iss = a.issuer.iss();
+    let tenant = store.tenant(&a.issuer.tenant_id).map_err(internal)?;
+    let tenant = match tenant {
+        None => {
+            return Err(Problem::token(
+                AuthCode::UnknownIssuer,
+                format!("tenant '{}' in iss is unknown; check the tenant id in iss", a.issuer.tenant_id),
+            ));
+        }
+        Some(t) if t.environment != state.env.name => {
+            return Err(Problem::token(
+                AuthCode::UnknownIssuer,
+                format!(
+                    "mixed credentials: tenant '{}' belongs to the {} environment, but this is the {} environment at {}",
+                    t.id, t.environment, state.env.name, state.env.public_url
+                ),
+            ));
+        }
+        Some(t) => t,
+    };
+    let account = store
+        .account(&tenant.id, &a.issuer.account)
+        .map_err(internal)?
+        .ok_or_else(|| {
+            Problem::token(
+                AuthCode::UnknownIssuer,
+                format!("account '{}' does not exist in tenant '{}'", a.issuer.account, tenant.id),
+            )
+        })?;
+    if !account.enabled {
+        return Err(Problem::token(
+            AuthCode::AccountDisabled,
+            format!("account '{iss}' is disabled; enable it with `selo admin account enable`"),
+        ));
+    }
+    let now = state.now();
+    if let Some(until) = account.locked_until.filter(|u| *u > now) {
+        return Err(Problem::token(
+            AuthCode::AccountLocked,
+            format!(
+                "account '{iss}' is locked after too many invalid signatures; it unlocks in {} s",
+                until - now
+            ),
+        ));
+    }
+    let keys = store
+        .account_keys(&tenant.id, &account.name)
+        .map_err(internal)?;
+    match verify_signature(&keys, &a.signing_input, &a.signature) {
+        SignatureCheck::Active => {}
+        SignatureCheck::RevokedOnly => {
+            return Err(Problem::token(
+                AuthCode::KeyRevoked,
+                format!("the assertion is signed with a revoked key of '{iss}'; sign with a current key (`selo admin account add-key`)"),
+            ));
+        }
+        SignatureCheck::None => {
+            let locked = store
+                .record_auth_failure(&tenant.id, &account.name, now, state.shared.lockout)
+                .map_err(internal)?;
+            let mut reason = format!(
+                "the assertion's signature does not verify under any key of '{iss}'; sign it with the account's private key (RS256)"
+            );
+            if locked.is_some() {
+                reason.push_str("; too many failures: the account is now locked");
+            }
+            return Err(Problem::token(AuthCode::BadSignature, reason));
+        }
+    }
+    let others: Vec<(String, String)> = state
+        .other_environments()
+        .map(|e| (e.name.clone(), e.audience.clone()))
+        .collect();
+    check_audience(
+        &a.aud,
+        &Audiences {
+            environment: &state.env.name,
+            audience: &state.env.audience,
+            others: &others,
+        },
+    )?;
+    check_times(a.iat, a.exp, now)?;
+    if !account.allow_ips.is_empty() {
+        let nets: Vec<_> = account
+            .allow_ips
+            .iter()
+            .filter_map(|c| parse_cidr(c).ok())
+            .collect();
+        if !ip_allowed(&nets, peer) {
+            return Err(Problem::token(
+                AuthCode::IpNotAllowed,
+                format!("requests from {peer} are not allowed for '{iss}' (allowed: {})", account.allow_ips.join(", ")),
+            ));
+        }
+    }
+    if let Some(window) = account
+        .allowed_hours
+        .as_deref()
+        .and_then(|h| h.parse::<HoursWindow>().ok())
+    {
+        let t = state.shared.clock.now();
+        let minute = u16::from(t.hour()) * 60 + u16::from(t.minute());
+        if !window.contains(minute) {
+            return Err(Problem::token(
+                AuthCode::OutsideHours,
+                format!("'{iss}' may obtain tokens only between {window} UTC"),
+            ));
+        }
+    }
+    let hash = crate::auth::sha256(raw.trim().as_bytes());
+    let fresh = store
+        .mark_assertion_used(&hash, a.exp.max(now) + selo_domain::assertion::LEEWAY_SECONDS, now)
+        .map_err(internal)?;
+    if !fresh {
+        return Err(Problem::token(
+            AuthCode::Replayed,
+            "this assertion was already used; sign a new one for every token request",
+        ));
+    }
+    let claims = AccessClaims {
+        iss: state.env.public_url.clone(),
+        sub: iss,
+        tid: tenant.id,
+        acc: account.name,
+        env: state.env.name.clone(),
+        iat: now,
+        exp: now + ACCESS_TOKEN_SECONDS,
+        jti: uuid::Uuid::new_v4().simple().to_string(),
+    };
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.kid = Some(state.env.key.kid.clone());
+    let access_token = jsonwebtoken::encode(&header, &claims, &state.env.key.encoding).map_err(|e| {
+        tracing::error!(error = %e, "signing an access token failed");
+        Problem::Internal
+    })?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer".into(),
+        expires_in: ACCESS_TOKEN_SECONDS as u64,
+    })
+}

@@ -1,0 +1,49 @@
+//! Shared state of the running server.
+
+use crate::environment::Environment;
+use selo_domain::clock::{Clock, ManualClock};
+use selo_store::blobs::BlobStore;
+use selo_store::{LockoutPolicy, Store};
+use std::sync::Arc;
+
+/// What every environment shares.
+pub struct Shared {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// Selfie files.
+    pub blobs: BlobStore,
+    /// The server's one clock.
+    pub clock: Arc<dyn Clock>,
+    /// The same clock when it is manual (`--manual-clock`), for `/sandbox/clock`.
+    pub manual_clock: Option<Arc<ManualClock>>,
+    /// Every environment of the server.
+    pub environments: Vec<Arc<Environment>>,
+    /// Lockout policy.
+    pub lockout: LockoutPolicy,
+    /// Largest accepted body.
+    pub body_limit: usize,
+}
+
+/// The state of one environment's router.
+#[derive(Clone)]
+pub struct AppState {
+    /// Shared parts.
+    pub shared: Arc<Shared>,
+    /// The environment this listener serves.
+    pub env: Arc<Environment>,
+}
+
+impl AppState {
+    /// Now, in Unix seconds, from the server's clock.
+    pub fn now(&self) -> i64 {
+        self.shared.clock.unix()
+    }
+
+    /// The other environments of this server.
+    pub fn other_environments(&self) -> impl Iterator<Item = &Arc<Environment>> {
+        self.shared
+            .environments
+            .iter()
+            .filter(|e| e.name != self.env.name)
+    }
+}

@@ -1,0 +1,77 @@
+//! Blob files (selfies) beside the database: written to a temporary file, fsynced and renamed,
+//! so a blob either exists whole or not at all.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Local blob storage under a directory.
+#[derive(Debug, Clone)]
+pub struct BlobStore {
+    root: PathBuf,
+}
+
+fn safe(key: &str) -> bool {
+    !key.is_empty()
+        && key
+            .split('/')
+            .all(|seg| !seg.is_empty() && seg != ".." && seg != "." && seg.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+}
+
+impl BlobStore {
+    /// Blob storage rooted at `root` (created when missing).
+    pub fn open(root: &Path) -> std::io::Result<Self> {
+        fs::create_dir_all(root)?;
+        Ok(BlobStore {
+            root: root.to_path_buf(),
+        })
+    }
+
+    fn path(&self, key: &str) -> std::io::Result<PathBuf> {
+        if !safe(key) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "unsafe blob key",
+            ));
+        }
+        Ok(self.root.join(key))
+    }
+
+    /// Writes `bytes` under `key` durably (fsync of the file and its folder).
+    pub fn put(&self, key: &str, bytes: &[u8]) -> std::io::Result<()> {
+        let path = self.path(key)?;
+        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
+        fs::create_dir_all(&dir)?;
+        let tmp = path.with_extension("tmp");
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, &path)?;
+        fs::File::open(&dir)?.sync_all()
+    }
+
+    /// Reads the blob under `key` (`None` when absent).
+    pub fn get(&self, key: &str) -> std::io::Result<Option<Vec<u8>>> {
+        match fs::read(self.path(key)?) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_get_and_unsafe_keys() {
+        let dir = std::env::temp_dir().join(format!("selo-blobs-{}", std::process::id()));
+        let blobs = BlobStore::open(&dir).unwrap();
+        blobs.put("t1/p1.img", b"abc").unwrap();
+        assert_eq!(blobs.get("t1/p1.img").unwrap().unwrap(), b"abc");
+        assert!(blobs.get("t1/none").unwrap().is_none());
+        assert!(blobs.put("../x", b"").is_err());
+        fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,113 @@
+//! Selo's storage. [`Store`] is the one interface the server and the admin CLI use; the
+//! embedded SQLite implementation ([`sqlite::SqliteStore`]) is the default, and a PostgreSQL
+//! one will implement the same trait and pass the same tests. Selfie images live beside the
+//! database as files ([`blobs::BlobStore`]), never inside it.
+//!
+//! The trait is synchronous: SQLite calls take microseconds and run inline on the caller's
+//! thread (perf-limits §4: inline rusqlite beats `spawn_blocking` and sqlx).
+
+pub mod blobs;
+pub mod model;
+pub mod sqlite;
+
+pub use model::*;
+
+use selo_domain::process::ProcessRecord;
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique thing already exists (tenant/account name, key id, process id).
+    #[error("already exists: {0}")]
+    Conflict(String),
+    /// The thing to change does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Db(#[from] rusqlite::Error),
+    /// A file operation failed.
+    #[error("io error: {0}")]
+    Io(#[from] std::io::Error),
+    /// Stored data could not be decoded.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+}
+
+/// Result of a store call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Lockout policy applied when a failed signature check is recorded.
+#[derive(Debug, Clone, Copy)]
+pub struct LockoutPolicy {
+    /// Failures that lock the account.
+    pub attempts: u32,
+    /// Window in which they are counted, seconds.
+    pub window_seconds: i64,
+    /// How long the lock lasts, seconds.
+    pub duration_seconds: i64,
+}
+
+/// Everything Selo persists.
+pub trait Store: Send + Sync {
+    /// Checks that the store answers (`/readyz`).
+    fn ping(&self) -> StoreResult<()>;
+
+    /// Creates a tenant.
+    fn create_tenant(&self, tenant: &Tenant) -> StoreResult<()>;
+    /// A tenant by id.
+    fn tenant(&self, id: &str) -> StoreResult<Option<Tenant>>;
+    /// Every tenant, oldest first.
+    fn list_tenants(&self) -> StoreResult<Vec<Tenant>>;
+
+    /// Creates a service account with its first key.
+    fn create_account(&self, account: &Account, key: &AccountKey) -> StoreResult<()>;
+    /// An account by tenant and name.
+    fn account(&self, tenant_id: &str, name: &str) -> StoreResult<Option<Account>>;
+    /// The accounts of a tenant.
+    fn list_accounts(&self, tenant_id: &str) -> StoreResult<Vec<Account>>;
+    /// Enables or disables an account.
+    fn set_account_enabled(&self, tenant_id: &str, name: &str, enabled: bool) -> StoreResult<()>;
+    /// Replaces an account's IP allow-list and allowed hours.
+    fn set_account_access(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        allow_ips: &[String],
+        allowed_hours: Option<&str>,
+    ) -> StoreResult<()>;
+    /// Adds a public key to an account.
+    fn add_account_key(&self, key: &AccountKey) -> StoreResult<()>;
+    /// Revokes one key of an account.
+    fn revoke_account_key(&self, tenant_id: &str, name: &str, key_id: &str, at: i64)
+    -> StoreResult<()>;
+    /// The keys of an account (revoked ones included).
+    fn account_keys(&self, tenant_id: &str, name: &str) -> StoreResult<Vec<AccountKey>>;
+    /// Records a failed signature check at `now` and locks the account when the policy says so.
+    /// Returns the time the lock ends if this failure locked it.
+    fn record_auth_failure(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        now: i64,
+        policy: LockoutPolicy,
+    ) -> StoreResult<Option<i64>>;
+
+    /// Records an assertion (by SHA-256) as used until `expires_at`. Returns `false` when it
+    /// was already recorded and has not expired at `now` (a replay).
+    fn mark_assertion_used(&self, hash: &[u8; 32], expires_at: i64, now: i64) -> StoreResult<bool>;
+
+    /// Stores a new API key (its hash only).
+    fn create_api_key(&self, key: &ApiKey) -> StoreResult<()>;
+    /// An API key by the SHA-256 of its secret.
+    fn api_key_by_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<ApiKey>>;
+    /// The API keys of a tenant.
+    fn list_api_keys(&self, tenant_id: &str) -> StoreResult<Vec<ApiKey>>;
+    /// Revokes an API key.
+    fn revoke_api_key(&self, id: &str, at: i64) -> StoreResult<()>;
+
+    /// Stores a new process (durably, before the create is answered).
+    fn insert_process(&self, process: &ProcessRecord) -> StoreResult<()>;
+    /// A process of a tenant (`None` for another tenant's process).
+    fn process(&self, tenant_id: &str, id: &str) -> StoreResult<Option<ProcessRecord>>;
+}

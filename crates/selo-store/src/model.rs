@@ -1,0 +1,69 @@
+//! Stored records other than processes (which are domain records).
+
+/// A tenant: the unit that owns accounts, keys and processes, in one environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    /// Tenant id (UUID).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// `sandbox` or `production`.
+    pub environment: String,
+    /// Requests per second (`None`: the server default).
+    pub rate_limit: Option<u32>,
+    /// Creation time, Unix seconds.
+    pub created_at: i64,
+}
+
+/// A service account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// Owning tenant.
+    pub tenant_id: String,
+    /// Account name (unique in the tenant).
+    pub name: String,
+    /// Whether it may obtain tokens.
+    pub enabled: bool,
+    /// CIDRs allowed to obtain tokens (empty = any).
+    pub allow_ips: Vec<String>,
+    /// Daily UTC window `HH:MM-HH:MM`.
+    pub allowed_hours: Option<String>,
+    /// End of the current lock, Unix seconds.
+    pub locked_until: Option<i64>,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+/// A public key of a service account (only public keys are stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountKey {
+    /// Key id.
+    pub id: String,
+    /// Owning tenant.
+    pub tenant_id: String,
+    /// Owning account.
+    pub account: String,
+    /// The RSA public key, PEM (`PUBLIC KEY` or `RSA PUBLIC KEY`).
+    pub public_key_pem: String,
+    /// When it was revoked.
+    pub revoked_at: Option<i64>,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+/// An API key (`APIKEY` / `x-api-key`): only the SHA-256 of the secret is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    /// Key id.
+    pub id: String,
+    /// Owning tenant.
+    pub tenant_id: String,
+    /// SHA-256 of the secret.
+    pub hash: [u8; 32],
+    /// Comma list of capabilities.
+    pub capabilities: String,
+    /// When it was revoked.
+    pub revoked_at: Option<i64>,
+    /// Creation time.
+    pub created_at: i64,
+}

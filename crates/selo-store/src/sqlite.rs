@@ -1,0 +1,491 @@
+//! The embedded SQLite store: WAL, one writer connection and a few readers. The server and the
+//! admin CLI may have the same database open at once (WAL + busy timeout).
+
+use crate::{
+    Account, AccountKey, ApiKey, LockoutPolicy, Store, StoreError, StoreResult, Tenant,
+};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use selo_domain::process::ProcessRecord;
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// How hard commits are pushed to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous=NORMAL` in WAL: survives a process crash (kill -9), not a power loss.
+    #[default]
+    Normal,
+    /// `synchronous=FULL`: an fsync per commit; survives power loss.
+    Full,
+}
+
+const READERS: usize = 4;
+
+/// Schema migrations, applied in order; `PRAGMA user_version` counts the applied ones.
+/// Expand-only: a migration never drops or renames what an older binary still reads.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE tenants (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    rate_limit INTEGER,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE accounts (
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    name TEXT NOT NULL,
+    enabled INTEGER NOT NULL DEFAULT 1,
+    allow_ips TEXT NOT NULL DEFAULT '',
+    allowed_hours TEXT,
+    locked_until INTEGER,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, name)
+);
+CREATE TABLE account_keys (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    account TEXT NOT NULL,
+    public_key_pem TEXT NOT NULL,
+    revoked_at INTEGER,
+    created_at INTEGER NOT NULL,
+    FOREIGN KEY (tenant_id, account) REFERENCES accounts(tenant_id, name)
+);
+CREATE INDEX account_keys_by_account ON account_keys(tenant_id, account);
+CREATE TABLE auth_failures (
+    tenant_id TEXT NOT NULL,
+    account TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
+CREATE INDEX auth_failures_by_account ON auth_failures(tenant_id, account, at);
+CREATE TABLE used_assertions (
+    hash BLOB PRIMARY KEY,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX used_assertions_by_expiry ON used_assertions(expires_at);
+CREATE TABLE api_keys (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    hash BLOB NOT NULL UNIQUE,
+    capabilities TEXT NOT NULL,
+    revoked_at INTEGER,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE processes (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    client_reference TEXT,
+    created_at INTEGER NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX processes_by_reference ON processes(tenant_id, client_reference, created_at);
+"#];
+
+/// SQLite-backed [`Store`].
+pub struct SqliteStore {
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+fn open_connection(path: &Path, durability: Durability) -> StoreResult<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(
+        None,
+        "synchronous",
+        match durability {
+            Durability::Normal => "NORMAL",
+            Durability::Full => "FULL",
+        },
+    )?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+fn conflict_on_unique(what: String) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |e| match e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            StoreError::Conflict(what)
+        }
+        other => StoreError::Db(other),
+    }
+}
+
+fn changed(n: usize, what: impl FnOnce() -> String) -> StoreResult<()> {
+    if n == 0 {
+        Err(StoreError::NotFound(what()))
+    } else {
+        Ok(())
+    }
+}
+
+fn tenant_row(r: &Row<'_>) -> rusqlite::Result<Tenant> {
+    Ok(Tenant {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        environment: r.get(2)?,
+        rate_limit: r.get(3)?,
+        created_at: r.get(4)?,
+    })
+}
+
+fn account_row(r: &Row<'_>) -> rusqlite::Result<Account> {
+    let ips: String = r.get(3)?;
+    Ok(Account {
+        tenant_id: r.get(0)?,
+        name: r.get(1)?,
+        enabled: r.get(2)?,
+        allow_ips: ips
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+        allowed_hours: r.get(4)?,
+        locked_until: r.get(5)?,
+        created_at: r.get(6)?,
+    })
+}
+
+fn key_row(r: &Row<'_>) -> rusqlite::Result<AccountKey> {
+    Ok(AccountKey {
+        id: r.get(0)?,
+        tenant_id: r.get(1)?,
+        account: r.get(2)?,
+        public_key_pem: r.get(3)?,
+        revoked_at: r.get(4)?,
+        created_at: r.get(5)?,
+    })
+}
+
+fn api_key_row(r: &Row<'_>) -> rusqlite::Result<ApiKey> {
+    let hash: Vec<u8> = r.get(2)?;
+    Ok(ApiKey {
+        id: r.get(0)?,
+        tenant_id: r.get(1)?,
+        hash: hash.try_into().unwrap_or([0; 32]),
+        capabilities: r.get(3)?,
+        revoked_at: r.get(4)?,
+        created_at: r.get(5)?,
+    })
+}
+
+const ACCOUNT_COLS: &str =
+    "tenant_id, name, enabled, allow_ips, allowed_hours, locked_until, created_at";
+const KEY_COLS: &str = "id, tenant_id, account, public_key_pem, revoked_at, created_at";
+const API_KEY_COLS: &str = "id, tenant_id, hash, capabilities, revoked_at, created_at";
+
+impl SqliteStore {
+    /// Opens (creating and migrating when needed) the database at `path`.
+    pub fn open(path: &Path, durability: Durability) -> StoreResult<Self> {
+        let mut writer = open_connection(path, durability)?;
+        migrate(&mut writer)?;
+        let readers = (0..READERS)
+            .map(|_| open_connection(path, durability).map(Mutex::new))
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(SqliteStore {
+            writer: Mutex::new(writer),
+            readers,
+            next_reader: AtomicUsize::new(0),
+        })
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut conn)
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        let conn = self.readers[i].lock().unwrap_or_else(|p| p.into_inner());
+        f(&conn)
+    }
+}
+
+fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let version: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i + 1)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+impl Store for SqliteStore {
+    fn ping(&self) -> StoreResult<()> {
+        self.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map(|_| ())?))
+    }
+
+    fn create_tenant(&self, t: &Tenant) -> StoreResult<()> {
+        self.write(|c| {
+            c.execute(
+                "INSERT INTO tenants (id, name, environment, rate_limit, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![t.id, t.name, t.environment, t.rate_limit, t.created_at],
+            )
+            .map_err(conflict_on_unique(format!("tenant {}", t.id)))?;
+            Ok(())
+        })
+    }
+
+    fn tenant(&self, id: &str) -> StoreResult<Option<Tenant>> {
+        self.read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT id, name, environment, rate_limit, created_at FROM tenants WHERE id = ?1",
+            )?
+            .query_row([id], tenant_row)
+            .optional()?)
+        })
+    }
+
+    fn list_tenants(&self) -> StoreResult<Vec<Tenant>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT id, name, environment, rate_limit, created_at FROM tenants ORDER BY created_at, id",
+            )?;
+            let rows = st.query_map([], tenant_row)?.collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+    }
+
+    fn create_account(&self, a: &Account, key: &AccountKey) -> StoreResult<()> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "INSERT INTO accounts (tenant_id, name, enabled, allow_ips, allowed_hours, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![a.tenant_id, a.name, a.enabled, a.allow_ips.join(","), a.allowed_hours, a.created_at],
+            )
+            .map_err(conflict_on_unique(format!("account {} in tenant {}", a.name, a.tenant_id)))?;
+            insert_key(&tx, key)?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn account(&self, tenant_id: &str, name: &str) -> StoreResult<Option<Account>> {
+        self.read(|c| {
+            Ok(c.prepare_cached(&format!(
+                "SELECT {ACCOUNT_COLS} FROM accounts WHERE tenant_id = ?1 AND name = ?2"
+            ))?
+            .query_row([tenant_id, name], account_row)
+            .optional()?)
+        })
+    }
+
+    fn list_accounts(&self, tenant_id: &str) -> StoreResult<Vec<Account>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {ACCOUNT_COLS} FROM accounts WHERE tenant_id = ?1 ORDER BY created_at, name"
+            ))?;
+            let rows = st.query_map([tenant_id], account_row)?.collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+    }
+
+    fn set_account_enabled(&self, tenant_id: &str, name: &str, enabled: bool) -> StoreResult<()> {
+        self.write(|c| {
+            let n = c.execute(
+                "UPDATE accounts SET enabled = ?3 WHERE tenant_id = ?1 AND name = ?2",
+                params![tenant_id, name, enabled],
+            )?;
+            changed(n, || format!("account {name} in tenant {tenant_id}"))
+        })
+    }
+
+    fn set_account_access(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        allow_ips: &[String],
+        allowed_hours: Option<&str>,
+    ) -> StoreResult<()> {
+        self.write(|c| {
+            let n = c.execute(
+                "UPDATE accounts SET allow_ips = ?3, allowed_hours = ?4 WHERE tenant_id = ?1 AND name = ?2",
+                params![tenant_id, name, allow_ips.join(","), allowed_hours],
+            )?;
+            changed(n, || format!("account {name} in tenant {tenant_id}"))
+        })
+    }
+
+    fn add_account_key(&self, key: &AccountKey) -> StoreResult<()> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            let exists: Option<i64> = tx
+                .query_row(
+                    "SELECT 1 FROM accounts WHERE tenant_id = ?1 AND name = ?2",
+                    [&key.tenant_id, &key.account],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if exists.is_none() {
+                return Err(StoreError::NotFound(format!(
+                    "account {} in tenant {}",
+                    key.account, key.tenant_id
+                )));
+            }
+            insert_key(&tx, key)?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn revoke_account_key(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        key_id: &str,
+        at: i64,
+    ) -> StoreResult<()> {
+        self.write(|c| {
+            let n = c.execute(
+                "UPDATE account_keys SET revoked_at = COALESCE(revoked_at, ?4) WHERE tenant_id = ?1 AND account = ?2 AND id = ?3",
+                params![tenant_id, name, key_id, at],
+            )?;
+            changed(n, || format!("key {key_id} of account {name}"))
+        })
+    }
+
+    fn account_keys(&self, tenant_id: &str, name: &str) -> StoreResult<Vec<AccountKey>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {KEY_COLS} FROM account_keys WHERE tenant_id = ?1 AND account = ?2 ORDER BY created_at, id"
+            ))?;
+            let rows = st.query_map([tenant_id, name], key_row)?.collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+    }
+
+    fn record_auth_failure(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        now: i64,
+        policy: LockoutPolicy,
+    ) -> StoreResult<Option<i64>> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "DELETE FROM auth_failures WHERE tenant_id = ?1 AND account = ?2 AND at <= ?3",
+                params![tenant_id, name, now - policy.window_seconds],
+            )?;
+            tx.execute(
+                "INSERT INTO auth_failures (tenant_id, account, at) VALUES (?1, ?2, ?3)",
+                params![tenant_id, name, now],
+            )?;
+            let count: u32 = tx.query_row(
+                "SELECT COUNT(*) FROM auth_failures WHERE tenant_id = ?1 AND account = ?2",
+                params![tenant_id, name],
+                |r| r.get(0),
+            )?;
+            let locked = if policy.attempts > 0 && count >= policy.attempts {
+                let until = now + policy.duration_seconds;
+                tx.execute(
+                    "UPDATE accounts SET locked_until = ?3 WHERE tenant_id = ?1 AND name = ?2",
+                    params![tenant_id, name, until],
+                )?;
+                tx.execute(
+                    "DELETE FROM auth_failures WHERE tenant_id = ?1 AND account = ?2",
+                    params![tenant_id, name],
+                )?;
+                Some(until)
+            } else {
+                None
+            };
+            tx.commit()?;
+            Ok(locked)
+        })
+    }
+
+    fn mark_assertion_used(&self, hash: &[u8; 32], expires_at: i64, now: i64) -> StoreResult<bool> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "DELETE FROM used_assertions WHERE expires_at < ?1",
+                [now],
+            )?;
+            let n = tx.execute(
+                "INSERT OR IGNORE INTO used_assertions (hash, expires_at) VALUES (?1, ?2)",
+                params![hash.as_slice(), expires_at],
+            )?;
+            tx.commit()?;
+            Ok(n == 1)
+        })
+    }
+
+    fn create_api_key(&self, k: &ApiKey) -> StoreResult<()> {
+        self.write(|c| {
+            c.execute(
+                "INSERT INTO api_keys (id, tenant_id, hash, capabilities, revoked_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![k.id, k.tenant_id, k.hash.as_slice(), k.capabilities, k.revoked_at, k.created_at],
+            )
+            .map_err(conflict_on_unique(format!("api key {}", k.id)))?;
+            Ok(())
+        })
+    }
+
+    fn api_key_by_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<ApiKey>> {
+        self.read(|c| {
+            Ok(c.prepare_cached(&format!("SELECT {API_KEY_COLS} FROM api_keys WHERE hash = ?1"))?
+                .query_row([hash.as_slice()], api_key_row)
+                .optional()?)
+        })
+    }
+
+    fn list_api_keys(&self, tenant_id: &str) -> StoreResult<Vec<ApiKey>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {API_KEY_COLS} FROM api_keys WHERE tenant_id = ?1 ORDER BY created_at, id"
+            ))?;
+            let rows = st.query_map([tenant_id], api_key_row)?.collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+    }
+
+    fn revoke_api_key(&self, id: &str, at: i64) -> StoreResult<()> {
+        self.write(|c| {
+            let n = c.execute(
+                "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
+                params![id, at],
+            )?;
+            changed(n, || format!("api key {id}"))
+        })
+    }
+
+    fn insert_process(&self, p: &ProcessRecord) -> StoreResult<()> {
+        let record =
+            serde_json::to_string(p).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.write(|c| {
+            c.prepare_cached(
+                "INSERT INTO processes (id, tenant_id, client_reference, created_at, record) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![p.id, p.tenant_id, p.client_reference, p.created_at, record])
+            .map_err(conflict_on_unique(format!("process {}", p.id)))?;
+            Ok(())
+        })
+    }
+
+    fn process(&self, tenant_id: &str, id: &str) -> StoreResult<Option<ProcessRecord>> {
+        let record: Option<String> = self.read(|c| {
+            Ok(c.prepare_cached("SELECT record FROM processes WHERE id = ?1 AND tenant_id = ?2")?
+                .query_row([id, tenant_id], |r| r.get(0))
+                .optional()?)
+        })?;
+        record
+            .map(|r| serde_json::from_str(&r).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .transpose()
+    }
+}
+
+fn insert_key(tx: &rusqlite::Transaction<'_>, k: &AccountKey) -> StoreResult<()> {
+    tx.execute(
+        "INSERT INTO account_keys (id, tenant_id, account, public_key_pem, revoked_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![k.id, k.tenant_id, k.account, k.public_key_pem, k.revoked_at, k.created_at],
+    )
+    .map_err(conflict_on_unique(format!("key {}", k.id)))?;
+    Ok(())
+}

@@ -1,0 +1,129 @@
+//! `--json` outputs of `selo serve` and `selo admin …` (CONTRACT §15).
+
+use serde::{Deserialize, Serialize};
+
+/// One line per environment printed by `selo serve --json` once every listener is bound.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServeLine {
+    /// `sandbox` or `production`.
+    pub environment: String,
+    /// The bound address (`127.0.0.1:41234`).
+    pub listen: String,
+    /// Base URL of the environment.
+    pub public_url: String,
+    /// The `aud` assertions must carry.
+    pub audience: String,
+}
+
+/// `selo admin tenant create`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantCreated {
+    /// New tenant id (UUID).
+    pub tenant_id: String,
+    /// Its environment.
+    pub environment: String,
+}
+
+/// A row of `selo admin tenant list`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantInfo {
+    /// Tenant id.
+    pub tenant_id: String,
+    /// Display name.
+    pub name: String,
+    /// Environment.
+    pub environment: String,
+    /// Requests per second (`null` = server default).
+    pub rate_limit: Option<u32>,
+}
+
+/// `selo admin account create`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountCreated {
+    /// `NAME@TENANT_ID.iam.acesso.io`, the `iss` of the account's assertions.
+    pub iss: String,
+    /// Tenant id.
+    pub tenant_id: String,
+    /// Account name.
+    pub account: String,
+    /// Id of the account's first key.
+    pub key_id: String,
+}
+
+/// `selo admin account add-key`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyAdded {
+    /// Id of the new key.
+    pub key_id: String,
+}
+
+/// A row of `selo admin account list`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountInfo {
+    /// `iss` value.
+    pub iss: String,
+    /// Account name.
+    pub account: String,
+    /// Whether the account may obtain tokens.
+    pub enabled: bool,
+    /// IP allow-list (empty = any).
+    pub allow_ips: Vec<String>,
+    /// Daily UTC window `HH:MM-HH:MM`, if restricted.
+    pub allowed_hours: Option<String>,
+    /// The account's keys.
+    pub keys: Vec<KeyInfo>,
+}
+
+/// One public key of an account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyInfo {
+    /// Key id.
+    pub key_id: String,
+    /// Whether it was revoked.
+    pub revoked: bool,
+}
+
+/// `selo admin apikey create`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyCreated {
+    /// The secret, shown once (only its hash is stored).
+    pub api_key: String,
+    /// Id to revoke it with.
+    pub id: String,
+}
+
+/// A row of `selo admin apikey list`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyInfo {
+    /// Key id.
+    pub id: String,
+    /// Capabilities.
+    pub capabilities: Vec<String>,
+    /// Whether it was revoked.
+    pub revoked: bool,
+}
+
+/// `DATA/demo/credentials.json`, written by `selo serve --demo`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DemoCredentials {
+    /// Sandbox base URL.
+    pub url: String,
+    /// Demo tenant id.
+    pub tenant_id: String,
+    /// Service account `iss`.
+    pub iss: String,
+    /// Private key PEM, relative to the credentials file's folder.
+    pub private_key_file: String,
+    /// API key with every capability.
+    pub api_key: String,
+}

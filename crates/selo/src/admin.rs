@@ -1,0 +1,361 @@
+//! `selo admin …`: provisioning straight against the data directory's store, safe while the
+//! server runs (the server reads the store on every request, so changes apply at once).
+
+use crate::cli::{AccountCommand, AdminArgs, AdminCommand, ApiKeyCommand, KeySource, TenantCommand};
+use crate::keys;
+use crate::output::print;
+use anyhow::{Context, bail};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use selo_domain::access::{HoursWindow, parse_cidr};
+use selo_domain::capability::Capabilities;
+use selo_domain::clock::{Clock, SystemClock};
+use selo_store::sqlite::{Durability, SqliteStore};
+use selo_store::{Account, AccountKey, ApiKey, Store, StoreError, Tenant};
+use selo_wire::admin::{
+    AccountCreated, AccountInfo, ApiKeyCreated, ApiKeyInfo, KeyAdded, KeyInfo, TenantCreated,
+    TenantInfo,
+};
+use std::path::Path;
+
+/// Opens the store of a data directory.
+pub fn open_store(data: &Path) -> anyhow::Result<SqliteStore> {
+    std::fs::create_dir_all(data)
+        .with_context(|| format!("creating data directory {}", data.display()))?;
+    SqliteStore::open(&selo_server::serve::database_path(data), Durability::Normal)
+        .with_context(|| format!("opening the database in {}", data.display()))
+}
+
+fn now() -> i64 {
+    SystemClock.unix()
+}
+
+fn valid_account_name(name: &str) -> anyhow::Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !ok {
+        bail!("account name '{name}' must be 1-64 characters of letters, digits, '.', '_' or '-'");
+    }
+    Ok(())
+}
+
+fn require_tenant(store: &dyn Store, tenant: &str) -> anyhow::Result<Tenant> {
+    store.tenant(tenant)?.with_context(|| {
+        format!("tenant '{tenant}' not found; list tenants with `selo admin tenant list`")
+    })
+}
+
+fn public_key_from(source: &KeySource) -> anyhow::Result<String> {
+    match (&source.key_out, &source.public_key) {
+        (Some(out), _) => keys::generate_to(out),
+        (None, Some(public)) => keys::read_public(public),
+        (None, None) => bail!("give --key-out FILE or --public-key FILE"),
+    }
+}
+
+fn parse_allow_ips(list: &[String]) -> anyhow::Result<Vec<String>> {
+    list.iter()
+        .map(|c| parse_cidr(c).map(|n| n.to_string()).map_err(anyhow::Error::msg))
+        .collect()
+}
+
+fn new_key_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Creates a tenant.
+pub fn create_tenant(
+    store: &dyn Store,
+    name: &str,
+    env: &str,
+    rate_limit: Option<u32>,
+) -> anyhow::Result<TenantCreated> {
+    if name.trim().is_empty() || name.len() > 200 {
+        bail!("tenant name must be 1-200 characters");
+    }
+    let tenant = Tenant {
+        id: uuid::Uuid::new_v4().to_string(),
+        name: name.trim().to_string(),
+        environment: env.to_string(),
+        rate_limit,
+        created_at: now(),
+    };
+    store.create_tenant(&tenant)?;
+    Ok(TenantCreated {
+        tenant_id: tenant.id,
+        environment: tenant.environment,
+    })
+}
+
+/// Creates a service account with its first key.
+pub fn create_account(
+    store: &dyn Store,
+    tenant: &str,
+    name: &str,
+    key: &KeySource,
+    allow_ip: &[String],
+) -> anyhow::Result<AccountCreated> {
+    valid_account_name(name)?;
+    let tenant = require_tenant(store, tenant)?;
+    let allow_ips = parse_allow_ips(allow_ip)?;
+    if store.account(&tenant.id, name)?.is_some() {
+        bail!("account '{name}' already exists in tenant {}", tenant.id);
+    }
+    let public_key_pem = public_key_from(key)?;
+    let t = now();
+    let key = AccountKey {
+        id: new_key_id(),
+        tenant_id: tenant.id.clone(),
+        account: name.to_string(),
+        public_key_pem,
+        revoked_at: None,
+        created_at: t,
+    };
+    store.create_account(
+        &Account {
+            tenant_id: tenant.id.clone(),
+            name: name.to_string(),
+            enabled: true,
+            allow_ips,
+            allowed_hours: None,
+            locked_until: None,
+            created_at: t,
+        },
+        &key,
+    )?;
+    Ok(AccountCreated {
+        iss: format!("{name}@{}.iam.acesso.io", tenant.id),
+        tenant_id: tenant.id,
+        account: name.to_string(),
+        key_id: key.id,
+    })
+}
+
+/// Creates an API key; the secret is returned once, only its hash is stored.
+pub fn create_api_key(
+    store: &dyn Store,
+    tenant: &str,
+    capabilities: &Capabilities,
+) -> anyhow::Result<ApiKeyCreated> {
+    let tenant = require_tenant(store, tenant)?;
+    let mut secret = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut secret).map_err(|_| anyhow::anyhow!("no randomness"))?;
+    let api_key = format!("selo_{}", URL_SAFE_NO_PAD.encode(secret));
+    let key = ApiKey {
+        id: uuid::Uuid::new_v4().to_string(),
+        tenant_id: tenant.id,
+        hash: selo_server::auth::sha256(api_key.as_bytes()),
+        capabilities: capabilities.to_list(),
+        revoked_at: None,
+        created_at: now(),
+    };
+    store.create_api_key(&key)?;
+    Ok(ApiKeyCreated { api_key, id: key.id })
+}
+
+fn not_found_hint(e: StoreError) -> anyhow::Error {
+    match e {
+        StoreError::NotFound(what) => anyhow::anyhow!("{what} not found"),
+        other => other.into(),
+    }
+}
+
+fn account_info(store: &dyn Store, a: Account) -> anyhow::Result<AccountInfo> {
+    let keys = store.account_keys(&a.tenant_id, &a.name)?;
+    Ok(AccountInfo {
+        iss: format!("{}@{}.iam.acesso.io", a.name, a.tenant_id),
+        account: a.name,
+        enabled: a.enabled,
+        allow_ips: a.allow_ips,
+        allowed_hours: a.allowed_hours,
+        keys: keys
+            .into_iter()
+            .map(|k| KeyInfo {
+                key_id: k.id,
+                revoked: k.revoked_at.is_some(),
+            })
+            .collect(),
+    })
+}
+
+fn done(json: bool, what: String) -> anyhow::Result<()> {
+    print(json, &serde_json::json!({"ok": true}), || what)
+}
+
+/// Runs `selo admin …`.
+pub fn run(args: AdminArgs) -> anyhow::Result<()> {
+    let store = open_store(&args.common.data)?;
+    let json = args.common.json;
+    match args.command {
+        AdminCommand::Tenant(TenantCommand::Create {
+            name,
+            env,
+            rate_limit,
+        }) => {
+            let out = create_tenant(&store, &name, &env, rate_limit)?;
+            print(json, &out, || {
+                format!("created tenant {} in {}", out.tenant_id, out.environment)
+            })
+        }
+        AdminCommand::Tenant(TenantCommand::List) => {
+            let list: Vec<TenantInfo> = store
+                .list_tenants()?
+                .into_iter()
+                .map(|t| TenantInfo {
+                    tenant_id: t.id,
+                    name: t.name,
+                    environment: t.environment,
+                    rate_limit: t.rate_limit,
+                })
+                .collect();
+            print(json, &list, || {
+                list.iter()
+                    .map(|t| format!("{}  {:<10}  {}", t.tenant_id, t.environment, t.name))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        AdminCommand::Account(cmd) => run_account(&store, json, cmd),
+        AdminCommand::Apikey(ApiKeyCommand::Create {
+            tenant,
+            capabilities,
+        }) => {
+            let caps = Capabilities::parse_list(&capabilities).map_err(anyhow::Error::msg)?;
+            let out = create_api_key(&store, &tenant, &caps)?;
+            print(json, &out, || {
+                format!(
+                    "API key {} (shown once, store it now):\n{}",
+                    out.id, out.api_key
+                )
+            })
+        }
+        AdminCommand::Apikey(ApiKeyCommand::Revoke { id }) => {
+            store.revoke_api_key(&id, now()).map_err(not_found_hint)?;
+            done(json, format!("revoked API key {id}"))
+        }
+        AdminCommand::Apikey(ApiKeyCommand::List { tenant }) => {
+            require_tenant(&store, &tenant)?;
+            let list: Vec<ApiKeyInfo> = store
+                .list_api_keys(&tenant)?
+                .into_iter()
+                .map(|k| ApiKeyInfo {
+                    id: k.id,
+                    capabilities: k.capabilities.split(',').map(String::from).collect(),
+                    revoked: k.revoked_at.is_some(),
+                })
+                .collect();
+            print(json, &list, || {
+                list.iter()
+                    .map(|k| {
+                        format!(
+                            "{}  {}{}",
+                            k.id,
+                            k.capabilities.join(","),
+                            if k.revoked { "  (revoked)" } else { "" }
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+    }
+}
+
+fn run_account(store: &SqliteStore, json: bool, cmd: AccountCommand) -> anyhow::Result<()> {
+    match cmd {
+        AccountCommand::Create {
+            tenant,
+            name,
+            key,
+            allow_ip,
+        } => {
+            let out = create_account(store, &tenant, &name, &key, &allow_ip)?;
+            print(json, &out, || {
+                format!("created account {} (key {})", out.iss, out.key_id)
+            })
+        }
+        AccountCommand::Disable { tenant, name } => {
+            store
+                .set_account_enabled(&tenant, &name, false)
+                .map_err(not_found_hint)?;
+            done(json, format!("disabled account {name}"))
+        }
+        AccountCommand::Enable { tenant, name } => {
+            store
+                .set_account_enabled(&tenant, &name, true)
+                .map_err(not_found_hint)?;
+            done(json, format!("enabled account {name}"))
+        }
+        AccountCommand::SetAccess {
+            tenant,
+            name,
+            allow_ip,
+            allowed_hours,
+        } => {
+            let ips = parse_allow_ips(&allow_ip)?;
+            let hours = allowed_hours
+                .as_deref()
+                .map(|h| h.parse::<HoursWindow>().map(|w| w.to_string()))
+                .transpose()
+                .map_err(anyhow::Error::msg)?;
+            store
+                .set_account_access(&tenant, &name, &ips, hours.as_deref())
+                .map_err(not_found_hint)?;
+            done(json, format!("updated access of account {name}"))
+        }
+        AccountCommand::AddKey { tenant, name, key } => {
+            if store.account(&tenant, &name)?.is_none() {
+                bail!("account '{name}' not found in tenant '{tenant}'");
+            }
+            let key = AccountKey {
+                id: new_key_id(),
+                tenant_id: tenant,
+                account: name,
+                public_key_pem: public_key_from(&key)?,
+                revoked_at: None,
+                created_at: now(),
+            };
+            store.add_account_key(&key).map_err(not_found_hint)?;
+            let out = KeyAdded { key_id: key.id };
+            print(json, &out, || format!("added key {}", out.key_id))
+        }
+        AccountCommand::RevokeKey {
+            tenant,
+            name,
+            key_id,
+        } => {
+            store
+                .revoke_account_key(&tenant, &name, &key_id, now())
+                .map_err(not_found_hint)?;
+            done(json, format!("revoked key {key_id}"))
+        }
+        AccountCommand::List { tenant } => {
+            require_tenant(store, &tenant)?;
+            let list = store
+                .list_accounts(&tenant)?
+                .into_iter()
+                .map(|a| account_info(store, a))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            print(json, &list, || {
+                list.iter()
+                    .map(|a| {
+                        format!(
+                            "{}  {}  keys: {}",
+                            a.iss,
+                            if a.enabled { "enabled" } else { "disabled" },
+                            a.keys
+                                .iter()
+                                .map(|k| format!("{}{}", k.key_id, if k.revoked { " (revoked)" } else { "" }))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! Command-line spelling (CONTRACT §15).
+
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Selo: an open identity-verification platform speaking the IDCloud API contract.
+#[derive(Debug, Parser)]
+#[command(name = "selo", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Provision tenants, service accounts and API keys (works while the server runs).
+    Admin(AdminArgs),
+}
+
+/// Options every command shares.
+#[derive(Debug, Args, Clone)]
+pub struct Common {
+    /// Data directory (database, blobs, keys).
+    #[arg(long, env = "SELO_DATA", default_value = "./selo-data", global = true)]
+    pub data: PathBuf,
+    /// Print one JSON document on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// `selo serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Sandbox listener.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Sandbox public URL (default: http:// + the bound address).
+    #[arg(long)]
+    pub public_url: Option<String>,
+    /// Sandbox audience (default: the public URL).
+    #[arg(long)]
+    pub audience: Option<String>,
+    /// Add a production environment on this listener.
+    #[arg(long)]
+    pub production_listen: Option<SocketAddr>,
+    /// Production public URL.
+    #[arg(long, requires = "production_listen")]
+    pub production_public_url: Option<String>,
+    /// Production audience.
+    #[arg(long, requires = "production_listen")]
+    pub production_audience: Option<String>,
+    /// Provision a demo tenant, account and API key on first start (DATA/demo).
+    #[arg(long)]
+    pub demo: bool,
+    /// Hold the clock still; move it with POST /sandbox/clock (test rigs only).
+    #[arg(long)]
+    pub manual_clock: bool,
+    /// Failed signature checks that lock an account.
+    #[arg(long, default_value_t = 5)]
+    pub lockout_attempts: u32,
+    /// Window in which failures are counted, seconds.
+    #[arg(long, default_value_t = 900)]
+    pub lockout_window: i64,
+    /// How long a lock lasts, seconds.
+    #[arg(long, default_value_t = 900)]
+    pub lockout_duration: i64,
+    /// fsync every commit (survives power loss, slower).
+    #[arg(long)]
+    pub sync_full: bool,
+}
+
+/// `selo admin`.
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+/// Admin areas.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Service accounts.
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// API keys.
+    #[command(subcommand)]
+    Apikey(ApiKeyCommand),
+}
+
+/// `selo admin tenant …`.
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant.
+    Create {
+        /// Display name.
+        name: String,
+        /// Environment.
+        #[arg(long, default_value = "sandbox", value_parser = ["sandbox", "production"])]
+        env: String,
+        /// Requests per second (0 = unlimited).
+        #[arg(long)]
+        rate_limit: Option<u32>,
+    },
+    /// List tenants.
+    List,
+}
+
+/// Where an account key comes from.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct KeySource {
+    /// Generate an RSA-2048 key pair and write the private key PEM here (mode 0600).
+    #[arg(long)]
+    pub key_out: Option<PathBuf>,
+    /// Use this RSA public key (PEM).
+    #[arg(long)]
+    pub public_key: Option<PathBuf>,
+}
+
+/// `selo admin account …`.
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Create a service account.
+    Create {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// Account name.
+        name: String,
+        #[command(flatten)]
+        key: KeySource,
+        /// Allowed source network (repeatable; none = any).
+        #[arg(long = "allow-ip")]
+        allow_ip: Vec<String>,
+    },
+    /// Disable an account (its assertions get 1.2.11).
+    Disable {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// Account name.
+        name: String,
+    },
+    /// Enable an account.
+    Enable {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// Account name.
+        name: String,
+    },
+    /// Replace the IP allow-list and allowed hours (no flag = no restriction).
+    SetAccess {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// Account name.
+        name: String,
+        /// Allowed source network (repeatable).
+        #[arg(long = "allow-ip")]
+        allow_ip: Vec<String>,
+        /// Daily UTC window HH:MM-HH:MM.
+        #[arg(long)]
+        allowed_hours: Option<String>,
+    },
+    /// Add a key to an account.
+    AddKey {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// Account name.
+        name: String,
+        #[command(flatten)]
+        key: KeySource,
+    },
+    /// Revoke one key of an account (its signatures then get 1.2.6).
+    RevokeKey {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// Account name.
+        name: String,
+        /// Key id.
+        #[arg(long)]
+        key_id: String,
+    },
+    /// List a tenant's accounts.
+    List {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+    },
+}
+
+/// `selo admin apikey …`.
+#[derive(Debug, Subcommand)]
+pub enum ApiKeyCommand {
+    /// Create an API key.
+    Create {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// Comma list of: liveness, identity, riskscore, behavioralert, validation, documents,
+        /// age, selfie, magiclink.
+        #[arg(long)]
+        capabilities: String,
+    },
+    /// Revoke an API key.
+    Revoke {
+        /// Key id.
+        id: String,
+    },
+    /// List a tenant's API keys.
+    List {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+    },
+}

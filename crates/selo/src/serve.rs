@@ -1,0 +1,108 @@
+//! `selo serve`.
+
+use crate::cli::ServeArgs;
+use crate::demo;
+use selo_server::{EnvironmentConfig, EnvironmentKind, ServerConfig};
+use selo_store::LockoutPolicy;
+use selo_store::sqlite::Durability;
+use std::io::{IsTerminal, Write};
+
+fn config(args: &ServeArgs) -> ServerConfig {
+    let mut envs = vec![EnvironmentConfig {
+        name: "sandbox".into(),
+        kind: EnvironmentKind::Sandbox,
+        listen: args.listen,
+        public_url: args.public_url.clone(),
+        audience: args.audience.clone(),
+    }];
+    if let Some(listen) = args.production_listen {
+        envs.push(EnvironmentConfig {
+            name: "production".into(),
+            kind: EnvironmentKind::Production,
+            listen,
+            public_url: args.production_public_url.clone(),
+            audience: args.production_audience.clone(),
+        });
+    }
+    let mut cfg = ServerConfig::new(args.common.data.clone(), envs);
+    cfg.manual_clock = args.manual_clock;
+    cfg.lockout = LockoutPolicy {
+        attempts: args.lockout_attempts,
+        window_seconds: args.lockout_window,
+        duration_seconds: args.lockout_duration,
+    };
+    if args.sync_full {
+        cfg.durability = Durability::Full;
+    }
+    cfg
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// Runs the server until SIGINT/SIGTERM.
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SELO_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let cfg = config(&args);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let handle = selo_server::start(&cfg).await?;
+        let demo = if args.demo {
+            let sandbox = &handle.lines[0];
+            Some(demo::ensure(&cfg.data_dir, &sandbox.public_url)?)
+        } else {
+            None
+        };
+        let mut out = std::io::stdout().lock();
+        for line in &handle.lines {
+            if args.common.json {
+                writeln!(out, "{}", serde_json::to_string(line)?)?;
+            } else {
+                writeln!(
+                    out,
+                    "selo: {} environment listening on {} (public URL {}, audience {})",
+                    line.environment, line.listen, line.public_url, line.audience
+                )?;
+            }
+        }
+        if let (Some(creds), false) = (&demo, args.common.json) {
+            let data = cfg.data_dir.display();
+            writeln!(
+                out,
+                "\nDemo sandbox ready: tenant {} — credentials in {data}/demo/credentials.json\n\
+                 Next step, in another terminal (same folder):\n\
+                 \x20 selo --data {data} process create --image {data}/demo/selfie.jpg --cpf 00000000191 --name \"Maria Silva\"\n\
+                 (00000000191 is approved; `curl {}/sandbox/scenarios` lists the other sandbox CPFs.)",
+                creds.tenant_id, creds.url
+            )?;
+        }
+        out.flush()?;
+        drop(out);
+        handle.run(shutdown_signal()).await
+    })
+}
