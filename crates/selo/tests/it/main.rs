@@ -1,0 +1,9 @@
+//! Black-box integration tests: every test starts the real `selo` binary on `127.0.0.1:0` with
+//! a fresh data directory and talks to it over HTTP, as an integrator would.
+
+mod support;
+
+mod admin;
+mod processes;
+mod resource_auth;
+mod token;

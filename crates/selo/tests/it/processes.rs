@@ -1,0 +1,1 @@
+//! API contract: processes, validation, scenarios.

@@ -1,0 +1,323 @@
+//! The test rig: a running server, admin commands, tenants, signed assertions and images.
+
+#![allow(dead_code)]
+
+pub mod images;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The selo binary under test.
+pub fn selo_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_selo")
+}
+
+/// Options for starting a server.
+#[derive(Default, Clone)]
+pub struct Opts {
+    /// Add a production environment.
+    pub production: bool,
+    /// `--manual-clock`.
+    pub manual_clock: bool,
+    /// Extra flags.
+    pub extra: Vec<String>,
+}
+
+/// One environment's line from `serve --json`.
+#[derive(Debug, Clone)]
+pub struct Env {
+    pub name: String,
+    pub url: String,
+    pub audience: String,
+}
+
+/// A running `selo serve`, killed on drop.
+pub struct Server {
+    pub data: tempfile::TempDir,
+    child: Option<Child>,
+    pub envs: Vec<Env>,
+    opts: Opts,
+    pub http: reqwest::Client,
+}
+
+impl Server {
+    /// Starts a server on a fresh data directory.
+    pub fn start() -> Server {
+        Server::start_with(Opts::default())
+    }
+
+    /// Starts a server with options.
+    pub fn start_with(opts: Opts) -> Server {
+        let data = tempfile::tempdir().expect("tempdir");
+        let mut s = Server {
+            data,
+            child: None,
+            envs: vec![],
+            opts,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+        };
+        s.spawn();
+        s
+    }
+
+    fn spawn(&mut self) {
+        let mut cmd = Command::new(selo_bin());
+        cmd.args(["serve", "--json", "--listen", "127.0.0.1:0", "--data"])
+            .arg(self.data.path());
+        if self.opts.production {
+            cmd.args(["--production-listen", "127.0.0.1:0"]);
+        }
+        if self.opts.manual_clock {
+            cmd.arg("--manual-clock");
+        }
+        cmd.args(&self.opts.extra);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::null()).stdin(Stdio::null());
+        let mut child = cmd.spawn().expect("spawn selo serve");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let want = if self.opts.production { 2 } else { 1 };
+        let mut envs = Vec::new();
+        while envs.len() < want {
+            let line = lines
+                .next()
+                .expect("serve exited before printing its environments")
+                .unwrap();
+            let v: Value = serde_json::from_str(&line).expect("serve --json line");
+            envs.push(Env {
+                name: v["environment"].as_str().unwrap().into(),
+                url: v["publicUrl"].as_str().unwrap().into(),
+                audience: v["audience"].as_str().unwrap().into(),
+            });
+        }
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        self.child = Some(child);
+        self.envs = envs;
+    }
+
+    /// Kills the server with SIGKILL (no graceful shutdown).
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().ok();
+            c.wait().ok();
+        }
+    }
+
+    /// Starts the server again on the same data directory.
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    /// The sandbox environment.
+    pub fn sandbox(&self) -> &Env {
+        self.env("sandbox")
+    }
+
+    /// An environment by name.
+    pub fn env(&self, name: &str) -> &Env {
+        self.envs.iter().find(|e| e.name == name).expect("environment")
+    }
+
+    /// `{sandbox url}{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.sandbox().url, path)
+    }
+
+    /// Runs `selo admin ARGS --json` on this data dir; panics unless it succeeds.
+    pub fn admin(&self, args: &[&str]) -> Value {
+        let out = self.admin_raw(args);
+        assert!(
+            out.status.success(),
+            "selo admin {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("admin --json output")
+    }
+
+    /// Runs `selo admin ARGS --json` and returns the raw output.
+    pub fn admin_raw(&self, args: &[&str]) -> std::process::Output {
+        Command::new(selo_bin())
+            .arg("admin")
+            .args(args)
+            .arg("--json")
+            .arg("--data")
+            .arg(self.data.path())
+            .output()
+            .expect("run selo admin")
+    }
+
+    /// A new tenant in `env` with one account (`acct`) and an API key with every capability.
+    pub fn tenant_in(&self, env: &str) -> Tenant {
+        let t = self.admin(&["tenant", "create", "Acme", "--env", env]);
+        let tenant_id = t["tenantId"].as_str().unwrap().to_string();
+        let key = self.data.path().join(format!("{tenant_id}.pem"));
+        let a = self.admin(&[
+            "account",
+            "create",
+            "--tenant",
+            &tenant_id,
+            "acct",
+            "--key-out",
+            key.to_str().unwrap(),
+        ]);
+        let k = self.admin(&[
+            "apikey",
+            "create",
+            "--tenant",
+            &tenant_id,
+            "--capabilities",
+            "liveness,identity,riskscore,behavioralert,validation,documents,age,selfie,magiclink",
+        ]);
+        Tenant {
+            id: tenant_id,
+            account: "acct".into(),
+            iss: a["iss"].as_str().unwrap().into(),
+            key_id: a["keyId"].as_str().unwrap().into(),
+            key_path: key,
+            api_key: k["apiKey"].as_str().unwrap().into(),
+            env: env.into(),
+        }
+    }
+
+    /// A new sandbox tenant.
+    pub fn tenant(&self) -> Tenant {
+        self.tenant_in("sandbox")
+    }
+
+    /// An API key of `tenant` with these capabilities.
+    pub fn api_key(&self, tenant: &Tenant, caps: &str) -> String {
+        let k = self.admin(&["apikey", "create", "--tenant", &tenant.id, "--capabilities", caps]);
+        k["apiKey"].as_str().unwrap().into()
+    }
+
+    /// POSTs a token request form to `env`.
+    pub async fn token_form(&self, env: &str, form: &[(&str, &str)]) -> (u16, Value) {
+        let res = self
+            .http
+            .post(format!("{}/oauth2/token", self.env(env).url))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Exchanges `assertion` at `env`'s token endpoint.
+    pub async fn exchange(&self, env: &str, assertion: &str) -> (u16, Value) {
+        self.token_form(
+            env,
+            &[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                ("assertion", assertion),
+            ],
+        )
+        .await
+    }
+
+    /// A valid access token for `tenant`.
+    pub async fn token(&self, tenant: &Tenant) -> String {
+        let env = self.env(&tenant.env);
+        let (status, body) = self
+            .exchange(&tenant.env, &tenant.assertion(&env.audience))
+            .await;
+        assert_eq!(status, 200, "token: {body}");
+        body["access_token"].as_str().unwrap().into()
+    }
+
+    /// Advances the manual clock.
+    pub async fn advance(&self, seconds: i64) {
+        let res = self
+            .http
+            .post(self.url("/sandbox/clock"))
+            .json(&json!({"advanceSeconds": seconds}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+
+    /// The server's clock (manual clock only).
+    pub async fn now(&self) -> i64 {
+        let v: Value = self
+            .http
+            .get(self.url("/sandbox/clock"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["unix"].as_i64().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A provisioned tenant.
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub id: String,
+    pub account: String,
+    pub iss: String,
+    pub key_id: String,
+    pub key_path: PathBuf,
+    pub api_key: String,
+    pub env: String,
+}
+
+/// Unix seconds now (real clock).
+pub fn unix_now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+impl Tenant {
+    /// The standard claims, valid now for `aud`.
+    pub fn claims(&self, aud: &str) -> Value {
+        let now = unix_now();
+        json!({"iss": self.iss, "aud": aud, "scope": "*", "iat": now, "exp": now + 3600})
+    }
+
+    /// A valid assertion for `aud`.
+    pub fn assertion(&self, aud: &str) -> String {
+        sign_rs256(&self.key_path, &json!({"alg": "RS256", "typ": "JWT"}), &self.claims(aud))
+    }
+
+    /// An assertion with these claims.
+    pub fn assertion_with(&self, claims: &Value) -> String {
+        sign_rs256(&self.key_path, &json!({"alg": "RS256", "typ": "JWT"}), claims)
+    }
+}
+
+/// Signs `header.claims` with the RSA private key PEM at `key` (RS256), whatever the header says.
+pub fn sign_rs256(key: &Path, header: &Value, claims: &Value) -> String {
+    let pem = std::fs::read(key).unwrap();
+    let enc = jsonwebtoken::EncodingKey::from_rsa_pem(&pem).unwrap();
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(header).unwrap()),
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap())
+    );
+    let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &enc, jsonwebtoken::Algorithm::RS256)
+        .unwrap();
+    format!("{input}.{sig}")
+}
+
+/// Generates a fresh RSA key pair with the CLI (`account add-key` needs one); returns the
+/// private key path.
+pub fn new_private_key(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}.pem"))
+}
