@@ -44,7 +44,8 @@ impl FromStr for HoursWindow {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || format!("'{s}' is not a UTC window of the form HH:MM-HH:MM (e.g. 08:00-18:00)");
+        let bad =
+            || format!("'{s}' is not a UTC window of the form HH:MM-HH:MM (e.g. 08:00-18:00)");
         let minute = |hm: &str| -> Option<u16> {
             let (h, m) = hm.split_once(':')?;
             if h.len() != 2 || m.len() != 2 {
@@ -56,7 +57,9 @@ impl FromStr for HoursWindow {
         let (a, b) = s.trim().split_once('-').ok_or_else(bad)?;
         let (start_minute, end_minute) = (minute(a).ok_or_else(bad)?, minute(b).ok_or_else(bad)?);
         if start_minute == end_minute {
-            return Err(format!("'{s}' is an empty window; start and end must differ"));
+            return Err(format!(
+                "'{s}' is an empty window; start and end must differ"
+            ));
         }
         Ok(HoursWindow {
             start_minute,
@@ -100,7 +103,10 @@ mod tests {
 
     #[test]
     fn allow_lists() {
-        let nets = vec![parse_cidr("10.0.0.0/8").unwrap(), parse_cidr("127.0.0.1").unwrap()];
+        let nets = vec![
+            parse_cidr("10.0.0.0/8").unwrap(),
+            parse_cidr("127.0.0.1").unwrap(),
+        ];
         assert!(ip_allowed(&nets, "127.0.0.1".parse().unwrap()));
         assert!(ip_allowed(&nets, "::ffff:127.0.0.1".parse().unwrap()));
         assert!(!ip_allowed(&nets, "127.0.0.2".parse().unwrap()));

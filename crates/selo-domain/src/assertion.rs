@@ -275,9 +275,16 @@ mod tests {
         assert_eq!(code(parse_assertion("a.b.c")), "1.2.20");
         let good = r#"{"iss":"acc@t1.iam.acesso.io","aud":"x","scope":"*","iat":1,"exp":2}"#;
         assert_eq!(code(parse_assertion(&jws(RS, good))), "ok");
-        assert_eq!(code(parse_assertion(&jws(r#"{"alg":"HS256"}"#, good))), "1.2.5");
-        assert_eq!(code(parse_assertion(&jws(r#"{"alg":"none"}"#, good))), "1.2.5");
-        let extra = r#"{"iss":"acc@t1.iam.acesso.io","aud":"x","scope":"*","iat":1,"exp":2,"sub":"x"}"#;
+        assert_eq!(
+            code(parse_assertion(&jws(r#"{"alg":"HS256"}"#, good))),
+            "1.2.5"
+        );
+        assert_eq!(
+            code(parse_assertion(&jws(r#"{"alg":"none"}"#, good))),
+            "1.2.5"
+        );
+        let extra =
+            r#"{"iss":"acc@t1.iam.acesso.io","aud":"x","scope":"*","iat":1,"exp":2,"sub":"x"}"#;
         assert_eq!(code(parse_assertion(&jws(RS, extra))), "1.2.22");
         let no_scope = r#"{"iss":"acc@t1.iam.acesso.io","aud":"x","iat":1,"exp":2}"#;
         assert_eq!(code(parse_assertion(&jws(RS, no_scope))), "1.1.1");

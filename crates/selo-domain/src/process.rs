@@ -151,7 +151,10 @@ mod tests {
     fn output_rules() {
         let all = "liveness,identity,riskscore,behavioralert";
         use serde_json::json as j;
-        assert_eq!(json(Scenario::Approved, all, 100), j!({"status":3,"unicoId":{"result":"yes"}}));
+        assert_eq!(
+            json(Scenario::Approved, all, 100),
+            j!({"status":3,"unicoId":{"result":"yes"}})
+        );
         assert_eq!(
             json(Scenario::IdentityDenied, all, 100),
             j!({"status":3,"unicoId":{"result":"no"},"liveness":1})
@@ -169,7 +172,11 @@ mod tests {
             j!({"status":3,"unicoId":{"result":"inconclusive"},"liveness":1,"score":-60})
         );
         assert_eq!(
-            json(Scenario::InconclusivePositiveScore, "liveness,identity", 100),
+            json(
+                Scenario::InconclusivePositiveScore,
+                "liveness,identity",
+                100
+            ),
             j!({"status":3,"unicoId":{"result":"inconclusive"},"liveness":1})
         );
         assert_eq!(
@@ -177,11 +184,17 @@ mod tests {
             j!({"status":2,"unicoId":{"result":"inconclusive"},"liveness":1})
         );
         assert_eq!(json(Scenario::ProcessingError, all, 100), j!({"status":5}));
-        assert_eq!(json(Scenario::AsyncBehaviorAlert, all, 101), j!({"status":1}));
+        assert_eq!(
+            json(Scenario::AsyncBehaviorAlert, all, 101),
+            j!({"status":1})
+        );
         assert_eq!(
             json(Scenario::AsyncBehaviorAlert, all, 102),
             j!({"status":3,"unicoId":{"result":"yes"},"identityFraudsters":{"result":"yes"}})
         );
-        assert_eq!(json(Scenario::Approved, "liveness", 100), j!({"status":3,"liveness":1}));
+        assert_eq!(
+            json(Scenario::Approved, "liveness", 100),
+            j!({"status":3,"liveness":1})
+        );
     }
 }

@@ -140,9 +140,18 @@ mod tests {
 
     #[test]
     fn cpf_picks_the_scenario_only_in_a_sandbox() {
-        assert_eq!(Scenario::for_person("00000000272", true), Scenario::IdentityDenied);
-        assert_eq!(Scenario::for_person("00000000272", false), Scenario::Approved);
-        assert_eq!(Scenario::for_person("52998224725", true), Scenario::Approved);
+        assert_eq!(
+            Scenario::for_person("00000000272", true),
+            Scenario::IdentityDenied
+        );
+        assert_eq!(
+            Scenario::for_person("00000000272", false),
+            Scenario::Approved
+        );
+        assert_eq!(
+            Scenario::for_person("52998224725", true),
+            Scenario::Approved
+        );
         for (cpf, _) in SANDBOX_TABLE {
             assert!(crate::person_code::is_valid_cpf(cpf), "{cpf}");
         }

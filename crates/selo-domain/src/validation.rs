@@ -111,11 +111,21 @@ impl Checker {
         match member(obj, key) {
             Member::Text(s) if !s.trim().is_empty() => Some(s),
             Member::WrongType => {
-                self.push(path, FieldReason::WrongType, code, format!("{path} must be a string"));
+                self.push(
+                    path,
+                    FieldReason::WrongType,
+                    code,
+                    format!("{path} must be a string"),
+                );
                 None
             }
             _ => {
-                self.push(path, FieldReason::Required, code, format!("{path} is required"));
+                self.push(
+                    path,
+                    FieldReason::Required,
+                    code,
+                    format!("{path} is required"),
+                );
                 None
             }
         }
@@ -133,7 +143,12 @@ impl Checker {
         match member(obj, key) {
             Member::Absent => None,
             Member::WrongType => {
-                self.push(path, FieldReason::WrongType, code, format!("{path} must be a string"));
+                self.push(
+                    path,
+                    FieldReason::WrongType,
+                    code,
+                    format!("{path} must be a string"),
+                );
                 None
             }
             Member::Text(s) if s.chars().count() > MAX_TEXT_CHARS => {
@@ -146,7 +161,12 @@ impl Checker {
                 None
             }
             Member::Text(s) if !(rule.1)(s) => {
-                self.push(path, FieldReason::Invalid, code, format!("{path} {}", rule.0));
+                self.push(
+                    path,
+                    FieldReason::Invalid,
+                    code,
+                    format!("{path} {}", rule.0),
+                );
                 None
             }
             Member::Text(s) => Some(s),
@@ -213,27 +233,47 @@ impl Checker {
                     Some(n.trim().to_string())
                 }
             });
-        self.optional_text(obj, "gender", "subject.gender", "20508", (
-            "must be M, F or empty",
-            |g| matches!(g, "M" | "F" | ""),
-        ));
-        self.optional_text(obj, "birthDate", "subject.birthDate", "20019", (
-            "must be a date in the form YYYY-MM-DD",
-            is_iso_date,
-        ));
-        self.optional_text(obj, "email", "subject.email", "20003", (
-            "is not an e-mail address",
-            is_email,
-        ));
-        self.optional_text(obj, "phone", "subject.phone", "20003", (
-            "must be digits only with country and area code (e.g. 5511974749090)",
-            |p| (8..=15).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()),
-        ));
+        self.optional_text(
+            obj,
+            "gender",
+            "subject.gender",
+            "20508",
+            ("must be M, F or empty", |g| matches!(g, "M" | "F" | "")),
+        );
+        self.optional_text(
+            obj,
+            "birthDate",
+            "subject.birthDate",
+            "20019",
+            ("must be a date in the form YYYY-MM-DD", is_iso_date),
+        );
+        self.optional_text(
+            obj,
+            "email",
+            "subject.email",
+            "20003",
+            ("is not an e-mail address", is_email),
+        );
+        self.optional_text(
+            obj,
+            "phone",
+            "subject.phone",
+            "20003",
+            (
+                "must be digits only with country and area code (e.g. 5511974749090)",
+                |p| (8..=15).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()),
+            ),
+        );
         let client_reference = self
-            .optional_text(obj, "clientReference", "subject.clientReference", "20003", (
-                "must not be empty or contain spaces",
-                |r| !r.is_empty() && !r.chars().any(char::is_whitespace),
-            ))
+            .optional_text(
+                obj,
+                "clientReference",
+                "subject.clientReference",
+                "20003",
+                ("must not be empty or contain spaces", |r| {
+                    !r.is_empty() && !r.chars().any(char::is_whitespace)
+                }),
+            )
             .map(String::from);
         Some(ValidSubject {
             code: code?,
@@ -243,16 +283,28 @@ impl Checker {
     }
 
     fn top_level_extras(&mut self, obj: &Map<String, Value>) {
-        self.optional_text(obj, "useCase", "useCase", "20003", ("must not be empty", |u| {
-            !u.trim().is_empty()
-        }));
-        self.optional_text(obj, "subsidiaryId", "subsidiaryId", "20003", (
-            "must be a UUID",
-            is_uuid,
-        ));
+        self.optional_text(
+            obj,
+            "useCase",
+            "useCase",
+            "20003",
+            ("must not be empty", |u| !u.trim().is_empty()),
+        );
+        self.optional_text(
+            obj,
+            "subsidiaryId",
+            "subsidiaryId",
+            "20003",
+            ("must be a UUID", is_uuid),
+        );
     }
 
-    fn image(&mut self, value: Option<&Value>, path: &str, missing_code: &'static str) -> Option<CheckedImage> {
+    fn image(
+        &mut self,
+        value: Option<&Value>,
+        path: &str,
+        missing_code: &'static str,
+    ) -> Option<CheckedImage> {
         match value {
             Some(Value::String(s)) if !s.is_empty() => match check_image_base64(s) {
                 Ok(img) => Some(img),
@@ -309,7 +361,12 @@ impl Checker {
         for (i, item) in items.iter().enumerate() {
             let base = format!("references[{i}]");
             let Value::Object(obj) = item else {
-                self.push(&base, FieldReason::WrongType, "20003", format!("{base} must be an object"));
+                self.push(
+                    &base,
+                    FieldReason::WrongType,
+                    "20003",
+                    format!("{base} must be an object"),
+                );
                 continue;
             };
             let ty_path = format!("{base}.referenceType");
@@ -329,12 +386,16 @@ impl Checker {
             let content_path = format!("{base}.referenceContent");
             match ty {
                 Some("REFERENCE_TYPE_IMAGE_BASE64") => {
-                    if let Some(img) = self.image(obj.get("referenceContent"), &content_path, "20003") {
+                    if let Some(img) =
+                        self.image(obj.get("referenceContent"), &content_path, "20003")
+                    {
                         out.push(ValidReference::Image(img));
                     }
                 }
                 _ => {
-                    if let Some(c) = self.required_text(obj, "referenceContent", &content_path, "20003") {
+                    if let Some(c) =
+                        self.required_text(obj, "referenceContent", &content_path, "20003")
+                    {
                         if is_uuid(c) {
                             out.push(ValidReference::ProcessId(c.to_ascii_lowercase()));
                         } else if ty.is_some() {
@@ -402,7 +463,9 @@ pub fn parse_body(bytes: &[u8]) -> Result<Value, Problem> {
 pub fn validate_create(body: &Value) -> Result<ValidCreate, Problem> {
     let empty = Map::new();
     let obj = body.as_object().unwrap_or(&empty);
-    let mut c = Checker { problems: Vec::new() };
+    let mut c = Checker {
+        problems: Vec::new(),
+    };
     let valid = if let Some(refs) = obj.get("references") {
         // Transactional schema order: references, imageBase64, useCase, subsidiaryId, subject.
         let references = c.references(refs);
@@ -457,7 +520,10 @@ mod tests {
         assert_eq!(got, want);
         assert_eq!(
             fields(json!({})),
-            vec![("subject".to_string(), "20004"), ("imageBase64".to_string(), "20009")]
+            vec![
+                ("subject".to_string(), "20004"),
+                ("imageBase64".to_string(), "20009")
+            ]
         );
         assert_eq!(
             fields(json!({"subject": {}, "imageBase64": "@@@"})),
@@ -471,7 +537,9 @@ mod tests {
 
     #[test]
     fn transactional_references_are_checked() {
-        let got = fields(json!({"references": [{"referenceType": "X"}, {"referenceType": "REFERENCE_TYPE_PROCESS_ID", "referenceContent": "nope"}]}));
+        let got = fields(
+            json!({"references": [{"referenceType": "X"}, {"referenceType": "REFERENCE_TYPE_PROCESS_ID", "referenceContent": "nope"}]}),
+        );
         assert_eq!(
             got,
             vec![

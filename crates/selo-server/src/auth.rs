@@ -56,7 +56,11 @@ fn invalid(reason: impl Into<String>) -> Problem {
 pub fn bearer(state: &AppState, headers: &HeaderMap) -> Result<Principal, Problem> {
     let value = headers
         .get(axum::http::header::AUTHORIZATION)
-        .ok_or_else(|| invalid("the Authorization header is missing; send Authorization: Bearer <access_token>"))?
+        .ok_or_else(|| {
+            invalid(
+                "the Authorization header is missing; send Authorization: Bearer <access_token>",
+            )
+        })?
         .to_str()
         .map_err(|_| invalid("the Authorization header is not ASCII"))?;
     let token = value

@@ -43,7 +43,10 @@ impl SigningKey {
             .map_err(|e| anyhow::anyhow!("{} is not an Ed25519 PKCS#8 key: {e}", path.display()))?;
         let public = pair.public_key().as_ref().to_vec();
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &public);
-        let kid = format!("{environment}-{}", &URL_SAFE_NO_PAD.encode(digest.as_ref())[..12]);
+        let kid = format!(
+            "{environment}-{}",
+            &URL_SAFE_NO_PAD.encode(digest.as_ref())[..12]
+        );
         let x = URL_SAFE_NO_PAD.encode(&public);
         Ok(SigningKey {
             encoding: EncodingKey::from_ed_der(&pkcs8),

@@ -47,7 +47,10 @@ pub async fn start(config: &ServerConfig) -> anyhow::Result<ServeHandle> {
             .await
             .with_context(|| format!("binding {} for the {} environment", env.listen, env.name))?;
         let addr = listener.local_addr()?;
-        bound.push((listener, Arc::new(Environment::new(env, addr, &config.data_dir)?)));
+        bound.push((
+            listener,
+            Arc::new(Environment::new(env, addr, &config.data_dir)?),
+        ));
     }
     let shared = Arc::new(Shared {
         store: Arc::new(store),
@@ -80,7 +83,10 @@ pub async fn start(config: &ServerConfig) -> anyhow::Result<ServeHandle> {
 
 impl ServeHandle {
     /// Serves every environment until `shutdown` resolves, then lets in-flight requests finish.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let (tx, _) = tokio::sync::broadcast::channel::<()>(1);
         let mut tasks = Vec::new();
         for (listener, state) in self.listeners {

@@ -13,9 +13,14 @@ pub struct BlobStore {
 
 fn safe(key: &str) -> bool {
     !key.is_empty()
-        && key
-            .split('/')
-            .all(|seg| !seg.is_empty() && seg != ".." && seg != "." && seg.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+        && key.split('/').all(|seg| {
+            !seg.is_empty()
+                && seg != ".."
+                && seg != "."
+                && seg
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        })
 }
 
 impl BlobStore {

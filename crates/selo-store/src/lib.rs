@@ -79,8 +79,13 @@ pub trait Store: Send + Sync {
     /// Adds a public key to an account.
     fn add_account_key(&self, key: &AccountKey) -> StoreResult<()>;
     /// Revokes one key of an account.
-    fn revoke_account_key(&self, tenant_id: &str, name: &str, key_id: &str, at: i64)
-    -> StoreResult<()>;
+    fn revoke_account_key(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        key_id: &str,
+        at: i64,
+    ) -> StoreResult<()>;
     /// The keys of an account (revoked ones included).
     fn account_keys(&self, tenant_id: &str, name: &str) -> StoreResult<Vec<AccountKey>>;
     /// Records a failed signature check at `now` and locks the account when the policy says so.

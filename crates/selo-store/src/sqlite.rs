@@ -1,9 +1,7 @@
 //! The embedded SQLite store: WAL, one writer connection and a few readers. The server and the
 //! admin CLI may have the same database open at once (WAL + busy timeout).
 
-use crate::{
-    Account, AccountKey, ApiKey, LockoutPolicy, Store, StoreError, StoreResult, Tenant,
-};
+use crate::{Account, AccountKey, ApiKey, LockoutPolicy, Store, StoreError, StoreResult, Tenant};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use selo_domain::process::ProcessRecord;
 use std::path::Path;
@@ -218,7 +216,10 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
 
 impl Store for SqliteStore {
     fn ping(&self) -> StoreResult<()> {
-        self.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map(|_| ())?))
+        self.read(|c| {
+            Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+                .map(|_| ())?)
+        })
     }
 
     fn create_tenant(&self, t: &Tenant) -> StoreResult<()> {
@@ -281,7 +282,9 @@ impl Store for SqliteStore {
             let mut st = c.prepare_cached(&format!(
                 "SELECT {ACCOUNT_COLS} FROM accounts WHERE tenant_id = ?1 ORDER BY created_at, name"
             ))?;
-            let rows = st.query_map([tenant_id], account_row)?.collect::<Result<_, _>>()?;
+            let rows = st
+                .query_map([tenant_id], account_row)?
+                .collect::<Result<_, _>>()?;
             Ok(rows)
         })
     }
@@ -404,10 +407,7 @@ impl Store for SqliteStore {
     fn mark_assertion_used(&self, hash: &[u8; 32], expires_at: i64, now: i64) -> StoreResult<bool> {
         self.write(|c| {
             let tx = c.transaction()?;
-            tx.execute(
-                "DELETE FROM used_assertions WHERE expires_at < ?1",
-                [now],
-            )?;
+            tx.execute("DELETE FROM used_assertions WHERE expires_at < ?1", [now])?;
             let n = tx.execute(
                 "INSERT OR IGNORE INTO used_assertions (hash, expires_at) VALUES (?1, ?2)",
                 params![hash.as_slice(), expires_at],
@@ -430,9 +430,11 @@ impl Store for SqliteStore {
 
     fn api_key_by_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<ApiKey>> {
         self.read(|c| {
-            Ok(c.prepare_cached(&format!("SELECT {API_KEY_COLS} FROM api_keys WHERE hash = ?1"))?
-                .query_row([hash.as_slice()], api_key_row)
-                .optional()?)
+            Ok(c.prepare_cached(&format!(
+                "SELECT {API_KEY_COLS} FROM api_keys WHERE hash = ?1"
+            ))?
+            .query_row([hash.as_slice()], api_key_row)
+            .optional()?)
         })
     }
 
@@ -441,7 +443,9 @@ impl Store for SqliteStore {
             let mut st = c.prepare_cached(&format!(
                 "SELECT {API_KEY_COLS} FROM api_keys WHERE tenant_id = ?1 ORDER BY created_at, id"
             ))?;
-            let rows = st.query_map([tenant_id], api_key_row)?.collect::<Result<_, _>>()?;
+            let rows = st
+                .query_map([tenant_id], api_key_row)?
+                .collect::<Result<_, _>>()?;
             Ok(rows)
         })
     }
@@ -457,8 +461,7 @@ impl Store for SqliteStore {
     }
 
     fn insert_process(&self, p: &ProcessRecord) -> StoreResult<()> {
-        let record =
-            serde_json::to_string(p).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let record = serde_json::to_string(p).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.write(|c| {
             c.prepare_cached(
                 "INSERT INTO processes (id, tenant_id, client_reference, created_at, record) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -471,9 +474,11 @@ impl Store for SqliteStore {
 
     fn process(&self, tenant_id: &str, id: &str) -> StoreResult<Option<ProcessRecord>> {
         let record: Option<String> = self.read(|c| {
-            Ok(c.prepare_cached("SELECT record FROM processes WHERE id = ?1 AND tenant_id = ?2")?
-                .query_row([id, tenant_id], |r| r.get(0))
-                .optional()?)
+            Ok(
+                c.prepare_cached("SELECT record FROM processes WHERE id = ?1 AND tenant_id = ?2")?
+                    .query_row([id, tenant_id], |r| r.get(0))
+                    .optional()?,
+            )
         })?;
         record
             .map(|r| serde_json::from_str(&r).map_err(|e| StoreError::Corrupt(e.to_string())))

@@ -1,7 +1,9 @@
 //! `selo admin …`: provisioning straight against the data directory's store, safe while the
 //! server runs (the server reads the store on every request, so changes apply at once).
 
-use crate::cli::{AccountCommand, AdminArgs, AdminCommand, ApiKeyCommand, KeySource, TenantCommand};
+use crate::cli::{
+    AccountCommand, AdminArgs, AdminCommand, ApiKeyCommand, KeySource, TenantCommand,
+};
 use crate::keys;
 use crate::output::print;
 use anyhow::{Context, bail};
@@ -58,7 +60,11 @@ fn public_key_from(source: &KeySource) -> anyhow::Result<String> {
 
 fn parse_allow_ips(list: &[String]) -> anyhow::Result<Vec<String>> {
     list.iter()
-        .map(|c| parse_cidr(c).map(|n| n.to_string()).map_err(anyhow::Error::msg))
+        .map(|c| {
+            parse_cidr(c)
+                .map(|n| n.to_string())
+                .map_err(anyhow::Error::msg)
+        })
         .collect()
 }
 
@@ -153,7 +159,10 @@ pub fn create_api_key(
         created_at: now(),
     };
     store.create_api_key(&key)?;
-    Ok(ApiKeyCreated { api_key, id: key.id })
+    Ok(ApiKeyCreated {
+        api_key,
+        id: key.id,
+    })
 }
 
 fn not_found_hint(e: StoreError) -> anyhow::Error {
@@ -348,7 +357,11 @@ fn run_account(store: &SqliteStore, json: bool, cmd: AccountCommand) -> anyhow::
                             if a.enabled { "enabled" } else { "disabled" },
                             a.keys
                                 .iter()
-                                .map(|k| format!("{}{}", k.key_id, if k.revoked { " (revoked)" } else { "" }))
+                                .map(|k| format!(
+                                    "{}{}",
+                                    k.key_id,
+                                    if k.revoked { " (revoked)" } else { "" }
+                                ))
                                 .collect::<Vec<_>>()
                                 .join(", ")
                         )

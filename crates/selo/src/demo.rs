@@ -21,15 +21,20 @@ pub fn ensure(data: &Path, sandbox_url: &str) -> anyhow::Result<DemoCredentials>
     let dir = data.join("demo");
     let path = dir.join(CREDENTIALS_FILE);
     let mut creds = match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice::<DemoCredentials>(&bytes)
-            .with_context(|| format!("{} is not a demo credentials file; delete it to start over", path.display()))?,
+        Ok(bytes) => serde_json::from_slice::<DemoCredentials>(&bytes).with_context(|| {
+            format!(
+                "{} is not a demo credentials file; delete it to start over",
+                path.display()
+            )
+        })?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => provision(data, &dir, sandbox_url)?,
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
     creds.url = sandbox_url.to_string();
     let selfie = dir.join(SELFIE_FILE);
     if !selfie.exists() {
-        std::fs::write(&selfie, sample_selfie()).with_context(|| format!("writing {}", selfie.display()))?;
+        std::fs::write(&selfie, sample_selfie())
+            .with_context(|| format!("writing {}", selfie.display()))?;
     }
     let tmp = dir.join(format!("{CREDENTIALS_FILE}.tmp"));
     std::fs::write(&tmp, serde_json::to_vec_pretty(&creds)?)?;

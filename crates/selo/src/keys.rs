@@ -42,7 +42,10 @@ pub fn generate_to(key_out: &Path) -> anyhow::Result<String> {
     if let Some(dir) = key_out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    selo_server::environment::write_private(key_out, pem("PRIVATE KEY", private.as_ref()).as_bytes())?;
+    selo_server::environment::write_private(
+        key_out,
+        pem("PRIVATE KEY", private.as_ref()).as_bytes(),
+    )?;
     Ok(pem("PUBLIC KEY", public.as_ref()))
 }
 

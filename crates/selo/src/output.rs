@@ -3,7 +3,11 @@
 use serde::Serialize;
 
 /// Prints `value` as JSON when `json`, else the human `text`.
-pub fn print<T: Serialize>(json: bool, value: &T, text: impl FnOnce() -> String) -> anyhow::Result<()> {
+pub fn print<T: Serialize>(
+    json: bool,
+    value: &T,
+    text: impl FnOnce() -> String,
+) -> anyhow::Result<()> {
     if json {
         println!("{}", serde_json::to_string(value)?);
     } else {

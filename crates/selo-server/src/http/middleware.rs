@@ -20,8 +20,7 @@ fn adopt(value: Option<&HeaderValue>) -> Option<String> {
     let s = value?.to_str().ok()?;
     let ok = !s.is_empty()
         && s.len() <= 128
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
     ok.then(|| s.to_string())
 }
@@ -46,7 +45,8 @@ pub async fn around(State(state): State<AppState>, mut req: Request, next: Next)
     let limit = state.shared.body_limit;
     let mut res = if declared_len.is_some_and(|n| n > limit as u64) {
         let mut r = Response::new(axum::body::Body::empty());
-        r.extensions_mut().insert(Problem::PayloadTooLarge { limit });
+        r.extensions_mut()
+            .insert(Problem::PayloadTooLarge { limit });
         r
     } else {
         next.run(req).await

@@ -184,7 +184,10 @@ pub fn render(problem: &Problem, request_id: &str, timestamp: &str) -> Response 
             )
                 .into_response();
             if status == StatusCode::UNAUTHORIZED {
-                let value = if matches!(other, Problem::BearerInvalid { .. } | Problem::BearerExpired) {
+                let value = if matches!(
+                    other,
+                    Problem::BearerInvalid { .. } | Problem::BearerExpired
+                ) {
                     "Bearer error=\"invalid_token\""
                 } else {
                     "Bearer"

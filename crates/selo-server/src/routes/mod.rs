@@ -39,7 +39,10 @@ pub fn router(state: AppState) -> Router {
         r = r.route("/sandbox/scenarios", get(sandbox::scenarios));
     }
     if state.env.is_sandbox() && state.shared.manual_clock.is_some() {
-        r = r.route("/sandbox/clock", get(sandbox::clock).post(sandbox::advance_clock));
+        r = r.route(
+            "/sandbox/clock",
+            get(sandbox::clock).post(sandbox::advance_clock),
+        );
     }
     r.fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -24,7 +24,12 @@ pub async fn token(
             _ => {}
         }
     }
-    let res = services::token::issue(&state, grant_type.as_deref(), assertion.as_deref(), peer.ip())?;
+    let res = services::token::issue(
+        &state,
+        grant_type.as_deref(),
+        assertion.as_deref(),
+        peer.ip(),
+    )?;
     Ok(Json(res))
 }
 

@@ -6,7 +6,9 @@ use selo_domain::capability::{Capabilities, Capability};
 use selo_domain::problem::{FieldProblem, Problem};
 use selo_domain::process::{ProcessKind, ProcessRecord, effective_scenario};
 use selo_domain::scenario::Scenario;
-use selo_domain::validation::{ValidCreate, ValidReference, is_transactional, is_uuid, validate_create};
+use selo_domain::validation::{
+    ValidCreate, ValidReference, is_transactional, is_uuid, validate_create,
+};
 use selo_wire::error::FieldReason;
 use selo_wire::process::ApiProcess;
 use serde_json::Value;
@@ -22,7 +24,9 @@ pub fn check_create_capability(body: Option<&Value>, caps: &Capabilities) -> Res
         }
     } else if !caps.has(Capability::Identity) && !caps.has(Capability::Liveness) {
         return Err(Problem::Forbidden {
-            reason: "creating a process needs an API key with the 'identity' or 'liveness' capability".into(),
+            reason:
+                "creating a process needs an API key with the 'identity' or 'liveness' capability"
+                    .into(),
         });
     }
     Ok(())
@@ -71,13 +75,20 @@ pub fn create(
             let mut problems = Vec::new();
             for (i, r) in references.iter().enumerate() {
                 if let ValidReference::ProcessId(pid) = r {
-                    match store.process(&principal.tenant_id, pid).map_err(store_failure)? {
-                        Some(p) => matched &= p.api_view(now).unico_id.is_some_and(|u| u.result == "yes"),
+                    match store
+                        .process(&principal.tenant_id, pid)
+                        .map_err(store_failure)?
+                    {
+                        Some(p) => {
+                            matched &= p.api_view(now).unico_id.is_some_and(|u| u.result == "yes")
+                        }
                         None => problems.push(FieldProblem::new(
                             format!("references[{i}].referenceContent"),
                             FieldReason::Invalid,
                             "20003",
-                            format!("references[{i}].referenceContent: no process {pid} in your tenant"),
+                            format!(
+                                "references[{i}].referenceContent: no process {pid} in your tenant"
+                            ),
                         )),
                     }
                 }

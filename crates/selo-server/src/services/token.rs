@@ -27,8 +27,13 @@ fn verify_signature(keys: &[AccountKey], signing_input: &str, signature: &str) -
         DecodingKey::from_rsa_pem(k.public_key_pem.as_bytes())
             .ok()
             .and_then(|key| {
-                jsonwebtoken::crypto::verify(signature, signing_input.as_bytes(), &key, Algorithm::RS256)
-                    .ok()
+                jsonwebtoken::crypto::verify(
+                    signature,
+                    signing_input.as_bytes(),
+                    &key,
+                    Algorithm::RS256,
+                )
+                .ok()
             })
             .unwrap_or(false)
     };
@@ -75,7 +80,10 @@ pub fn issue(
         None => {
             return Err(Problem::token(
                 AuthCode::UnknownIssuer,
-                format!("tenant '{}' in iss is unknown; check the tenant id in iss", a.issuer.tenant_id),
+                format!(
+                    "tenant '{}' in iss is unknown; check the tenant id in iss",
+                    a.issuer.tenant_id
+                ),
             ));
         }
         Some(t) if t.environment != state.env.name => {
@@ -95,7 +103,10 @@ pub fn issue(
         .ok_or_else(|| {
             Problem::token(
                 AuthCode::UnknownIssuer,
-                format!("account '{}' does not exist in tenant '{}'", a.issuer.account, tenant.id),
+                format!(
+                    "account '{}' does not exist in tenant '{}'",
+                    a.issuer.account, tenant.id
+                ),
             )
         })?;
     if !account.enabled {
@@ -122,7 +133,9 @@ pub fn issue(
         SignatureCheck::RevokedOnly => {
             return Err(Problem::token(
                 AuthCode::KeyRevoked,
-                format!("the assertion is signed with a revoked key of '{iss}'; sign with a current key (`selo admin account add-key`)"),
+                format!(
+                    "the assertion is signed with a revoked key of '{iss}'; sign with a current key (`selo admin account add-key`)"
+                ),
             ));
         }
         SignatureCheck::None => {
@@ -160,7 +173,10 @@ pub fn issue(
         if !ip_allowed(&nets, peer) {
             return Err(Problem::token(
                 AuthCode::IpNotAllowed,
-                format!("requests from {peer} are not allowed for '{iss}' (allowed: {})", account.allow_ips.join(", ")),
+                format!(
+                    "requests from {peer} are not allowed for '{iss}' (allowed: {})",
+                    account.allow_ips.join(", ")
+                ),
             ));
         }
     }
@@ -180,7 +196,11 @@ pub fn issue(
     }
     let hash = crate::auth::sha256(raw.trim().as_bytes());
     let fresh = store
-        .mark_assertion_used(&hash, a.exp.max(now) + selo_domain::assertion::LEEWAY_SECONDS, now)
+        .mark_assertion_used(
+            &hash,
+            a.exp.max(now) + selo_domain::assertion::LEEWAY_SECONDS,
+            now,
+        )
         .map_err(internal)?;
     if !fresh {
         return Err(Problem::token(
@@ -200,10 +220,11 @@ pub fn issue(
     };
     let mut header = Header::new(Algorithm::EdDSA);
     header.kid = Some(state.env.key.kid.clone());
-    let access_token = jsonwebtoken::encode(&header, &claims, &state.env.key.encoding).map_err(|e| {
-        tracing::error!(error = %e, "signing an access token failed");
-        Problem::Internal
-    })?;
+    let access_token =
+        jsonwebtoken::encode(&header, &claims, &state.env.key.encoding).map_err(|e| {
+            tracing::error!(error = %e, "signing an access token failed");
+            Problem::Internal
+        })?;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer".into(),

@@ -14,7 +14,17 @@ async fn tenant_account_and_apikey_lifecycle_with_json_output() {
     assert_eq!(list[0]["rateLimit"], 20);
 
     let key = s.data.path().join("k.pem");
-    let a = s.admin(&["account", "create", "--tenant", tid, "svc", "--key-out", key.to_str().unwrap(), "--allow-ip", "10.0.0.0/8"]);
+    let a = s.admin(&[
+        "account",
+        "create",
+        "--tenant",
+        tid,
+        "svc",
+        "--key-out",
+        key.to_str().unwrap(),
+        "--allow-ip",
+        "10.0.0.0/8",
+    ]);
     assert_eq!(a["iss"], format!("svc@{tid}.iam.acesso.io"));
     assert_eq!(a["account"], "svc");
     assert_eq!(a["tenantId"], tid);
@@ -23,7 +33,10 @@ async fn tenant_account_and_apikey_lifecycle_with_json_output() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
     // The private key never reaches the store: only its public half is in the database.
     let db = std::fs::read(s.data.path().join("selo.db-wal"))
@@ -38,34 +51,97 @@ async fn tenant_account_and_apikey_lifecycle_with_json_output() {
     assert_eq!(accounts[0]["allowIps"][0], "10.0.0.0/8");
     assert_eq!(accounts[0]["enabled"], true);
 
-    let k = s.admin(&["apikey", "create", "--tenant", tid, "--capabilities", "identity,liveness"]);
+    let k = s.admin(&[
+        "apikey",
+        "create",
+        "--tenant",
+        tid,
+        "--capabilities",
+        "identity,liveness",
+    ]);
     assert!(k["apiKey"].as_str().unwrap().starts_with("selo_"));
     let keys = s.admin(&["apikey", "list", "--tenant", tid]);
-    assert_eq!(keys[0]["capabilities"], serde_json::json!(["liveness", "identity"]));
+    assert_eq!(
+        keys[0]["capabilities"],
+        serde_json::json!(["liveness", "identity"])
+    );
     s.admin(&["apikey", "revoke", k["id"].as_str().unwrap()]);
-    assert_eq!(s.admin(&["apikey", "list", "--tenant", tid])[0]["revoked"], true);
+    assert_eq!(
+        s.admin(&["apikey", "list", "--tenant", tid])[0]["revoked"],
+        true
+    );
 }
 
 #[tokio::test]
 async fn admin_errors_say_what_to_fix_and_exit_3() {
     let s = Server::start();
-    let out = s.admin_raw(&["apikey", "create", "--tenant", "nope", "--capabilities", "identity"]);
+    let out = s.admin_raw(&[
+        "apikey",
+        "create",
+        "--tenant",
+        "nope",
+        "--capabilities",
+        "identity",
+    ]);
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("tenant 'nope' not found"));
     let t = s.admin(&["tenant", "create", "X"]);
     let tid = t["tenantId"].as_str().unwrap();
-    let out = s.admin_raw(&["apikey", "create", "--tenant", tid, "--capabilities", "identity,face"]);
+    let out = s.admin_raw(&[
+        "apikey",
+        "create",
+        "--tenant",
+        tid,
+        "--capabilities",
+        "identity,face",
+    ]);
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown capability 'face'"));
     let out = s.admin_raw(&["account", "create", "--tenant", tid, "a"]);
-    assert_eq!(out.status.code(), Some(2), "a key source is required (usage error)");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a key source is required (usage error)"
+    );
     let key = s.data.path().join("a.pem");
-    s.admin(&["account", "create", "--tenant", tid, "a", "--key-out", key.to_str().unwrap()]);
-    let out = s.admin_raw(&["account", "create", "--tenant", tid, "b", "--key-out", key.to_str().unwrap()]);
+    s.admin(&[
+        "account",
+        "create",
+        "--tenant",
+        tid,
+        "a",
+        "--key-out",
+        key.to_str().unwrap(),
+    ]);
+    let out = s.admin_raw(&[
+        "account",
+        "create",
+        "--tenant",
+        tid,
+        "b",
+        "--key-out",
+        key.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(3), "never overwrites a key file");
-    let out = s.admin_raw(&["account", "create", "--tenant", tid, "c", "--public-key", key.to_str().unwrap()]);
+    let out = s.admin_raw(&[
+        "account",
+        "create",
+        "--tenant",
+        tid,
+        "c",
+        "--public-key",
+        key.to_str().unwrap(),
+    ]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("holds a private key"));
-    let out = s.admin_raw(&["account", "set-access", "--tenant", tid, "a", "--allowed-hours", "8-18"]);
+    let out = s.admin_raw(&[
+        "account",
+        "set-access",
+        "--tenant",
+        tid,
+        "a",
+        "--allowed-hours",
+        "8-18",
+    ]);
     assert_eq!(out.status.code(), Some(3));
     let out = s.admin_raw(&["account", "disable", "--tenant", tid, "ghost"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));

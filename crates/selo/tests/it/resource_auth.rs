@@ -1,1 +1,225 @@
-//! CONTRACT §3.
+//! Authenticating resource calls: every row of CONTRACT §3 on the API contract.
+
+use crate::support::{Opts, Server, images};
+use serde_json::{Value, json};
+
+fn body() -> Value {
+    json!({"subject": {"code": "00000000191", "name": "Maria Silva"}, "imageBase64": images::selfie()})
+}
+
+/// POST /processes/v1 on `base` with optional bearer and APIKEY; returns status, headers, body.
+async fn create(
+    s: &Server,
+    base: &str,
+    bearer: Option<&str>,
+    apikey: Option<&str>,
+    body: &Value,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut req = s.http.post(format!("{base}/processes/v1")).json(body);
+    if let Some(b) = bearer {
+        req = req.header("authorization", b);
+    }
+    if let Some(k) = apikey {
+        req = req.header("apikey", k);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    (status, headers, res.json().await.unwrap_or(Value::Null))
+}
+
+fn assert_error(got: &(u16, reqwest::header::HeaderMap, Value), status: u16, code: &str) {
+    let (st, headers, body) = got;
+    assert_eq!(*st, status, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(body["error"]["requestId"].is_string() && body["error"]["timestamp"].is_string());
+    assert_eq!(
+        headers["request-id"].to_str().unwrap(),
+        body["error"]["requestId"]
+    );
+    assert_eq!(headers["should-retry"], "false");
+    if status == 401 {
+        assert!(
+            headers["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .starts_with("Bearer")
+        );
+    }
+}
+
+#[tokio::test]
+async fn bearer_rows() {
+    let s = Server::start_with(Opts {
+        manual_clock: true,
+        ..Opts::default()
+    });
+    let t = s.tenant();
+    let base = s.sandbox().url.clone();
+    let token = s.token(&t).await;
+    let k = Some(t.api_key.as_str());
+    let b = body();
+    for bearer in [
+        None,
+        Some(format!("Basic {token}")),
+        Some("Bearer not-a-jwt".to_string()),
+        Some("Bearer ".to_string()),
+    ] {
+        let got = create(&s, &base, bearer.as_deref(), k, &b).await;
+        assert_error(&got, 401, "10501");
+        assert_eq!(got.1["www-authenticate"], "Bearer error=\"invalid_token\"");
+    }
+    // A token whose signature was tampered with.
+    let mut parts: Vec<String> = token.split('.').map(String::from).collect();
+    parts[2] = parts[2].chars().rev().collect();
+    let tampered = format!("Bearer {}", parts.join("."));
+    assert_error(
+        &create(&s, &base, Some(&tampered), k, &b).await,
+        401,
+        "10501",
+    );
+    // A valid token works, then expires after 3600 s.
+    let bearer = format!("Bearer {token}");
+    assert_eq!(create(&s, &base, Some(&bearer), k, &b).await.0, 200);
+    s.advance(3599).await;
+    assert_eq!(create(&s, &base, Some(&bearer), k, &b).await.0, 200);
+    s.advance(1).await;
+    let got = create(&s, &base, Some(&bearer), k, &b).await;
+    assert_error(&got, 401, "10502");
+}
+
+#[tokio::test]
+async fn tokens_of_another_environment_are_401_mixed_credentials() {
+    let s = Server::start_with(Opts {
+        production: true,
+        ..Opts::default()
+    });
+    let sandbox = s.tenant();
+    let prod = s.tenant_in("production");
+    let sandbox_token = format!("Bearer {}", s.token(&sandbox).await);
+    let prod_token = format!("Bearer {}", s.token(&prod).await);
+    let b = body();
+    let got = create(
+        &s,
+        &s.env("production").url,
+        Some(&sandbox_token),
+        Some(&sandbox.api_key),
+        &b,
+    )
+    .await;
+    assert_error(&got, 401, "10501");
+    let d = got.2["error"]["description"].as_str().unwrap();
+    assert!(
+        d.contains("mixed credentials") && d.contains("sandbox"),
+        "{d}"
+    );
+    // A production API key with a sandbox token on sandbox: the key is of another tenant/env.
+    let got = create(
+        &s,
+        &s.sandbox().url,
+        Some(&sandbox_token),
+        Some(&prod.api_key),
+        &b,
+    )
+    .await;
+    assert_error(&got, 401, "10201");
+    assert_eq!(
+        create(
+            &s,
+            &s.env("production").url,
+            Some(&prod_token),
+            Some(&prod.api_key),
+            &b
+        )
+        .await
+        .0,
+        200
+    );
+}
+
+#[tokio::test]
+async fn apikey_rows() {
+    let s = Server::start();
+    let t = s.tenant();
+    let other = s.tenant();
+    let base = s.sandbox().url.clone();
+    let bearer = format!("Bearer {}", s.token(&t).await);
+    let b = body();
+    let bt = Some(bearer.as_str());
+    assert_error(&create(&s, &base, bt, None, &b).await, 401, "20002");
+    assert_error(&create(&s, &base, bt, Some(""), &b).await, 401, "20002");
+    assert_error(
+        &create(&s, &base, bt, Some("selo_unknown"), &b).await,
+        401,
+        "10201",
+    );
+    let got = create(&s, &base, bt, Some(&other.api_key), &b).await;
+    assert_error(&got, 401, "10201");
+    assert!(
+        got.2["error"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("another tenant")
+    );
+    // Revoked, and the change reaches the running server at once.
+    let k = s.admin(&[
+        "apikey",
+        "create",
+        "--tenant",
+        &t.id,
+        "--capabilities",
+        "identity",
+    ]);
+    let key = k["apiKey"].as_str().unwrap();
+    assert_eq!(create(&s, &base, bt, Some(key), &b).await.0, 200);
+    s.admin(&["apikey", "revoke", k["id"].as_str().unwrap()]);
+    let got = create(&s, &base, bt, Some(key), &b).await;
+    assert_error(&got, 401, "10201");
+    assert!(
+        got.2["error"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("revoked")
+    );
+}
+
+#[tokio::test]
+async fn capability_missing_is_403_after_authentication() {
+    let s = Server::start();
+    let t = s.tenant();
+    let base = s.sandbox().url.clone();
+    let bearer = format!("Bearer {}", s.token(&t).await);
+    let docs_only = s.api_key(&t, "documents");
+    let got = create(&s, &base, Some(&bearer), Some(&docs_only), &body()).await;
+    assert_error(&got, 403, "30017");
+    // 401 wins over 403.
+    assert_error(
+        &create(&s, &base, None, Some(&docs_only), &body()).await,
+        401,
+        "10501",
+    );
+}
+
+#[tokio::test]
+async fn another_tenants_process_is_404_never_403() {
+    let s = Server::start();
+    let t = s.tenant();
+    let other = s.tenant();
+    let base = s.sandbox().url.clone();
+    let bearer = format!("Bearer {}", s.token(&t).await);
+    let (st, _, created) = create(&s, &base, Some(&bearer), Some(&t.api_key), &body()).await;
+    assert_eq!(st, 200);
+    let id = created["id"].as_str().unwrap();
+    let other_bearer = format!("Bearer {}", s.token(&other).await);
+    let res = s
+        .http
+        .get(format!("{base}/processes/v1/{id}"))
+        .header("authorization", &other_bearer)
+        .header("apikey", &other.api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "40401");
+}

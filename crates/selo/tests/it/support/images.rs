@@ -18,7 +18,12 @@ fn pattern(w: u32, h: u32, channels: usize) -> Vec<u8> {
 pub fn jpeg(w: u16, h: u16) -> Vec<u8> {
     let mut out = Vec::new();
     jpeg_encoder::Encoder::new(&mut out, 80)
-        .encode(&pattern(w.into(), h.into(), 3), w, h, jpeg_encoder::ColorType::Rgb)
+        .encode(
+            &pattern(w.into(), h.into(), 3),
+            w,
+            h,
+            jpeg_encoder::ColorType::Rgb,
+        )
         .unwrap();
     out
 }

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The selo binary under test.
@@ -79,7 +80,9 @@ impl Server {
             cmd.arg("--manual-clock");
         }
         cmd.args(&self.opts.extra);
-        cmd.stdout(Stdio::piped()).stderr(Stdio::null()).stdin(Stdio::null());
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .stdin(Stdio::null());
         let mut child = cmd.spawn().expect("spawn selo serve");
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
@@ -124,7 +127,10 @@ impl Server {
 
     /// An environment by name.
     pub fn env(&self, name: &str) -> &Env {
-        self.envs.iter().find(|e| e.name == name).expect("environment")
+        self.envs
+            .iter()
+            .find(|e| e.name == name)
+            .expect("environment")
     }
 
     /// `{sandbox url}{path}`.
@@ -195,7 +201,14 @@ impl Server {
 
     /// An API key of `tenant` with these capabilities.
     pub fn api_key(&self, tenant: &Tenant, caps: &str) -> String {
-        let k = self.admin(&["apikey", "create", "--tenant", &tenant.id, "--capabilities", caps]);
+        let k = self.admin(&[
+            "apikey",
+            "create",
+            "--tenant",
+            &tenant.id,
+            "--capabilities",
+            caps,
+        ]);
         k["apiKey"].as_str().unwrap().into()
     }
 
@@ -281,24 +294,38 @@ pub struct Tenant {
 
 /// Unix seconds now (real clock).
 pub fn unix_now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 impl Tenant {
-    /// The standard claims, valid now for `aud`.
+    /// The standard claims, valid now for `aud`. RS256 signatures are deterministic, so `iat`
+    /// steps back a second per call to keep every assertion unique (a repeat is a replay).
     pub fn claims(&self, aud: &str) -> Value {
+        static SEQ: AtomicI64 = AtomicI64::new(0);
         let now = unix_now();
-        json!({"iss": self.iss, "aud": aud, "scope": "*", "iat": now, "exp": now + 3600})
+        let iat = now - SEQ.fetch_add(1, Ordering::Relaxed) % 50;
+        json!({"iss": self.iss, "aud": aud, "scope": "*", "iat": iat, "exp": iat + 3600})
     }
 
     /// A valid assertion for `aud`.
     pub fn assertion(&self, aud: &str) -> String {
-        sign_rs256(&self.key_path, &json!({"alg": "RS256", "typ": "JWT"}), &self.claims(aud))
+        sign_rs256(
+            &self.key_path,
+            &json!({"alg": "RS256", "typ": "JWT"}),
+            &self.claims(aud),
+        )
     }
 
     /// An assertion with these claims.
     pub fn assertion_with(&self, claims: &Value) -> String {
-        sign_rs256(&self.key_path, &json!({"alg": "RS256", "typ": "JWT"}), claims)
+        sign_rs256(
+            &self.key_path,
+            &json!({"alg": "RS256", "typ": "JWT"}),
+            claims,
+        )
     }
 }
 
@@ -311,8 +338,8 @@ pub fn sign_rs256(key: &Path, header: &Value, claims: &Value) -> String {
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(header).unwrap()),
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap())
     );
-    let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &enc, jsonwebtoken::Algorithm::RS256)
-        .unwrap();
+    let sig =
+        jsonwebtoken::crypto::sign(input.as_bytes(), &enc, jsonwebtoken::Algorithm::RS256).unwrap();
     format!("{input}.{sig}")
 }
 
