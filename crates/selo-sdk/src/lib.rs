@@ -1,0 +1,1 @@
+//! Selo client SDK (work in progress).
