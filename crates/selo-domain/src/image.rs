@@ -106,10 +106,14 @@ pub struct CheckedImage {
 ///
 /// The first [`ImageProblem`] found, in check order.
 pub fn check_image_base64(input: &str) -> Result<CheckedImage, ImageProblem> {
-    let payload = strip_data_prefix(input)?;
+    // CONTRACT §5 order: base64 validity, then size, then a foreign format (prefix or signature).
+    let (payload, foreign_prefix) = strip_data_prefix(input)?;
     let bytes = decode_base64(payload)?;
     if bytes.len() > MAX_IMAGE_BYTES {
         return Err(ImageProblem::TooLarge);
+    }
+    if foreign_prefix {
+        return Err(ImageProblem::UnsupportedFormat);
     }
     let format = sniff(&bytes)?;
     let (width, height) = decode_fully(format, &bytes)?;
@@ -127,15 +131,17 @@ pub fn check_image_base64(input: &str) -> Result<CheckedImage, ImageProblem> {
 
 /// Strips an optional `data:<media-type>[;param]*;base64,` prefix.
 ///
-/// The media type (case-insensitive) must be PNG, JPEG (`image/jpg` too) or WebP, else
-/// `UnsupportedFormat`; a `data:` URL that is not base64-encoded is `InvalidBase64`.
-fn strip_data_prefix(input: &str) -> Result<&str, ImageProblem> {
+/// Returns the payload and whether the prefix names a media type other than PNG, JPEG
+/// (`image/jpg` too) or WebP (case-insensitive), which the caller reports as
+/// `UnsupportedFormat` once the payload is known to be valid base64 within the size limit; a
+/// `data:` URL that is not base64-encoded is `InvalidBase64`.
+fn strip_data_prefix(input: &str) -> Result<(&str, bool), ImageProblem> {
     let trimmed = input.trim_start_matches(|c: char| c.is_ascii_whitespace());
     let Some(head) = trimmed.get(..5) else {
-        return Ok(input);
+        return Ok((input, false));
     };
     if !head.eq_ignore_ascii_case("data:") {
-        return Ok(input);
+        return Ok((input, false));
     }
     let rest = &trimmed[5..];
     // The header ends at the first comma; without one there is no payload at all.
@@ -146,16 +152,13 @@ fn strip_data_prefix(input: &str) -> Result<&str, ImageProblem> {
     let accepted = ["image/png", "image/jpeg", "image/jpg", "image/webp"]
         .iter()
         .any(|t| media_type.eq_ignore_ascii_case(t));
-    if !accepted {
-        return Err(ImageProblem::UnsupportedFormat);
-    }
     let is_base64 = header
         .rsplit(';')
         .next()
         .is_some_and(|p| p.trim().eq_ignore_ascii_case("base64"))
         && header.contains(';');
     match header_end {
-        Some(end) if is_base64 => Ok(&rest[end + 1..]),
+        Some(end) if is_base64 => Ok((&rest[end + 1..], !accepted)),
         _ => Err(ImageProblem::InvalidBase64),
     }
 }
@@ -539,7 +542,7 @@ mod tests {
     }
 
     #[test]
-    fn other_data_prefixes_are_unsupported_before_decoding() {
+    fn other_data_prefixes_are_unsupported_once_the_payload_is_valid() {
         let jpeg = b64(&jpeg_bytes(640, 480, false));
         for prefix in [
             "data:image/gif;base64,",
@@ -554,10 +557,10 @@ mod tests {
                 ImageProblem::UnsupportedFormat,
                 "{prefix}"
             );
-            // Checked before the base64 itself.
+            // CONTRACT §5 order: invalid base64 (20900) is reported before the prefix.
             assert_eq!(
                 check_image_base64(&format!("{prefix}!!!not base64!!!")).problem(),
-                ImageProblem::UnsupportedFormat,
+                ImageProblem::InvalidBase64,
                 "{prefix}"
             );
         }
@@ -582,15 +585,15 @@ mod tests {
     }
 
     #[test]
-    fn bare_data_scheme_is_unsupported() {
-        // No media type means text/plain (RFC 2397).
+    fn bare_data_scheme_is_not_base64() {
+        // `data:` without `;base64` carries no base64 payload at all.
         assert_eq!(
             check_image_base64("data:").problem(),
-            ImageProblem::UnsupportedFormat
+            ImageProblem::InvalidBase64
         );
         assert_eq!(
             check_image_base64("data:,abcd").problem(),
-            ImageProblem::UnsupportedFormat
+            ImageProblem::InvalidBase64
         );
     }
 

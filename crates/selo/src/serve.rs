@@ -59,6 +59,25 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing in-flight requests");
 }
 
+/// How to invoke this very binary from the current folder (`./target/debug/selo` when it is
+/// not installed), so the printed next step runs as pasted.
+fn self_command() -> String {
+    let exe = match std::env::current_exe() {
+        Ok(p) => p,
+        Err(_) => return "selo".into(),
+    };
+    let on_path = std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| dir.join("selo") == exe)
+    });
+    if on_path {
+        return "selo".into();
+    }
+    match std::env::current_dir().ok().and_then(|cwd| exe.strip_prefix(cwd).ok().map(|p| p.to_path_buf())) {
+        Some(rel) => format!("./{}", rel.display()),
+        None => exe.display().to_string(),
+    }
+}
+
 /// Runs the server until SIGINT/SIGTERM.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -95,12 +114,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
         if let (Some(creds), false) = (&demo, args.common.json) {
             let data = cfg.data_dir.display();
+            let selo = self_command();
             writeln!(
                 out,
                 "\nDemo sandbox ready: tenant {} — credentials in {data}/demo/credentials.json\n\
-                 Next step, in another terminal (same folder):\n\
-                 \x20 selo --data {data} process create --image {data}/demo/selfie.jpg --cpf 00000000191 --name \"Maria Silva\"\n\
-                 (00000000191 is approved; `curl {}/sandbox/scenarios` lists the other sandbox CPFs.)",
+                 Next step, in another terminal in this folder (gets a token, creates a process):\n\
+                 \x20 {selo} process create --data {data} --image {data}/demo/selfie.jpg --cpf 00000000191 --name \"Maria Silva\"\n\
+                 00000000191 is approved; `curl {}/sandbox/scenarios` lists the other sandbox CPFs.",
                 creds.tenant_id, creds.url
             )?;
         }

@@ -318,6 +318,8 @@ async fn image_errors_each_on_their_own() {
     // Over 800 KiB decoded: rejected on size whatever the content.
     let mut large = vec![0xFF, 0xD8, 0xFF];
     large.resize(819_201, 0);
+    let mut large_gif = images::gif();
+    large_gif.resize(819_201, 0);
     // Exactly 800 KiB is not too large (it fails later, as undecodable).
     let mut limit = vec![0xFF, 0xD8, 0xFF];
     limit.resize(819_200, 0);
@@ -331,6 +333,7 @@ async fn image_errors_each_on_their_own() {
         ("object", json!({"b64": "x"}), "20009", "wrong_type"),
         ("not base64", json!("@@@ not base64 @@@"), "20900", "invalid"),
         ("too large", json!(images::b64(&large)), "20506", "too_large"),
+        ("too large gif", json!(images::b64(&large_gif)), "20506", "too_large"),
         ("800 KiB exactly", json!(images::b64(&limit)), "20900", "invalid"),
         ("gif", json!(images::b64(&images::gif())), "20505", "unsupported_format"),
         ("gif data: prefix", json!(format!("data:image/gif;base64,{}", images::selfie())), "20505", "unsupported_format"),
@@ -354,6 +357,38 @@ async fn image_errors_each_on_their_own() {
     // 640×480 passes.
     let r = c.create(&onboarding("00000000191", images::b64(&jpeg))).await;
     assert_eq!(r.status, 200, "{}", r.body);
+}
+
+#[tokio::test]
+#[ignore = "BUG: §5 check order is base64 → size → format, but a data: prefix of another media type is refused (20505) before its payload's base64 and size are checked"]
+async fn a_foreign_data_prefix_is_judged_after_base64_and_size() {
+    let s = Server::start();
+    let t = s.tenant();
+    let c = Caller::new(&s, &t).await;
+    let mut large = vec![0xFF, 0xD8, 0xFF];
+    large.resize(819_201, 0);
+    let cases = [
+        (format!("data:image/gif;base64,@@@ not base64 @@@"), "20900", "invalid"),
+        (format!("data:image/gif;base64,{}", images::b64(&large)), "20506", "too_large"),
+    ];
+    for (image, code, reason) in cases {
+        let r = c.create(&onboarding("00000000191", image)).await;
+        assert_invalid(&r, code, &[("imageBase64", reason)]);
+    }
+}
+
+#[tokio::test]
+#[ignore = "BUG: §5 `\"references\": null` makes an onboarding body transactional (403 without `validation`), while null elsewhere means absent"]
+async fn a_null_references_member_is_an_onboarding_body() {
+    let s = Server::start();
+    let t = s.tenant();
+    let c = Caller::new(&s, &t).await;
+    let identity = c.with_key(&s.api_key(&t, "identity"));
+    let mut body = onboarding("00000000191", images::selfie());
+    body["references"] = Value::Null;
+    let r = identity.create(&body).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.without_id(), json!({"status": 3, "unicoId": {"result": "yes"}}));
 }
 
 #[tokio::test]
@@ -610,7 +645,7 @@ async fn async_behavior_alert_finishes_two_seconds_later() {
         json!({"status": 3, "unicoId": {"result": "yes"}, "identityFraudsters": {"result": "yes"}})
     );
     // Final: later reads do not change.
-    s.advance(3600).await;
+    s.advance(3000).await;
     assert_eq!(c.process(&id).await.body, g.body);
 }
 
@@ -799,34 +834,113 @@ async fn a_created_process_survives_kill_9() {
 
 // ---- 9. transport-level errors -------------------------------------------------------------
 
+/// Sends raw bytes to the sandbox listener and reads one HTTP/1.1 response.
+async fn raw_http(s: &Server, request: &[u8]) -> Resp {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = s.url("").trim_start_matches("http://").to_string();
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(request).await.unwrap();
+    let read = async {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]).to_string();
+                let len = head
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse::<usize>().ok())?
+                    })
+                    .unwrap_or(0);
+                if buf.len() >= end + 4 + len {
+                    return (head, buf[end + 4..end + 4 + len].to_vec());
+                }
+            }
+            let n = tcp.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "connection closed before a full response: {}", String::from_utf8_lossy(&buf));
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    };
+    let (head, body) = tokio::time::timeout(std::time::Duration::from_secs(10), read)
+        .await
+        .expect("a response within 10 s");
+    let mut lines = head.lines();
+    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let mut headers = HeaderMap::new();
+    for l in lines {
+        if let Some((k, v)) = l.split_once(':') {
+            headers.append(
+                reqwest::header::HeaderName::from_bytes(k.trim().as_bytes()).unwrap(),
+                v.trim().parse().unwrap(),
+            );
+        }
+    }
+    Resp {
+        status,
+        headers,
+        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+    }
+}
+
 #[tokio::test]
-async fn a_body_over_2_mib_is_413_before_authentication() {
+async fn a_declared_body_over_2_mib_is_413_before_authentication() {
+    let s = Server::start();
+    let t = s.tenant();
+    let c = Caller::new(&s, &t).await;
+    // The server answers from the declared length alone, before reading the body and before
+    // looking at credentials (there are none here).
+    let over = 2 * 1024 * 1024 + 1;
+    let req = format!(
+        "POST /processes/v1 HTTP/1.1\r\nHost: selo\r\nContent-Type: application/json\r\nContent-Length: {over}\r\nX-Request-Id: big-1\r\n\r\n"
+    );
+    let r = raw_http(&s, req.as_bytes()).await;
+    envelope(&r, 413);
+    assert_eq!(r.body["error"]["requestId"], "big-1");
+    // With credentials too.
+    let req = format!(
+        "POST /processes/v1 HTTP/1.1\r\nHost: selo\r\nAuthorization: Bearer {}\r\nAPIKEY: {}\r\nContent-Type: application/json\r\nContent-Length: {over}\r\n\r\n",
+        c.token, c.key
+    );
+    envelope(&raw_http(&s, req.as_bytes()).await, 413);
+    // A body of exactly 2 MiB is read (and then judged on its content).
+    let mut ok = b"{\"subject\":{\"code\":\"00000000191\",\"name\":\"Maria Silva\"},\"imageBase64\":\"".to_vec();
+    ok.resize(2 * 1024 * 1024 - 2, b'A');
+    ok.extend_from_slice(b"\"}");
+    assert_eq!(ok.len(), 2 * 1024 * 1024);
+    assert_invalid(&c.create_raw(ok).await, "20506", &[("imageBase64", "too_large")]);
+}
+
+#[tokio::test]
+#[ignore = "BUG: §14/§10 the 413 is sent while the client is still writing and the connection is closed, so a real client mostly sees a broken pipe instead of the 413 envelope"]
+async fn a_client_sending_a_body_over_2_mib_receives_the_413() {
     let s = Server::start();
     let t = s.tenant();
     let c = Caller::new(&s, &t).await;
     let mut big = b"{\"imageBase64\":\"".to_vec();
     big.resize(2 * 1024 * 1024 + 1, b'A');
     big.extend_from_slice(b"\"}");
-
-    // No credentials at all: still 413.
-    let r = into_resp(
-        s.http
+    for _ in 0..5 {
+        // No credentials at all: still 413.
+        let res = s
+            .http
             .post(s.url("/processes/v1"))
             .header(CONTENT_TYPE, "application/json")
             .body(big.clone())
             .send()
             .await
-            .unwrap(),
-    )
-    .await;
-    envelope(&r, 413);
-    // With credentials.
-    envelope(&c.create_raw(big).await, 413);
-    // A body just under the limit is read (and then judged on its content).
-    let mut ok = b"{\"subject\":{\"code\":\"00000000191\",\"name\":\"Maria Silva\"},\"imageBase64\":\"".to_vec();
-    ok.resize(2 * 1024 * 1024 - 2, b'A');
-    ok.extend_from_slice(b"\"}");
-    assert_invalid(&c.create_raw(ok).await, "20506", &[("imageBase64", "too_large")]);
+            .expect("the client receives the 413 response (not a broken pipe)");
+        envelope(&into_resp(res).await, 413);
+        // With credentials.
+        let res = c
+            .req(Method::POST, "/processes/v1")
+            .header(CONTENT_TYPE, "application/json")
+            .body(big.clone())
+            .send()
+            .await
+            .expect("the client receives the 413 response (not a broken pipe)");
+        envelope(&into_resp(res).await, 413);
+    }
 }
 
 #[tokio::test]
@@ -956,3 +1070,4 @@ async fn production_has_no_scenarios_but_the_same_image_checks() {
         &[("subject.code", "invalid")],
     );
 }
+
