@@ -164,6 +164,8 @@ pub enum Problem {
     },
     /// Something failed inside Selo (detail goes to the log only).
     Internal,
+    /// The request took longer than the server's per-request timeout.
+    Unavailable,
 }
 
 impl Problem {

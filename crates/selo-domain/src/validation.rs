@@ -61,7 +61,7 @@ pub enum ValidCreate {
 /// Whether a create body is transactional (has a `references` member); used to pick the
 /// capability a create needs before the body is validated.
 pub fn is_transactional(body: &Value) -> bool {
-    body.get("references").is_some()
+    body.get("references").is_some_and(|r| !r.is_null())
 }
 
 /// Whether `s` is a UUID in its canonical hyphenated form (any version, any case).
@@ -338,7 +338,7 @@ impl Checker {
     fn references(&mut self, value: &Value) -> Option<Vec<ValidReference>> {
         let items = match value {
             Value::Array(items) if !items.is_empty() => items,
-            Value::Array(_) | Value::Null => {
+            Value::Array(_) => {
                 self.push(
                     "references",
                     FieldReason::Required,
@@ -466,7 +466,7 @@ pub fn validate_create(body: &Value) -> Result<ValidCreate, Problem> {
     let mut c = Checker {
         problems: Vec::new(),
     };
-    let valid = if let Some(refs) = obj.get("references") {
+    let valid = if let Some(refs) = obj.get("references").filter(|r| !r.is_null()) {
         // Transactional schema order: references, imageBase64, useCase, subsidiaryId, subject.
         let references = c.references(refs);
         let image = c.image(obj.get("imageBase64"), "imageBase64", "20009");

@@ -44,10 +44,13 @@ pub struct ServerConfig {
     pub body_limit: usize,
     /// SQLite durability.
     pub durability: Durability,
+    /// Per-request timeout.
+    pub request_timeout: std::time::Duration,
 }
 
 impl ServerConfig {
-    /// The defaults of CONTRACT §14/§2: 2 MiB bodies, 5 failures in 15 min lock for 15 min.
+    /// The defaults of CONTRACT §14/§2: 2 MiB bodies, 30 s per request, 5 failures in 15 min
+    /// lock for 15 min.
     pub fn new(data_dir: PathBuf, environments: Vec<EnvironmentConfig>) -> Self {
         ServerConfig {
             data_dir,
@@ -60,6 +63,7 @@ impl ServerConfig {
             },
             body_limit: 2 * 1024 * 1024,
             durability: Durability::Normal,
+            request_timeout: std::time::Duration::from_secs(30),
         }
     }
 }

@@ -60,6 +60,8 @@ pub async fn start(config: &ServerConfig) -> anyhow::Result<ServeHandle> {
         environments: bound.iter().map(|(_, e)| e.clone()).collect(),
         lockout: config.lockout,
         body_limit: config.body_limit,
+        request_timeout: config.request_timeout,
+        metrics: Default::default(),
     });
     let mut lines = Vec::new();
     let mut listeners = Vec::new();

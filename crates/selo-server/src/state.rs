@@ -22,6 +22,10 @@ pub struct Shared {
     pub lockout: LockoutPolicy,
     /// Largest accepted body.
     pub body_limit: usize,
+    /// How long a request may take before it is answered 503.
+    pub request_timeout: std::time::Duration,
+    /// Request counters for `/metrics`.
+    pub metrics: crate::http::metrics::Metrics,
 }
 
 /// The state of one environment's router.

@@ -60,35 +60,62 @@ fn contract(store: &dyn Store) {
     // Tenants.
     store.create_tenant(&tenant("t1", "sandbox")).unwrap();
     store.create_tenant(&tenant("t2", "production")).unwrap();
-    assert!(matches!(store.create_tenant(&tenant("t1", "sandbox")), Err(StoreError::Conflict(_))));
-    assert_eq!(store.tenant("t2").unwrap().unwrap().environment, "production");
+    assert!(matches!(
+        store.create_tenant(&tenant("t1", "sandbox")),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store.tenant("t2").unwrap().unwrap().environment,
+        "production"
+    );
     assert!(store.tenant("nope").unwrap().is_none());
     assert_eq!(store.list_tenants().unwrap().len(), 2);
 
     // Accounts and keys.
     let (a, k) = account("t1", "svc");
     store.create_account(&a, &k).unwrap();
-    assert!(matches!(store.create_account(&a, &k), Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        store.create_account(&a, &k),
+        Err(StoreError::Conflict(_))
+    ));
     assert_eq!(store.account("t1", "svc").unwrap().unwrap(), a);
     assert!(store.account("t2", "svc").unwrap().is_none());
     store.set_account_enabled("t1", "svc", false).unwrap();
     assert!(!store.account("t1", "svc").unwrap().unwrap().enabled);
-    assert!(matches!(store.set_account_enabled("t1", "ghost", true), Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.set_account_enabled("t1", "ghost", true),
+        Err(StoreError::NotFound(_))
+    ));
     store
-        .set_account_access("t1", "svc", &["127.0.0.1/32".into(), "::1/128".into()], Some("08:00-18:00"))
+        .set_account_access(
+            "t1",
+            "svc",
+            &["127.0.0.1/32".into(), "::1/128".into()],
+            Some("08:00-18:00"),
+        )
         .unwrap();
     let got = store.account("t1", "svc").unwrap().unwrap();
     assert_eq!(got.allow_ips, vec!["127.0.0.1/32", "::1/128"]);
     assert_eq!(got.allowed_hours.as_deref(), Some("08:00-18:00"));
     store.set_account_access("t1", "svc", &[], None).unwrap();
-    assert!(store.account("t1", "svc").unwrap().unwrap().allow_ips.is_empty());
+    assert!(
+        store
+            .account("t1", "svc")
+            .unwrap()
+            .unwrap()
+            .allow_ips
+            .is_empty()
+    );
     let mut k2 = k.clone();
     k2.id = "k2".into();
     store.add_account_key(&k2).unwrap();
     let mut orphan = k.clone();
     orphan.id = "k3".into();
     orphan.account = "ghost".into();
-    assert!(matches!(store.add_account_key(&orphan), Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.add_account_key(&orphan),
+        Err(StoreError::NotFound(_))
+    ));
     store.revoke_account_key("t1", "svc", &k.id, 50).unwrap();
     store.revoke_account_key("t1", "svc", &k.id, 99).unwrap();
     let keys = store.account_keys("t1", "svc").unwrap();
@@ -96,7 +123,10 @@ fn contract(store: &dyn Store) {
     let by_id = |id: &str| keys.iter().find(|x| x.id == id).unwrap().revoked_at;
     assert_eq!(by_id(&k.id), Some(50), "the first revocation time is kept");
     assert_eq!(by_id("k2"), None);
-    assert!(matches!(store.revoke_account_key("t1", "svc", "nope", 1), Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.revoke_account_key("t1", "svc", "nope", 1),
+        Err(StoreError::NotFound(_))
+    ));
     assert_eq!(store.list_accounts("t1").unwrap().len(), 1);
 
     // Lockout: 3 failures within 100 s lock for 60 s; older failures fall out of the window.
@@ -105,18 +135,50 @@ fn contract(store: &dyn Store) {
         window_seconds: 100,
         duration_seconds: 60,
     };
-    assert_eq!(store.record_auth_failure("t1", "svc", 1000, policy).unwrap(), None);
-    assert_eq!(store.record_auth_failure("t1", "svc", 1101, policy).unwrap(), None);
-    assert_eq!(store.record_auth_failure("t1", "svc", 1150, policy).unwrap(), None);
-    assert_eq!(store.record_auth_failure("t1", "svc", 1160, policy).unwrap(), Some(1220));
-    assert_eq!(store.account("t1", "svc").unwrap().unwrap().locked_until, Some(1220));
-    assert_eq!(store.record_auth_failure("t1", "svc", 1300, policy).unwrap(), None, "counts restart after a lock");
+    assert_eq!(
+        store
+            .record_auth_failure("t1", "svc", 1000, policy)
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .record_auth_failure("t1", "svc", 1101, policy)
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .record_auth_failure("t1", "svc", 1150, policy)
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .record_auth_failure("t1", "svc", 1160, policy)
+            .unwrap(),
+        Some(1220)
+    );
+    assert_eq!(
+        store.account("t1", "svc").unwrap().unwrap().locked_until,
+        Some(1220)
+    );
+    assert_eq!(
+        store
+            .record_auth_failure("t1", "svc", 1300, policy)
+            .unwrap(),
+        None,
+        "counts restart after a lock"
+    );
 
     // Replay records.
     let h = [7u8; 32];
     assert!(store.mark_assertion_used(&h, 2000, 1000).unwrap());
     assert!(!store.mark_assertion_used(&h, 2000, 1500).unwrap());
-    assert!(store.mark_assertion_used(&h, 4000, 2001).unwrap(), "expired records are purged");
+    assert!(
+        store.mark_assertion_used(&h, 4000, 2001).unwrap(),
+        "expired records are purged"
+    );
 
     // API keys.
     let key = ApiKey {
@@ -128,17 +190,26 @@ fn contract(store: &dyn Store) {
         created_at: 3,
     };
     store.create_api_key(&key).unwrap();
-    assert!(matches!(store.create_api_key(&key), Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        store.create_api_key(&key),
+        Err(StoreError::Conflict(_))
+    ));
     assert_eq!(store.api_key_by_hash(&[9; 32]).unwrap().unwrap(), key);
     assert!(store.api_key_by_hash(&[8; 32]).unwrap().is_none());
     store.revoke_api_key("ak1", 70).unwrap();
     assert_eq!(store.list_api_keys("t1").unwrap()[0].revoked_at, Some(70));
-    assert!(matches!(store.revoke_api_key("nope", 1), Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.revoke_api_key("nope", 1),
+        Err(StoreError::NotFound(_))
+    ));
 
     // Processes are tenant-scoped.
     let p = process("p1", "t1");
     store.insert_process(&p).unwrap();
-    assert!(matches!(store.insert_process(&p), Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        store.insert_process(&p),
+        Err(StoreError::Conflict(_))
+    ));
     assert_eq!(store.process("t1", "p1").unwrap().unwrap(), p);
     assert!(store.process("t2", "p1").unwrap().is_none());
     assert!(store.process("t1", "p2").unwrap().is_none());

@@ -19,7 +19,9 @@ pub struct ScenarioInfo {
     pub cpf: String,
     /// Scenario name (`approved`, `identity-denied`, …).
     pub scenario: String,
-    /// The API-contract outcome, as `POST /processes/v1` answers it with every capability on.
+    /// The API-contract outcome once finished, with every capability on (`POST /processes/v1`
+    /// answers this at once, except the async row, which answers `{"status": 1}` until
+    /// `completesAfterSeconds` have passed).
     pub api: serde_json::Value,
     /// Seconds after creation at which the process finishes (async scenarios only).
     #[serde(default, skip_serializing_if = "Option::is_none")]

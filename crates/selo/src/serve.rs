@@ -66,13 +66,15 @@ fn self_command() -> String {
         Ok(p) => p,
         Err(_) => return "selo".into(),
     };
-    let on_path = std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| dir.join("selo") == exe)
-    });
+    let on_path = std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join("selo") == exe));
     if on_path {
         return "selo".into();
     }
-    match std::env::current_dir().ok().and_then(|cwd| exe.strip_prefix(cwd).ok().map(|p| p.to_path_buf())) {
+    match std::env::current_dir()
+        .ok()
+        .and_then(|cwd| exe.strip_prefix(cwd).ok().map(|p| p.to_path_buf()))
+    {
         Some(rel) => format!("./{}", rel.display()),
         None => exe.display().to_string(),
     }

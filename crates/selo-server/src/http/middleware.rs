@@ -1,6 +1,6 @@
 //! The one middleware every request passes: it adopts or mints the request id, refuses
-//! oversized bodies first (413 precedes 401, CONTRACT §10), renders problems, stamps
-//! `Request-Id` and writes one log line.
+//! oversized bodies first (413 precedes 401, CONTRACT §10), bounds the request's time, renders
+//! problems, stamps `Request-Id`, counts the request and writes one log line.
 
 use crate::http::problem::render;
 use crate::state::AppState;
@@ -25,6 +25,14 @@ fn adopt(value: Option<&HeaderValue>) -> Option<String> {
     ok.then(|| s.to_string())
 }
 
+/// Oversized bodies up to this many times the limit are drained before the 413.
+const DRAIN_FACTOR: u64 = 4;
+
+async fn drain(mut body: axum::body::Body) {
+    use http_body_util::BodyExt;
+    while let Some(Ok(_)) = body.frame().await {}
+}
+
 /// See the module docs.
 pub async fn around(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
@@ -43,13 +51,28 @@ pub async fn around(State(state): State<AppState>, mut req: Request, next: Next)
         .and_then(|v| v.parse::<u64>().ok());
 
     let limit = state.shared.body_limit;
-    let mut res = if declared_len.is_some_and(|n| n > limit as u64) {
+    let mut res = if let Some(len) = declared_len.filter(|n| *n > limit as u64) {
+        // Answer at once, but keep reading (and discarding) a moderately oversized body in the
+        // background so that a client still sending receives the 413 instead of a reset
+        // connection; a huge one is cut off.
+        if len <= DRAIN_FACTOR * limit as u64 {
+            let timeout = state.shared.request_timeout;
+            tokio::spawn(tokio::time::timeout(timeout, drain(req.into_body())));
+        }
         let mut r = Response::new(axum::body::Body::empty());
         r.extensions_mut()
             .insert(Problem::PayloadTooLarge { limit });
         r
     } else {
-        next.run(req).await
+        match tokio::time::timeout(state.shared.request_timeout, next.run(req)).await {
+            Ok(res) => res,
+            Err(_) => {
+                tracing::error!(request_id = %request_id, route = %route, "request timed out");
+                let mut r = Response::new(axum::body::Body::empty());
+                r.extensions_mut().insert(Problem::Unavailable);
+                r
+            }
+        }
     };
     if let Some(problem) = res.extensions_mut().remove::<Problem>() {
         let timestamp = rfc3339_millis(state.shared.clock.now());
@@ -63,12 +86,17 @@ pub async fn around(State(state): State<AppState>, mut req: Request, next: Next)
         .get::<crate::auth::TenantTag>()
         .map_or("-", |t| t.0.as_str())
         .to_string();
+    let latency = started.elapsed();
+    state
+        .shared
+        .metrics
+        .record(&state.env.name, &route, res.status().as_u16(), latency);
     tracing::info!(
         env = %state.env.name,
         method = %method,
         route = %route,
         status = res.status().as_u16(),
-        latency_us = started.elapsed().as_micros() as u64,
+        latency_us = latency.as_micros() as u64,
         tenant = %tenant,
         request_id = %request_id,
         "request"

@@ -1,5 +1,6 @@
 //! HTTP plumbing shared by every route: request ids, the problem renderer, body limits, logs.
 
 pub mod body;
+pub mod metrics;
 pub mod middleware;
 pub mod problem;

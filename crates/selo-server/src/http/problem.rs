@@ -118,6 +118,13 @@ fn api_parts(p: &Problem) -> (StatusCode, String, String) {
                 format!("request body is larger than {limit} bytes; send a smaller image (at most 800 KiB decoded)"),
             ),
         ),
+        Problem::Unavailable => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            s(
+                "50301",
+                "The request took too long and was abandoned; retry with backoff".into(),
+            ),
+        ),
         Problem::TokenForm { .. } | Problem::TokenRejected { .. } | Problem::Internal => (
             StatusCode::INTERNAL_SERVER_ERROR,
             s(

@@ -30,6 +30,7 @@ pub fn router(state: AppState) -> Router {
     let mut r = Router::new()
         .route("/livez", get(ops::livez))
         .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
         .route("/oauth2/token", post(token::token))
         .route("/.well-known/jwks.json", get(token::jwks))
         .route("/processes/v1", post(processes::create))

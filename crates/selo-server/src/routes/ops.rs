@@ -1,4 +1,4 @@
-//! `/livez`, `/readyz`.
+//! `/livez`, `/readyz`, `/metrics`.
 
 use crate::state::AppState;
 use axum::Json;
@@ -23,4 +23,17 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
             )
         }
     }
+}
+
+/// Prometheus text metrics.
+pub async fn metrics(
+    State(state): State<AppState>,
+) -> ([(axum::http::HeaderName, &'static str); 1], String) {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        state.shared.metrics.render(),
+    )
 }

@@ -567,7 +567,6 @@ async fn a_foreign_data_prefix_is_judged_after_base64_and_size() {
 }
 
 #[tokio::test]
-#[ignore = "BUG: §5 `\"references\": null` makes an onboarding body transactional (403 without `validation`), while null elsewhere means absent"]
 async fn a_null_references_member_is_an_onboarding_body() {
     let s = Server::start();
     let t = s.tenant();
@@ -1242,7 +1241,6 @@ async fn a_declared_body_over_2_mib_is_413_before_authentication() {
 }
 
 #[tokio::test]
-#[ignore = "BUG: §14/§10 the 413 is sent while the client is still writing and the connection is closed, so a real client mostly sees a broken pipe instead of the 413 envelope"]
 async fn a_client_sending_a_body_over_2_mib_receives_the_413() {
     let s = Server::start();
     let t = s.tenant();

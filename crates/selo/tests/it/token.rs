@@ -99,7 +99,6 @@ async fn form_errors_are_400_oauth_errors() {
 async fn structural_rows_in_table_order() {
     let (s, t, aud) = setup().await;
     let claims = t.claims(&aud);
-    let rs = json!({"alg": "RS256", "typ": "JWT"});
     // Not a compact JWS; claims not JSON.
     rejected(s.exchange("sandbox", "not-a-jwt").await, "1.2.20");
     let not_json = format!(

@@ -1,0 +1,78 @@
+//! Request metrics in the Prometheus text format (`GET /metrics`, CONTRACT §14).
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+#[derive(Default)]
+struct Series {
+    count: u64,
+    seconds: f64,
+}
+
+/// Counters by environment, route and status.
+#[derive(Default)]
+pub struct Metrics {
+    series: Mutex<BTreeMap<(String, String, u16), Series>>,
+}
+
+impl Metrics {
+    /// Records one answered request.
+    pub fn record(&self, env: &str, route: &str, status: u16, latency: Duration) {
+        let mut map = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        let s = map
+            .entry((env.to_string(), route.to_string(), status))
+            .or_default();
+        s.count += 1;
+        s.seconds += latency.as_secs_f64();
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let map = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = String::new();
+        out.push_str("# HELP selo_http_requests_total Requests answered, by environment, route and status.\n");
+        out.push_str("# TYPE selo_http_requests_total counter\n");
+        for ((env, route, status), s) in map.iter() {
+            let _ = writeln!(
+                out,
+                "selo_http_requests_total{{environment=\"{env}\",route=\"{route}\",status=\"{status}\"}} {}",
+                s.count
+            );
+        }
+        out.push_str("# HELP selo_http_request_duration_seconds Time to answer, by environment, route and status.\n");
+        out.push_str("# TYPE selo_http_request_duration_seconds summary\n");
+        for ((env, route, status), s) in map.iter() {
+            let labels = format!("environment=\"{env}\",route=\"{route}\",status=\"{status}\"");
+            let _ = writeln!(
+                out,
+                "selo_http_request_duration_seconds_sum{{{labels}}} {}",
+                s.seconds
+            );
+            let _ = writeln!(
+                out,
+                "selo_http_request_duration_seconds_count{{{labels}}} {}",
+                s.count
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_summaries() {
+        let m = Metrics::default();
+        m.record("sandbox", "/livez", 200, Duration::from_millis(2));
+        m.record("sandbox", "/livez", 200, Duration::from_millis(2));
+        let text = m.render();
+        assert!(text.contains(
+            "selo_http_requests_total{environment=\"sandbox\",route=\"/livez\",status=\"200\"} 2"
+        ));
+        assert!(text.contains("selo_http_request_duration_seconds_count{environment=\"sandbox\",route=\"/livez\",status=\"200\"} 2"));
+    }
+}

@@ -1,0 +1,87 @@
+//! Operations endpoints and the demo start (CONTRACT §14, §15).
+
+use crate::support::{Server, selo_bin};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+#[tokio::test]
+async fn livez_readyz_and_metrics() {
+    let s = Server::start();
+    for path in ["/livez", "/readyz"] {
+        let res = s.http.get(s.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        let v: Value = res.json().await.unwrap();
+        assert_eq!(v["status"], "ok");
+    }
+    s.http.get(s.url("/nope")).send().await.unwrap();
+    let text = s
+        .http
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(
+            "selo_http_requests_total{environment=\"sandbox\",route=\"/livez\",status=\"200\"} 1"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("route=\"unmatched\",status=\"404\""),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn serve_demo_provisions_once_and_prints_a_next_step() {
+    let data = tempfile::tempdir().unwrap();
+    let start = || {
+        let mut child = Command::new(selo_bin())
+            .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut text = String::new();
+        while !text.contains("sandbox CPFs") {
+            let line = lines.next().expect("serve --demo output").unwrap();
+            text.push_str(&line);
+            text.push('\n');
+        }
+        (child, text)
+    };
+    let (mut child, text) = start();
+    let creds: Value =
+        serde_json::from_slice(&std::fs::read(data.path().join("demo/credentials.json")).unwrap())
+            .unwrap();
+    for field in ["url", "tenantId", "iss", "privateKeyFile", "apiKey"] {
+        assert!(creds[field].is_string(), "{field} in {creds}");
+    }
+    assert!(text.contains(creds["url"].as_str().unwrap()), "{text}");
+    assert!(text.contains("process create"), "{text}");
+    assert!(
+        data.path()
+            .join("demo")
+            .join(creds["privateKeyFile"].as_str().unwrap())
+            .exists()
+    );
+    let selfie = std::fs::read(data.path().join("demo/selfie.jpg")).unwrap();
+    assert_eq!(&selfie[..3], &[0xff, 0xd8, 0xff]);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // A second start reuses the tenant and updates the URL.
+    let (mut child, _) = start();
+    let again: Value =
+        serde_json::from_slice(&std::fs::read(data.path().join("demo/credentials.json")).unwrap())
+            .unwrap();
+    assert_eq!(again["tenantId"], creds["tenantId"]);
+    assert_eq!(again["apiKey"], creds["apiKey"]);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
