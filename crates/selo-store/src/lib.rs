@@ -98,6 +98,8 @@ pub trait Store: Send + Sync {
         policy: LockoutPolicy,
     ) -> StoreResult<Option<i64>>;
 
+    /// Whether an assertion (by SHA-256) is recorded as used and not expired at `now`.
+    fn assertion_used(&self, hash: &[u8; 32], now: i64) -> StoreResult<bool>;
     /// Records an assertion (by SHA-256) as used until `expires_at`. Returns `false` when it
     /// was already recorded and has not expired at `now` (a replay).
     fn mark_assertion_used(&self, hash: &[u8; 32], expires_at: i64, now: i64) -> StoreResult<bool>;

@@ -404,6 +404,17 @@ impl Store for SqliteStore {
         })
     }
 
+    fn assertion_used(&self, hash: &[u8; 32], now: i64) -> StoreResult<bool> {
+        self.read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT 1 FROM used_assertions WHERE hash = ?1 AND expires_at >= ?2",
+            )?
+            .query_row(params![hash.as_slice(), now], |_| Ok(()))
+            .optional()?
+            .is_some())
+        })
+    }
+
     fn mark_assertion_used(&self, hash: &[u8; 32], expires_at: i64, now: i64) -> StoreResult<bool> {
         self.write(|c| {
             let tx = c.transaction()?;

@@ -173,7 +173,10 @@ fn contract(store: &dyn Store) {
 
     // Replay records.
     let h = [7u8; 32];
+    assert!(!store.assertion_used(&h, 1000).unwrap());
     assert!(store.mark_assertion_used(&h, 2000, 1000).unwrap());
+    assert!(store.assertion_used(&h, 2000).unwrap());
+    assert!(!store.assertion_used(&h, 2001).unwrap());
     assert!(!store.mark_assertion_used(&h, 2000, 1500).unwrap());
     assert!(
         store.mark_assertion_used(&h, 4000, 2001).unwrap(),

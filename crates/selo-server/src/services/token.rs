@@ -15,6 +15,13 @@ fn internal(e: StoreError) -> Problem {
     Problem::Internal
 }
 
+fn replayed() -> Problem {
+    Problem::token(
+        AuthCode::Replayed,
+        "this assertion was already used; sign a new one for every token request",
+    )
+}
+
 /// Which of an account's keys the signature verifies under.
 enum SignatureCheck {
     Active,
@@ -164,6 +171,10 @@ pub fn issue(
         },
     )?;
     check_times(a.iat, a.exp, now)?;
+    let hash = crate::auth::sha256(raw.trim().as_bytes());
+    if store.assertion_used(&hash, now).map_err(internal)? {
+        return Err(replayed());
+    }
     if !account.allow_ips.is_empty() {
         let nets: Vec<_> = account
             .allow_ips
@@ -194,7 +205,6 @@ pub fn issue(
             ));
         }
     }
-    let hash = crate::auth::sha256(raw.trim().as_bytes());
     let fresh = store
         .mark_assertion_used(
             &hash,
@@ -203,10 +213,8 @@ pub fn issue(
         )
         .map_err(internal)?;
     if !fresh {
-        return Err(Problem::token(
-            AuthCode::Replayed,
-            "this assertion was already used; sign a new one for every token request",
-        ));
+        // Presented twice at the same time: only the first insert wins.
+        return Err(replayed());
     }
     let claims = AccessClaims {
         iss: state.env.public_url.clone(),

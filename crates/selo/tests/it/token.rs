@@ -422,6 +422,18 @@ async fn a_replayed_assertion_is_1_2_7_even_after_a_restart() {
     let a = t.assertion(&aud);
     assert_eq!(s.exchange("sandbox", &a).await.0, 200);
     rejected(s.exchange("sandbox", &a).await, "1.2.7");
+    // Replay (1.2.7) comes before the IP allow-list (1.3.1) in the table.
+    s.admin(&[
+        "account",
+        "set-access",
+        "--tenant",
+        &t.id,
+        "acct",
+        "--allow-ip",
+        "10.0.0.0/8",
+    ]);
+    rejected(s.exchange("sandbox", &a).await, "1.2.7");
+    s.admin(&["account", "set-access", "--tenant", &t.id, "acct"]);
     s.restart();
     rejected(s.exchange("sandbox", &a).await, "1.2.7");
     // A rejected assertion is not recorded: fixing the account makes the same one work.
