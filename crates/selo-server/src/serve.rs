@@ -20,6 +20,17 @@ pub fn database_path(data_dir: &std::path::Path) -> std::path::PathBuf {
     data_dir.join("selo.db")
 }
 
+/// What an environment offers beyond IDCloud, as the `Selo-Features` header lists it: only
+/// what is implemented (`test-clock` with the manual clock, in a sandbox).
+fn features(env: &Environment, manual_clock: bool) -> axum::http::HeaderValue {
+    let mut list: Vec<&str> = Vec::new();
+    if env.is_sandbox() && manual_clock {
+        list.push("test-clock");
+    }
+    axum::http::HeaderValue::from_str(&list.join(","))
+        .unwrap_or(axum::http::HeaderValue::from_static(""))
+}
+
 /// A bound, not yet serving, server.
 pub struct ServeHandle {
     /// One line per environment (what `serve` prints).
@@ -72,11 +83,13 @@ pub async fn start(config: &ServerConfig) -> anyhow::Result<ServeHandle> {
             public_url: env.public_url.clone(),
             audience: env.audience.clone(),
         });
+        let features = features(&env, shared.manual_clock.is_some());
         listeners.push((
             listener,
             AppState {
                 shared: shared.clone(),
                 env,
+                features,
             },
         ));
     }

@@ -35,6 +35,8 @@ pub struct AppState {
     pub shared: Arc<Shared>,
     /// The environment this listener serves.
     pub env: Arc<Environment>,
+    /// The `Selo-Features` header value of this environment (CONTRACT §11).
+    pub features: axum::http::HeaderValue,
 }
 
 impl AppState {

@@ -81,6 +81,8 @@ pub async fn around(State(state): State<AppState>, mut req: Request, next: Next)
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         res.headers_mut().insert("request-id", v);
     }
+    res.headers_mut()
+        .insert("selo-features", state.features.clone());
     let tenant = res
         .extensions()
         .get::<crate::auth::TenantTag>()

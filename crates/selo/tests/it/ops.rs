@@ -1,6 +1,6 @@
 //! Operations endpoints and the demo start (CONTRACT §14, §15).
 
-use crate::support::{Server, selo_bin};
+use crate::support::{Opts, Server, selo_bin};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -11,10 +11,17 @@ async fn livez_readyz_and_metrics() {
     for path in ["/livez", "/readyz"] {
         let res = s.http.get(s.url(path)).send().await.unwrap();
         assert_eq!(res.status(), 200, "{path}");
+        assert_eq!(
+            res.headers()["selo-features"],
+            "",
+            "nothing beyond IDCloud is offered yet"
+        );
         let v: Value = res.json().await.unwrap();
         assert_eq!(v["status"], "ok");
     }
     s.http.get(s.url("/nope")).send().await.unwrap();
+    let clock = s.http.get(s.url("/sandbox/clock")).send().await.unwrap();
+    assert_eq!(clock.status(), 404, "no test clock without --manual-clock");
     let text = s
         .http
         .get(s.url("/metrics"))
@@ -84,4 +91,24 @@ async fn serve_demo_provisions_once_and_prints_a_next_step() {
     assert_eq!(again["apiKey"], creds["apiKey"]);
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+#[tokio::test]
+async fn selo_features_lists_the_test_clock_only_with_the_manual_clock() {
+    let s = Server::start_with(Opts {
+        manual_clock: true,
+        production: true,
+        ..Opts::default()
+    });
+    let res = s.http.get(s.url("/livez")).send().await.unwrap();
+    assert_eq!(res.headers()["selo-features"], "test-clock");
+    let prod = format!("{}/livez", s.env("production").url);
+    let res = s.http.get(prod).send().await.unwrap();
+    assert_eq!(res.headers()["selo-features"], "");
+    let clock = format!("{}/sandbox/clock", s.env("production").url);
+    assert_eq!(
+        s.http.get(clock).send().await.unwrap().status(),
+        404,
+        "no test clock on production"
+    );
 }
