@@ -284,8 +284,14 @@ pub(crate) mod tests {
     #[test]
     fn assertions_differ_only_when_iat_differs() {
         let c = creds();
-        assert_eq!(c.sign_assertion(100).unwrap(), c.sign_assertion(100).unwrap());
-        assert_ne!(c.sign_assertion(100).unwrap(), c.sign_assertion(101).unwrap());
+        assert_eq!(
+            c.sign_assertion(100).unwrap(),
+            c.sign_assertion(100).unwrap()
+        );
+        assert_ne!(
+            c.sign_assertion(100).unwrap(),
+            c.sign_assertion(101).unwrap()
+        );
     }
 
     #[test]

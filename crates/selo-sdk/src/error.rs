@@ -25,18 +25,18 @@ pub enum Error {
     /// The token endpoint refused to issue a token (`1.2.21` wrong key, `1.2.5` bad `aud`, …).
     /// Not retried: every such failure needs a configuration change.
     #[error(transparent)]
-    Token(TokenError),
+    Token(Box<TokenError>),
 
     /// The API answered with an error status: any 4xx other than a repeated 401, or a
     /// 429/5xx still failing after the retries (see the crate docs).
     #[error(transparent)]
-    Api(ApiError),
+    Api(Box<ApiError>),
 
     /// A resource call got a 401, the client fetched a fresh token, and the retry got a 401
     /// again: the credentials are structurally wrong (API key, tenant, environment). Not
     /// retried further; the server's description says what is wrong.
     #[error("configuration error, 401 even with a fresh token: {0}")]
-    Configuration(ApiError),
+    Configuration(Box<ApiError>),
 
     /// The request could not be completed (connection refused or reset, timeout, TLS) after
     /// the retries.
@@ -92,7 +92,9 @@ pub enum Error {
 
 fn reference_hint(reference: &Option<String>) -> String {
     match reference {
-        Some(r) => format!(" (look the process up by clientReference {r} before creating it again)"),
+        Some(r) => {
+            format!(" (look the process up by clientReference {r} before creating it again)")
+        }
         None => String::new(),
     }
 }
@@ -130,11 +132,11 @@ pub struct ApiError {
     pub code: Option<String>,
     /// The server's description (or the start of the raw body when it was not an envelope).
     pub description: String,
-    /// **[ext]** Every offending field of a 400.
+    /// **\[ext\]** Every offending field of a 400.
     pub fields: Vec<FieldError>,
     /// The request id: `error.requestId`, else the `Request-Id` header.
     pub request_id: Option<String>,
-    /// **[ext]** `error.timestamp`.
+    /// **\[ext\]** `error.timestamp`.
     pub timestamp: Option<String>,
     /// The parsed `Retry-After` header, if any (429, sometimes 503).
     pub retry_after: Option<Duration>,
@@ -163,7 +165,9 @@ impl ApiError {
             e.code = Some(env.error.code);
             e.description = env.error.description;
             e.fields = env.error.fields.unwrap_or_default();
-            e.request_id = Some(env.error.request_id).filter(|s| !s.is_empty()).or(e.request_id);
+            e.request_id = Some(env.error.request_id)
+                .filter(|s| !s.is_empty())
+                .or(e.request_id);
             e.timestamp = Some(env.error.timestamp);
             return e;
         }
@@ -360,7 +364,10 @@ mod tests {
             auth_code_in("Falha na autenticação 1.0.1").as_deref(),
             Some("1.0.1")
         );
-        assert_eq!(auth_code_in("version 2.0 then 1.2.7.").as_deref(), Some("1.2.7"));
+        assert_eq!(
+            auth_code_in("version 2.0 then 1.2.7.").as_deref(),
+            Some("1.2.7")
+        );
         assert_eq!(auth_code_in("no code here 1.2"), None);
         assert_eq!(auth_code_in("1.2.3.4 is not a code"), None);
         assert_eq!(auth_code_in(""), None);
@@ -411,7 +418,8 @@ mod tests {
         let e = TokenError::from_response(
             401,
             None,
-            br#"{"error":"server_error","error_description":"Falha na autenticação 1.2.7"}"#,
+            r#"{"error":"server_error","error_description":"Falha na autenticação 1.2.7"}"#
+                .as_bytes(),
         );
         assert_eq!(e.code.as_deref(), Some("1.2.7"));
         let e = TokenError::from_response(

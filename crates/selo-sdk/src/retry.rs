@@ -168,7 +168,10 @@ mod tests {
             for n in 1..=4 {
                 let nominal = p.nominal_delay(n).as_secs_f64();
                 let d = p.backoff(n).as_secs_f64();
-                assert!(d >= nominal * 0.8 - 1e-9 && d <= nominal * 1.2 + 1e-9, "{n}: {d}");
+                assert!(
+                    d >= nominal * 0.8 - 1e-9 && d <= nominal * 1.2 + 1e-9,
+                    "{n}: {d}"
+                );
             }
         }
     }
@@ -221,7 +224,15 @@ mod tests {
         let got: Vec<_> = (1..=7).map(|n| p.delay(n)).collect();
         assert_eq!(
             got,
-            vec![secs(1), secs(2), secs(4), secs(8), secs(16), secs(30), secs(30)]
+            vec![
+                secs(1),
+                secs(2),
+                secs(4),
+                secs(8),
+                secs(16),
+                secs(30),
+                secs(30)
+            ]
         );
     }
 
@@ -259,7 +270,14 @@ mod tests {
     #[test]
     fn retry_after_garbage() {
         let now = SystemTime::now();
-        for v in ["", "-1", "1.5", "soon", "2s", "Wed, 99 Oct 2015 07:28:00 GMT"] {
+        for v in [
+            "",
+            "-1",
+            "1.5",
+            "soon",
+            "2s",
+            "Wed, 99 Oct 2015 07:28:00 GMT",
+        ] {
             assert_eq!(parse_retry_after(v, now), None, "{v:?}");
         }
     }

@@ -160,7 +160,10 @@ impl Assessment {
     pub fn score(&self) -> Option<f64> {
         self.fields
             .get("score")
-            .or_else(|| self.fields.get("authenticationInfo.scoreEngineResult.score"))
+            .or_else(|| {
+                self.fields
+                    .get("authenticationInfo.scoreEngineResult.score")
+            })
             .and_then(Value::as_f64)
     }
 
@@ -277,7 +280,12 @@ fn api_verdict(
         3 => {}
         4 => return (Error, "process canceled (status 4)".into()),
         5 => return (Error, "process ended in error (status 5)".into()),
-        other => return (Unknown(format!("status {other}")), format!("unknown status {other}")),
+        other => {
+            return (
+                Unknown(format!("status {other}")),
+                format!("unknown status {other}"),
+            );
+        }
     }
     match liveness {
         None | Some(1) => {}
@@ -291,7 +299,10 @@ fn api_verdict(
     }
     if let Some(t) = token {
         return match t {
-            "true" => (Approved, "1:1 validation matched (biometryToken.result true)".into()),
+            "true" => (
+                Approved,
+                "1:1 validation matched (biometryToken.result true)".into(),
+            ),
             "false" => (
                 Denied,
                 "1:1 validation did not match (biometryToken.result false)".into(),
@@ -357,7 +368,12 @@ fn web_verdict(
             return (Pending, format!("not finished ({s})"));
         }
         Some("PROCESS_STATE_FINISHED") => {}
-        Some(other) => return (Unknown(other.to_string()), format!("unknown state {other:?}")),
+        Some(other) => {
+            return (
+                Unknown(other.to_string()),
+                format!("unknown state {other:?}"),
+            );
+        }
         None => return (Unknown(String::new()), "no process state".into()),
     }
     if matches!(live, Some("NO" | "LIVENESS_RESULT_NO")) {
@@ -374,7 +390,12 @@ fn web_verdict(
         Some("PROCESS_RESULT_FAILED") => return (Denied, "process failed (RESULT_FAILED)".into()),
         Some("PROCESS_RESULT_EXPIRED") => return (Expired, "process expired".into()),
         Some("PROCESS_RESULT_ERROR") => return (Error, "process ended in error".into()),
-        Some(other) => return (Unknown(other.to_string()), format!("unknown result {other:?}")),
+        Some(other) => {
+            return (
+                Unknown(other.to_string()),
+                format!("unknown result {other:?}"),
+            );
+        }
         None => return (Unknown(String::new()), "finished without a result".into()),
     }
     match auth {
@@ -414,11 +435,7 @@ fn web_verdict(
     }
 }
 
-fn magic_link_verdict(
-    status: Option<&str>,
-    unico: Option<&str>,
-    error: bool,
-) -> (Verdict, String) {
+fn magic_link_verdict(status: Option<&str>, unico: Option<&str>, error: bool) -> (Verdict, String) {
     use Verdict::*;
     if error {
         return (Error, "error envelope (data.error)".into());
@@ -535,7 +552,10 @@ mod tests {
             assert_eq!(a.score(), score.map(f64::from));
         }
         // Liveness-only key.
-        assert_eq!(Verdict::from_api(&with(3, None, Some(1))), Verdict::Approved);
+        assert_eq!(
+            Verdict::from_api(&with(3, None, Some(1))),
+            Verdict::Approved
+        );
         assert_eq!(Verdict::from_api(&with(3, None, Some(2))), Verdict::Denied);
         assert_eq!(
             Verdict::from_api(&with(3, None, None)),
@@ -582,7 +602,10 @@ mod tests {
         };
         assert_eq!(Verdict::from_api(&t("true")), Verdict::Approved);
         assert_eq!(Verdict::from_api(&t("false")), Verdict::Denied);
-        assert_eq!(Verdict::from_api(&t("TRUE?")), Verdict::Unknown("TRUE?".into()));
+        assert_eq!(
+            Verdict::from_api(&t("TRUE?")),
+            Verdict::Unknown("TRUE?".into())
+        );
     }
 
     #[test]
@@ -614,7 +637,11 @@ mod tests {
             Verdict::Pending
         );
         assert_eq!(
-            v(&web("PROCESS_STATE_FAILED", "PROCESS_RESULT_ERROR", json!({}))),
+            v(&web(
+                "PROCESS_STATE_FAILED",
+                "PROCESS_RESULT_ERROR",
+                json!({})
+            )),
             Verdict::Error
         );
         assert_eq!(
@@ -661,11 +688,19 @@ mod tests {
             Verdict::Denied
         );
         assert_eq!(
-            v(&web("PROCESS_STATE_FINISHED", "PROCESS_RESULT_EXPIRED", json!({}))),
+            v(&web(
+                "PROCESS_STATE_FINISHED",
+                "PROCESS_RESULT_EXPIRED",
+                json!({})
+            )),
             Verdict::Expired
         );
         assert_eq!(
-            v(&web("PROCESS_STATE_FINISHED", "PROCESS_RESULT_ERROR", json!({}))),
+            v(&web(
+                "PROCESS_STATE_FINISHED",
+                "PROCESS_RESULT_ERROR",
+                json!({})
+            )),
             Verdict::Error
         );
     }
@@ -707,7 +742,11 @@ mod tests {
             Verdict::Unknown("PROCESS_STATE_PAUSED".into())
         );
         assert_eq!(
-            v(&web("PROCESS_STATE_FINISHED", "PROCESS_RESULT_NEW", json!({}))),
+            v(&web(
+                "PROCESS_STATE_FINISHED",
+                "PROCESS_RESULT_NEW",
+                json!({})
+            )),
             Verdict::Unknown("PROCESS_RESULT_NEW".into())
         );
         assert_eq!(
@@ -730,7 +769,9 @@ mod tests {
     fn magic_link_rows() {
         let v = |b: Value| Verdict::from_magic_link(&b);
         assert_eq!(
-            v(json!({"data": {"result": {"status": "verified"}, "response": {"unico": {"result": "APPROVED"}}}})),
+            v(
+                json!({"data": {"result": {"status": "verified"}, "response": {"unico": {"result": "APPROVED"}}}})
+            ),
             Verdict::Approved
         );
         // The seed's `data.result.status not_verified` and NOT_APPROVED.
@@ -743,7 +784,9 @@ mod tests {
             Verdict::Denied
         );
         assert_eq!(
-            v(json!({"data": {"result": {"status": "verified"}, "response": {"unico": {"result": "NOT_APPROVED"}}}})),
+            v(
+                json!({"data": {"result": {"status": "verified"}, "response": {"unico": {"result": "NOT_APPROVED"}}}})
+            ),
             Verdict::Denied
         );
         assert_eq!(
@@ -763,10 +806,13 @@ mod tests {
             Verdict::Unknown("under_review".into())
         );
         assert_eq!(
-            v(json!({"data": {"error": {"message": "bad", "type": "x", "atributte": []}}, "status": "error"})),
+            v(
+                json!({"data": {"error": {"message": "bad", "type": "x", "atributte": []}}, "status": "error"})
+            ),
             Verdict::Error
         );
-        let a = Assessment::from_magic_link(&json!({"data": {"result": {"status": "not_verified"}}}));
+        let a =
+            Assessment::from_magic_link(&json!({"data": {"result": {"status": "not_verified"}}}));
         assert_eq!(a.fields()["data.result.status"], "not_verified");
     }
 
