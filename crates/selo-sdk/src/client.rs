@@ -7,9 +7,8 @@ use crate::time::{Clock, Sleeper, SystemClock, TokioSleeper, unix_seconds};
 use crate::verdict::Verdict;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, RequestBuilder, Url};
-use selo_wire::process::{ApiProcess, CreateProcessRequest, DocumentList};
+use selo_wire::process::{ApiProcess, CreateProcessRequest, DocumentList, ProcessList};
 use selo_wire::token::{JWT_BEARER_GRANT, TokenResponse};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use std::fmt;
 use std::sync::Arc;
@@ -338,12 +337,6 @@ enum Done {
     Found(ApiProcess),
 }
 
-/// `{"items": [...]}` of the `clientReference` lookup.
-#[derive(Deserialize)]
-struct Items<T> {
-    items: Vec<T>,
-}
-
 impl Client {
     /// A client with the default settings.
     pub fn new(credentials: Credentials) -> Result<Client, Error> {
@@ -619,8 +612,8 @@ impl Client {
         let mut url = self.url(&["processes", "v1"]);
         url.query_pairs_mut()
             .append_pair("clientReference", reference);
-        let items: Items<ApiProcess> = decode(&self.read(url).await?)?;
-        Ok(items.items)
+        let list: ProcessList = decode(&self.read(url).await?)?;
+        Ok(list.items)
     }
 
     /// Polls `GET /processes/v1/{id}` until its verdict is no longer

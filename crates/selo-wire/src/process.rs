@@ -89,6 +89,14 @@ pub struct ApiProcess {
     pub biometry_token: Option<ResultValue>,
 }
 
+/// **[ext]** `GET /processes/v1?clientReference=X`: the caller's processes with that
+/// reference, newest first, at most 50.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessList {
+    /// The processes.
+    pub items: Vec<ApiProcess>,
+}
+
 /// `GET /documents/v1` body.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DocumentList {

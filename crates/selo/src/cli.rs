@@ -20,6 +20,70 @@ pub enum Command {
     Serve(ServeArgs),
     /// Provision tenants, service accounts and API keys (works while the server runs).
     Admin(AdminArgs),
+    /// Obtain an access token (prints it).
+    Token(ClientArgs),
+    /// Create, read and wait for processes (API contract).
+    Process(ProcessArgs),
+}
+
+/// Where a client command finds the server and its credentials. Without flags or environment
+/// variables it uses the demo folder (`DATA/demo/credentials.json`).
+#[derive(Debug, Args, Clone)]
+pub struct ClientArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Base URL of the server (default: the credentials file's `url`).
+    #[arg(long, env = "SELO_URL", global = true)]
+    pub url: Option<String>,
+    /// Credentials file `{url, tenantId, iss, privateKeyFile, apiKey}` (default:
+    /// DATA/demo/credentials.json).
+    #[arg(long, env = "SELO_CREDENTIALS", global = true)]
+    pub credentials: Option<PathBuf>,
+    /// API key (default: the credentials file's `apiKey`).
+    #[arg(long, env = "SELO_APIKEY", global = true)]
+    pub apikey: Option<String>,
+}
+
+/// `selo process`.
+#[derive(Debug, Args)]
+pub struct ProcessArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[command(subcommand)]
+    pub command: ProcessCommand,
+}
+
+/// `selo process …`.
+#[derive(Debug, Subcommand)]
+pub enum ProcessCommand {
+    /// Create a process through the API contract with a selfie file.
+    Create {
+        /// The selfie (JPEG, PNG or WebP; at least 640x480, at most 800 KiB).
+        #[arg(long)]
+        image: PathBuf,
+        /// The person's CPF (11 digits) or CURP.
+        #[arg(long)]
+        cpf: String,
+        /// The person's full name.
+        #[arg(long)]
+        name: String,
+        /// Your correlation id (generated when omitted, so an unknown outcome can be looked up).
+        #[arg(long)]
+        client_reference: Option<String>,
+    },
+    /// Read a process.
+    Get {
+        /// Process id.
+        id: String,
+    },
+    /// Wait until a process has finished (exit 5 on timeout).
+    Wait {
+        /// Process id.
+        id: String,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+    },
 }
 
 /// Options every command shares.

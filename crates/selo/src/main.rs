@@ -1,9 +1,12 @@
-//! `selo`: the server (`selo serve`), the provisioning CLI (`selo admin …`).
+//! `selo`: the server (`selo serve`), the provisioning CLI (`selo admin …`) and the client
+//! commands (`selo token`, `selo process …`).
 //!
-//! Exit codes (CONTRACT §15): 0 done, 2 usage error, 3 the operation failed.
+//! Exit codes (CONTRACT §15): 0 done (verdict positive, pending or none), 1 verdict negative,
+//! 2 usage error, 3 the call failed, 4 outcome unknown, 5 `process wait` timed out.
 
 mod admin;
 mod cli;
+mod client;
 mod demo;
 mod keys;
 mod output;
@@ -15,14 +18,16 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let result = match cli.command {
-        cli::Command::Serve(args) => serve::run(args),
-        cli::Command::Admin(args) => admin::run(args),
+        cli::Command::Serve(args) => serve::run(args).map(|()| 0),
+        cli::Command::Admin(args) => admin::run(args).map(|()| 0),
+        cli::Command::Token(args) => client::token(args),
+        cli::Command::Process(args) => client::process(args),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(3)
+            ExitCode::from(client::EXIT_FAILED)
         }
     }
 }

@@ -4,6 +4,7 @@
 mod support;
 
 mod admin;
+mod client_cli;
 mod ops;
 mod processes;
 mod resource_auth;

@@ -80,6 +80,24 @@ async fn serve_demo_provisions_once_and_prints_a_next_step() {
     );
     let selfie = std::fs::read(data.path().join("demo/selfie.jpg")).unwrap();
     assert_eq!(&selfie[..3], &[0xff, 0xd8, 0xff]);
+    // The printed next step runs as pasted: it gets a token and creates an approved process.
+    let step = text
+        .lines()
+        .find(|l| l.contains("process create"))
+        .unwrap()
+        .trim();
+    let out = Command::new("sh")
+        .args(["-c", step])
+        .env_remove("SELO_CREDENTIALS")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{step}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("approved"));
     child.kill().unwrap();
     child.wait().unwrap();
     // A second start reuses the tenant and updates the URL.

@@ -1,0 +1,292 @@
+//! The client commands (`selo token`, `selo process …`) against a real server: output and the
+//! exit codes of CONTRACT §15.
+
+use crate::support::{Opts, Server, Tenant, images, selo_bin};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// Writes a credentials file for `t` (the demo format) and returns its path.
+fn credentials_file(s: &Server, t: &Tenant) -> PathBuf {
+    let path = s.data.path().join(format!("{}-credentials.json", t.id));
+    let body = json!({
+        "url": s.env(&t.env).url,
+        "tenantId": t.id,
+        "iss": t.iss,
+        "privateKeyFile": t.key_path.file_name().unwrap().to_str().unwrap(),
+        "apiKey": t.api_key,
+    });
+    std::fs::write(&path, serde_json::to_vec(&body).unwrap()).unwrap();
+    path
+}
+
+fn selo(args: &[&str], creds: &PathBuf) -> Output {
+    Command::new(selo_bin())
+        .args(args)
+        .arg("--credentials")
+        .arg(creds)
+        .env_remove("SELO_URL")
+        .env_remove("SELO_APIKEY")
+        .output()
+        .unwrap()
+}
+
+fn json_out(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "stdout is not JSON: {} / stderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn selfie_file(s: &Server) -> PathBuf {
+    let path = s.data.path().join("selfie.jpg");
+    std::fs::write(&path, images::jpeg(640, 480)).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn token_and_create_with_verdict_exit_codes() {
+    let s = Server::start();
+    let t = s.tenant();
+    let creds = credentials_file(&s, &t);
+    let img = selfie_file(&s);
+    let img = img.to_str().unwrap();
+
+    let out = selo(&["token", "--json"], &creds);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json_out(&out);
+    assert_eq!(v["response"]["token_type"], "Bearer");
+    assert!(v["verdict"].is_null());
+
+    let out = selo(
+        &[
+            "process",
+            "create",
+            "--image",
+            img,
+            "--cpf",
+            "00000000191",
+            "--name",
+            "Maria Silva",
+            "--json",
+        ],
+        &creds,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "approved: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json_out(&out);
+    assert_eq!(v["response"]["status"], 3);
+    assert_eq!(v["verdict"]["verdict"], "approved");
+    assert!(v["requestId"].is_string());
+
+    for (cpf, verdict) in [
+        ("00000000272", "denied"),
+        ("00000000353", "denied"),
+        ("00000000604", "inconclusive"),
+        ("00000000787", "error"),
+    ] {
+        let out = selo(
+            &[
+                "process", "create", "--image", img, "--cpf", cpf, "--name", "Jo Doe", "--json",
+            ],
+            &creds,
+        );
+        assert_eq!(out.status.code(), Some(1), "{cpf} is a negative verdict");
+        assert_eq!(json_out(&out)["verdict"]["verdict"], verdict, "{cpf}");
+    }
+
+    // Human output names the process and the verdict.
+    let out = selo(
+        &[
+            "process",
+            "create",
+            "--image",
+            img,
+            "--cpf",
+            "00000000191",
+            "--name",
+            "Maria Silva",
+        ],
+        &creds,
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("process ") && text.contains("approved"),
+        "{text}"
+    );
+
+    // A 400 is a failed call (3) and the envelope is the response.
+    let out = selo(
+        &[
+            "process",
+            "create",
+            "--image",
+            img,
+            "--cpf",
+            "12345678900",
+            "--name",
+            "Jo",
+            "--json",
+        ],
+        &creds,
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(json_out(&out)["response"]["error"]["code"], "20507");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("20507"));
+}
+
+#[tokio::test]
+async fn get_wait_and_their_exit_codes() {
+    let s = Server::start_with(Opts {
+        manual_clock: true,
+        ..Opts::default()
+    });
+    let t = s.tenant();
+    let creds = credentials_file(&s, &t);
+    let img = selfie_file(&s);
+    let img = img.to_str().unwrap();
+    let create = |cpf: &str| {
+        let out = selo(
+            &[
+                "process", "create", "--image", img, "--cpf", cpf, "--name", "Jo Doe", "--json",
+            ],
+            &creds,
+        );
+        json_out(&out)["response"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+
+    let id = create("00000000191");
+    let out = selo(&["process", "get", &id, "--json"], &creds);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(json_out(&out)["response"]["id"], id.as_str());
+
+    // A status-5 process: GET answers 410, an error verdict (exit 1).
+    let failed = create("00000000787");
+    let out = selo(&["process", "get", &failed, "--json"], &creds);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(json_out(&out)["response"]["error"]["code"].is_string());
+
+    // Unknown process: the call failed (3).
+    let out = selo(
+        &["process", "get", "00000000-0000-0000-0000-000000000000"],
+        &creds,
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("40401"));
+
+    // The async scenario is pending while the manual clock stands still: wait times out (5).
+    let pending = create("00000000868");
+    let out = selo(&["process", "get", &pending], &creds);
+    assert_eq!(out.status.code(), Some(0), "pending is not negative");
+    let out = selo(
+        &["process", "wait", &pending, "--timeout", "1", "--json"],
+        &creds,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json_out(&out)["response"]["status"], 1);
+    s.advance(2).await;
+    let out = selo(
+        &["process", "wait", &pending, "--timeout", "5", "--json"],
+        &creds,
+    );
+    let v = json_out(&out);
+    assert_eq!(v["response"]["status"], 3);
+    assert_eq!(v["response"]["identityFraudsters"]["result"], "yes");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a behaviour alert is not a pass"
+    );
+}
+
+#[tokio::test]
+async fn configuration_from_env_and_failures_say_why() {
+    let s = Server::start();
+    let t = s.tenant();
+    let creds = credentials_file(&s, &t);
+    // SELO_CREDENTIALS, SELO_URL and SELO_APIKEY are read from the environment.
+    let out = Command::new(selo_bin())
+        .args([
+            "process",
+            "create",
+            "--cpf",
+            "00000000191",
+            "--name",
+            "Maria Silva",
+            "--image",
+        ])
+        .arg(selfie_file(&s))
+        .env("SELO_CREDENTIALS", &creds)
+        .env("SELO_URL", &s.sandbox().url)
+        .env("SELO_APIKEY", s.api_key(&t, "identity"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(selo_bin())
+        .args(["token"])
+        .env("SELO_CREDENTIALS", &creds)
+        .env("SELO_APIKEY", "selo_wrong")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "a token needs no API key");
+    let out = Command::new(selo_bin())
+        .args(["process", "get", "00000000-0000-0000-0000-000000000000"])
+        .env("SELO_CREDENTIALS", &creds)
+        .env("SELO_APIKEY", "selo_wrong")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("10201"));
+
+    // A disabled account: the token request fails with its code (exit 3).
+    s.admin(&["account", "disable", "--tenant", &t.id, "acct"]);
+    let out = selo(&["token"], &creds);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("1.2.11"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // No credentials anywhere: says how to get some.
+    let out = Command::new(selo_bin())
+        .args(["token", "--data"])
+        .arg(s.data.path().join("nowhere"))
+        .env_remove("SELO_CREDENTIALS")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("serve --demo"));
+
+    // Usage errors exit 2.
+    let out = Command::new(selo_bin())
+        .args(["process", "create", "--cpf", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
