@@ -1,7 +1,7 @@
 //! The client commands (`selo token`, `selo process …`) against a real server: output and the
 //! exit codes of CONTRACT §15.
 
-use crate::support::{Opts, Server, Tenant, images, selo_bin};
+use crate::support::{Server, Tenant, images, selo_bin};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -149,10 +149,7 @@ async fn token_and_create_with_verdict_exit_codes() {
 
 #[tokio::test]
 async fn get_wait_and_their_exit_codes() {
-    let s = Server::start_with(Opts {
-        manual_clock: true,
-        ..Opts::default()
-    });
+    let s = Server::start_manual_clock();
     let t = s.tenant();
     let creds = credentials_file(&s, &t);
     let img = selfie_file(&s);

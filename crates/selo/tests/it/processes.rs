@@ -726,10 +726,7 @@ fn scenario_table() -> Vec<(&'static str, &'static str, Value)> {
 
 #[tokio::test]
 async fn every_sandbox_scenario_answers_exactly_its_row_and_the_scenario_list_matches() {
-    let s = Server::start_with(Opts {
-        manual_clock: true,
-        ..Opts::default()
-    });
+    let s = Server::start_manual_clock();
     let t = s.tenant();
     let c = Caller::new(&s, &t).await;
     let mut created = Vec::new();
@@ -845,10 +842,7 @@ async fn processing_error_is_200_status_5_and_get_is_410() {
 
 #[tokio::test]
 async fn async_behavior_alert_finishes_two_seconds_later() {
-    let s = Server::start_with(Opts {
-        manual_clock: true,
-        ..Opts::default()
-    });
+    let s = Server::start_manual_clock();
     let t = s.tenant();
     let c = Caller::new(&s, &t).await;
     let r = c.create(&onboarding("00000000868", images::selfie())).await;

@@ -50,10 +50,7 @@ fn assert_error(got: &(u16, reqwest::header::HeaderMap, Value), status: u16, cod
 
 #[tokio::test]
 async fn bearer_rows() {
-    let s = Server::start_with(Opts {
-        manual_clock: true,
-        ..Opts::default()
-    });
+    let s = Server::start_manual_clock();
     let t = s.tenant();
     let base = s.sandbox().url.clone();
     let token = s.token(&t).await;

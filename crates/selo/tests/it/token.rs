@@ -188,10 +188,7 @@ async fn disabled_accounts_get_1_2_11_before_any_signature_check() {
 
 #[tokio::test]
 async fn wrong_key_is_1_2_21_and_five_failures_lock_for_fifteen_minutes() {
-    let s = Server::start_with(Opts {
-        manual_clock: true,
-        ..Opts::default()
-    });
+    let s = Server::start_manual_clock();
     let t = s.tenant();
     let other = s.tenant();
     let aud = s.sandbox().audience.clone();
@@ -488,10 +485,7 @@ async fn ip_allow_list_is_checked_against_the_peer_address() {
 
 #[tokio::test]
 async fn allowed_hours_are_a_daily_utc_window() {
-    let s = Server::start_with(Opts {
-        manual_clock: true,
-        ..Opts::default()
-    });
+    let s = Server::start_manual_clock();
     let t = s.tenant();
     let aud = s.sandbox().audience.clone();
     let now = s.now().await;

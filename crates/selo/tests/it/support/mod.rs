@@ -52,6 +52,14 @@ impl Server {
         Server::start_with(Opts::default())
     }
 
+    /// Starts a server whose clock stands still until [`Server::advance`] moves it.
+    pub fn start_manual_clock() -> Server {
+        Server::start_with(Opts {
+            manual_clock: true,
+            ..Opts::default()
+        })
+    }
+
     /// Starts a server with options.
     pub fn start_with(opts: Opts) -> Server {
         let data = tempfile::tempdir().expect("tempdir");
