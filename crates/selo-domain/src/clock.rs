@@ -12,6 +12,11 @@ pub trait Clock: Send + Sync {
     fn unix(&self) -> i64 {
         self.now().unix_timestamp()
     }
+
+    /// The current instant in Unix milliseconds.
+    fn unix_millis(&self) -> i64 {
+        (self.now().unix_timestamp_nanos() / 1_000_000) as i64
+    }
 }
 
 /// The real wall clock.

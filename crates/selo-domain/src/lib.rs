@@ -12,5 +12,6 @@ pub mod image;
 pub mod person_code;
 pub mod problem;
 pub mod process;
+pub mod rate_limit;
 pub mod scenario;
 pub mod validation;

@@ -162,6 +162,17 @@ pub enum Problem {
         /// The limit in bytes.
         limit: usize,
     },
+    /// Over the tenant's rate limit (429).
+    RateLimited {
+        /// Whole seconds to wait.
+        retry_after_seconds: u64,
+        /// The tenant's quota.
+        quota: crate::rate_limit::Quota,
+    },
+    /// An `Idempotency-Key` whose first request is still running (409).
+    IdempotencyInFlight,
+    /// An `Idempotency-Key` reused with a different body (422).
+    IdempotencyMismatch,
     /// Something failed inside Selo (detail goes to the log only).
     Internal,
     /// The request took longer than the server's per-request timeout.

@@ -1,5 +1,6 @@
 //! Authentication of resource calls (CONTRACT §3): the Bearer access token, then the `APIKEY`.
 
+use crate::http::context::Annotations;
 use crate::state::AppState;
 use axum::http::HeaderMap;
 use jsonwebtoken::{Algorithm, Validation};
@@ -11,10 +12,6 @@ use subtle::ConstantTimeEq;
 
 /// Access-token lifetime, seconds.
 pub const ACCESS_TOKEN_SECONDS: i64 = 3600;
-
-/// Tenant of the request, attached to responses for the request log.
-#[derive(Debug, Clone)]
-pub struct TenantTag(pub String);
 
 /// Claims of Selo's access tokens.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -157,4 +154,40 @@ pub fn api_key(
         tracing::error!(error = %e, key = %key.id, "stored capabilities unreadable");
         Problem::Internal
     })
+}
+
+/// An authenticated API-contract caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// Who.
+    pub principal: Principal,
+    /// What the API key enables.
+    pub capabilities: Capabilities,
+}
+
+/// CONTRACT §3 then §10: the Bearer token (401), the `APIKEY` (401), the tenant's rate limit
+/// (429). The tenant and its quota are noted for the response headers and the log.
+pub fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    notes: &Annotations,
+) -> Result<Caller, Problem> {
+    let principal = bearer(state, headers)?;
+    let capabilities = api_key(state, headers, &principal)?;
+    rate_limit(state, &principal.tenant_id, notes)?;
+    Ok(Caller {
+        principal,
+        capabilities,
+    })
+}
+
+/// Takes one request from `tenant_id`'s budget (429 when exhausted) and notes the quota.
+pub fn rate_limit(state: &AppState, tenant_id: &str, notes: &Annotations) -> Result<(), Problem> {
+    notes.note(tenant_id, None);
+    let quota = state
+        .shared
+        .rate_limiter
+        .check(&*state.shared.store, &*state.shared.clock, tenant_id)?;
+    notes.note(tenant_id, quota);
+    Ok(())
 }

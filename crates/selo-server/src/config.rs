@@ -46,6 +46,8 @@ pub struct ServerConfig {
     pub durability: Durability,
     /// Per-request timeout.
     pub request_timeout: std::time::Duration,
+    /// Requests per second of tenants without their own limit (0 = unlimited).
+    pub default_rate_limit: u32,
 }
 
 impl ServerConfig {
@@ -64,6 +66,7 @@ impl ServerConfig {
             body_limit: 2 * 1024 * 1024,
             durability: Durability::Normal,
             request_timeout: std::time::Duration::from_secs(30),
+            default_rate_limit: 10,
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 pub mod environment;
 pub mod http;
+pub mod rate_limit;
 pub mod routes;
 pub mod serve;
 pub mod services;

@@ -72,6 +72,7 @@ pub async fn start(config: &ServerConfig) -> anyhow::Result<ServeHandle> {
         lockout: config.lockout,
         body_limit: config.body_limit,
         request_timeout: config.request_timeout,
+        rate_limiter: crate::rate_limit::RateLimiter::new(config.default_rate_limit),
         metrics: Default::default(),
     });
     let mut lines = Vec::new();

@@ -117,4 +117,13 @@ pub trait Store: Send + Sync {
     fn insert_process(&self, process: &ProcessRecord) -> StoreResult<()>;
     /// A process of a tenant (`None` for another tenant's process).
     fn process(&self, tenant_id: &str, id: &str) -> StoreResult<Option<ProcessRecord>>;
+    /// A tenant's processes with this client reference, newest first, at most `limit`.
+    fn processes_by_reference(
+        &self,
+        tenant_id: &str,
+        reference: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<ProcessRecord>>;
+    /// Sets a tenant's rate limit (`None`: the server default; `Some(0)`: unlimited).
+    fn set_tenant_rate_limit(&self, tenant_id: &str, rps: Option<u32>) -> StoreResult<()>;
 }

@@ -483,6 +483,37 @@ impl Store for SqliteStore {
         })
     }
 
+    fn processes_by_reference(
+        &self,
+        tenant_id: &str,
+        reference: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<ProcessRecord>> {
+        let records: Vec<String> = self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT record FROM processes WHERE tenant_id = ?1 AND client_reference = ?2 ORDER BY created_at DESC, rowid DESC LIMIT ?3",
+            )?;
+            let rows = st
+                .query_map(params![tenant_id, reference, limit as i64], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })?;
+        records
+            .iter()
+            .map(|r| serde_json::from_str(r).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .collect()
+    }
+
+    fn set_tenant_rate_limit(&self, tenant_id: &str, rps: Option<u32>) -> StoreResult<()> {
+        self.write(|c| {
+            let n = c.execute(
+                "UPDATE tenants SET rate_limit = ?2 WHERE id = ?1",
+                params![tenant_id, rps],
+            )?;
+            changed(n, || format!("tenant {tenant_id}"))
+        })
+    }
+
     fn process(&self, tenant_id: &str, id: &str) -> StoreResult<Option<ProcessRecord>> {
         let record: Option<String> = self.read(|c| {
             Ok(

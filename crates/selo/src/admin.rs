@@ -209,6 +209,15 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
                 format!("created tenant {} in {}", out.tenant_id, out.environment)
             })
         }
+        AdminCommand::Tenant(TenantCommand::SetRateLimit { tenant_id, rps }) => {
+            store
+                .set_tenant_rate_limit(&tenant_id, Some(rps))
+                .map_err(not_found_hint)?;
+            done(
+                json,
+                format!("tenant {tenant_id} may send {rps} requests per second"),
+            )
+        }
         AdminCommand::Tenant(TenantCommand::List) => {
             let list: Vec<TenantInfo> = store
                 .list_tenants()?

@@ -177,6 +177,13 @@ pub enum TenantCommand {
         #[arg(long)]
         rate_limit: Option<u32>,
     },
+    /// Set a tenant's requests per second (0 = unlimited); applies within a second.
+    SetRateLimit {
+        /// Tenant id.
+        tenant_id: String,
+        /// Requests per second (also the burst).
+        rps: u32,
+    },
     /// List tenants.
     List,
 }

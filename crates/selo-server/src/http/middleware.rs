@@ -9,7 +9,10 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use selo_domain::clock::rfc3339_millis;
+use crate::http::context::Annotations;
+use axum::http::HeaderMap;
 use selo_domain::problem::Problem;
+use selo_domain::rate_limit::Quota;
 use std::time::Instant;
 
 /// The request id of the current request (an extension).
@@ -23,6 +26,17 @@ fn adopt(value: Option<&HeaderValue>) -> Option<String> {
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
     ok.then(|| s.to_string())
+}
+
+/// `RateLimit-Policy` and `RateLimit` (IETF httpapi draft, structured-field form).
+pub fn add_quota_headers(headers: &mut HeaderMap, q: &Quota) {
+    let policy = format!("\"tenant\";q={};w={}", q.limit, q.window_seconds);
+    let now = format!("\"tenant\";r={};t={}", q.remaining, q.reset_seconds);
+    for (name, value) in [("ratelimit-policy", policy), ("ratelimit", now)] {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(name, v);
+        }
+    }
 }
 
 /// Oversized bodies up to this many times the limit are drained before the 413.
@@ -39,6 +53,8 @@ pub async fn around(State(state): State<AppState>, mut req: Request, next: Next)
     let request_id = adopt(req.headers().get("x-request-id"))
         .unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
     req.extensions_mut().insert(RequestId(request_id.clone()));
+    let annotations = Annotations::default();
+    req.extensions_mut().insert(annotations.clone());
     let method = req.method().clone();
     let route = req
         .extensions()
@@ -83,11 +99,11 @@ pub async fn around(State(state): State<AppState>, mut req: Request, next: Next)
     }
     res.headers_mut()
         .insert("selo-features", state.features.clone());
-    let tenant = res
-        .extensions()
-        .get::<crate::auth::TenantTag>()
-        .map_or("-", |t| t.0.as_str())
-        .to_string();
+    let notes = annotations.get();
+    if let Some(quota) = notes.quota {
+        add_quota_headers(res.headers_mut(), &quota);
+    }
+    let tenant = notes.tenant.unwrap_or_else(|| "-".into());
     let latency = started.elapsed();
     state
         .shared

@@ -118,6 +118,33 @@ fn api_parts(p: &Problem) -> (StatusCode, String, String) {
                 format!("request body is larger than {limit} bytes; send a smaller image (at most 800 KiB decoded)"),
             ),
         ),
+        Problem::RateLimited {
+            retry_after_seconds,
+            quota,
+        } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            s(
+                "42901",
+                format!(
+                    "Too many requests: this tenant may send {} requests per {} s; retry after {retry_after_seconds} s",
+                    quota.limit, quota.window_seconds
+                ),
+            ),
+        ),
+        Problem::IdempotencyInFlight => (
+            StatusCode::CONFLICT,
+            s(
+                "40901",
+                "A request with this Idempotency-Key is still being processed; retry it later to get its response".into(),
+            ),
+        ),
+        Problem::IdempotencyMismatch => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            s(
+                "42201",
+                "This Idempotency-Key was used with a different request body; use a new key for a new request".into(),
+            ),
+        ),
         Problem::Unavailable => (
             StatusCode::SERVICE_UNAVAILABLE,
             s(
@@ -190,6 +217,15 @@ pub fn render(problem: &Problem, request_id: &str, timestamp: &str) -> Response 
                 }),
             )
                 .into_response();
+            if let Problem::RateLimited {
+                retry_after_seconds,
+                quota,
+            } = other
+            {
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
+                crate::http::middleware::add_quota_headers(res.headers_mut(), quota);
+            }
             if status == StatusCode::UNAUTHORIZED {
                 let value = if matches!(
                     other,

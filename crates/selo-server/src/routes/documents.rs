@@ -3,8 +3,9 @@
 use crate::auth;
 use crate::http::problem::ApiResult;
 use crate::state::AppState;
-use axum::Json;
+use crate::http::context::Annotations;
 use axum::extract::{Query, State};
+use axum::{Extension, Json};
 use axum::http::HeaderMap;
 use selo_domain::capability::Capability;
 use selo_domain::person_code::parse_person_code;
@@ -20,12 +21,12 @@ pub const DOCUMENT_TYPES: [&str; 4] = ["BR_RG", "BR_CNH", "BR_CIN", "BR_PASSPORT
 /// is always empty once the query is valid.
 pub async fn list(
     State(state): State<AppState>,
+    Extension(notes): Extension<Annotations>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<DocumentList>> {
-    let principal = auth::bearer(&state, &headers)?;
-    let caps = auth::api_key(&state, &headers, &principal)?;
-    if !caps.has(Capability::Documents) {
+    let caller = auth::authenticate(&state, &headers, &notes)?;
+    if !caller.capabilities.has(Capability::Documents) {
         return Err(Problem::Forbidden {
             reason: "listing documents needs an API key with the 'documents' capability".into(),
         }

@@ -33,7 +33,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/oauth2/token", post(token::token))
         .route("/.well-known/jwks.json", get(token::jwks))
-        .route("/processes/v1", post(processes::create))
+        .route("/processes/v1", post(processes::create).get(processes::find))
         .route("/processes/v1/{id}", get(processes::get))
         .route("/documents/v1", get(documents::list));
     if state.env.is_sandbox() {

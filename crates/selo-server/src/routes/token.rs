@@ -4,8 +4,9 @@ use crate::http::body::LimitedBody;
 use crate::http::problem::ApiResult;
 use crate::services;
 use crate::state::AppState;
-use axum::Json;
+use crate::http::context::Annotations;
 use axum::extract::{ConnectInfo, State};
+use axum::{Extension, Json};
 use selo_wire::token::{Jwks, TokenResponse};
 use std::net::SocketAddr;
 
@@ -13,6 +14,7 @@ use std::net::SocketAddr;
 pub async fn token(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(notes): Extension<Annotations>,
     LimitedBody(body): LimitedBody,
 ) -> ApiResult<Json<TokenResponse>> {
     let mut grant_type = None;
@@ -29,6 +31,7 @@ pub async fn token(
         grant_type.as_deref(),
         assertion.as_deref(),
         peer.ip(),
+        &notes,
     )?;
     Ok(Json(res))
 }

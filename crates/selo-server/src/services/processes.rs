@@ -1,6 +1,6 @@
 //! API-contract processes: create (validate → engines → store) and read.
 
-use crate::auth::Principal;
+use crate::auth::{Caller, Principal};
 use crate::state::AppState;
 use selo_domain::capability::{Capabilities, Capability};
 use selo_domain::problem::{FieldProblem, Problem};
@@ -10,7 +10,7 @@ use selo_domain::validation::{
     ValidCreate, ValidReference, is_transactional, is_uuid, validate_create,
 };
 use selo_wire::error::FieldReason;
-use selo_wire::process::ApiProcess;
+use selo_wire::process::{ApiProcess, ProcessList};
 use serde_json::Value;
 
 /// The capability check of a create (403 before 400): onboarding needs `identity` or
@@ -44,12 +44,8 @@ pub async fn validate(body: Value) -> Result<ValidCreate, Problem> {
 }
 
 /// Stores a validated create and answers with its first view.
-pub fn create(
-    state: &AppState,
-    principal: &Principal,
-    caps: &Capabilities,
-    valid: ValidCreate,
-) -> Result<ApiProcess, Problem> {
+pub fn create(state: &AppState, caller: &Caller, valid: ValidCreate) -> Result<ApiProcess, Problem> {
+    let (principal, caps) = (&caller.principal, &caller.capabilities);
     let store = &state.shared.store;
     let now = state.now();
     let id = uuid::Uuid::new_v4().to_string();
@@ -157,4 +153,33 @@ pub fn get(state: &AppState, principal: &Principal, id: &str) -> Result<ApiProce
         return Err(Problem::ProcessEndedInError { id });
     }
     Ok(view)
+}
+
+/// Most processes one lookup returns.
+pub const LOOKUP_LIMIT: usize = 50;
+
+/// **[ext]** The caller's processes with `clientReference`, newest first, at most 50.
+pub fn find(
+    state: &AppState,
+    principal: &Principal,
+    reference: Option<&str>,
+) -> Result<ProcessList, Problem> {
+    let reference = reference.filter(|r| !r.is_empty()).ok_or_else(|| {
+        Problem::Invalid(vec![FieldProblem::new(
+            "clientReference",
+            FieldReason::Required,
+            "20003",
+            "clientReference is required: GET /processes/v1?clientReference=<your reference>",
+        )])
+    })?;
+    let now = state.now();
+    let items = state
+        .shared
+        .store
+        .processes_by_reference(&principal.tenant_id, reference, LOOKUP_LIMIT)
+        .map_err(store_failure)?
+        .iter()
+        .map(|p| p.api_view(now))
+        .collect();
+    Ok(ProcessList { items })
 }

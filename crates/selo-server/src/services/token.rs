@@ -1,6 +1,7 @@
 //! The token service: every row of CONTRACT §2's table, in order.
 
 use crate::auth::{ACCESS_TOKEN_SECONDS, AccessClaims};
+use crate::http::context::Annotations;
 use crate::state::AppState;
 use jsonwebtoken::{Algorithm, DecodingKey, Header};
 use selo_domain::access::{HoursWindow, ip_allowed, parse_cidr};
@@ -59,6 +60,7 @@ pub fn issue(
     grant_type: Option<&str>,
     assertion: Option<&str>,
     peer: IpAddr,
+    notes: &Annotations,
 ) -> Result<TokenResponse, Problem> {
     let (grant_type, raw) = match (grant_type, assertion) {
         (Some(g), Some(a)) if !g.is_empty() && !a.is_empty() => (g, a),
@@ -205,6 +207,8 @@ pub fn issue(
             ));
         }
     }
+    // Every row passed: the request counts against the tenant's budget (429 last, §10).
+    crate::auth::rate_limit(state, &tenant.id, notes)?;
     let fresh = store
         .mark_assertion_used(
             &hash,

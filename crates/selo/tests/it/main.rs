@@ -7,5 +7,6 @@ mod admin;
 mod client_cli;
 mod ops;
 mod processes;
+mod rate_limits;
 mod resource_auth;
 mod token;

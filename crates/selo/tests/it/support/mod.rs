@@ -169,9 +169,18 @@ impl Server {
             .expect("run selo admin")
     }
 
-    /// A new tenant in `env` with one account (`acct`) and an API key with every capability.
+    /// A new tenant in `env` with one account (`acct`) and an API key with every capability,
+    /// without a rate limit (rate-limit tests set their own).
     pub fn tenant_in(&self, env: &str) -> Tenant {
-        let t = self.admin(&["tenant", "create", "Acme", "--env", env]);
+        let t = self.admin(&[
+            "tenant",
+            "create",
+            "Acme",
+            "--env",
+            env,
+            "--rate-limit",
+            "0",
+        ]);
         let tenant_id = t["tenantId"].as_str().unwrap().to_string();
         let key = self.data.path().join(format!("{tenant_id}.pem"));
         let a = self.admin(&[
