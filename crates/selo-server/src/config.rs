@@ -48,6 +48,8 @@ pub struct ServerConfig {
     pub request_timeout: std::time::Duration,
     /// Requests per second of tenants without their own limit (0 = unlimited).
     pub default_rate_limit: u32,
+    /// How long idempotency records are kept (24 h).
+    pub idempotency_retention: std::time::Duration,
 }
 
 impl ServerConfig {
@@ -67,6 +69,7 @@ impl ServerConfig {
             durability: Durability::Normal,
             request_timeout: std::time::Duration::from_secs(30),
             default_rate_limit: 10,
+            idempotency_retention: std::time::Duration::from_secs(24 * 3600),
         }
     }
 }

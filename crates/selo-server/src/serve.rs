@@ -20,10 +20,10 @@ pub fn database_path(data_dir: &std::path::Path) -> std::path::PathBuf {
     data_dir.join("selo.db")
 }
 
-/// What an environment offers beyond IDCloud, as the `Selo-Features` header lists it: only
-/// what is implemented (`test-clock` with the manual clock, in a sandbox).
+/// What an environment offers beyond IDCloud, as the `Selo-Features` header lists it:
+/// `idempotency-key` everywhere, `test-clock` with the manual clock in a sandbox.
 fn features(env: &Environment, manual_clock: bool) -> axum::http::HeaderValue {
-    let mut list: Vec<&str> = Vec::new();
+    let mut list: Vec<&str> = vec!["idempotency-key"];
     if env.is_sandbox() && manual_clock {
         list.push("test-clock");
     }
@@ -73,6 +73,7 @@ pub async fn start(config: &ServerConfig) -> anyhow::Result<ServeHandle> {
         body_limit: config.body_limit,
         request_timeout: config.request_timeout,
         rate_limiter: crate::rate_limit::RateLimiter::new(config.default_rate_limit),
+        idempotency_retention: config.idempotency_retention,
         metrics: Default::default(),
     });
     let mut lines = Vec::new();

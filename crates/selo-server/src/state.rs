@@ -24,6 +24,8 @@ pub struct Shared {
     pub body_limit: usize,
     /// How long a request may take before it is answered 503.
     pub request_timeout: std::time::Duration,
+    /// How long idempotency records are kept.
+    pub idempotency_retention: std::time::Duration,
     /// Per-tenant rate limits.
     pub rate_limiter: crate::rate_limit::RateLimiter,
     /// Request counters for `/metrics`.

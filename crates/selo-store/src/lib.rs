@@ -113,8 +113,27 @@ pub trait Store: Send + Sync {
     /// Revokes an API key.
     fn revoke_api_key(&self, id: &str, at: i64) -> StoreResult<()>;
 
-    /// Stores a new process (durably, before the create is answered).
-    fn insert_process(&self, process: &ProcessRecord) -> StoreResult<()>;
+    /// Stores a new process (durably, before the create is answered), completing its
+    /// idempotency record in the same transaction when there is one.
+    fn insert_process(
+        &self,
+        process: &ProcessRecord,
+        idempotency: Option<IdempotencyCompletion<'_>>,
+    ) -> StoreResult<()>;
+
+    /// Starts a request under an idempotency key whose body hashes to `body_hash`: a new or
+    /// expired record (or one whose running lease ended before `now`) starts over as running
+    /// until `lease_until`.
+    fn idempotency_begin(
+        &self,
+        scope: IdempotencyScope<'_>,
+        body_hash: &[u8; 32],
+        now: i64,
+        lease_until: i64,
+    ) -> StoreResult<IdempotencyBegin>;
+    /// Forgets a running record whose request ended without a response worth keeping
+    /// (400, 401, 429, 5xx).
+    fn idempotency_abandon(&self, scope: IdempotencyScope<'_>) -> StoreResult<()>;
     /// A process of a tenant (`None` for another tenant's process).
     fn process(&self, tenant_id: &str, id: &str) -> StoreResult<Option<ProcessRecord>>;
     /// A tenant's processes with this client reference, newest first, at most `limit`.

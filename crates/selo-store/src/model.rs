@@ -51,6 +51,53 @@ pub struct AccountKey {
     pub created_at: i64,
 }
 
+/// Which idempotency record a request names (CONTRACT §11): tenant (and so environment),
+/// route and the client's key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdempotencyScope<'a> {
+    /// Tenant.
+    pub tenant_id: &'a str,
+    /// Route, e.g. `POST /processes/v1`.
+    pub route: &'a str,
+    /// The `Idempotency-Key` header.
+    pub key: &'a str,
+}
+
+/// A response kept for replay, byte for byte.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// `Content-Type`.
+    pub content_type: String,
+    /// The body bytes.
+    pub body: Vec<u8>,
+}
+
+/// What the record of an idempotency key says when a request arrives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyBegin {
+    /// No (live) record: this request runs; the record now says "running" until its lease ends.
+    Started,
+    /// The first request finished: replay its response.
+    Replay(StoredResponse),
+    /// The first request is still running.
+    InFlight,
+    /// The key was used with another body.
+    Mismatch,
+}
+
+/// Completing an idempotent create: the response to keep and until when.
+#[derive(Debug, Clone, Copy)]
+pub struct IdempotencyCompletion<'a> {
+    /// The record.
+    pub scope: IdempotencyScope<'a>,
+    /// The response.
+    pub response: &'a StoredResponse,
+    /// Kept until (Unix seconds).
+    pub expires_at: i64,
+}
+
 /// An API key (`APIKEY` / `x-api-key`): only the SHA-256 of the secret is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKey {

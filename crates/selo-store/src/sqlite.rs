@@ -1,7 +1,10 @@
 //! The embedded SQLite store: WAL, one writer connection and a few readers. The server and the
 //! admin CLI may have the same database open at once (WAL + busy timeout).
 
-use crate::{Account, AccountKey, ApiKey, LockoutPolicy, Store, StoreError, StoreResult, Tenant};
+use crate::{
+    Account, AccountKey, ApiKey, IdempotencyBegin, IdempotencyCompletion, IdempotencyScope,
+    LockoutPolicy, Store, StoreError, StoreResult, StoredResponse, Tenant,
+};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use selo_domain::process::ProcessRecord;
 use std::path::Path;
@@ -22,7 +25,8 @@ const READERS: usize = 4;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts the applied ones.
 /// Expand-only: a migration never drops or renames what an older binary still reads.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE tenants (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -77,7 +81,24 @@ CREATE TABLE processes (
     record TEXT NOT NULL
 );
 CREATE INDEX processes_by_reference ON processes(tenant_id, client_reference, created_at);
-"#];
+"#,
+    r#"
+CREATE TABLE idempotency_keys (
+    tenant_id TEXT NOT NULL,
+    route TEXT NOT NULL,
+    key TEXT NOT NULL,
+    body_hash BLOB NOT NULL,
+    running INTEGER NOT NULL,
+    lease_until INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    status INTEGER,
+    content_type TEXT,
+    body BLOB,
+    PRIMARY KEY (tenant_id, route, key)
+) WITHOUT ROWID;
+CREATE INDEX idempotency_keys_by_expiry ON idempotency_keys(expires_at);
+"#,
+];
 
 /// SQLite-backed [`Store`].
 pub struct SqliteStore {
@@ -169,6 +190,16 @@ fn api_key_row(r: &Row<'_>) -> rusqlite::Result<ApiKey> {
         revoked_at: r.get(4)?,
         created_at: r.get(5)?,
     })
+}
+
+/// A row of `idempotency_keys`.
+struct IdempotencyRow {
+    body_hash: Vec<u8>,
+    running: bool,
+    lease_until: i64,
+    status: Option<u16>,
+    content_type: Option<String>,
+    body: Option<Vec<u8>>,
 }
 
 const ACCOUNT_COLS: &str =
@@ -471,14 +502,100 @@ impl Store for SqliteStore {
         })
     }
 
-    fn insert_process(&self, p: &ProcessRecord) -> StoreResult<()> {
+    fn insert_process(
+        &self,
+        p: &ProcessRecord,
+        idempotency: Option<IdempotencyCompletion<'_>>,
+    ) -> StoreResult<()> {
         let record = serde_json::to_string(p).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.write(|c| {
-            c.prepare_cached(
+            let tx = c.transaction()?;
+            tx.prepare_cached(
                 "INSERT INTO processes (id, tenant_id, client_reference, created_at, record) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
             .execute(params![p.id, p.tenant_id, p.client_reference, p.created_at, record])
             .map_err(conflict_on_unique(format!("process {}", p.id)))?;
+            if let Some(done) = idempotency {
+                let s = done.scope;
+                tx.prepare_cached(
+                    "UPDATE idempotency_keys SET running = 0, expires_at = ?4, status = ?5, content_type = ?6, body = ?7 WHERE tenant_id = ?1 AND route = ?2 AND key = ?3",
+                )?
+                .execute(params![
+                    s.tenant_id,
+                    s.route,
+                    s.key,
+                    done.expires_at,
+                    done.response.status,
+                    done.response.content_type,
+                    done.response.body
+                ])?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn idempotency_begin(
+        &self,
+        s: IdempotencyScope<'_>,
+        body_hash: &[u8; 32],
+        now: i64,
+        lease_until: i64,
+    ) -> StoreResult<IdempotencyBegin> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            tx.prepare_cached("DELETE FROM idempotency_keys WHERE running = 0 AND expires_at < ?1")?
+                .execute([now])?;
+            let row: Option<IdempotencyRow> = tx
+                .prepare_cached(
+                    "SELECT body_hash, running, lease_until, status, content_type, body FROM idempotency_keys WHERE tenant_id = ?1 AND route = ?2 AND key = ?3",
+                )?
+                .query_row(params![s.tenant_id, s.route, s.key], |r| {
+                    Ok(IdempotencyRow {
+                        body_hash: r.get(0)?,
+                        running: r.get(1)?,
+                        lease_until: r.get(2)?,
+                        status: r.get(3)?,
+                        content_type: r.get(4)?,
+                        body: r.get(5)?,
+                    })
+                })
+                .optional()?;
+            let outcome = match row {
+                Some(r) if r.body_hash.as_slice() != body_hash.as_slice() => {
+                    IdempotencyBegin::Mismatch
+                }
+                Some(r) if r.running && r.lease_until >= now => IdempotencyBegin::InFlight,
+                Some(IdempotencyRow {
+                    running: false,
+                    status: Some(status),
+                    content_type,
+                    body,
+                    ..
+                }) => IdempotencyBegin::Replay(StoredResponse {
+                    status,
+                    content_type: content_type.unwrap_or_default(),
+                    body: body.unwrap_or_default(),
+                }),
+                _ => {
+                    tx.prepare_cached(
+                        "INSERT OR REPLACE INTO idempotency_keys (tenant_id, route, key, body_hash, running, lease_until, expires_at) VALUES (?1, ?2, ?3, ?4, 1, ?5, ?5)",
+                    )?
+                    .execute(params![s.tenant_id, s.route, s.key, body_hash.as_slice(), lease_until])?;
+                    IdempotencyBegin::Started
+                }
+            };
+            tx.commit()?;
+            Ok(outcome)
+        })
+    }
+
+    fn idempotency_abandon(&self, s: IdempotencyScope<'_>) -> StoreResult<()> {
+        self.write(|c| {
+            c.prepare_cached(
+                "DELETE FROM idempotency_keys WHERE tenant_id = ?1 AND route = ?2 AND key = ?3 AND running = 1",
+            )?
+            .execute(params![s.tenant_id, s.route, s.key])?;
             Ok(())
         })
     }

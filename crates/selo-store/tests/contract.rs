@@ -4,7 +4,10 @@
 use selo_domain::process::{ProcessKind, ProcessRecord};
 use selo_domain::scenario::Scenario;
 use selo_store::sqlite::{Durability, SqliteStore};
-use selo_store::{Account, AccountKey, ApiKey, LockoutPolicy, Store, StoreError, Tenant};
+use selo_store::{
+    Account, AccountKey, ApiKey, IdempotencyBegin, IdempotencyCompletion, IdempotencyScope,
+    LockoutPolicy, Store, StoreError, StoredResponse, Tenant,
+};
 
 fn tenant(id: &str, env: &str) -> Tenant {
     Tenant {
@@ -208,14 +211,124 @@ fn contract(store: &dyn Store) {
 
     // Processes are tenant-scoped.
     let p = process("p1", "t1");
-    store.insert_process(&p).unwrap();
+    store.insert_process(&p, None).unwrap();
     assert!(matches!(
-        store.insert_process(&p),
+        store.insert_process(&p, None),
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(store.process("t1", "p1").unwrap().unwrap(), p);
     assert!(store.process("t2", "p1").unwrap().is_none());
     assert!(store.process("t1", "p2").unwrap().is_none());
+
+    // Lookup by client reference: newest first, bounded, tenant-scoped.
+    for (i, id) in ["p2", "p3", "p4"].iter().enumerate() {
+        let mut q = process(id, "t1");
+        q.created_at = 20 + i as i64;
+        store.insert_process(&q, None).unwrap();
+    }
+    let found: Vec<String> = store
+        .processes_by_reference("t1", "ref-1", 3)
+        .unwrap()
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(found, vec!["p4", "p3", "p2"]);
+    assert!(
+        store
+            .processes_by_reference("t2", "ref-1", 50)
+            .unwrap()
+            .is_empty()
+    );
+    store.set_tenant_rate_limit("t1", Some(0)).unwrap();
+    assert_eq!(store.tenant("t1").unwrap().unwrap().rate_limit, Some(0));
+    assert!(matches!(
+        store.set_tenant_rate_limit("nope", None),
+        Err(StoreError::NotFound(_))
+    ));
+
+    // Idempotency records.
+    let scope = IdempotencyScope {
+        tenant_id: "t1",
+        route: "POST /processes/v1",
+        key: "k-1",
+    };
+    let (h1, h2) = ([1u8; 32], [2u8; 32]);
+    assert_eq!(
+        store.idempotency_begin(scope, &h1, 100, 160).unwrap(),
+        IdempotencyBegin::Started
+    );
+    assert_eq!(
+        store.idempotency_begin(scope, &h1, 101, 161).unwrap(),
+        IdempotencyBegin::InFlight
+    );
+    assert_eq!(
+        store.idempotency_begin(scope, &h2, 101, 161).unwrap(),
+        IdempotencyBegin::Mismatch
+    );
+    // Another tenant or route is another record.
+    let other = IdempotencyScope {
+        tenant_id: "t2",
+        ..scope
+    };
+    assert_eq!(
+        store.idempotency_begin(other, &h2, 101, 161).unwrap(),
+        IdempotencyBegin::Started
+    );
+    let response = StoredResponse {
+        status: 200,
+        content_type: "application/json".into(),
+        body: b"{\"id\":\"p5\"}".to_vec(),
+    };
+    store
+        .insert_process(
+            &process("p5", "t1"),
+            Some(IdempotencyCompletion {
+                scope,
+                response: &response,
+                expires_at: 1000,
+            }),
+        )
+        .unwrap();
+    assert_eq!(
+        store.idempotency_begin(scope, &h1, 200, 260).unwrap(),
+        IdempotencyBegin::Replay(response.clone())
+    );
+    assert_eq!(
+        store.idempotency_begin(scope, &h2, 200, 260).unwrap(),
+        IdempotencyBegin::Mismatch
+    );
+    // Expired: starts over.
+    assert_eq!(
+        store.idempotency_begin(scope, &h2, 1001, 1060).unwrap(),
+        IdempotencyBegin::Started
+    );
+    // An abandoned record starts over at once; a running one whose lease ended too.
+    store.idempotency_abandon(scope).unwrap();
+    assert_eq!(
+        store.idempotency_begin(scope, &h1, 1002, 1060).unwrap(),
+        IdempotencyBegin::Started
+    );
+    assert_eq!(
+        store.idempotency_begin(scope, &h1, 1061, 1120).unwrap(),
+        IdempotencyBegin::Started
+    );
+    // A failed insert leaves the record running (the caller abandons it).
+    assert!(
+        store
+            .insert_process(
+                &process("p5", "t1"),
+                Some(IdempotencyCompletion {
+                    scope,
+                    response: &response,
+                    expires_at: 5000
+                }),
+            )
+            .is_err()
+    );
+    assert_eq!(
+        store.idempotency_begin(scope, &h1, 1062, 1120).unwrap(),
+        IdempotencyBegin::InFlight
+    );
 }
 
 #[test]
@@ -232,7 +345,7 @@ fn sqlite_store_persists_across_reopen_and_migrates_once() {
     {
         let store = SqliteStore::open(&path, Durability::Full).unwrap();
         store.create_tenant(&tenant("t1", "sandbox")).unwrap();
-        store.insert_process(&process("p1", "t1")).unwrap();
+        store.insert_process(&process("p1", "t1"), None).unwrap();
     }
     let store = SqliteStore::open(&path, Durability::Normal).unwrap();
     assert_eq!(store.process("t1", "p1").unwrap().unwrap().id, "p1");

@@ -138,6 +138,9 @@ pub struct ServeArgs {
     /// fsync every commit (survives power loss, slower).
     #[arg(long)]
     pub sync_full: bool,
+    /// How long idempotency records are kept, seconds.
+    #[arg(long, default_value_t = 86_400)]
+    pub idempotency_retention: u64,
 }
 
 /// `selo admin`.

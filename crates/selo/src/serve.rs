@@ -31,6 +31,7 @@ fn config(args: &ServeArgs) -> ServerConfig {
         window_seconds: args.lockout_window,
         duration_seconds: args.lockout_duration,
     };
+    cfg.idempotency_retention = std::time::Duration::from_secs(args.idempotency_retention);
     if args.sync_full {
         cfg.durability = Durability::Full;
     }

@@ -1,31 +1,57 @@
 //! `POST /processes/v1`, `GET /processes/v1/{id}`, `GET /processes/v1?clientReference=`:
-//! checks run 413 → 401 → 429 → 403 → 400 → 404/410.
+//! checks run 413 → 401 → 429 → (idempotency 409/422) → 403 → 400 → 404/410.
 
-use crate::auth;
+use crate::auth::{self, Caller};
 use crate::http::body::LimitedBody;
 use crate::http::context::Annotations;
 use crate::http::problem::ApiResult;
+use crate::services::idempotency::{self, Start, Ticket};
 use crate::services::processes;
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use selo_domain::problem::Problem;
 use selo_domain::validation::parse_body;
 use selo_wire::process::{ApiProcess, ProcessList};
 use std::collections::HashMap;
 
-/// Creates a process (onboarding or transactional).
+/// Creates a process (onboarding or transactional), honouring `Idempotency-Key`.
 pub async fn create(
     State(state): State<AppState>,
     Extension(notes): Extension<Annotations>,
     headers: HeaderMap,
     LimitedBody(body): LimitedBody,
-) -> ApiResult<Json<ApiProcess>> {
+) -> ApiResult<Response> {
     let caller = auth::authenticate(&state, &headers, &notes)?;
-    let parsed = parse_body(&body);
+    let tenant = caller.principal.tenant_id.clone();
+    let ticket = match idempotency::begin(&state, &tenant, idempotency::CREATE_PROCESS, &headers, &body)? {
+        Start::Replay(stored) => return Ok(idempotency::replay(stored)),
+        Start::Run(ticket) => ticket,
+    };
+    let result = run_create(&state, &caller, &body, ticket.as_ref()).await;
+    if let (Err(_), Some(t)) = (&result, &ticket) {
+        idempotency::abandon(&state, t);
+    }
+    let mut res = result?.into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(res)
+}
+
+async fn run_create(
+    state: &AppState,
+    caller: &Caller,
+    body: &[u8],
+    ticket: Option<&Ticket>,
+) -> Result<Vec<u8>, Problem> {
+    let parsed = parse_body(body);
     processes::check_create_capability(parsed.as_ref().ok(), &caller.capabilities)?;
     let valid = processes::validate(parsed?).await?;
-    Ok(Json(processes::create(&state, &caller, valid)?))
+    processes::create(state, caller, valid, ticket)
 }
 
 /// Reads a process.

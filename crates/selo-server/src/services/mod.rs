@@ -1,5 +1,6 @@
 //! Use cases: each orchestrates domain rules and the store for one operation, so that handlers
 //! only translate HTTP.
 
+pub mod idempotency;
 pub mod processes;
 pub mod token;

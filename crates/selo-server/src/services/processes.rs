@@ -1,6 +1,8 @@
 //! API-contract processes: create (validate → engines → store) and read.
 
 use crate::auth::{Caller, Principal};
+use crate::services::idempotency::Ticket;
+use selo_store::StoredResponse;
 use crate::state::AppState;
 use selo_domain::capability::{Capabilities, Capability};
 use selo_domain::problem::{FieldProblem, Problem};
@@ -44,7 +46,14 @@ pub async fn validate(body: Value) -> Result<ValidCreate, Problem> {
 }
 
 /// Stores a validated create and answers with its first view.
-pub fn create(state: &AppState, caller: &Caller, valid: ValidCreate) -> Result<ApiProcess, Problem> {
+/// Stores a validated create (with its idempotency record, in one transaction) and returns the
+/// response body: the process's first view as JSON bytes.
+pub fn create(
+    state: &AppState,
+    caller: &Caller,
+    valid: ValidCreate,
+    ticket: Option<&Ticket>,
+) -> Result<Vec<u8>, Problem> {
     let (principal, caps) = (&caller.principal, &caller.capabilities);
     let store = &state.shared.store;
     let now = state.now();
@@ -118,8 +127,20 @@ pub fn create(state: &AppState, caller: &Caller, valid: ValidCreate) -> Result<A
             tracing::error!(error = %e, "writing the selfie failed");
             Problem::Internal
         })?;
-    store.insert_process(&record).map_err(store_failure)?;
-    Ok(record.api_view(now))
+    let body = serde_json::to_vec(&record.api_view(now)).map_err(|e| {
+        tracing::error!(error = %e, "serializing a process failed");
+        Problem::Internal
+    })?;
+    let stored = StoredResponse {
+        status: 200,
+        content_type: "application/json".into(),
+        body,
+    };
+    let expires_at = now + state.shared.idempotency_retention.as_secs() as i64;
+    store
+        .insert_process(&record, ticket.map(|t| t.completion(&stored, expires_at)))
+        .map_err(store_failure)?;
+    Ok(stored.body)
 }
 
 /// Where a process's selfie lives in the blob store.

@@ -1,0 +1,130 @@
+//! `Idempotency-Key` on creates (CONTRACT §11): the same key and body replay the stored
+//! response byte for byte; another body is 422; a request still running is 409. Only 2xx
+//! responses are kept — written in the same transaction as the process they created.
+
+use crate::state::AppState;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use selo_domain::problem::{FieldProblem, Problem};
+use selo_store::{IdempotencyBegin, IdempotencyCompletion, IdempotencyScope, StoredResponse};
+use selo_wire::error::FieldReason;
+
+/// The route scope of `POST /processes/v1`.
+pub const CREATE_PROCESS: &str = "POST /processes/v1";
+/// Longest accepted key.
+pub const MAX_KEY_LEN: usize = 255;
+
+/// A request running under an idempotency key.
+pub struct Ticket {
+    tenant_id: String,
+    route: &'static str,
+    key: String,
+}
+
+impl Ticket {
+    fn scope(&self) -> IdempotencyScope<'_> {
+        IdempotencyScope {
+            tenant_id: &self.tenant_id,
+            route: self.route,
+            key: &self.key,
+        }
+    }
+
+    /// The completion to commit with the created resource.
+    pub fn completion<'a>(&'a self, response: &'a StoredResponse, expires_at: i64) -> IdempotencyCompletion<'a> {
+        IdempotencyCompletion {
+            scope: self.scope(),
+            response,
+            expires_at,
+        }
+    }
+}
+
+/// What to do with a create.
+pub enum Start {
+    /// Run it (under this ticket when a key was sent).
+    Run(Option<Ticket>),
+    /// Answer with the first request's response.
+    Replay(StoredResponse),
+}
+
+fn key_from(headers: &HeaderMap) -> Result<Option<String>, Problem> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let bad = |reason: FieldReason, why: &str| {
+        Problem::Invalid(vec![FieldProblem::new(
+            "Idempotency-Key",
+            reason,
+            "20003",
+            format!("the Idempotency-Key header {why}"),
+        )])
+    };
+    let bytes = value.as_bytes();
+    if bytes.len() > MAX_KEY_LEN {
+        return Err(bad(FieldReason::TooLong, "is longer than 255 characters"));
+    }
+    if bytes.is_empty() || !bytes.iter().all(|b| (0x20..=0x7e).contains(b)) {
+        return Err(bad(
+            FieldReason::Invalid,
+            "must be 1-255 printable ASCII characters (a UUID is a good key)",
+        ));
+    }
+    Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
+}
+
+fn internal(e: selo_store::StoreError) -> Problem {
+    tracing::error!(error = %e, "idempotency store failure");
+    Problem::Internal
+}
+
+/// Checks the key (if any) of a create whose raw body is `body`.
+pub fn begin(
+    state: &AppState,
+    tenant_id: &str,
+    route: &'static str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Start, Problem> {
+    let Some(key) = key_from(headers)? else {
+        return Ok(Start::Run(None));
+    };
+    let ticket = Ticket {
+        tenant_id: tenant_id.to_string(),
+        route,
+        key,
+    };
+    let now = state.now();
+    let lease_until = now + state.shared.request_timeout.as_secs() as i64 + 30;
+    let hash = crate::auth::sha256(body);
+    match state
+        .shared
+        .store
+        .idempotency_begin(ticket.scope(), &hash, now, lease_until)
+        .map_err(internal)?
+    {
+        IdempotencyBegin::Started => Ok(Start::Run(Some(ticket))),
+        IdempotencyBegin::Replay(stored) => Ok(Start::Replay(stored)),
+        IdempotencyBegin::InFlight => Err(Problem::IdempotencyInFlight),
+        IdempotencyBegin::Mismatch => Err(Problem::IdempotencyMismatch),
+    }
+}
+
+/// Forgets the record of a request that failed (its response is not kept).
+pub fn abandon(state: &AppState, ticket: &Ticket) {
+    if let Err(e) = state.shared.store.idempotency_abandon(ticket.scope()) {
+        tracing::error!(error = %e, "abandoning an idempotency record failed");
+    }
+}
+
+/// The stored response, replayed byte for byte with `Idempotent-Replayed: true`.
+pub fn replay(stored: StoredResponse) -> Response {
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    let mut res = (status, stored.body).into_response();
+    if let Ok(ct) = HeaderValue::from_str(&stored.content_type) {
+        res.headers_mut().insert(header::CONTENT_TYPE, ct);
+    }
+    res.headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    res
+}
