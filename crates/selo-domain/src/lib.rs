@@ -8,6 +8,7 @@ pub mod access;
 pub mod assertion;
 pub mod capability;
 pub mod clock;
+pub mod fault;
 pub mod image;
 pub mod person_code;
 pub mod problem;

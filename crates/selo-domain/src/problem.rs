@@ -173,6 +173,15 @@ pub enum Problem {
     IdempotencyInFlight,
     /// An `Idempotency-Key` reused with a different body (422).
     IdempotencyMismatch,
+    /// A fault injected by a sandbox fault plan (CONTRACT §12).
+    Injected {
+        /// The status to answer.
+        status: u16,
+        /// `Retry-After` seconds, for an injected 429.
+        retry_after: Option<u64>,
+        /// The plan.
+        plan: String,
+    },
     /// Something failed inside Selo (detail goes to the log only).
     Internal,
     /// The request took longer than the server's per-request timeout.

@@ -110,7 +110,12 @@ mod tests {
             b.take(limit, 0),
             Decision::Limited {
                 retry_after_seconds: 1,
-                quota: Quota { limit: 10, window_seconds: 1, remaining: 0, reset_seconds: 1 }
+                quota: Quota {
+                    limit: 10,
+                    window_seconds: 1,
+                    remaining: 0,
+                    reset_seconds: 1
+                }
             }
         );
         // 100 ms later one token is back.
@@ -123,11 +128,26 @@ mod tests {
 
     #[test]
     fn retry_after_is_whole_seconds_from_the_bucket() {
-        let limit = Limit { rate: 0.25, burst: 1.0 };
+        let limit = Limit {
+            rate: 0.25,
+            burst: 1.0,
+        };
         let mut b = Bucket::full(limit, 0);
         assert!(matches!(b.take(limit, 0), Decision::Allowed(_)));
-        assert!(matches!(b.take(limit, 0), Decision::Limited { retry_after_seconds: 4, .. }));
-        assert!(matches!(b.take(limit, 2500), Decision::Limited { retry_after_seconds: 2, .. }));
+        assert!(matches!(
+            b.take(limit, 0),
+            Decision::Limited {
+                retry_after_seconds: 4,
+                ..
+            }
+        ));
+        assert!(matches!(
+            b.take(limit, 2500),
+            Decision::Limited {
+                retry_after_seconds: 2,
+                ..
+            }
+        ));
         assert!(matches!(b.take(limit, 4000), Decision::Allowed(_)));
     }
 }

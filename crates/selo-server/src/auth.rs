@@ -184,10 +184,11 @@ pub fn authenticate(
 /// Takes one request from `tenant_id`'s budget (429 when exhausted) and notes the quota.
 pub fn rate_limit(state: &AppState, tenant_id: &str, notes: &Annotations) -> Result<(), Problem> {
     notes.note(tenant_id, None);
-    let quota = state
-        .shared
-        .rate_limiter
-        .check(&*state.shared.store, &*state.shared.clock, tenant_id)?;
+    let quota =
+        state
+            .shared
+            .rate_limiter
+            .check(&*state.shared.store, &*state.shared.clock, tenant_id)?;
     notes.note(tenant_id, quota);
     Ok(())
 }

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod config;
 pub mod environment;
+pub mod faults;
 pub mod http;
 pub mod rate_limit;
 pub mod routes;

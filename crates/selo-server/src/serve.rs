@@ -21,9 +21,13 @@ pub fn database_path(data_dir: &std::path::Path) -> std::path::PathBuf {
 }
 
 /// What an environment offers beyond IDCloud, as the `Selo-Features` header lists it:
-/// `idempotency-key` everywhere, `test-clock` with the manual clock in a sandbox.
+/// `idempotency-key` everywhere, `fault-injection` in sandboxes, `test-clock` with the manual
+/// clock in a sandbox.
 fn features(env: &Environment, manual_clock: bool) -> axum::http::HeaderValue {
     let mut list: Vec<&str> = vec!["idempotency-key"];
+    if env.is_sandbox() {
+        list.push("fault-injection");
+    }
     if env.is_sandbox() && manual_clock {
         list.push("test-clock");
     }
@@ -74,6 +78,7 @@ pub async fn start(config: &ServerConfig) -> anyhow::Result<ServeHandle> {
         request_timeout: config.request_timeout,
         rate_limiter: crate::rate_limit::RateLimiter::new(config.default_rate_limit),
         idempotency_retention: config.idempotency_retention,
+        faults: Default::default(),
         metrics: Default::default(),
     });
     let mut lines = Vec::new();

@@ -28,6 +28,8 @@ pub struct Shared {
     pub idempotency_retention: std::time::Duration,
     /// Per-tenant rate limits.
     pub rate_limiter: crate::rate_limit::RateLimiter,
+    /// Sandbox fault plans.
+    pub faults: crate::faults::FaultPlans,
     /// Request counters for `/metrics`.
     pub metrics: crate::http::metrics::Metrics,
 }

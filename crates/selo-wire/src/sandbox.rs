@@ -44,3 +44,59 @@ pub struct ClockAdvance {
     /// Seconds to move the manual clock forward (≥ 0).
     pub advance_seconds: i64,
 }
+
+/// `POST /sandbox/faults` body (CONTRACT §12).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultPlanRequest {
+    /// Which requests the plan applies to.
+    #[serde(rename = "match")]
+    pub matcher: FaultMatch,
+    /// Faults consumed in order (`503`, `500:after-commit`, `429:retry-after=2`, `reset`,
+    /// `delay:1500ms`, `ok`).
+    pub faults: Vec<String>,
+    /// Apply to every matching request of the tenant, without the `Selo-Fault-Plan` header.
+    #[serde(default)]
+    pub global: bool,
+}
+
+/// The requests a plan applies to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultMatch {
+    /// HTTP method (any when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// Exact path, without the query (`/processes/v1`).
+    pub path: String,
+}
+
+/// A fault plan and what it has done so far.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultPlanView {
+    /// Plan id (send it as `Selo-Fault-Plan`).
+    pub id: String,
+    /// Which requests it applies to.
+    #[serde(rename = "match")]
+    pub matcher: FaultMatch,
+    /// Its faults, in order.
+    pub faults: Vec<String>,
+    /// Whether it applies without the header.
+    pub global: bool,
+    /// The faults consumed so far.
+    pub consumed: Vec<ConsumedFault>,
+    /// How many faults are left.
+    pub remaining: usize,
+}
+
+/// One consumed fault.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumedFault {
+    /// The fault.
+    pub fault: String,
+    /// When (RFC 3339).
+    pub at: String,
+    /// The request it hit.
+    pub request_id: String,
+    /// `METHOD /path` of that request.
+    pub request: String,
+}

@@ -2,15 +2,17 @@
 //! oversized bodies first (413 precedes 401, CONTRACT §10), bounds the request's time, renders
 //! problems, stamps `Request-Id`, counts the request and writes one log line.
 
+use crate::http::context::Annotations;
+use crate::http::fault;
 use crate::http::problem::render;
 use crate::state::AppState;
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::HeaderMap;
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use selo_domain::clock::rfc3339_millis;
-use crate::http::context::Annotations;
-use axum::http::HeaderMap;
+use selo_domain::fault::Fault;
 use selo_domain::problem::Problem;
 use selo_domain::rate_limit::Quota;
 use std::time::Instant;
@@ -47,6 +49,25 @@ async fn drain(mut body: axum::body::Body) {
     while let Some(Ok(_)) = body.frame().await {}
 }
 
+/// Runs the request within the per-request timeout.
+async fn run(
+    state: &AppState,
+    req: Request,
+    next: Next,
+    request_id: &str,
+    route: &str,
+) -> Response {
+    match tokio::time::timeout(state.shared.request_timeout, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => {
+            tracing::error!(request_id = %request_id, route = %route, "request timed out");
+            let mut r = Response::new(axum::body::Body::empty());
+            r.extensions_mut().insert(Problem::Unavailable);
+            r
+        }
+    }
+}
+
 /// See the module docs.
 pub async fn around(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
@@ -80,14 +101,25 @@ pub async fn around(State(state): State<AppState>, mut req: Request, next: Next)
             .insert(Problem::PayloadTooLarge { limit });
         r
     } else {
-        match tokio::time::timeout(state.shared.request_timeout, next.run(req)).await {
-            Ok(res) => res,
-            Err(_) => {
-                tracing::error!(request_id = %request_id, route = %route, "request timed out");
-                let mut r = Response::new(axum::body::Body::empty());
-                r.extensions_mut().insert(Problem::Unavailable);
-                r
+        let fault = fault::pick(&state, &req, &request_id);
+        if let Some((plan, f)) = &fault {
+            tracing::info!(request_id = %request_id, plan = %plan, fault = %f, "injecting a fault");
+        }
+        match fault {
+            Some((plan, Fault::Status(status))) => fault::injected(status, None, plan),
+            Some((plan, Fault::TooManyRequests { retry_after })) => {
+                fault::injected(429, Some(retry_after), plan)
             }
+            Some((_, Fault::Reset)) => return fault::reset(),
+            Some((plan, Fault::StatusAfterCommit(status))) => {
+                let _ = run(&state, req, next, &request_id, &route).await;
+                fault::injected(status, None, plan)
+            }
+            Some((_, Fault::Delay { millis })) => {
+                tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+                run(&state, req, next, &request_id, &route).await
+            }
+            Some((_, Fault::Ok)) | None => run(&state, req, next, &request_id, &route).await,
         }
     };
     if let Some(problem) = res.extensions_mut().remove::<Problem>() {

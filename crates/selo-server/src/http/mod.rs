@@ -2,6 +2,7 @@
 
 pub mod body;
 pub mod context;
+pub mod fault;
 pub mod metrics;
 pub mod middleware;
 pub mod problem;

@@ -145,6 +145,13 @@ fn api_parts(p: &Problem) -> (StatusCode, String, String) {
                 "This Idempotency-Key was used with a different request body; use a new key for a new request".into(),
             ),
         ),
+        Problem::Injected { status, plan, .. } => (
+            StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            s(
+                &format!("{status}01"),
+                format!("Injected fault: sandbox fault plan {plan} answered {status}"),
+            ),
+        ),
         Problem::Unavailable => (
             StatusCode::SERVICE_UNAVAILABLE,
             s(
@@ -217,6 +224,14 @@ pub fn render(problem: &Problem, request_id: &str, timestamp: &str) -> Response 
                 }),
             )
                 .into_response();
+            if let Problem::Injected {
+                retry_after: Some(seconds),
+                ..
+            } = other
+            {
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*seconds));
+            }
             if let Problem::RateLimited {
                 retry_after_seconds,
                 quota,

@@ -1,12 +1,12 @@
 //! `GET /documents/v1?code=&type=`: reusable documents of a person (an empty list when none).
 
 use crate::auth;
+use crate::http::context::Annotations;
 use crate::http::problem::ApiResult;
 use crate::state::AppState;
-use crate::http::context::Annotations;
 use axum::extract::{Query, State};
-use axum::{Extension, Json};
 use axum::http::HeaderMap;
+use axum::{Extension, Json};
 use selo_domain::capability::Capability;
 use selo_domain::person_code::parse_person_code;
 use selo_domain::problem::{FieldProblem, Problem};

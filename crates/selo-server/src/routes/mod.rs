@@ -2,6 +2,7 @@
 //! extensions, wrapped in the request middleware.
 
 mod documents;
+mod faults;
 mod ops;
 mod processes;
 mod sandbox;
@@ -33,11 +34,17 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/oauth2/token", post(token::token))
         .route("/.well-known/jwks.json", get(token::jwks))
-        .route("/processes/v1", post(processes::create).get(processes::find))
+        .route(
+            "/processes/v1",
+            post(processes::create).get(processes::find),
+        )
         .route("/processes/v1/{id}", get(processes::get))
         .route("/documents/v1", get(documents::list));
     if state.env.is_sandbox() {
-        r = r.route("/sandbox/scenarios", get(sandbox::scenarios));
+        r = r
+            .route("/sandbox/scenarios", get(sandbox::scenarios))
+            .route("/sandbox/faults", post(faults::create))
+            .route("/sandbox/faults/{id}", get(faults::show));
     }
     if state.env.is_sandbox() && state.shared.manual_clock.is_some() {
         r = r.route(

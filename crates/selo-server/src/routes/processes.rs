@@ -26,7 +26,13 @@ pub async fn create(
 ) -> ApiResult<Response> {
     let caller = auth::authenticate(&state, &headers, &notes)?;
     let tenant = caller.principal.tenant_id.clone();
-    let ticket = match idempotency::begin(&state, &tenant, idempotency::CREATE_PROCESS, &headers, &body)? {
+    let ticket = match idempotency::begin(
+        &state,
+        &tenant,
+        idempotency::CREATE_PROCESS,
+        &headers,
+        &body,
+    )? {
         Start::Replay(stored) => return Ok(idempotency::replay(stored)),
         Start::Run(ticket) => ticket,
     };

@@ -1,10 +1,10 @@
 //! `POST /oauth2/token`, `GET /.well-known/jwks.json`.
 
 use crate::http::body::LimitedBody;
+use crate::http::context::Annotations;
 use crate::http::problem::ApiResult;
 use crate::services;
 use crate::state::AppState;
-use crate::http::context::Annotations;
 use axum::extract::{ConnectInfo, State};
 use axum::{Extension, Json};
 use selo_wire::token::{Jwks, TokenResponse};

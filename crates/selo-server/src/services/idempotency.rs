@@ -31,7 +31,11 @@ impl Ticket {
     }
 
     /// The completion to commit with the created resource.
-    pub fn completion<'a>(&'a self, response: &'a StoredResponse, expires_at: i64) -> IdempotencyCompletion<'a> {
+    pub fn completion<'a>(
+        &'a self,
+        response: &'a StoredResponse,
+        expires_at: i64,
+    ) -> IdempotencyCompletion<'a> {
         IdempotencyCompletion {
             scope: self.scope(),
             response,

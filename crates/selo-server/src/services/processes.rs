@@ -2,7 +2,6 @@
 
 use crate::auth::{Caller, Principal};
 use crate::services::idempotency::Ticket;
-use selo_store::StoredResponse;
 use crate::state::AppState;
 use selo_domain::capability::{Capabilities, Capability};
 use selo_domain::problem::{FieldProblem, Problem};
@@ -11,6 +10,7 @@ use selo_domain::scenario::Scenario;
 use selo_domain::validation::{
     ValidCreate, ValidReference, is_transactional, is_uuid, validate_create,
 };
+use selo_store::StoredResponse;
 use selo_wire::error::FieldReason;
 use selo_wire::process::{ApiProcess, ProcessList};
 use serde_json::Value;

@@ -1,0 +1,279 @@
+//! Sandbox fault injection (CONTRACT §12), and the SDK/CLI surviving it without duplicates.
+
+use crate::support::{Opts, Server, Tenant, images, selo_bin};
+use serde_json::{Value, json};
+
+async fn plan(s: &Server, token: &str, body: Value) -> (u16, Value) {
+    let res = s
+        .http
+        .post(s.url("/sandbox/faults"))
+        .header("authorization", format!("Bearer {token}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap())
+}
+
+async fn lookup(s: &Server, t: &Tenant, token: &str, reference: &str) -> usize {
+    let v: Value = s
+        .http
+        .get(s.url(&format!("/processes/v1?clientReference={reference}")))
+        .header("authorization", format!("Bearer {token}"))
+        .header("apikey", &t.api_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["items"].as_array().unwrap().len()
+}
+
+fn body(reference: &str) -> Value {
+    json!({"subject": {"code": "00000000191", "name": "Maria Silva", "clientReference": reference}, "imageBase64": images::selfie()})
+}
+
+#[tokio::test]
+async fn a_plan_consumes_its_faults_in_order_for_requests_naming_it() {
+    let s = Server::start();
+    let t = s.tenant();
+    let token = s.token(&t).await;
+    let (status, p) = plan(
+        &s,
+        &token,
+        json!({"match": {"method": "GET", "path": "/livez"}, "faults": ["503", "429:retry-after=2", "reset", "delay:200ms", "ok"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{p}");
+    let id = p["id"].as_str().unwrap();
+    assert_eq!(p["remaining"], 5);
+    let get = || {
+        s.http
+            .get(s.url("/livez"))
+            .header("selo-fault-plan", id)
+            .send()
+    };
+    let r = get().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["should-retry"], "true");
+    let v: Value = r.json().await.unwrap();
+    assert!(v["error"]["description"].as_str().unwrap().contains(id));
+    let r = get().await.unwrap();
+    assert_eq!(
+        (
+            r.status().as_u16(),
+            r.headers()["retry-after"].to_str().unwrap()
+        ),
+        (429, "2")
+    );
+    assert!(
+        get().await.is_err(),
+        "reset: the connection closes without a reply"
+    );
+    let started = std::time::Instant::now();
+    assert_eq!(get().await.unwrap().status(), 200);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(200));
+    assert_eq!(get().await.unwrap().status(), 200);
+    assert_eq!(
+        get().await.unwrap().status(),
+        200,
+        "exhausted: real answers"
+    );
+    // Requests without the header are untouched.
+    let (_, p2) = plan(
+        &s,
+        &token,
+        json!({"match": {"path": "/livez"}, "faults": ["500"]}),
+    )
+    .await;
+    assert_eq!(
+        s.http.get(s.url("/livez")).send().await.unwrap().status(),
+        200
+    );
+    let shown: Value = s
+        .http
+        .get(s.url(&format!("/sandbox/faults/{id}")))
+        .header("authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let consumed: Vec<&str> = shown["consumed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["fault"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        consumed,
+        ["503", "429:retry-after=2", "reset", "delay:200ms", "ok"]
+    );
+    assert_eq!(shown["remaining"], 0);
+    assert_eq!(shown["consumed"][0]["request"], "GET /livez");
+    assert_eq!(p2["remaining"], 1);
+}
+
+#[tokio::test]
+async fn after_commit_faults_answer_an_error_for_a_stored_process() {
+    let s = Server::start();
+    let t = s.tenant();
+    let token = s.token(&t).await;
+    let (_, p) = plan(&s, &token, json!({"match": {"method": "POST", "path": "/processes/v1"}, "faults": ["503:after-commit"]})).await;
+    let res = s
+        .http
+        .post(s.url("/processes/v1"))
+        .header("authorization", format!("Bearer {token}"))
+        .header("apikey", &t.api_key)
+        .header("selo-fault-plan", p["id"].as_str().unwrap())
+        .json(&body("after-commit"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    assert_eq!(
+        lookup(&s, &t, &token, "after-commit").await,
+        1,
+        "the process was stored anyway"
+    );
+}
+
+#[tokio::test]
+async fn global_plans_touch_only_their_tenant_and_plans_are_private() {
+    let s = Server::start();
+    let a = s.tenant();
+    let b = s.tenant();
+    let (ta, tb) = (s.token(&a).await, s.token(&b).await);
+    let (_, p) = plan(&s, &ta, json!({"match": {"method": "GET", "path": "/documents/v1"}, "faults": ["500", "500"], "global": true})).await;
+    let docs = |t: &Tenant, token: &str, header: Option<&str>| {
+        let mut r = s
+            .http
+            .get(s.url("/documents/v1?code=00000000191&type=BR_CNH"))
+            .header("authorization", format!("Bearer {token}"))
+            .header("apikey", t.api_key.clone());
+        if let Some(h) = header {
+            r = r.header("selo-fault-plan", h.to_string());
+        }
+        r.send()
+    };
+    let id = p["id"].as_str().unwrap();
+    assert_eq!(
+        docs(&b, &tb, None).await.unwrap().status(),
+        200,
+        "another tenant is untouched"
+    );
+    assert_eq!(
+        docs(&b, &tb, Some(id)).await.unwrap().status(),
+        200,
+        "even naming the plan"
+    );
+    assert_eq!(docs(&a, &ta, None).await.unwrap().status(), 500);
+    assert_eq!(docs(&a, &ta, None).await.unwrap().status(), 500);
+    assert_eq!(docs(&a, &ta, None).await.unwrap().status(), 200);
+    let other = s
+        .http
+        .get(s.url(&format!("/sandbox/faults/{id}")))
+        .header("authorization", format!("Bearer {tb}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 404);
+    let no_token = s
+        .http
+        .post(s.url("/sandbox/faults"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_token.status(), 401);
+    let (status, bad) = plan(
+        &s,
+        &ta,
+        json!({"match": {"path": "livez"}, "faults": ["503", "boom", "200"]}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let fields: Vec<&str> = bad["error"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["match.path", "faults[1]", "faults[2]"]);
+}
+
+#[tokio::test]
+async fn production_has_no_fault_injection() {
+    let s = Server::start_with(Opts {
+        production: true,
+        ..Opts::default()
+    });
+    let p = s.tenant_in("production");
+    let token = s.token(&p).await;
+    let res = s
+        .http
+        .post(format!("{}/sandbox/faults", s.env("production").url))
+        .header("authorization", format!("Bearer {token}"))
+        .json(&json!({"match": {"path": "/livez"}, "faults": ["503"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(res.headers()["selo-features"], "idempotency-key");
+}
+
+/// The seed's warning, end to end: a create that failed after it was stored, or whose
+/// connection reset, is retried by the CLI (SDK) with its Idempotency-Key and makes one process.
+#[tokio::test]
+async fn the_cli_never_duplicates_a_create_that_failed_after_commit() {
+    let s = Server::start();
+    let t = s.tenant();
+    let token = s.token(&t).await;
+    let creds = s.data.path().join("creds.json");
+    std::fs::write(
+        &creds,
+        serde_json::to_vec(&json!({"url": s.sandbox().url, "tenantId": t.id, "iss": t.iss,
+            "privateKeyFile": t.key_path.file_name().unwrap().to_str().unwrap(), "apiKey": t.api_key}))
+        .unwrap(),
+    )
+    .unwrap();
+    let img = s.data.path().join("selfie.jpg");
+    std::fs::write(&img, images::jpeg(640, 480)).unwrap();
+    for (reference, faults) in [
+        ("cli-after-commit", json!(["503:after-commit"])),
+        ("cli-reset", json!(["reset"])),
+    ] {
+        plan(&s, &token, json!({"match": {"method": "POST", "path": "/processes/v1"}, "faults": faults, "global": true})).await;
+        let out = std::process::Command::new(selo_bin())
+            .args([
+                "process",
+                "create",
+                "--cpf",
+                "00000000191",
+                "--name",
+                "Maria Silva",
+                "--client-reference",
+                reference,
+                "--image",
+            ])
+            .arg(&img)
+            .arg("--credentials")
+            .arg(&creds)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{reference}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            lookup(&s, &t, &token, reference).await,
+            1,
+            "{reference}: exactly one process"
+        );
+    }
+}
