@@ -112,8 +112,8 @@ impl Server {
         })
     }
 
-    /// The server's CPU time so far (user + system), seconds.
-    pub fn cpu_seconds(&self) -> Result<f64> {
+    /// The server's CPU time so far, seconds.
+    pub fn cpu(&self) -> Result<Cpu> {
         process_cpu_seconds(&format!("/proc/{}/stat", self.child.id()))
     }
 
@@ -131,14 +131,32 @@ impl Drop for Server {
     }
 }
 
-/// CPU time (user + system, seconds) of the process whose `stat` file is `path`
-/// (`/proc/self/stat` for this process).
-pub fn process_cpu_seconds(path: &str) -> Result<f64> {
-    let ticks = stats::cpu_ticks(&std::fs::read_to_string(path)?).context("parse stat")?;
+/// CPU time of a process, seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Cpu {
+    /// User time.
+    pub user: f64,
+    /// System (kernel) time.
+    pub sys: f64,
+}
+
+impl Cpu {
+    /// User + system.
+    pub fn total(self) -> f64 {
+        self.user + self.sys
+    }
+}
+
+/// CPU time of the process whose `stat` file is `path` (`/proc/self/stat` for this process).
+pub fn process_cpu_seconds(path: &str) -> Result<Cpu> {
+    let (user, sys) = stats::cpu_ticks(&std::fs::read_to_string(path)?).context("parse stat")?;
     // SAFETY: sysconf only reads a system constant.
     let hz = match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
         n if n > 0 => n as f64,
         _ => 100.0,
     };
-    Ok(ticks as f64 / hz)
+    Ok(Cpu {
+        user: user as f64 / hz,
+        sys: sys as f64 / hz,
+    })
 }

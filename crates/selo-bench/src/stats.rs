@@ -30,17 +30,17 @@ pub fn summarize(samples: &mut [u32]) -> Latency {
     }
 }
 
-/// `utime + stime` in clock ticks from the text of `/proc/<pid>/stat`.
+/// `(utime, stime)` in clock ticks from the text of `/proc/<pid>/stat`.
 ///
 /// The command name (field 2) is in parentheses and may contain spaces, so fields are counted
 /// from the last `)`: after it come field 3 (state) onwards, so utime (field 14) and stime
 /// (field 15) are the 12th and 13th.
-pub fn cpu_ticks(stat: &str) -> Option<u64> {
+pub fn cpu_ticks(stat: &str) -> Option<(u64, u64)> {
     let rest = &stat[stat.rfind(')')? + 1..];
     let mut fields = rest.split_whitespace().skip(11);
     let utime: u64 = fields.next()?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
-    Some(utime + stime)
+    Some((utime, stime))
 }
 
 /// A `Key:   1234 kB` value (in KiB) from `/proc/<pid>/status` or `/proc/meminfo`.
@@ -71,7 +71,7 @@ mod tests {
     #[test]
     fn parses_proc_stat_with_spaces_in_the_name() {
         let stat = "4242 (selo serve) S 1 4242 4242 0 -1 4194560 900 0 0 0 1234 567 0 0 20 0 3 0 99 1000000 500 18446744073709551615";
-        assert_eq!(cpu_ticks(stat), Some(1234 + 567));
+        assert_eq!(cpu_ticks(stat), Some((1234, 567)));
         assert_eq!(cpu_ticks("garbage"), None);
     }
 

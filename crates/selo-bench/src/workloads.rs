@@ -30,6 +30,8 @@ pub struct Measured {
     pub outcome: Outcome,
     /// Server CPU seconds (user + system) over the timed window.
     pub server_cpu_s: f64,
+    /// The system (kernel) part of `server_cpu_s`.
+    pub server_sys_s: f64,
     /// This process's CPU seconds over the same window.
     pub client_cpu_s: f64,
     /// Server `VmHWM` after the workload, KiB.
@@ -145,20 +147,15 @@ async fn measure(
         "  {name}: {} s at {connections} connections…",
         duration.as_secs_f64()
     );
-    let (server0, client0) = (
-        server.cpu_seconds()?,
-        process_cpu_seconds("/proc/self/stat")?,
-    );
+    let (server0, client0) = (server.cpu()?, process_cpu_seconds("/proc/self/stat")?);
     let outcome = load::run(client, connections, duration, name == "create", make).await;
-    let (server1, client1) = (
-        server.cpu_seconds()?,
-        process_cpu_seconds("/proc/self/stat")?,
-    );
+    let (server1, client1) = (server.cpu()?, process_cpu_seconds("/proc/self/stat")?);
     Ok(Measured {
         name,
         outcome,
-        server_cpu_s: server1 - server0,
-        client_cpu_s: client1 - client0,
+        server_cpu_s: server1.total() - server0.total(),
+        server_sys_s: server1.sys - server0.sys,
+        client_cpu_s: client1.total() - client0.total(),
         peak_rss_kib: server.peak_rss_kib()?,
     })
 }

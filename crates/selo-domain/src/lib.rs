@@ -16,3 +16,4 @@ pub mod process;
 pub mod rate_limit;
 pub mod scenario;
 pub mod validation;
+pub mod web;

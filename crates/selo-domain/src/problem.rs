@@ -182,6 +182,16 @@ pub enum Problem {
         /// The plan.
         plan: String,
     },
+    /// The resource exists but its process has not reached the state the operation needs (409).
+    NotFinished {
+        /// What was asked for and why it is not there yet.
+        reason: String,
+    },
+    /// The data was deleted under the retention policy (410).
+    RetentionExpired {
+        /// What, the policy and when it was deleted.
+        reason: String,
+    },
     /// Something failed inside Selo (detail goes to the log only).
     Internal,
     /// The request took longer than the server's per-request timeout.

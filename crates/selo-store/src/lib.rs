@@ -13,6 +13,7 @@ pub mod sqlite;
 pub use model::*;
 
 use selo_domain::process::ProcessRecord;
+use selo_domain::web::WebProcessRecord;
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -145,4 +146,29 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<Vec<ProcessRecord>>;
     /// Sets a tenant's rate limit (`None`: the server default; `Some(0)`: unlimited).
     fn set_tenant_rate_limit(&self, tenant_id: &str, rps: Option<u32>) -> StoreResult<()>;
+    /// Sets a tenant's Web & SDK flows.
+    fn set_tenant_flows(&self, tenant_id: &str, flows: &[String]) -> StoreResult<()>;
+    /// Sets a tenant's Web & SDK permissions.
+    fn set_tenant_permissions(&self, tenant_id: &str, permissions: &[String]) -> StoreResult<()>;
+
+    /// Stores a new Web & SDK process, completing its idempotency record in the same
+    /// transaction when there is one.
+    fn insert_web_process(
+        &self,
+        process: &WebProcessRecord,
+        idempotency: Option<IdempotencyCompletion<'_>>,
+    ) -> StoreResult<()>;
+    /// A Web & SDK process of a tenant (`None` for another tenant's).
+    fn web_process(&self, tenant_id: &str, id: &str) -> StoreResult<Option<WebProcessRecord>>;
+    /// A Web & SDK process by id alone (the journey, authenticated by the process token).
+    fn web_process_by_id(&self, id: &str) -> StoreResult<Option<WebProcessRecord>>;
+    /// A tenant's Web & SDK processes with this client reference, newest first, at most `limit`.
+    fn web_processes_by_reference(
+        &self,
+        tenant_id: &str,
+        reference: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<WebProcessRecord>>;
+    /// Records the person's capture, once: `false` when the process already had one.
+    fn complete_web_process(&self, process: &WebProcessRecord) -> StoreResult<bool>;
 }

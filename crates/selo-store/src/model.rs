@@ -11,6 +11,10 @@ pub struct Tenant {
     pub environment: String,
     /// Requests per second (`None`: the server default).
     pub rate_limit: Option<u32>,
+    /// Web & SDK flows enabled (`None`: every flow).
+    pub flows: Option<Vec<String>>,
+    /// Web & SDK permissions (`selfie`, `evidenceset`; `None`: both).
+    pub permissions: Option<Vec<String>>,
     /// Creation time, Unix seconds.
     pub created_at: i64,
 }

@@ -7,6 +7,7 @@ use crate::{
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use selo_domain::process::ProcessRecord;
+use selo_domain::web::WebProcessRecord;
 use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -98,6 +99,19 @@ CREATE TABLE idempotency_keys (
 ) WITHOUT ROWID;
 CREATE INDEX idempotency_keys_by_expiry ON idempotency_keys(expires_at);
 "#,
+    r#"
+ALTER TABLE tenants ADD COLUMN flows TEXT;
+ALTER TABLE tenants ADD COLUMN permissions TEXT;
+CREATE TABLE web_processes (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    client_reference TEXT,
+    created_at INTEGER NOT NULL,
+    captured INTEGER NOT NULL DEFAULT 0,
+    record TEXT NOT NULL
+);
+CREATE INDEX web_processes_by_reference ON web_processes(tenant_id, client_reference, created_at);
+"#,
 ];
 
 /// SQLite-backed [`Store`].
@@ -142,6 +156,15 @@ fn changed(n: usize, what: impl FnOnce() -> String) -> StoreResult<()> {
     }
 }
 
+fn list_column(value: Option<String>) -> Option<Vec<String>> {
+    value.map(|v| {
+        v.split(',')
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    })
+}
+
 fn tenant_row(r: &Row<'_>) -> rusqlite::Result<Tenant> {
     Ok(Tenant {
         id: r.get(0)?,
@@ -149,8 +172,12 @@ fn tenant_row(r: &Row<'_>) -> rusqlite::Result<Tenant> {
         environment: r.get(2)?,
         rate_limit: r.get(3)?,
         created_at: r.get(4)?,
+        flows: list_column(r.get(5)?),
+        permissions: list_column(r.get(6)?),
     })
 }
+
+const TENANT_COLS: &str = "id, name, environment, rate_limit, created_at, flows, permissions";
 
 fn account_row(r: &Row<'_>) -> rusqlite::Result<Account> {
     let ips: String = r.get(3)?;
@@ -190,6 +217,35 @@ fn api_key_row(r: &Row<'_>) -> rusqlite::Result<ApiKey> {
         revoked_at: r.get(4)?,
         created_at: r.get(5)?,
     })
+}
+
+/// Marks an idempotency record done with its response, inside the caller's transaction.
+fn complete_idempotency(
+    tx: &rusqlite::Transaction<'_>,
+    done: IdempotencyCompletion<'_>,
+) -> StoreResult<()> {
+    let s = done.scope;
+    tx.prepare_cached(
+        "UPDATE idempotency_keys SET running = 0, expires_at = ?4, status = ?5, content_type = ?6, body = ?7 WHERE tenant_id = ?1 AND route = ?2 AND key = ?3",
+    )?
+    .execute(params![
+        s.tenant_id,
+        s.route,
+        s.key,
+        done.expires_at,
+        done.response.status,
+        done.response.content_type,
+        done.response.body
+    ])?;
+    Ok(())
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(text: &str) -> StoreResult<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 /// A row of `idempotency_keys`.
@@ -234,6 +290,29 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// Records of `table` (`processes` or `web_processes`) with a client reference, newest
+    /// first.
+    fn by_reference<T: serde::de::DeserializeOwned>(
+        &self,
+        table: &str,
+        tenant_id: &str,
+        reference: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<T>> {
+        let records: Vec<String> = self.read(|c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT record FROM {table} WHERE tenant_id = ?1 AND client_reference = ?2 ORDER BY created_at DESC, rowid DESC LIMIT ?3"
+            ))?;
+            let rows = st
+                .query_map(params![tenant_id, reference, limit as i64], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })?;
+        records.iter().map(|r| decode(r)).collect()
+    }
+}
+
 fn migrate(conn: &mut Connection) -> StoreResult<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let version: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -256,8 +335,16 @@ impl Store for SqliteStore {
     fn create_tenant(&self, t: &Tenant) -> StoreResult<()> {
         self.write(|c| {
             c.execute(
-                "INSERT INTO tenants (id, name, environment, rate_limit, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![t.id, t.name, t.environment, t.rate_limit, t.created_at],
+                "INSERT INTO tenants (id, name, environment, rate_limit, created_at, flows, permissions) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    t.id,
+                    t.name,
+                    t.environment,
+                    t.rate_limit,
+                    t.created_at,
+                    t.flows.as_ref().map(|f| f.join(",")),
+                    t.permissions.as_ref().map(|p| p.join(","))
+                ],
             )
             .map_err(conflict_on_unique(format!("tenant {}", t.id)))?;
             Ok(())
@@ -266,19 +353,19 @@ impl Store for SqliteStore {
 
     fn tenant(&self, id: &str) -> StoreResult<Option<Tenant>> {
         self.read(|c| {
-            Ok(c.prepare_cached(
-                "SELECT id, name, environment, rate_limit, created_at FROM tenants WHERE id = ?1",
-            )?
-            .query_row([id], tenant_row)
-            .optional()?)
+            Ok(
+                c.prepare_cached(&format!("SELECT {TENANT_COLS} FROM tenants WHERE id = ?1"))?
+                    .query_row([id], tenant_row)
+                    .optional()?,
+            )
         })
     }
 
     fn list_tenants(&self) -> StoreResult<Vec<Tenant>> {
         self.read(|c| {
-            let mut st = c.prepare_cached(
-                "SELECT id, name, environment, rate_limit, created_at FROM tenants ORDER BY created_at, id",
-            )?;
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {TENANT_COLS} FROM tenants ORDER BY created_at, id"
+            ))?;
             let rows = st.query_map([], tenant_row)?.collect::<Result<_, _>>()?;
             Ok(rows)
         })
@@ -516,19 +603,7 @@ impl Store for SqliteStore {
             .execute(params![p.id, p.tenant_id, p.client_reference, p.created_at, record])
             .map_err(conflict_on_unique(format!("process {}", p.id)))?;
             if let Some(done) = idempotency {
-                let s = done.scope;
-                tx.prepare_cached(
-                    "UPDATE idempotency_keys SET running = 0, expires_at = ?4, status = ?5, content_type = ?6, body = ?7 WHERE tenant_id = ?1 AND route = ?2 AND key = ?3",
-                )?
-                .execute(params![
-                    s.tenant_id,
-                    s.route,
-                    s.key,
-                    done.expires_at,
-                    done.response.status,
-                    done.response.content_type,
-                    done.response.body
-                ])?;
+                complete_idempotency(&tx, done)?;
             }
             tx.commit()?;
             Ok(())
@@ -606,19 +681,7 @@ impl Store for SqliteStore {
         reference: &str,
         limit: usize,
     ) -> StoreResult<Vec<ProcessRecord>> {
-        let records: Vec<String> = self.read(|c| {
-            let mut st = c.prepare_cached(
-                "SELECT record FROM processes WHERE tenant_id = ?1 AND client_reference = ?2 ORDER BY created_at DESC, rowid DESC LIMIT ?3",
-            )?;
-            let rows = st
-                .query_map(params![tenant_id, reference, limit as i64], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
-            Ok(rows)
-        })?;
-        records
-            .iter()
-            .map(|r| serde_json::from_str(r).map_err(|e| StoreError::Corrupt(e.to_string())))
-            .collect()
+        self.by_reference("processes", tenant_id, reference, limit)
     }
 
     fn set_tenant_rate_limit(&self, tenant_id: &str, rps: Option<u32>) -> StoreResult<()> {
@@ -628,6 +691,90 @@ impl Store for SqliteStore {
                 params![tenant_id, rps],
             )?;
             changed(n, || format!("tenant {tenant_id}"))
+        })
+    }
+
+    fn set_tenant_flows(&self, tenant_id: &str, flows: &[String]) -> StoreResult<()> {
+        self.write(|c| {
+            let n = c.execute(
+                "UPDATE tenants SET flows = ?2 WHERE id = ?1",
+                params![tenant_id, flows.join(",")],
+            )?;
+            changed(n, || format!("tenant {tenant_id}"))
+        })
+    }
+
+    fn set_tenant_permissions(&self, tenant_id: &str, permissions: &[String]) -> StoreResult<()> {
+        self.write(|c| {
+            let n = c.execute(
+                "UPDATE tenants SET permissions = ?2 WHERE id = ?1",
+                params![tenant_id, permissions.join(",")],
+            )?;
+            changed(n, || format!("tenant {tenant_id}"))
+        })
+    }
+
+    fn insert_web_process(
+        &self,
+        p: &WebProcessRecord,
+        idempotency: Option<IdempotencyCompletion<'_>>,
+    ) -> StoreResult<()> {
+        let record = encode(p)?;
+        self.write(|c| {
+            let tx = c.transaction()?;
+            tx.prepare_cached(
+                "INSERT INTO web_processes (id, tenant_id, client_reference, created_at, captured, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![p.id, p.tenant_id, p.client_reference, p.created_at, p.capture.is_some(), record])
+            .map_err(conflict_on_unique(format!("process {}", p.id)))?;
+            if let Some(done) = idempotency {
+                complete_idempotency(&tx, done)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn web_process(&self, tenant_id: &str, id: &str) -> StoreResult<Option<WebProcessRecord>> {
+        let record: Option<String> = self.read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT record FROM web_processes WHERE id = ?1 AND tenant_id = ?2",
+            )?
+            .query_row([id, tenant_id], |r| r.get(0))
+            .optional()?)
+        })?;
+        record.as_deref().map(decode).transpose()
+    }
+
+    fn web_process_by_id(&self, id: &str) -> StoreResult<Option<WebProcessRecord>> {
+        let record: Option<String> = self.read(|c| {
+            Ok(
+                c.prepare_cached("SELECT record FROM web_processes WHERE id = ?1")?
+                    .query_row([id], |r| r.get(0))
+                    .optional()?,
+            )
+        })?;
+        record.as_deref().map(decode).transpose()
+    }
+
+    fn web_processes_by_reference(
+        &self,
+        tenant_id: &str,
+        reference: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<WebProcessRecord>> {
+        self.by_reference("web_processes", tenant_id, reference, limit)
+    }
+
+    fn complete_web_process(&self, p: &WebProcessRecord) -> StoreResult<bool> {
+        let record = encode(p)?;
+        self.write(|c| {
+            let n = c
+                .prepare_cached(
+                    "UPDATE web_processes SET record = ?2, captured = 1 WHERE id = ?1 AND captured = 0",
+                )?
+                .execute(params![p.id, record])?;
+            Ok(n == 1)
         })
     }
 

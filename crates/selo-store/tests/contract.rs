@@ -3,6 +3,7 @@
 
 use selo_domain::process::{ProcessKind, ProcessRecord};
 use selo_domain::scenario::Scenario;
+use selo_domain::web::{WebCapture, WebPerson, WebProcessRecord};
 use selo_store::sqlite::{Durability, SqliteStore};
 use selo_store::{
     Account, AccountKey, ApiKey, IdempotencyBegin, IdempotencyCompletion, IdempotencyScope,
@@ -16,6 +17,8 @@ fn tenant(id: &str, env: &str) -> Tenant {
         environment: env.into(),
         rate_limit: None,
         created_at: 1,
+        flows: None,
+        permissions: None,
     }
 }
 
@@ -53,6 +56,29 @@ fn process(id: &str, tenant_id: &str) -> ProcessRecord {
         client_reference: Some("ref-1".into()),
         completes_at: None,
         image_type: "image/jpeg".into(),
+    }
+}
+
+fn web_process(id: &str, tenant_id: &str) -> WebProcessRecord {
+    WebProcessRecord {
+        id: id.into(),
+        tenant_id: tenant_id.into(),
+        created_at: 1,
+        expires_at: 100,
+        flow: "id".into(),
+        purpose: "biometryonboarding".into(),
+        callback_uri: "/".into(),
+        person: WebPerson {
+            dui_type: "DUI_TYPE_BR_CPF".into(),
+            dui_value: "00000000191".into(),
+            friendly_name: None,
+            email: None,
+            phone: None,
+            notifications: vec![],
+        },
+        client_reference: Some("web-ref".into()),
+        token: "tok".into(),
+        capture: None,
     }
 }
 
@@ -245,6 +271,47 @@ fn contract(store: &dyn Store) {
         store.set_tenant_rate_limit("nope", None),
         Err(StoreError::NotFound(_))
     ));
+    store
+        .set_tenant_flows("t1", &["id".into(), "idcheck".into()])
+        .unwrap();
+    store.set_tenant_permissions("t1", &[]).unwrap();
+    let t1 = store.tenant("t1").unwrap().unwrap();
+    assert_eq!(
+        t1.flows,
+        Some(vec!["id".to_string(), "idcheck".to_string()])
+    );
+    assert_eq!(t1.permissions, Some(vec![]));
+    assert_eq!(store.tenant("t2").unwrap().unwrap().flows, None);
+
+    // Web & SDK processes: tenant-scoped, captured once.
+    let web = web_process("w1", "t1");
+    store.insert_web_process(&web, None).unwrap();
+    assert!(matches!(
+        store.insert_web_process(&web, None),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.web_process("t1", "w1").unwrap().unwrap(), web);
+    assert!(store.web_process("t2", "w1").unwrap().is_none());
+    assert_eq!(store.web_process_by_id("w1").unwrap().unwrap(), web);
+    let mut done = web.clone();
+    done.capture = Some(WebCapture {
+        at: 5,
+        scenario: Scenario::Approved,
+        image_type: "image/png".into(),
+    });
+    assert!(store.complete_web_process(&done).unwrap());
+    assert!(
+        !store.complete_web_process(&done).unwrap(),
+        "a second capture is refused"
+    );
+    assert_eq!(store.web_process("t1", "w1").unwrap().unwrap(), done);
+    assert_eq!(
+        store
+            .web_processes_by_reference("t1", "web-ref", 50)
+            .unwrap()
+            .len(),
+        1
+    );
 
     // Idempotency records.
     let scope = IdempotencyScope {

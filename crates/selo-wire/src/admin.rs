@@ -38,6 +38,10 @@ pub struct TenantInfo {
     pub environment: String,
     /// Requests per second (`null` = server default).
     pub rate_limit: Option<u32>,
+    /// Web & SDK flows (`null` = every flow).
+    pub flows: Option<Vec<String>>,
+    /// Web & SDK permissions (`null` = selfie and evidenceset).
+    pub permissions: Option<Vec<String>>,
 }
 
 /// `selo admin account create`.

@@ -28,6 +28,9 @@ pub fn open_store(data: &Path) -> anyhow::Result<SqliteStore> {
         .with_context(|| format!("opening the database in {}", data.display()))
 }
 
+/// Web & SDK permissions a tenant can hold.
+pub const PERMISSIONS: [&str; 2] = ["selfie", "evidenceset"];
+
 fn now() -> i64 {
     SystemClock.unix()
 }
@@ -68,6 +71,27 @@ fn parse_allow_ips(list: &[String]) -> anyhow::Result<Vec<String>> {
         .collect()
 }
 
+/// Parses a comma list of Web & SDK flows.
+fn parse_flows(list: &str) -> anyhow::Result<Vec<String>> {
+    parse_names(list, &selo_domain::web::FLOWS, "flow")
+}
+
+fn parse_names(list: &str, known: &[&str], what: &str) -> anyhow::Result<Vec<String>> {
+    let names: Vec<String> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
+    if let Some(bad) = names.iter().find(|n| !known.contains(&n.as_str())) {
+        bail!(
+            "unknown {what} '{bad}'; use a comma list of: {}",
+            known.join(", ")
+        );
+    }
+    Ok(names)
+}
+
 fn new_key_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
@@ -78,7 +102,9 @@ pub fn create_tenant(
     name: &str,
     env: &str,
     rate_limit: Option<u32>,
+    flows: Option<&str>,
 ) -> anyhow::Result<TenantCreated> {
+    let flows = flows.map(parse_flows).transpose()?;
     if name.trim().is_empty() || name.len() > 200 {
         bail!("tenant name must be 1-200 characters");
     }
@@ -88,6 +114,8 @@ pub fn create_tenant(
         environment: env.to_string(),
         rate_limit,
         created_at: now(),
+        flows,
+        permissions: None,
     };
     store.create_tenant(&tenant)?;
     Ok(TenantCreated {
@@ -203,8 +231,9 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
             name,
             env,
             rate_limit,
+            flows,
         }) => {
-            let out = create_tenant(&store, &name, &env, rate_limit)?;
+            let out = create_tenant(&store, &name, &env, rate_limit, flows.as_deref())?;
             print(json, &out, || {
                 format!("created tenant {} in {}", out.tenant_id, out.environment)
             })
@@ -218,6 +247,29 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
                 format!("tenant {tenant_id} may send {rps} requests per second"),
             )
         }
+        AdminCommand::Tenant(TenantCommand::SetFlows { tenant_id, flows }) => {
+            let flows = parse_flows(&flows)?;
+            store
+                .set_tenant_flows(&tenant_id, &flows)
+                .map_err(not_found_hint)?;
+            done(
+                json,
+                format!("tenant {tenant_id} flows: {}", flows.join(",")),
+            )
+        }
+        AdminCommand::Tenant(TenantCommand::SetPermissions {
+            tenant_id,
+            permissions,
+        }) => {
+            let permissions = parse_names(&permissions, &PERMISSIONS, "permission")?;
+            store
+                .set_tenant_permissions(&tenant_id, &permissions)
+                .map_err(not_found_hint)?;
+            done(
+                json,
+                format!("tenant {tenant_id} permissions: {}", permissions.join(",")),
+            )
+        }
         AdminCommand::Tenant(TenantCommand::List) => {
             let list: Vec<TenantInfo> = store
                 .list_tenants()?
@@ -227,6 +279,8 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
                     name: t.name,
                     environment: t.environment,
                     rate_limit: t.rate_limit,
+                    flows: t.flows,
+                    permissions: t.permissions,
                 })
                 .collect();
             print(json, &list, || {

@@ -179,6 +179,23 @@ pub enum TenantCommand {
         /// Requests per second (0 = unlimited).
         #[arg(long)]
         rate_limit: Option<u32>,
+        /// Web & SDK flows enabled (comma list; default every flow).
+        #[arg(long)]
+        flows: Option<String>,
+    },
+    /// Set a tenant's Web & SDK flows (comma list).
+    SetFlows {
+        /// Tenant id.
+        tenant_id: String,
+        /// Comma list of flows (id, idcheck, iddocs, …).
+        flows: String,
+    },
+    /// Set a tenant's Web & SDK permissions (comma list of selfie, evidenceset).
+    SetPermissions {
+        /// Tenant id.
+        tenant_id: String,
+        /// Comma list.
+        permissions: String,
     },
     /// Set a tenant's requests per second (0 = unlimited); applies within a second.
     SetRateLimit {

@@ -45,7 +45,7 @@ pub fn ensure(data: &Path, sandbox_url: &str) -> anyhow::Result<DemoCredentials>
 fn provision(data: &Path, dir: &Path, url: &str) -> anyhow::Result<DemoCredentials> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let store = admin::open_store(data)?;
-    let tenant = admin::create_tenant(&store, "Demo", "sandbox", None)?;
+    let tenant = admin::create_tenant(&store, "Demo", "sandbox", None, None)?;
     let key_path = dir.join(PRIVATE_KEY_FILE);
     if key_path.exists() {
         std::fs::remove_file(&key_path)?;

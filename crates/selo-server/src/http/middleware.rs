@@ -4,7 +4,7 @@
 
 use crate::http::context::Annotations;
 use crate::http::fault;
-use crate::http::problem::render;
+use crate::http::problem::{Contract, render};
 use crate::state::AppState;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::HeaderMap;
@@ -77,6 +77,7 @@ pub async fn around(State(state): State<AppState>, mut req: Request, next: Next)
     let annotations = Annotations::default();
     req.extensions_mut().insert(annotations.clone());
     let method = req.method().clone();
+    let path = req.uri().path().to_string();
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -124,7 +125,7 @@ pub async fn around(State(state): State<AppState>, mut req: Request, next: Next)
     };
     if let Some(problem) = res.extensions_mut().remove::<Problem>() {
         let timestamp = rfc3339_millis(state.shared.clock.now());
-        res = render(&problem, &request_id, &timestamp);
+        res = render(&problem, Contract::of(&path), &request_id, &timestamp);
     }
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         res.headers_mut().insert("request-id", v);

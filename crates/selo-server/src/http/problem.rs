@@ -152,6 +152,8 @@ fn api_parts(p: &Problem) -> (StatusCode, String, String) {
                 format!("Injected fault: sandbox fault plan {plan} answered {status}"),
             ),
         ),
+        Problem::NotFinished { reason } => (StatusCode::CONFLICT, s("40901", reason.clone())),
+        Problem::RetentionExpired { reason } => (StatusCode::GONE, s("41002", reason.clone())),
         Problem::Unavailable => (
             StatusCode::SERVICE_UNAVAILABLE,
             s(
@@ -170,8 +172,49 @@ fn api_parts(p: &Problem) -> (StatusCode, String, String) {
     (status, code, description)
 }
 
+/// Which contract's error codes a response uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contract {
+    /// The API contract (`/processes/v1`, `/documents/v1`, Selo's extensions): numeric codes.
+    Api,
+    /// The Web & SDK contract (`/client/v1/…`, the journey): gRPC-style codes.
+    Web,
+}
+
+impl Contract {
+    /// The contract a path belongs to.
+    pub fn of(path: &str) -> Contract {
+        if path.starts_with("/client/") || path.starts_with("/journey/") {
+            Contract::Web
+        } else {
+            Contract::Api
+        }
+    }
+}
+
+/// The Web & SDK code of a status: gRPC numbering (3 invalid argument, 5 not found,
+/// 7 permission denied, 8 resource exhausted, 9 failed precondition, 12 unimplemented,
+/// 16 unauthenticated) and `99999` for internal failures.
+fn web_code(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        401 => "16",
+        403 => "7",
+        404 => "5",
+        405 => "12",
+        409 | 410 => "9",
+        429 => "8",
+        s if s >= 500 => "99999",
+        _ => "3",
+    }
+}
+
 /// Renders `problem` as the final response for `request_id` at `timestamp`.
-pub fn render(problem: &Problem, request_id: &str, timestamp: &str) -> Response {
+pub fn render(
+    problem: &Problem,
+    contract: Contract,
+    request_id: &str,
+    timestamp: &str,
+) -> Response {
     let mut res = match problem {
         Problem::TokenForm { error, description } => (
             StatusCode::BAD_REQUEST,
@@ -197,7 +240,10 @@ pub fn render(problem: &Problem, request_id: &str, timestamp: &str) -> Response 
             res
         }
         other => {
-            let (status, code, description) = api_parts(other);
+            let (status, mut code, description) = api_parts(other);
+            if contract == Contract::Web {
+                code = web_code(status).to_string();
+            }
             let fields = match other {
                 Problem::Invalid(fields) => Some(
                     fields

@@ -7,6 +7,7 @@ mod ops;
 mod processes;
 mod sandbox;
 mod token;
+mod web;
 
 use crate::http::middleware;
 use crate::http::problem::ApiError;
@@ -39,7 +40,11 @@ pub fn router(state: AppState) -> Router {
             post(processes::create).get(processes::find),
         )
         .route("/processes/v1/{id}", get(processes::get))
-        .route("/documents/v1", get(documents::list));
+        .route("/documents/v1", get(documents::list))
+        .route("/client/v1/process", post(web::create).get(web::find))
+        .route("/client/v1/process/{id}", get(web::get))
+        .route("/client/v1/process/{id}/selfie", get(web::selfie))
+        .route("/journey/v1/process/{id}/capture", post(web::capture));
     if state.env.is_sandbox() {
         r = r
             .route("/sandbox/scenarios", get(sandbox::scenarios))

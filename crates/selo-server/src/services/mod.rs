@@ -4,3 +4,4 @@
 pub mod idempotency;
 pub mod processes;
 pub mod token;
+pub mod web;

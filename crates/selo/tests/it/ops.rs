@@ -11,7 +11,10 @@ async fn livez_readyz_and_metrics() {
     for path in ["/livez", "/readyz"] {
         let res = s.http.get(s.url(path)).send().await.unwrap();
         assert_eq!(res.status(), 200, "{path}");
-        assert_eq!(res.headers()["selo-features"], "idempotency-key,fault-injection");
+        assert_eq!(
+            res.headers()["selo-features"],
+            "idempotency-key,fault-injection"
+        );
         let v: Value = res.json().await.unwrap();
         assert_eq!(v["status"], "ok");
     }
@@ -115,7 +118,10 @@ async fn selo_features_lists_the_test_clock_only_with_the_manual_clock() {
         ..Opts::default()
     });
     let res = s.http.get(s.url("/livez")).send().await.unwrap();
-    assert_eq!(res.headers()["selo-features"], "idempotency-key,fault-injection,test-clock");
+    assert_eq!(
+        res.headers()["selo-features"],
+        "idempotency-key,fault-injection,test-clock"
+    );
     let prod = format!("{}/livez", s.env("production").url);
     let res = s.http.get(prod).send().await.unwrap();
     assert_eq!(res.headers()["selo-features"], "idempotency-key");

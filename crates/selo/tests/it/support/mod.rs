@@ -254,12 +254,17 @@ impl Server {
         .await
     }
 
-    /// A valid access token for `tenant`.
+    /// A valid access token for `tenant` (assertions dated by the server's clock when it is
+    /// manual, so tokens can be had after the clock was moved forward).
     pub async fn token(&self, tenant: &Tenant) -> String {
         let env = self.env(&tenant.env);
-        let (status, body) = self
-            .exchange(&tenant.env, &tenant.assertion(&env.audience))
-            .await;
+        let now = if self.opts.manual_clock {
+            self.now().await
+        } else {
+            unix_now()
+        };
+        let assertion = tenant.assertion_with(&tenant.claims_at(&env.audience, now));
+        let (status, body) = self.exchange(&tenant.env, &assertion).await;
         assert_eq!(status, 200, "token: {body}");
         body["access_token"].as_str().unwrap().into()
     }
@@ -321,8 +326,12 @@ impl Tenant {
     /// The standard claims, valid now for `aud`. RS256 signatures are deterministic, so `iat`
     /// steps back a second per call to keep every assertion unique (a repeat is a replay).
     pub fn claims(&self, aud: &str) -> Value {
+        self.claims_at(aud, unix_now())
+    }
+
+    /// The standard claims for `aud`, dated `now` (stepping back per call like [`Tenant::claims`]).
+    pub fn claims_at(&self, aud: &str, now: i64) -> Value {
         static SEQ: AtomicI64 = AtomicI64::new(0);
-        let now = unix_now();
         let iat = now - SEQ.fetch_add(1, Ordering::Relaxed) % 50;
         json!({"iss": self.iss, "aud": aud, "scope": "*", "iat": iat, "exp": iat + 3600})
     }

@@ -1,0 +1,136 @@
+//! The Web & SDK contract: `/client/v1/process…` (Bearer only) and the journey's capture
+//! call. Checks run 413 → 401 → 429 → (idempotency) → 403 → 400 → 404/409/410.
+
+use crate::auth;
+use crate::http::body::LimitedBody;
+use crate::http::context::Annotations;
+use crate::http::problem::ApiResult;
+use crate::services::idempotency::{self, Start};
+use crate::services::web;
+use crate::state::AppState;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use selo_domain::problem::{FieldProblem, Problem};
+use selo_domain::validation::parse_body;
+use selo_domain::web::validate_web_create;
+use selo_wire::error::FieldReason;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+/// `POST /client/v1/process`.
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(notes): Extension<Annotations>,
+    headers: HeaderMap,
+    LimitedBody(body): LimitedBody,
+) -> ApiResult<Response> {
+    let principal = auth::bearer(&state, &headers)?;
+    auth::rate_limit(&state, &principal.tenant_id, &notes)?;
+    let ticket = match idempotency::begin(
+        &state,
+        &principal.tenant_id,
+        idempotency::CREATE_WEB_PROCESS,
+        &headers,
+        &body,
+    )? {
+        Start::Replay(stored) => return Ok(idempotency::replay(stored)),
+        Start::Run(ticket) => ticket,
+    };
+    let result = (|| {
+        let parsed = parse_body(&body);
+        if let Ok(value) = &parsed {
+            web::check_flow(&web::tenant(&state, &principal)?, value)?;
+        }
+        let valid = validate_web_create(&parsed?)?;
+        web::create(&state, &principal, valid, ticket.as_ref())
+    })();
+    if let (Err(_), Some(t)) = (&result, &ticket) {
+        idempotency::abandon(&state, t);
+    }
+    let mut res = result?.into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(res)
+}
+
+/// `GET /client/v1/process/{id}`.
+pub async fn get(
+    State(state): State<AppState>,
+    Extension(notes): Extension<Annotations>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let principal = auth::bearer(&state, &headers)?;
+    auth::rate_limit(&state, &principal.tenant_id, &notes)?;
+    let p = web::load(&state, &principal, &id)?;
+    Ok(Json(web::envelope(&state, &p)))
+}
+
+/// **[ext]** `GET /client/v1/process?clientReference=X`.
+pub async fn find(
+    State(state): State<AppState>,
+    Extension(notes): Extension<Annotations>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    let principal = auth::bearer(&state, &headers)?;
+    auth::rate_limit(&state, &principal.tenant_id, &notes)?;
+    let reference = query
+        .get("clientReference")
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| {
+            Problem::Invalid(vec![FieldProblem::new(
+                "clientReference",
+                FieldReason::Required,
+                "3",
+                "clientReference is required: GET /client/v1/process?clientReference=<your reference>",
+            )])
+        })?;
+    let items: Vec<Value> = state
+        .shared
+        .store
+        .web_processes_by_reference(&principal.tenant_id, reference, 50)
+        .map_err(|e| {
+            tracing::error!(error = %e, "lookup failed");
+            Problem::Internal
+        })?
+        .iter()
+        .map(|p| web::envelope(&state, p)["process"].clone())
+        .collect();
+    Ok(Json(json!({ "items": items })))
+}
+
+/// `GET /client/v1/process/{id}/selfie`.
+pub async fn selfie(
+    State(state): State<AppState>,
+    Extension(notes): Extension<Annotations>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let principal = auth::bearer(&state, &headers)?;
+    auth::rate_limit(&state, &principal.tenant_id, &notes)?;
+    let tenant = web::tenant(&state, &principal)?;
+    let p = web::load(&state, &principal, &id)?;
+    Ok(Json(web::selfie(&state, &tenant, &p)?))
+}
+
+/// The journey's capture: `POST /journey/v1/process/{id}/capture {token, imageBase64}`.
+pub async fn capture(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    LimitedBody(body): LimitedBody,
+) -> ApiResult<Json<Value>> {
+    let body = parse_body(&body)?;
+    let done = web::capture(&state, &id, &body).await?;
+    let view = done.view(state.now(), &web::journey_url(&state, &done));
+    let redirect = (done.callback_uri != "/").then(|| done.callback_uri.clone());
+    Ok(Json(json!({
+        "state": view["state"],
+        "result": view["result"],
+        "redirectUrl": redirect,
+    })))
+}

@@ -1,0 +1,273 @@
+//! The Web & SDK contract's use cases (CONTRACT §6): create, read, look up, the journey's
+//! capture, and the selfie.
+
+use crate::auth::Principal;
+use crate::services::idempotency::Ticket;
+use crate::state::AppState;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use selo_domain::image::check_image_base64;
+use selo_domain::problem::{FieldProblem, Problem};
+use selo_domain::scenario::Scenario;
+use selo_domain::validation::{image_problem_code, is_uuid};
+use selo_domain::web::{WebCapture, WebCreate, WebProcessRecord, WebState};
+use selo_store::{StoreError, StoredResponse, Tenant};
+use serde_json::{Value, json};
+
+/// Seconds a selfie stays retrievable after the process finished (8 h).
+pub const SELFIE_RETENTION: i64 = 8 * 3600;
+
+fn store_failure(e: StoreError) -> Problem {
+    tracing::error!(error = %e, "store failure");
+    Problem::Internal
+}
+
+/// The journey page of a process.
+pub fn journey_url(state: &AppState, p: &WebProcessRecord) -> String {
+    format!(
+        "{}/journey/{}?token={}",
+        state.env.public_url, p.id, p.token
+    )
+}
+
+/// `{"process": …}` at now.
+pub fn envelope(state: &AppState, p: &WebProcessRecord) -> Value {
+    json!({"process": p.view(state.now(), &journey_url(state, p))})
+}
+
+/// The caller's tenant, for its flow and permission settings.
+pub fn tenant(state: &AppState, principal: &Principal) -> Result<Tenant, Problem> {
+    state
+        .shared
+        .store
+        .tenant(&principal.tenant_id)
+        .map_err(store_failure)?
+        .ok_or(Problem::Internal)
+}
+
+/// 403 `7` when the tenant has not enabled `flow` (a new tenant has every flow).
+pub fn check_flow(tenant: &Tenant, body: &Value) -> Result<(), Problem> {
+    let Some(flow) = body.get("flow").and_then(Value::as_str) else {
+        return Ok(());
+    };
+    match &tenant.flows {
+        Some(flows)
+            if selo_domain::web::FLOWS.contains(&flow) && !flows.iter().any(|f| f == flow) =>
+        {
+            Err(Problem::Forbidden {
+                reason: format!(
+                    "the flow '{flow}' is not enabled for this tenant (enable it with `selo admin tenant set-flows`)"
+                ),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Stores a validated create and returns the response body bytes.
+pub fn create(
+    state: &AppState,
+    principal: &Principal,
+    valid: WebCreate,
+    ticket: Option<&Ticket>,
+) -> Result<Vec<u8>, Problem> {
+    let now = state.now();
+    let mut token = [0u8; 24];
+    aws_lc_rs::rand::fill(&mut token).map_err(|_| Problem::Internal)?;
+    let record = WebProcessRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        tenant_id: principal.tenant_id.clone(),
+        created_at: now,
+        expires_at: now + valid.expires_in,
+        flow: valid.flow,
+        purpose: valid.purpose,
+        callback_uri: valid.callback_uri,
+        person: valid.person,
+        client_reference: valid.client_reference,
+        token: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(token),
+        capture: None,
+    };
+    let stored = StoredResponse {
+        status: 200,
+        content_type: "application/json".into(),
+        body: serde_json::to_vec(&envelope(state, &record)).map_err(|_| Problem::Internal)?,
+    };
+    let expires = now + state.shared.idempotency_retention.as_secs() as i64;
+    state
+        .shared
+        .store
+        .insert_web_process(&record, ticket.map(|t| t.completion(&stored, expires)))
+        .map_err(store_failure)?;
+    Ok(stored.body)
+}
+
+fn bad_id(id: &str) -> Problem {
+    Problem::BadPathParameter {
+        reason: format!("process id is invalid: '{id}' is not a UUID"),
+    }
+}
+
+/// A process of the caller's tenant: 400 `3` for a malformed id, 404 `5` otherwise.
+pub fn load(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<WebProcessRecord, Problem> {
+    if !is_uuid(id) {
+        return Err(bad_id(id));
+    }
+    state
+        .shared
+        .store
+        .web_process(&principal.tenant_id, &id.to_ascii_lowercase())
+        .map_err(store_failure)?
+        .ok_or_else(|| Problem::NotFound {
+            what: "error getting process: rpc error: code = NotFound desc = process".into(),
+        })
+}
+
+/// `GET /client/v1/process/{id}/selfie`: 403 without the permission, 409 before finished,
+/// 410 after the 8-hour window, else the watermark-free capture.
+pub fn selfie(state: &AppState, tenant: &Tenant, p: &WebProcessRecord) -> Result<Value, Problem> {
+    if tenant
+        .permissions
+        .as_ref()
+        .is_some_and(|ps| !ps.iter().any(|x| x == "selfie"))
+    {
+        return Err(Problem::Forbidden {
+            reason: "no permission: the selfie permission is off for this tenant (`selo admin tenant set-permissions`)".into(),
+        });
+    }
+    let now = state.now();
+    let capture = match (p.state_at(now), &p.capture) {
+        (WebState::Finished(_), Some(c)) => c,
+        (WebState::Created, _) => {
+            return Err(Problem::NotFinished {
+                reason:
+                    "the process has not finished yet: the person has not completed the journey"
+                        .into(),
+            });
+        }
+        _ => {
+            return Err(Problem::NotFound {
+                what: "selfie: the process finished without a capture, so there is no selfie"
+                    .into(),
+            });
+        }
+    };
+    let deleted_at = capture.at + SELFIE_RETENTION;
+    if now >= deleted_at {
+        return Err(Problem::RetentionExpired {
+            reason: format!(
+                "the selfie was deleted under the retention policy (selfies are kept 8 hours after the process finished) at {}",
+                selo_domain::clock::rfc3339_millis(
+                    time::OffsetDateTime::from_unix_timestamp(deleted_at)
+                        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+                )
+            ),
+        });
+    }
+    let bytes = state
+        .shared
+        .blobs
+        .get(&selfie_key(p))
+        .map_err(|e| {
+            tracing::error!(error = %e, "reading a selfie failed");
+            Problem::Internal
+        })?
+        .ok_or(Problem::Internal)?;
+    Ok(json!({"fileContents": STANDARD.encode(bytes), "contentType": capture.image_type}))
+}
+
+/// Where a Web & SDK process's selfie lives.
+pub fn selfie_key(p: &WebProcessRecord) -> String {
+    format!("{}/{}.selfie", p.tenant_id, p.id)
+}
+
+/// The journey's capture: the process token authenticates; the image runs through the same
+/// checks and engines as the API contract.
+pub async fn capture(
+    state: &AppState,
+    id: &str,
+    body: &Value,
+) -> Result<WebProcessRecord, Problem> {
+    if !is_uuid(id) {
+        return Err(bad_id(id));
+    }
+    let store = &state.shared.store;
+    let not_found = || Problem::NotFound {
+        what: "journey: process".into(),
+    };
+    let p = store
+        .web_process_by_id(&id.to_ascii_lowercase())
+        .map_err(store_failure)?
+        .ok_or_else(not_found)?;
+    let token = body
+        .get("token")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(
+        token.as_bytes(),
+        p.token.as_bytes(),
+    )) {
+        return Err(not_found());
+    }
+    match p.state_at(state.now()) {
+        WebState::Created => {}
+        WebState::Finished("EXPIRED") => {
+            return Err(Problem::RetentionExpired {
+                reason: "this verification link expired; ask for a new one".into(),
+            });
+        }
+        _ => {
+            return Err(Problem::NotFinished {
+                reason: "this verification was already completed".into(),
+            });
+        }
+    }
+    let image = match body.get("imageBase64") {
+        Some(Value::String(s)) if !s.is_empty() => {
+            let s = s.clone();
+            tokio::task::spawn_blocking(move || check_image_base64(&s))
+                .await
+                .map_err(|_| Problem::Internal)?
+                .map_err(|e| {
+                    let (reason, code) = image_problem_code(e);
+                    Problem::Invalid(vec![FieldProblem::new(
+                        "imageBase64",
+                        reason,
+                        code,
+                        format!("imageBase64: {e}"),
+                    )])
+                })?
+        }
+        _ => {
+            return Err(Problem::Invalid(vec![FieldProblem::new(
+                "imageBase64",
+                selo_wire::error::FieldReason::Required,
+                "20009",
+                "imageBase64 is required: the captured selfie as base64",
+            )]));
+        }
+    };
+    let mut done = p.clone();
+    done.capture = Some(WebCapture {
+        at: state.now(),
+        scenario: Scenario::for_person(&p.person.dui_value, state.env.is_sandbox()),
+        image_type: image.format.media_type().to_string(),
+    });
+    state
+        .shared
+        .blobs
+        .put(&selfie_key(&done), &image.bytes)
+        .map_err(|e| {
+            tracing::error!(error = %e, "writing a selfie failed");
+            Problem::Internal
+        })?;
+    if !store.complete_web_process(&done).map_err(store_failure)? {
+        return Err(Problem::NotFinished {
+            reason: "this verification was already completed".into(),
+        });
+    }
+    Ok(done)
+}

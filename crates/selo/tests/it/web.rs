@@ -1,0 +1,495 @@
+//! The Web & SDK contract's API (CONTRACT §6): create, read, the journey's capture, selfie.
+
+use crate::support::{Server, Tenant, images};
+use base64::Engine;
+use serde_json::{Value, json};
+
+async fn call(
+    s: &Server,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let mut req = s.http.request(method, s.url(path));
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    if let Some(b) = body {
+        req = req.json(b);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+fn create_body(cpf: &str) -> Value {
+    json!({"callbackUri": "https://example.com/done", "flow": "id", "purpose": "biometryonboarding",
+           "person": {"duiType": "DUI_TYPE_BR_CPF", "duiValue": cpf, "friendlyName": "Maria"},
+           "clientReference": "web-1"})
+}
+
+async fn create(s: &Server, token: &str, body: &Value) -> (u16, Value) {
+    call(
+        s,
+        reqwest::Method::POST,
+        "/client/v1/process",
+        Some(token),
+        Some(body),
+    )
+    .await
+}
+
+/// Completes the journey of `process` with `image` (base64).
+async fn capture(s: &Server, process: &Value, image: &str) -> (u16, Value) {
+    let p = &process["process"];
+    let path = format!("/journey/v1/process/{}/capture", p["id"].as_str().unwrap());
+    call(
+        s,
+        reqwest::Method::POST,
+        &path,
+        None,
+        Some(&json!({"token": p["token"], "imageBase64": image})),
+    )
+    .await
+}
+
+fn expect_error(got: &(u16, Value), status: u16, code: &str, fragment: &str) {
+    assert_eq!(got.0, status, "{}", got.1);
+    assert_eq!(got.1["error"]["code"], code, "{}", got.1);
+    let d = got.1["error"]["description"].as_str().unwrap();
+    assert!(d.contains(fragment), "{d} should contain {fragment}");
+}
+
+#[tokio::test]
+async fn create_and_read_a_process() {
+    let s = Server::start();
+    let t = s.tenant();
+    let token = s.token(&t).await;
+    let (status, v) = create(&s, &token, &create_body("00000000191")).await;
+    assert_eq!(status, 200, "{v}");
+    let p = &v["process"];
+    assert_eq!(p["state"], "PROCESS_STATE_CREATED");
+    assert_eq!(p["result"], "PROCESS_RESULT_UNSPECIFIED");
+    assert_eq!(p["authenticationInfo"]["authenticationId"], "");
+    assert_eq!(
+        p["authenticationInfo"]["authenticationResult"],
+        "AUTHENTICATION_RESULT_UNSPECIFIED"
+    );
+    assert_eq!(p["clientReference"], "web-1");
+    let id = p["id"].as_str().unwrap();
+    let url = p["userRedirectUrl"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!("{}/journey/{id}?token=", s.sandbox().url)),
+        "{url}"
+    );
+    let created = time::OffsetDateTime::parse(
+        p["createdAt"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let expires = time::OffsetDateTime::parse(
+        p["expiresAt"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert_eq!(
+        (expires - created).whole_seconds(),
+        7 * 24 * 3600,
+        "default 7 days"
+    );
+    let (status, got) = call(
+        &s,
+        reqwest::Method::GET,
+        &format!("/client/v1/process/{id}"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(got, v);
+    let mut one_hour = create_body("00000000191");
+    one_hour["expiresIn"] = json!("3600s");
+    let (_, v) = create(&s, &token, &one_hour).await;
+    let p = &v["process"];
+    let created = time::OffsetDateTime::parse(
+        p["createdAt"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let expires = time::OffsetDateTime::parse(
+        p["expiresAt"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert_eq!((expires - created).whole_seconds(), 3600);
+    // Lookup by clientReference.
+    let (status, found) = call(
+        &s,
+        reqwest::Method::GET,
+        "/client/v1/process?clientReference=web-1",
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(found["items"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn validation_errors_are_code_3_with_the_idcloud_messages() {
+    let s = Server::start();
+    let t = s.tenant();
+    let token = s.token(&t).await;
+    let with = |f: &dyn Fn(&mut Value)| {
+        let mut b = create_body("00000000191");
+        f(&mut b);
+        b
+    };
+    let cases: Vec<(Value, &str)> = vec![
+        (with(&|b| b["flow"] = json!("nope")), "invalid flow"),
+        (with(&|b| b["purpose"] = json!("fun")), "invalid purpose"),
+        (
+            with(&|b| b["callbackUri"] = json!("")),
+            "invalid callbackUri: unable to parse callbackUri: parse \"\": empty url",
+        ),
+        (
+            with(&|b| b["person"]["friendlyName"] = json!("x".repeat(51))),
+            "invalid person: friendly name exceeds 50 characters.",
+        ),
+        (
+            with(&|b| b["person"]["duiValue"] = json!("00000000192")),
+            "invalid dui value",
+        ),
+        (
+            with(&|b| {
+                b["person"]["notifications"] =
+                    json!([{"notificationChannel": "NOTIFICATION_CHANNEL_EMAIL"}])
+            }),
+            "email required for notification channel NOTIFICATION_CHANNEL_EMAIL",
+        ),
+        (
+            with(&|b| {
+                b["person"]["notifications"] =
+                    json!([{"notificationChannel": "NOTIFICATION_CHANNEL_SMS"}])
+            }),
+            "phone number does not contain 13 chars",
+        ),
+        (
+            with(&|b| b["expiresIn"] = json!("3600")),
+            "invalid expiresIn",
+        ),
+        (with(&|b| b["flow"] = json!("idtoken")), "bioTokenId"),
+    ];
+    for (body, message) in cases {
+        let got = create(&s, &token, &body).await;
+        expect_error(&got, 400, "3", message);
+        assert!(!got.1["error"]["fields"].as_array().unwrap().is_empty());
+    }
+    let ok = with(&|b| b["person"]["friendlyName"] = json!("x".repeat(50)));
+    assert_eq!(create(&s, &token, &ok).await.0, 200);
+    let ok = with(&|b| {
+        b["person"]["phone"] = json!("5511974749090");
+        b["person"]["notifications"] =
+            json!([{"notificationChannel": "NOTIFICATION_CHANNEL_WHATSAPP"}]);
+    });
+    assert_eq!(create(&s, &token, &ok).await.0, 200);
+    // Several at once, in schema order.
+    let got = create(
+        &s,
+        &token,
+        &json!({"flow": "x", "person": {"duiType": "DUI_TYPE_BR_CPF"}}),
+    )
+    .await;
+    let fields: Vec<&str> = got.1["error"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        ["callbackUri", "flow", "purpose", "person.duiValue"]
+    );
+    expect_error(&create(&s, &token, &json!([])).await, 400, "3", "");
+}
+
+#[tokio::test]
+async fn auth_flows_ids_and_tenants() {
+    let s = Server::start();
+    let t = s.tenant();
+    let other = s.tenant();
+    let token = s.token(&t).await;
+    expect_error(
+        &call(
+            &s,
+            reqwest::Method::POST,
+            "/client/v1/process",
+            None,
+            Some(&create_body("00000000191")),
+        )
+        .await,
+        401,
+        "16",
+        "",
+    );
+    expect_error(
+        &call(
+            &s,
+            reqwest::Method::GET,
+            "/client/v1/process/not-a-uuid",
+            Some(&token),
+            None,
+        )
+        .await,
+        400,
+        "3",
+        "process id is invalid",
+    );
+    expect_error(
+        &call(
+            &s,
+            reqwest::Method::GET,
+            "/client/v1/process/00000000-0000-0000-0000-000000000000",
+            Some(&token),
+            None,
+        )
+        .await,
+        404,
+        "5",
+        "process not found",
+    );
+    let (_, v) = create(&s, &token, &create_body("00000000191")).await;
+    let id = v["process"]["id"].as_str().unwrap();
+    let other_token = s.token(&other).await;
+    expect_error(
+        &call(
+            &s,
+            reqwest::Method::GET,
+            &format!("/client/v1/process/{id}"),
+            Some(&other_token),
+            None,
+        )
+        .await,
+        404,
+        "5",
+        "",
+    );
+    // Flows are per tenant; a disabled one is 403 code 7 (before validation).
+    s.admin(&["tenant", "set-flows", &t.id, "idcheck,iddocs"]);
+    expect_error(
+        &create(&s, &token, &create_body("00000000191")).await,
+        403,
+        "7",
+        "not enabled",
+    );
+    let mut idcheck = create_body("00000000191");
+    idcheck["flow"] = json!("idcheck");
+    assert_eq!(create(&s, &token, &idcheck).await.0, 200);
+    let bad = s.admin_raw(&["tenant", "set-flows", &t.id, "idcheck,nope"]);
+    assert_eq!(bad.status.code(), Some(3));
+    let fresh = s.admin(&["tenant", "create", "Flows", "--flows", "id"]);
+    let listed = s.admin(&["tenant", "list"]);
+    let row = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["tenantId"] == fresh["tenantId"])
+        .unwrap();
+    assert_eq!(row["flows"], json!(["id"]));
+}
+
+#[tokio::test]
+async fn the_journey_capture_finishes_the_process_with_the_scenario() {
+    let s = Server::start();
+    let t = s.tenant();
+    let token = s.token(&t).await;
+    let cases = [
+        (
+            "00000000191",
+            "PROCESS_STATE_FINISHED",
+            "PROCESS_RESULT_OK",
+            "AUTHENTICATION_RESULT_POSITIVE",
+            "LIVENESS_RESULT_LIVE",
+        ),
+        (
+            "00000000272",
+            "PROCESS_STATE_FINISHED",
+            "PROCESS_RESULT_INVALID_IDENTITY",
+            "AUTHENTICATION_RESULT_UNSPECIFIED",
+            "LIVENESS_RESULT_LIVE",
+        ),
+        (
+            "00000000353",
+            "PROCESS_STATE_FINISHED",
+            "PROCESS_RESULT_FAILED",
+            "AUTHENTICATION_RESULT_INCONCLUSIVE",
+            "NO",
+        ),
+        (
+            "00000000434",
+            "PROCESS_STATE_FINISHED",
+            "PROCESS_RESULT_OK",
+            "AUTHENTICATION_RESULT_INCONCLUSIVE",
+            "LIVENESS_RESULT_LIVE",
+        ),
+        (
+            "00000000604",
+            "PROCESS_STATE_FINISHED",
+            "PROCESS_RESULT_OK",
+            "AUTHENTICATION_RESULT_INCONCLUSIVE",
+            "LIVENESS_RESULT_LIVE",
+        ),
+        (
+            "00000000787",
+            "PROCESS_STATE_FAILED",
+            "PROCESS_RESULT_ERROR",
+            "AUTHENTICATION_RESULT_UNSPECIFIED",
+            "LIVENESS_RESULT_UNSPECIFIED",
+        ),
+    ];
+    for (cpf, state, result, auth, liveness) in cases {
+        let (_, created) = create(&s, &token, &create_body(cpf)).await;
+        let (status, done) = capture(&s, &created, &images::selfie()).await;
+        assert_eq!(status, 200, "{cpf}: {done}");
+        assert_eq!(done["redirectUrl"], "https://example.com/done");
+        let id = created["process"]["id"].as_str().unwrap();
+        let (_, v) = call(
+            &s,
+            reqwest::Method::GET,
+            &format!("/client/v1/process/{id}"),
+            Some(&token),
+            None,
+        )
+        .await;
+        let p = &v["process"];
+        assert_eq!(
+            (p["state"].as_str().unwrap(), p["result"].as_str().unwrap()),
+            (state, result),
+            "{cpf}"
+        );
+        assert_eq!(
+            p["authenticationInfo"]["authenticationResult"], auth,
+            "{cpf}"
+        );
+        assert_eq!(p["authenticationInfo"]["livenessResult"], liveness, "{cpf}");
+        if cpf == "00000000434" {
+            assert_eq!(p["authenticationInfo"]["scoreEngineResult"]["score"], 50);
+        }
+    }
+    // A wrong token is 404; a second capture 409; an image below 640x480 is 400.
+    let (_, created) = create(&s, &token, &create_body("00000000191")).await;
+    let mut forged = created.clone();
+    forged["process"]["token"] = json!("nope");
+    expect_error(&capture(&s, &forged, &images::selfie()).await, 404, "5", "");
+    let small = images::b64(&images::jpeg(320, 240));
+    let got = capture(&s, &created, &small).await;
+    expect_error(&got, 400, "3", "640");
+    assert_eq!(got.1["error"]["fields"][0]["reason"], "too_small");
+    assert_eq!(capture(&s, &created, &images::selfie()).await.0, 200);
+    expect_error(
+        &capture(&s, &created, &images::selfie()).await,
+        409,
+        "9",
+        "already completed",
+    );
+}
+
+#[tokio::test]
+async fn expiry_and_the_selfie_window_follow_the_clock() {
+    let s = Server::start_manual_clock();
+    let t = s.tenant();
+    let token = s.token(&t).await;
+    let mut body = create_body("00000000191");
+    body["expiresIn"] = json!("60s");
+    let (_, created) = create(&s, &token, &body).await;
+    let id = created["process"]["id"].as_str().unwrap().to_string();
+    let selfie_path = format!("/client/v1/process/{id}/selfie");
+    expect_error(
+        &call(&s, reqwest::Method::GET, &selfie_path, Some(&token), None).await,
+        409,
+        "9",
+        "not finished",
+    );
+    s.advance(60).await;
+    let (_, v) = call(
+        &s,
+        reqwest::Method::GET,
+        &format!("/client/v1/process/{id}"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (
+            v["process"]["state"].as_str(),
+            v["process"]["result"].as_str()
+        ),
+        (
+            Some("PROCESS_STATE_FINISHED"),
+            Some("PROCESS_RESULT_EXPIRED")
+        )
+    );
+    expect_error(
+        &capture(&s, &created, &images::selfie()).await,
+        410,
+        "9",
+        "expired",
+    );
+
+    // A finished process's selfie: there for 8 hours, then 410.
+    let token = s.token(&t).await;
+    let (_, created) = create(&s, &token, &create_body("00000000191")).await;
+    let jpeg = images::jpeg(640, 480);
+    assert_eq!(capture(&s, &created, &images::b64(&jpeg)).await.0, 200);
+    let id = created["process"]["id"].as_str().unwrap().to_string();
+    let selfie_path = format!("/client/v1/process/{id}/selfie");
+    let (status, v) = call(&s, reqwest::Method::GET, &selfie_path, Some(&token), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(v["contentType"], "image/jpeg");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(v["fileContents"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(bytes, jpeg);
+    s.admin(&["tenant", "set-permissions", &t.id, "evidenceset"]);
+    // Permissions are read on every request: the change applies at once.
+    let got = call(&s, reqwest::Method::GET, &selfie_path, Some(&token), None).await;
+    expect_error(&got, 403, "7", "no permission");
+    s.admin(&["tenant", "set-permissions", &t.id, "selfie,evidenceset"]);
+    s.advance(8 * 3600 - 1).await;
+    let token = s.token(&t).await;
+    assert_eq!(
+        call(&s, reqwest::Method::GET, &selfie_path, Some(&token), None)
+            .await
+            .0,
+        200
+    );
+    s.advance(1).await;
+    expect_error(
+        &call(&s, reqwest::Method::GET, &selfie_path, Some(&token), None).await,
+        410,
+        "9",
+        "retention",
+    );
+}
+
+#[tokio::test]
+async fn web_creates_honour_idempotency_keys() {
+    let s = Server::start();
+    let t: Tenant = s.tenant();
+    let token = s.token(&t).await;
+    let send = || {
+        s.http
+            .post(s.url("/client/v1/process"))
+            .header("authorization", format!("Bearer {token}"))
+            .header("idempotency-key", "web-key")
+            .json(&create_body("00000000191"))
+            .send()
+    };
+    let first = send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    let first = first.bytes().await.unwrap();
+    let again = send().await.unwrap();
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.bytes().await.unwrap(), first);
+}
