@@ -3,6 +3,7 @@
 
 mod documents;
 mod faults;
+mod journey;
 mod ops;
 mod processes;
 mod sandbox;
@@ -44,7 +45,10 @@ pub fn router(state: AppState) -> Router {
         .route("/client/v1/process", post(web::create).get(web::find))
         .route("/client/v1/process/{id}", get(web::get))
         .route("/client/v1/process/{id}/selfie", get(web::selfie))
-        .route("/journey/v1/process/{id}/capture", post(web::capture));
+        .route("/journey/v1/process/{id}/capture", post(web::capture))
+        .route("/journey/assets/journey.js", get(journey::script))
+        .route("/journey/assets/journey.css", get(journey::style))
+        .route("/journey/{id}", get(journey::show));
     if state.env.is_sandbox() {
         r = r
             .route("/sandbox/scenarios", get(sandbox::scenarios))

@@ -184,6 +184,24 @@ pub fn selfie_key(p: &WebProcessRecord) -> String {
     format!("{}/{}.selfie", p.tenant_id, p.id)
 }
 
+/// The process a journey link names, when its token matches (constant-time).
+pub fn journey_process(state: &AppState, id: &str, token: &str) -> Option<WebProcessRecord> {
+    if !is_uuid(id) {
+        return None;
+    }
+    let p = state
+        .shared
+        .store
+        .web_process_by_id(&id.to_ascii_lowercase())
+        .ok()
+        .flatten()?;
+    bool::from(subtle::ConstantTimeEq::ct_eq(
+        token.as_bytes(),
+        p.token.as_bytes(),
+    ))
+    .then_some(p)
+}
+
 /// The journey's capture: the process token authenticates; the image runs through the same
 /// checks and engines as the API contract.
 pub async fn capture(

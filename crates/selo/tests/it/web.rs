@@ -493,3 +493,52 @@ async fn web_creates_honour_idempotency_keys() {
     assert_eq!(again.headers()["idempotent-replayed"], "true");
     assert_eq!(again.bytes().await.unwrap(), first);
 }
+
+#[tokio::test]
+async fn the_journey_page_is_served_for_a_valid_link_only() {
+    let s = Server::start_manual_clock();
+    let t = s.tenant();
+    s.admin(&["tenant", "create", "<b>Evil</b>"]);
+    let token = s.token(&t).await;
+    let mut body = create_body("00000000191");
+    body["expiresIn"] = json!("60s");
+    let (_, created) = create(&s, &token, &body).await;
+    let url = created["process"]["userRedirectUrl"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let res = s.http.get(&url).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'self'")
+    );
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains("Acme asks you to confirm your identity"),
+        "{html}"
+    );
+    assert!(html.contains("\"state\":\"open\""));
+    assert!(html.contains("/journey/assets/journey.js"));
+    let js = s
+        .http
+        .get(s.url("/journey/assets/journey.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        js.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    assert!(js.text().await.unwrap().contains("getUserMedia"));
+    // A tampered token shows the invalid-link page.
+    let bad = s.http.get(format!("{url}x")).send().await.unwrap();
+    assert_eq!(bad.status(), 404);
+    assert!(bad.text().await.unwrap().contains("This link is not valid"));
+    // After expiry the page says so.
+    s.advance(60).await;
+    let html = s.http.get(&url).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("This verification link expired"), "{html}");
+}
