@@ -39,7 +39,10 @@
       $("video").srcObject = stream;
       show("camera");
     } catch (e) {
-      status("We could not use your camera (" + (e && e.name ? e.name : "denied") + "). You can upload a photo instead.", true);
+      const why = e && e.name === "NotAllowedError" ? "Camera access was not allowed"
+        : e && e.name === "NotFoundError" ? "No camera was found"
+        : "The camera could not be started";
+      status("We could not use your camera: " + why + ". You can upload a photo instead.", true);
       show("start");
     }
   }

@@ -7,6 +7,7 @@ mod admin;
 mod client_cli;
 mod faults;
 mod idempotency;
+mod journey;
 mod load;
 mod ops;
 mod processes;

@@ -1,0 +1,161 @@
+//! The hosted journey in a real browser (headless Chromium, fake camera): the person completes
+//! it and the integrator reads the result through the API. Screenshots of every step at 360 px
+//! and 1280 px go to `target/journey-screenshots/`.
+
+use crate::support::browser::{self, Browser, Camera};
+use crate::support::{Server, images};
+use serde_json::{Value, json};
+
+async fn web_process(s: &Server, token: &str, cpf: &str, callback: &str) -> Value {
+    let res = s
+        .http
+        .post(s.url("/client/v1/process"))
+        .header("authorization", format!("Bearer {token}"))
+        .json(&json!({"callbackUri": callback, "flow": "id", "purpose": "biometryonboarding",
+                      "person": {"duiType": "DUI_TYPE_BR_CPF", "duiValue": cpf, "friendlyName": "Maria"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.json::<Value>().await.unwrap()["process"].clone()
+}
+
+async fn read(s: &Server, token: &str, id: &str) -> Value {
+    let v: Value = s
+        .http
+        .get(s.url(&format!("/client/v1/process/{id}")))
+        .header("authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["process"].clone()
+}
+
+#[tokio::test]
+async fn camera_journeys_finish_with_the_scenario_result() {
+    if !browser::available("camera_journeys_finish_with_the_scenario_result") {
+        return;
+    }
+    let s = Server::start();
+    let t = s.tenant();
+    let token = s.token(&t).await;
+    let back = s.url("/livez");
+    let cases = [
+        (
+            "00000000191",
+            360,
+            "/",
+            "PROCESS_STATE_FINISHED",
+            "PROCESS_RESULT_OK",
+        ),
+        (
+            "00000000353",
+            1280,
+            back.as_str(),
+            "PROCESS_STATE_FINISHED",
+            "PROCESS_RESULT_FAILED",
+        ),
+        (
+            "00000000787",
+            360,
+            back.as_str(),
+            "PROCESS_STATE_FAILED",
+            "PROCESS_RESULT_ERROR",
+        ),
+    ];
+    for (cpf, width, callback, state, result) in cases {
+        let p = web_process(&s, &token, cpf, callback).await;
+        let b = Browser::start(width, Camera::Fake).await;
+        b.goto(p["userRedirectUrl"].as_str().unwrap()).await;
+        b.wait_visible("#start-camera").await;
+        assert!(
+            b.text()
+                .await
+                .contains("Acme asks you to confirm your identity")
+        );
+        b.screenshot(&format!("{width}-1-start-{cpf}")).await;
+        b.click("#start-camera").await;
+        b.wait_for(
+            "const v = document.getElementById('video'); return v.videoWidth > 0;",
+            "the camera",
+        )
+        .await;
+        b.screenshot(&format!("{width}-2-camera-{cpf}")).await;
+        b.click("#take").await;
+        b.wait_visible("#submit").await;
+        b.screenshot(&format!("{width}-3-review-{cpf}")).await;
+        b.click("#submit").await;
+        if callback == "/" {
+            b.wait_visible("#step-done h2").await;
+            b.screenshot(&format!("{width}-4-done-{cpf}")).await;
+        } else {
+            b.wait_for(
+                &format!("return location.href === {callback:?};"),
+                "the redirect to callbackUri",
+            )
+            .await;
+        }
+        let read = read(&s, &token, p["id"].as_str().unwrap()).await;
+        assert_eq!(
+            (
+                read["state"].as_str().unwrap(),
+                read["result"].as_str().unwrap()
+            ),
+            (state, result),
+            "{cpf}"
+        );
+        // The link is single-use: reopening it says so.
+        b.goto(p["userRedirectUrl"].as_str().unwrap()).await;
+        b.wait_visible("#closed-text").await;
+        assert!(b.text().await.contains("already completed"));
+        if width == 360 && cpf == "00000000191" {
+            b.screenshot("360-5-closed").await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_denied_camera_completes_by_upload() {
+    if !browser::available("a_denied_camera_completes_by_upload") {
+        return;
+    }
+    let s = Server::start();
+    let t = s.tenant();
+    let token = s.token(&t).await;
+    let p = web_process(&s, &token, "00000000191", "/").await;
+    let photo = s.data.path().join("selfie.png");
+    std::fs::write(&photo, images::png(800, 600)).unwrap();
+    let b = Browser::start(360, Camera::Denied).await;
+    b.goto(p["userRedirectUrl"].as_str().unwrap()).await;
+    b.click("#start-camera").await;
+    b.wait_for(
+        "return document.getElementById('status').textContent.includes('Camera access was not allowed');",
+        "the camera error",
+    )
+    .await;
+    b.screenshot("360-6-camera-denied").await;
+    b.send_keys("#upload", photo.to_str().unwrap()).await;
+    b.wait_visible("#submit").await;
+    b.click("#submit").await;
+    b.wait_visible("#step-done h2").await;
+    let read = read(&s, &token, p["id"].as_str().unwrap()).await;
+    assert_eq!(read["result"], "PROCESS_RESULT_OK");
+    // The selfie the integrator downloads is the (re-encoded) upload.
+    let selfie: Value = s
+        .http
+        .get(s.url(&format!(
+            "/client/v1/process/{}/selfie",
+            p["id"].as_str().unwrap()
+        )))
+        .header("authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(selfie["contentType"], "image/jpeg");
+}
