@@ -105,19 +105,15 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     d.as_ref().try_into().unwrap_or([0; 32])
 }
 
-/// Checks the `APIKEY` header: known, not revoked, of the caller's tenant. Returns its
-/// capabilities.
-pub fn api_key(
-    state: &AppState,
-    headers: &HeaderMap,
-    principal: &Principal,
-) -> Result<Capabilities, Problem> {
+/// Finds the live API key whose secret is in header `name` (401 when missing, unknown or
+/// revoked).
+fn live_api_key(state: &AppState, headers: &HeaderMap, name: &str) -> Result<ApiKey, Problem> {
     let secret = headers
-        .get("apikey")
+        .get(name)
         .ok_or(Problem::ApiKeyMissing)?
         .to_str()
         .map_err(|_| Problem::ApiKeyInvalid {
-            reason: "the APIKEY header is not ASCII".into(),
+            reason: format!("the {name} header is not ASCII"),
         })?
         .trim();
     if secret.is_empty() {
@@ -145,15 +141,60 @@ pub fn api_key(
             reason: format!("API key {} was revoked; create a new one", key.id),
         });
     }
+    Ok(key)
+}
+
+fn capabilities(key: &ApiKey) -> Result<Capabilities, Problem> {
+    Capabilities::parse_list(&key.capabilities).map_err(|e| {
+        tracing::error!(error = %e, key = %key.id, "stored capabilities unreadable");
+        Problem::Internal
+    })
+}
+
+/// Checks the `APIKEY` header: known, not revoked, of the caller's tenant. Returns its
+/// capabilities.
+pub fn api_key(
+    state: &AppState,
+    headers: &HeaderMap,
+    principal: &Principal,
+) -> Result<Capabilities, Problem> {
+    let key = live_api_key(state, headers, "apikey")?;
     if key.tenant_id != principal.tenant_id {
         return Err(Problem::ApiKeyInvalid {
             reason: "this API key belongs to another tenant (or another environment) than the access token; use a key of the same tenant".into(),
         });
     }
-    Capabilities::parse_list(&key.capabilities).map_err(|e| {
-        tracing::error!(error = %e, key = %key.id, "stored capabilities unreadable");
-        Problem::Internal
-    })
+    capabilities(&key)
+}
+
+/// Magic Link authentication (CONTRACT §7): `x-api-key` alone (401), a tenant of this
+/// environment, the `magiclink` capability (403), then the tenant's rate limit (429). Returns
+/// the tenant id.
+pub fn magic_link_key(
+    state: &AppState,
+    headers: &HeaderMap,
+    notes: &Annotations,
+) -> Result<String, Problem> {
+    let key = live_api_key(state, headers, "x-api-key")?;
+    let tenant = state
+        .shared
+        .store
+        .tenant(&key.tenant_id)
+        .map_err(|_| Problem::Internal)?
+        .filter(|t| t.environment == state.env.name)
+        .ok_or_else(|| Problem::ApiKeyInvalid {
+            reason: format!(
+                "mixed credentials: this API key belongs to another environment than {}",
+                state.env.name
+            ),
+        })?;
+    rate_limit(state, &tenant.id, notes)?;
+    if !capabilities(&key)?.has(selo_domain::capability::Capability::MagicLink) {
+        return Err(Problem::Forbidden {
+            reason: "Magic Link needs an API key with the 'magiclink' capability".into(),
+        });
+    }
+    Ok(tenant.id)
 }
 
 /// An authenticated API-contract caller.

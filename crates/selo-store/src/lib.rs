@@ -12,6 +12,7 @@ pub mod sqlite;
 
 pub use model::*;
 
+use selo_domain::magic_link::MagicLinkRecord;
 use selo_domain::process::ProcessRecord;
 use selo_domain::web::WebProcessRecord;
 
@@ -171,4 +172,17 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<Vec<WebProcessRecord>>;
     /// Records the person's capture, once: `false` when the process already had one.
     fn complete_web_process(&self, process: &WebProcessRecord) -> StoreResult<bool>;
+
+    /// Stores a new magic link, completing its idempotency record in the same transaction.
+    fn insert_magic_link(
+        &self,
+        link: &MagicLinkRecord,
+        idempotency: Option<IdempotencyCompletion<'_>>,
+    ) -> StoreResult<()>;
+    /// A magic link of a tenant by token (`None` for another tenant's).
+    fn magic_link(&self, tenant_id: &str, token: &str) -> StoreResult<Option<MagicLinkRecord>>;
+    /// A magic link by token alone (the journey: the token is the credential).
+    fn magic_link_by_token(&self, token: &str) -> StoreResult<Option<MagicLinkRecord>>;
+    /// Records the journey's capture, once: `false` when the link was already used.
+    fn complete_magic_link(&self, link: &MagicLinkRecord) -> StoreResult<bool>;
 }

@@ -6,6 +6,7 @@ use crate::{
     LockoutPolicy, Store, StoreError, StoreResult, StoredResponse, Tenant,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
+use selo_domain::magic_link::MagicLinkRecord;
 use selo_domain::process::ProcessRecord;
 use selo_domain::web::WebProcessRecord;
 use std::path::Path;
@@ -111,6 +112,15 @@ CREATE TABLE web_processes (
     record TEXT NOT NULL
 );
 CREATE INDEX web_processes_by_reference ON web_processes(tenant_id, client_reference, created_at);
+"#,
+    r#"
+CREATE TABLE magic_links (
+    token TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    created_at INTEGER NOT NULL,
+    completed INTEGER NOT NULL DEFAULT 0,
+    record TEXT NOT NULL
+);
 "#,
 ];
 
@@ -774,6 +784,55 @@ impl Store for SqliteStore {
                     "UPDATE web_processes SET record = ?2, captured = 1 WHERE id = ?1 AND captured = 0",
                 )?
                 .execute(params![p.id, record])?;
+            Ok(n == 1)
+        })
+    }
+
+    fn insert_magic_link(
+        &self,
+        link: &MagicLinkRecord,
+        idempotency: Option<IdempotencyCompletion<'_>>,
+    ) -> StoreResult<()> {
+        let record = encode(link)?;
+        self.write(|c| {
+            let tx = c.transaction()?;
+            tx.prepare_cached(
+                "INSERT INTO magic_links (token, tenant_id, created_at, completed, record) VALUES (?1, ?2, unixepoch(), ?3, ?4)",
+            )?
+            .execute(params![link.token, link.tenant_id, link.capture.is_some(), record])
+            .map_err(conflict_on_unique(format!("magic link {}", link.token)))?;
+            if let Some(done) = idempotency {
+                complete_idempotency(&tx, done)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn magic_link(&self, tenant_id: &str, token: &str) -> StoreResult<Option<MagicLinkRecord>> {
+        self.magic_link_by_token(token)
+            .map(|l| l.filter(|l| l.tenant_id == tenant_id))
+    }
+
+    fn magic_link_by_token(&self, token: &str) -> StoreResult<Option<MagicLinkRecord>> {
+        let record: Option<String> = self.read(|c| {
+            Ok(
+                c.prepare_cached("SELECT record FROM magic_links WHERE token = ?1")?
+                    .query_row([token], |r| r.get(0))
+                    .optional()?,
+            )
+        })?;
+        record.as_deref().map(decode).transpose()
+    }
+
+    fn complete_magic_link(&self, link: &MagicLinkRecord) -> StoreResult<bool> {
+        let record = encode(link)?;
+        self.write(|c| {
+            let n = c
+                .prepare_cached(
+                    "UPDATE magic_links SET record = ?2, completed = 1 WHERE token = ?1 AND completed = 0",
+                )?
+                .execute(params![link.token, record])?;
             Ok(n == 1)
         })
     }

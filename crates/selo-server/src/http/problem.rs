@@ -57,7 +57,7 @@ fn api_parts(p: &Problem) -> (StatusCode, String, String) {
             StatusCode::UNAUTHORIZED,
             s(
                 "20002",
-                "APIKEY header is required: send the API key created with `selo admin apikey create`".into(),
+                "API key header is required (APIKEY on the API contract, x-api-key on Magic Link): send the key created with `selo admin apikey create`".into(),
             ),
         ),
         Problem::ApiKeyInvalid { reason } => (
@@ -179,6 +179,8 @@ pub enum Contract {
     Api,
     /// The Web & SDK contract (`/client/v1/…`, the journey): gRPC-style codes.
     Web,
+    /// The Magic Link contract (`/v2/magic-link…`): its own envelope.
+    MagicLink,
 }
 
 impl Contract {
@@ -186,6 +188,8 @@ impl Contract {
     pub fn of(path: &str) -> Contract {
         if path.starts_with("/client/") || path.starts_with("/journey/") {
             Contract::Web
+        } else if path.starts_with("/v2/magic-link") {
+            Contract::MagicLink
         } else {
             Contract::Api
         }
@@ -257,19 +261,31 @@ pub fn render(
                 Problem::BodyMalformed { .. } | Problem::BadPathParameter { .. } => Some(vec![]),
                 _ => None,
             };
-            let mut res = (
-                status,
-                axum::Json(ErrorEnvelope {
-                    error: ErrorBody {
-                        code,
-                        description,
-                        fields,
-                        request_id: request_id.to_string(),
-                        timestamp: timestamp.to_string(),
-                    },
-                }),
-            )
-                .into_response();
+            let mut res = if contract == Contract::MagicLink {
+                let names: Vec<String> = fields.iter().flatten().map(|f| f.field.clone()).collect();
+                let body = selo_domain::magic_link::error_envelope(
+                    status.as_u16(),
+                    &description,
+                    &names,
+                    timestamp,
+                    request_id,
+                );
+                (status, axum::Json(body)).into_response()
+            } else {
+                (
+                    status,
+                    axum::Json(ErrorEnvelope {
+                        error: ErrorBody {
+                            code,
+                            description,
+                            fields,
+                            request_id: request_id.to_string(),
+                            timestamp: timestamp.to_string(),
+                        },
+                    }),
+                )
+                    .into_response()
+            };
             if let Problem::Injected {
                 retry_after: Some(seconds),
                 ..

@@ -93,6 +93,31 @@ pub async fn show(
     page(&tenant, &p.purpose, process, StatusCode::OK)
 }
 
+/// `GET /link/v2/{token}`: the Magic Link journey (single use).
+pub async fn show_link(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    let Some(link) = crate::services::magic_link::journey_link(&state, &token) else {
+        return page(
+            "Selo",
+            "",
+            json!({"state": "closed", "message": "This link is not valid. Check that you opened the whole link you received."}),
+            StatusCode::NOT_FOUND,
+        );
+    };
+    let tenant = state
+        .shared
+        .store
+        .tenant(&link.tenant_id)
+        .ok()
+        .flatten()
+        .map_or_else(|| "A company".to_string(), |t| t.name);
+    let process = if link.capture.is_some() {
+        json!({"state": "closed", "message": "This link was already used. You can close this page."})
+    } else {
+        json!({"state": "open", "token": link.token, "captureUrl": format!("/journey/v1/link/{}/capture", link.token)})
+    };
+    page(&tenant, "biometryonboarding", process, StatusCode::OK)
+}
+
 fn asset(body: &'static str, content_type: &'static str) -> Response {
     let mut res = body.into_response();
     res.headers_mut()

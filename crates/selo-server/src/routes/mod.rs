@@ -4,6 +4,7 @@
 mod documents;
 mod faults;
 mod journey;
+mod magic_link;
 mod ops;
 mod processes;
 mod sandbox;
@@ -48,7 +49,14 @@ pub fn router(state: AppState) -> Router {
         .route("/journey/v1/process/{id}/capture", post(web::capture))
         .route("/journey/assets/journey.js", get(journey::script))
         .route("/journey/assets/journey.css", get(journey::style))
-        .route("/journey/{id}", get(journey::show));
+        .route("/journey/{id}", get(journey::show))
+        .route("/v2/magic-link", post(magic_link::create))
+        .route("/v2/magic-link/{token}", get(magic_link::get))
+        .route(
+            "/journey/v1/link/{token}/capture",
+            post(magic_link::capture),
+        )
+        .route("/link/v2/{token}", get(journey::show_link));
     if state.env.is_sandbox() {
         r = r
             .route("/sandbox/scenarios", get(sandbox::scenarios))

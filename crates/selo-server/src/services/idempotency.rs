@@ -11,6 +11,8 @@ use selo_wire::error::FieldReason;
 
 /// The route scope of `POST /processes/v1`.
 pub const CREATE_PROCESS: &str = "POST /processes/v1";
+/// The route scope of `POST /v2/magic-link`.
+pub const CREATE_MAGIC_LINK: &str = "POST /v2/magic-link";
 /// The route scope of `POST /client/v1/process`.
 pub const CREATE_WEB_PROCESS: &str = "POST /client/v1/process";
 /// Longest accepted key.

@@ -2,6 +2,7 @@
 //! only translate HTTP.
 
 pub mod idempotency;
+pub mod magic_link;
 pub mod processes;
 pub mod token;
 pub mod web;

@@ -159,3 +159,58 @@ async fn a_denied_camera_completes_by_upload() {
         .unwrap();
     assert_eq!(selfie["contentType"], "image/jpeg");
 }
+
+#[tokio::test]
+async fn a_magic_link_journey_completes_once_in_the_browser() {
+    if !browser::available("a_magic_link_journey_completes_once_in_the_browser") {
+        return;
+    }
+    let s = Server::start();
+    let t = s.tenant();
+    let back = s.url("/livez");
+    let created: Value = s
+        .http
+        .post(s.url("/v2/magic-link"))
+        .header("x-api-key", &t.api_key)
+        .json(&json!({"external_id": "00000000272", "metadata": {"redirect_url": back}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let link = created["data"]["magic_link_url"].as_str().unwrap();
+    let b = Browser::start(360, Camera::Fake).await;
+    b.goto(link).await;
+    b.screenshot("360-7-magic-link-start").await;
+    b.click("#start-camera").await;
+    b.wait_for(
+        "const v = document.getElementById('video'); return v.videoWidth > 0;",
+        "the camera",
+    )
+    .await;
+    b.click("#take").await;
+    b.click("#submit").await;
+    b.wait_for(
+        &format!("return location.href === {back:?};"),
+        "the redirect to redirect_url",
+    )
+    .await;
+    let token = created["data"]["token"].as_str().unwrap();
+    let result: Value = s
+        .http
+        .get(s.url(&format!("/v2/magic-link/{token}")))
+        .header("x-api-key", &t.api_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(result["data"]["result"]["status"], "not_verified");
+    assert_eq!(
+        result["data"]["response"]["unico"]["result"],
+        "NOT_APPROVED"
+    );
+    assert_eq!(result["data"]["is_active"], false);
+}

@@ -9,6 +9,7 @@ mod faults;
 mod idempotency;
 mod journey;
 mod load;
+mod magic_link;
 mod ops;
 mod processes;
 mod rate_limits;

@@ -1,0 +1,79 @@
+//! Magic Link: `POST /v2/magic-link`, `GET /v2/magic-link/{token}` (`x-api-key` only), the
+//! link's journey page and capture.
+
+use crate::auth;
+use crate::http::body::LimitedBody;
+use crate::http::context::Annotations;
+use crate::http::problem::ApiResult;
+use crate::services::idempotency::{self, Start};
+use crate::services::magic_link;
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use selo_domain::validation::parse_body;
+use serde_json::{Value, json};
+
+/// `POST /v2/magic-link`.
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(notes): Extension<Annotations>,
+    headers: HeaderMap,
+    LimitedBody(body): LimitedBody,
+) -> ApiResult<Response> {
+    let tenant = auth::magic_link_key(&state, &headers, &notes)?;
+    let ticket = match idempotency::begin(
+        &state,
+        &tenant,
+        idempotency::CREATE_MAGIC_LINK,
+        &headers,
+        &body,
+    )? {
+        Start::Replay(stored) => return Ok(idempotency::replay(stored)),
+        Start::Run(ticket) => ticket,
+    };
+    let result =
+        parse_body(&body).and_then(|v| magic_link::create(&state, &tenant, &v, ticket.as_ref()));
+    if let (Err(_), Some(t)) = (&result, &ticket) {
+        idempotency::abandon(&state, t);
+    }
+    let mut res = result?.into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(res)
+}
+
+/// `GET /v2/magic-link/{token}`.
+pub async fn get(
+    State(state): State<AppState>,
+    Extension(notes): Extension<Annotations>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let tenant = auth::magic_link_key(&state, &headers, &notes)?;
+    let link = magic_link::load(&state, &tenant, &token)?;
+    Ok(Json(magic_link::view(
+        &state,
+        &link,
+        json!({"token": token}),
+    )))
+}
+
+/// `POST /journey/v1/link/{token}/capture {imageBase64}`.
+pub async fn capture(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    LimitedBody(body): LimitedBody,
+) -> ApiResult<Json<Value>> {
+    let body = parse_body(&body)?;
+    let done = magic_link::capture(&state, &token, &body).await?;
+    let data = done.data(&magic_link::link_url(&state, &done.token));
+    Ok(Json(json!({
+        "state": "PROCESS_STATE_FINISHED",
+        "result": data["result"]["status"],
+        "redirectUrl": done.redirect_url(),
+    })))
+}

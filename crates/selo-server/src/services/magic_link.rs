@@ -1,0 +1,178 @@
+//! Magic Link use cases (CONTRACT §7): create, read, and the journey's capture.
+
+use crate::services::idempotency::Ticket;
+use crate::state::AppState;
+use selo_domain::clock::rfc3339_millis;
+use selo_domain::image::check_image_base64;
+use selo_domain::magic_link::{LinkCapture, MagicLinkRecord, envelope, validate_create};
+use selo_domain::problem::{FieldProblem, Problem};
+use selo_domain::scenario::Scenario;
+use selo_domain::validation::{image_problem_code, is_uuid};
+use selo_store::{StoreError, StoredResponse};
+use serde_json::Value;
+
+fn store_failure(e: StoreError) -> Problem {
+    tracing::error!(error = %e, "store failure");
+    Problem::Internal
+}
+
+/// The journey page of a link.
+pub fn link_url(state: &AppState, token: &str) -> String {
+    format!("{}/link/v2/{token}", state.env.public_url)
+}
+
+/// `request_date` in the contract's form (`2025-07-28T18:11:54+0000`).
+fn request_date(state: &AppState) -> String {
+    state
+        .shared
+        .clock
+        .now()
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second]+0000"
+        ))
+        .unwrap_or_default()
+}
+
+/// The envelope of a link.
+pub fn view(state: &AppState, link: &MagicLinkRecord, request: Value) -> Value {
+    envelope(
+        link.data(&link_url(state, &link.token)),
+        request,
+        &request_date(state),
+    )
+}
+
+/// Creates a link and returns the response body bytes.
+pub fn create(
+    state: &AppState,
+    tenant_id: &str,
+    body: &Value,
+    ticket: Option<&Ticket>,
+) -> Result<Vec<u8>, Problem> {
+    let (external_id, metadata) = validate_create(body)?;
+    let now = state.shared.clock.now();
+    let link = MagicLinkRecord {
+        token: uuid::Uuid::new_v4().to_string(),
+        tenant_id: tenant_id.to_string(),
+        external_id,
+        metadata,
+        created_on: now
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|_| rfc3339_millis(now)),
+        request: body.clone(),
+        capture: None,
+    };
+    let stored = StoredResponse {
+        status: 200,
+        content_type: "application/json".into(),
+        body: serde_json::to_vec(&view(state, &link, body.clone()))
+            .map_err(|_| Problem::Internal)?,
+    };
+    let expires = state.now() + state.shared.idempotency_retention.as_secs() as i64;
+    state
+        .shared
+        .store
+        .insert_magic_link(&link, ticket.map(|t| t.completion(&stored, expires)))
+        .map_err(store_failure)?;
+    Ok(stored.body)
+}
+
+/// A link of the tenant (404 otherwise).
+pub fn load(state: &AppState, tenant_id: &str, token: &str) -> Result<MagicLinkRecord, Problem> {
+    let not_found = || Problem::NotFound {
+        what: format!("magic link {token}"),
+    };
+    if !is_uuid(token) {
+        return Err(not_found());
+    }
+    state
+        .shared
+        .store
+        .magic_link(tenant_id, &token.to_ascii_lowercase())
+        .map_err(store_failure)?
+        .ok_or_else(not_found)
+}
+
+/// The link a journey URL names.
+pub fn journey_link(state: &AppState, token: &str) -> Option<MagicLinkRecord> {
+    if !is_uuid(token) {
+        return None;
+    }
+    state
+        .shared
+        .store
+        .magic_link_by_token(&token.to_ascii_lowercase())
+        .ok()
+        .flatten()
+}
+
+/// The journey's capture of a link: single use; the same image checks and engines; a sandbox
+/// CPF in `external_id` picks the scenario.
+pub async fn capture(
+    state: &AppState,
+    token: &str,
+    body: &Value,
+) -> Result<MagicLinkRecord, Problem> {
+    let link = journey_link(state, token).ok_or_else(|| Problem::NotFound {
+        what: "journey: magic link".into(),
+    })?;
+    if link.capture.is_some() {
+        return Err(Problem::NotFinished {
+            reason: "this link was already used; a new verification needs a new link".into(),
+        });
+    }
+    let image = match body.get("imageBase64").and_then(Value::as_str) {
+        Some(s) if !s.is_empty() => {
+            let s = s.to_string();
+            tokio::task::spawn_blocking(move || check_image_base64(&s))
+                .await
+                .map_err(|_| Problem::Internal)?
+                .map_err(|e| {
+                    let (reason, code) = image_problem_code(e);
+                    Problem::Invalid(vec![FieldProblem::new(
+                        "imageBase64",
+                        reason,
+                        code,
+                        format!("imageBase64: {e}"),
+                    )])
+                })?
+        }
+        _ => {
+            return Err(Problem::Invalid(vec![FieldProblem::new(
+                "imageBase64",
+                selo_wire::error::FieldReason::Required,
+                "20009",
+                "imageBase64 is required: the captured selfie as base64",
+            )]));
+        }
+    };
+    let mut done = link.clone();
+    let person = link.external_id.as_deref().unwrap_or_default();
+    done.capture = Some(LinkCapture {
+        at: state.now(),
+        scenario: Scenario::for_person(person, state.env.is_sandbox()),
+        image_type: image.format.media_type().to_string(),
+    });
+    state
+        .shared
+        .blobs
+        .put(
+            &format!("{}/{}.link-selfie", done.tenant_id, done.token),
+            &image.bytes,
+        )
+        .map_err(|e| {
+            tracing::error!(error = %e, "writing a selfie failed");
+            Problem::Internal
+        })?;
+    if !state
+        .shared
+        .store
+        .complete_magic_link(&done)
+        .map_err(store_failure)?
+    {
+        return Err(Problem::NotFinished {
+            reason: "this link was already used; a new verification needs a new link".into(),
+        });
+    }
+    Ok(done)
+}
