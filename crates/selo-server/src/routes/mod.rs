@@ -46,6 +46,10 @@ pub fn router(state: AppState) -> Router {
         .route("/client/v1/process", post(web::create).get(web::find))
         .route("/client/v1/process/{id}", get(web::get))
         .route("/client/v1/process/{id}/selfie", get(web::selfie))
+        .route(
+            "/client/v1/process/{id}/evidenceset",
+            get(web::evidence_set),
+        )
         .route("/journey/v1/process/{id}/capture", post(web::capture))
         .route("/journey/assets/journey.js", get(journey::script))
         .route("/journey/assets/journey.css", get(journey::style))

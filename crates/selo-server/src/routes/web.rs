@@ -118,6 +118,21 @@ pub async fn selfie(
     Ok(Json(web::selfie(&state, &tenant, &p)?))
 }
 
+/// `GET /client/v1/process/{id}/evidenceset`.
+pub async fn evidence_set(
+    State(state): State<AppState>,
+    Extension(notes): Extension<Annotations>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let principal = auth::bearer(&state, &headers)?;
+    auth::rate_limit(&state, &principal.tenant_id, &notes)?;
+    let tenant = web::tenant(&state, &principal)?;
+    let p = web::load(&state, &principal, &id)?;
+    let body = tokio::task::block_in_place(|| web::evidence_set(&state, &tenant, &p))?;
+    Ok(Json(body))
+}
+
 /// The journey's capture: `POST /journey/v1/process/{id}/capture {token, imageBase64}`.
 pub async fn capture(
     State(state): State<AppState>,

@@ -169,12 +169,24 @@ pub fn get(state: &AppState, principal: &Principal, id: &str) -> Result<ApiProce
         .ok_or_else(|| Problem::NotFound {
             what: format!("process {id}"),
         })?;
-    let view = record.api_view(state.now());
+    let now = state.now();
+    let finished = record.completes_at.unwrap_or(record.created_at);
+    if now >= finished + PROCESS_RETENTION {
+        return Err(Problem::RetentionExpired {
+            reason: format!(
+                "process {id} was deleted under the retention policy (finished processes are kept 90 days)"
+            ),
+        });
+    }
+    let view = record.api_view(now);
     if view.status == 5 {
         return Err(Problem::ProcessEndedInError { id });
     }
     Ok(view)
 }
+
+/// Seconds a finished process is kept (90 days, CONTRACT §9).
+pub const PROCESS_RETENTION: i64 = 90 * 24 * 3600;
 
 /// Most processes one lookup returns.
 pub const LOOKUP_LIMIT: usize = 50;

@@ -16,6 +16,8 @@ use serde_json::{Value, json};
 
 /// Seconds a selfie stays retrievable after the process finished (8 h).
 pub const SELFIE_RETENTION: i64 = 8 * 3600;
+/// Seconds an evidence set stays retrievable after the process finished (2 h).
+pub const EVIDENCE_RETENTION: i64 = 2 * 3600;
 
 fn store_failure(e: StoreError) -> Problem {
     tracing::error!(error = %e, "store failure");
@@ -116,26 +118,44 @@ pub fn load(
     if !is_uuid(id) {
         return Err(bad_id(id));
     }
-    state
+    let not_found = || Problem::NotFound {
+        what: "error getting process: rpc error: code = NotFound desc = process".into(),
+    };
+    let p = state
         .shared
         .store
         .web_process(&principal.tenant_id, &id.to_ascii_lowercase())
         .map_err(store_failure)?
-        .ok_or_else(|| Problem::NotFound {
-            what: "error getting process: rpc error: code = NotFound desc = process".into(),
-        })
+        .ok_or_else(not_found)?;
+    // Past the 90-day retention the Web & SDK contract answers 404 (CONTRACT §9).
+    let now = state.now();
+    match p.finished_at(now) {
+        Some(f) if now >= f + crate::services::processes::PROCESS_RETENTION => Err(not_found()),
+        _ => Ok(p),
+    }
 }
 
-/// `GET /client/v1/process/{id}/selfie`: 403 without the permission, 409 before finished,
-/// 410 after the 8-hour window, else the watermark-free capture.
-pub fn selfie(state: &AppState, tenant: &Tenant, p: &WebProcessRecord) -> Result<Value, Problem> {
+/// The capture of a finished process whose `kind` document (`selfie`, `evidenceset`) the tenant
+/// may fetch and whose retention window (`keep` seconds after the capture) is still open:
+/// 403 without the permission, 409 before finished, 404 when it finished without a capture,
+/// 410 after the window.
+fn finished_capture<'a>(
+    state: &AppState,
+    tenant: &Tenant,
+    p: &'a WebProcessRecord,
+    kind: &str,
+    keep: i64,
+    policy: &str,
+) -> Result<&'a selo_domain::web::WebCapture, Problem> {
     if tenant
         .permissions
         .as_ref()
-        .is_some_and(|ps| !ps.iter().any(|x| x == "selfie"))
+        .is_some_and(|ps| !ps.iter().any(|x| x == kind))
     {
         return Err(Problem::Forbidden {
-            reason: "no permission: the selfie permission is off for this tenant (`selo admin tenant set-permissions`)".into(),
+            reason: format!(
+                "no permission: the {kind} permission is off for this tenant (`selo admin tenant set-permissions`)"
+            ),
         });
     }
     let now = state.now();
@@ -143,31 +163,35 @@ pub fn selfie(state: &AppState, tenant: &Tenant, p: &WebProcessRecord) -> Result
         (WebState::Finished(_), Some(c)) => c,
         (WebState::Created, _) => {
             return Err(Problem::NotFinished {
-                reason:
-                    "the process has not finished yet: the person has not completed the journey"
-                        .into(),
+                reason: format!(
+                    "the process has not finished yet: the person has not completed the journey, so there is no {kind}"
+                ),
             });
         }
         _ => {
             return Err(Problem::NotFound {
-                what: "selfie: the process finished without a capture, so there is no selfie"
-                    .into(),
+                what: format!(
+                    "{kind}: the process finished without a capture, so there is no {kind}"
+                ),
             });
         }
     };
-    let deleted_at = capture.at + SELFIE_RETENTION;
+    let deleted_at = capture.at + keep;
     if now >= deleted_at {
+        let at = time::OffsetDateTime::from_unix_timestamp(deleted_at)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
         return Err(Problem::RetentionExpired {
             reason: format!(
-                "the selfie was deleted under the retention policy (selfies are kept 8 hours after the process finished) at {}",
-                selo_domain::clock::rfc3339_millis(
-                    time::OffsetDateTime::from_unix_timestamp(deleted_at)
-                        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
-                )
+                "the {kind} was deleted under the retention policy ({policy}) at {}",
+                selo_domain::clock::rfc3339_millis(at)
             ),
         });
     }
-    let bytes = state
+    Ok(capture)
+}
+
+fn read_selfie(state: &AppState, p: &WebProcessRecord) -> Result<Vec<u8>, Problem> {
+    state
         .shared
         .blobs
         .get(&selfie_key(p))
@@ -175,8 +199,57 @@ pub fn selfie(state: &AppState, tenant: &Tenant, p: &WebProcessRecord) -> Result
             tracing::error!(error = %e, "reading a selfie failed");
             Problem::Internal
         })?
-        .ok_or(Problem::Internal)?;
+        .ok_or(Problem::Internal)
+}
+
+/// `GET /client/v1/process/{id}/selfie`: the capture, for 8 hours after it.
+pub fn selfie(state: &AppState, tenant: &Tenant, p: &WebProcessRecord) -> Result<Value, Problem> {
+    let capture = finished_capture(
+        state,
+        tenant,
+        p,
+        "selfie",
+        SELFIE_RETENTION,
+        "selfies are kept 8 hours after the process finished",
+    )?;
+    let bytes = read_selfie(state, p)?;
     Ok(json!({"fileContents": STANDARD.encode(bytes), "contentType": capture.image_type}))
+}
+
+/// `GET /client/v1/process/{id}/evidenceset`: a PDF of the evidence, for 2 hours after the
+/// capture.
+pub fn evidence_set(
+    state: &AppState,
+    tenant: &Tenant,
+    p: &WebProcessRecord,
+) -> Result<Value, Problem> {
+    finished_capture(
+        state,
+        tenant,
+        p,
+        "evidenceset",
+        EVIDENCE_RETENTION,
+        "evidence sets are kept 2 hours after the process finished",
+    )?;
+    let bytes = read_selfie(state, p)?;
+    let image = check_image_base64(&STANDARD.encode(&bytes)).ok();
+    let now = state.shared.clock.now();
+    let url = journey_url(state, p);
+    let view = p.view(now.unix_timestamp(), &url);
+    // The journey link without its token: the evidence must not carry a credential.
+    let url = format!("{}/journey/{}", state.env.public_url, p.id);
+    let pdf = selo_domain::evidence::evidence_pdf(&selo_domain::evidence::Evidence {
+        process: p,
+        view: &view,
+        tenant_name: &tenant.name,
+        authentication_url: &url,
+        selfie: image
+            .as_ref()
+            .map(|i| (bytes.as_slice(), i.format, i.width, i.height)),
+        generated_at: &selo_domain::clock::rfc3339_millis(now),
+        client: None,
+    });
+    Ok(json!({"fileContents": STANDARD.encode(pdf), "contentType": "application/pdf"}))
 }
 
 /// Where a Web & SDK process's selfie lives.

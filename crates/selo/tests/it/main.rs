@@ -14,5 +14,6 @@ mod ops;
 mod processes;
 mod rate_limits;
 mod resource_auth;
+mod retention;
 mod token;
 mod web;

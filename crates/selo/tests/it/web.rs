@@ -542,3 +542,56 @@ async fn the_journey_page_is_served_for_a_valid_link_only() {
     let html = s.http.get(&url).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("This verification link expired"), "{html}");
 }
+
+#[tokio::test]
+async fn the_evidence_set_is_a_pdf_for_two_hours() {
+    let s = Server::start_manual_clock();
+    let t = s.tenant();
+    let token = s.token(&t).await;
+    let (_, created) = create(&s, &token, &create_body("00000000191")).await;
+    let id = created["process"]["id"].as_str().unwrap().to_string();
+    let path = format!("/client/v1/process/{id}/evidenceset");
+    expect_error(
+        &call(&s, reqwest::Method::GET, &path, Some(&token), None).await,
+        409,
+        "9",
+        "not finished",
+    );
+    assert_eq!(capture(&s, &created, &images::selfie()).await.0, 200);
+    let (status, v) = call(&s, reqwest::Method::GET, &path, Some(&token), None).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["contentType"], "application/pdf");
+    let pdf = base64::engine::general_purpose::STANDARD
+        .decode(v["fileContents"].as_str().unwrap())
+        .unwrap();
+    assert!(pdf.starts_with(b"%PDF-1.4") && pdf.ends_with(b"%%EOF\n"));
+    let text = String::from_utf8_lossy(&pdf);
+    assert!(text.contains(&id) && text.contains("00000000191") && text.contains("/DCTDecode"));
+    if let Ok(dir) = std::env::var("SELO_EVIDENCE_OUT") {
+        std::fs::write(std::path::Path::new(&dir).join("evidence.pdf"), &pdf).unwrap();
+    }
+    s.admin(&["tenant", "set-permissions", &t.id, "selfie"]);
+    expect_error(
+        &call(&s, reqwest::Method::GET, &path, Some(&token), None).await,
+        403,
+        "7",
+        "evidenceset",
+    );
+    s.admin(&["tenant", "set-permissions", &t.id, "selfie,evidenceset"]);
+    s.advance(2 * 3600).await;
+    let token = s.token(&t).await;
+    expect_error(
+        &call(&s, reqwest::Method::GET, &path, Some(&token), None).await,
+        410,
+        "9",
+        "2 hours",
+    );
+    let selfie = format!("/client/v1/process/{id}/selfie");
+    assert_eq!(
+        call(&s, reqwest::Method::GET, &selfie, Some(&token), None)
+            .await
+            .0,
+        200,
+        "the selfie outlives the evidence set"
+    );
+}
