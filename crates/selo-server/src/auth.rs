@@ -66,6 +66,20 @@ pub fn bearer(state: &AppState, headers: &HeaderMap) -> Result<Principal, Proble
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| invalid("the Authorization header must be 'Bearer <access_token>'"))?;
+    if let Some(hit) = state
+        .shared
+        .token_cache
+        .get(token)
+        .filter(|hit| hit.env == state.env.name)
+    {
+        if hit.exp <= state.now() {
+            return Err(Problem::BearerExpired);
+        }
+        return Ok(Principal {
+            tenant_id: hit.tenant_id,
+            account: hit.account,
+        });
+    }
     let header = jsonwebtoken::decode_header(token)
         .map_err(|_| invalid("the access token is not a JWT issued by Selo"))?;
     let kid = header.kid.unwrap_or_default();
@@ -93,6 +107,15 @@ pub fn bearer(state: &AppState, headers: &HeaderMap) -> Result<Principal, Proble
     if claims.exp <= state.now() {
         return Err(Problem::BearerExpired);
     }
+    state.shared.token_cache.insert(
+        token,
+        crate::caches::VerifiedToken {
+            tenant_id: claims.tid.clone(),
+            account: claims.acc.clone(),
+            exp: claims.exp,
+            env: claims.env.clone(),
+        },
+    );
     Ok(Principal {
         tenant_id: claims.tid,
         account: claims.acc,

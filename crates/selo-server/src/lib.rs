@@ -3,6 +3,7 @@
 //! return a [`selo_domain::problem::Problem`] on failure, which [`http::problem`] renders once.
 
 pub mod auth;
+pub mod caches;
 pub mod config;
 pub mod environment;
 pub mod faults;

@@ -15,6 +15,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
+/// Images decoded at the same time (2 per core on the reference machine).
+const DECODE_PERMITS: usize = 4;
+
 /// Path of the SQLite database inside a data directory.
 pub fn database_path(data_dir: &std::path::Path) -> std::path::PathBuf {
     data_dir.join("selo.db")
@@ -79,6 +82,9 @@ pub async fn start(config: &ServerConfig) -> anyhow::Result<ServeHandle> {
         rate_limiter: crate::rate_limit::RateLimiter::new(config.default_rate_limit),
         idempotency_retention: config.idempotency_retention,
         faults: Default::default(),
+        token_cache: Default::default(),
+        key_cache: Default::default(),
+        decode_permits: tokio::sync::Semaphore::new(DECODE_PERMITS),
         metrics: Default::default(),
     });
     let mut lines = Vec::new();

@@ -28,6 +28,12 @@ pub struct Shared {
     pub idempotency_retention: std::time::Duration,
     /// Per-tenant rate limits.
     pub rate_limiter: crate::rate_limit::RateLimiter,
+    /// Access tokens already verified.
+    pub token_cache: crate::caches::TokenCache,
+    /// Parsed account public keys.
+    pub key_cache: crate::caches::KeyCache,
+    /// Bounds how many images are decoded at once (memory and CPU on the create path).
+    pub decode_permits: tokio::sync::Semaphore,
     /// Sandbox fault plans.
     pub faults: crate::faults::FaultPlans,
     /// Request counters for `/metrics`.

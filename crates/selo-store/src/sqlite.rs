@@ -546,11 +546,13 @@ impl Store for SqliteStore {
     fn mark_assertion_used(&self, hash: &[u8; 32], expires_at: i64, now: i64) -> StoreResult<bool> {
         self.write(|c| {
             let tx = c.transaction()?;
-            tx.execute("DELETE FROM used_assertions WHERE expires_at < ?1", [now])?;
-            let n = tx.execute(
-                "INSERT OR IGNORE INTO used_assertions (hash, expires_at) VALUES (?1, ?2)",
-                params![hash.as_slice(), expires_at],
-            )?;
+            tx.prepare_cached("DELETE FROM used_assertions WHERE expires_at < ?1")?
+                .execute([now])?;
+            let n = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO used_assertions (hash, expires_at) VALUES (?1, ?2)",
+                )?
+                .execute(params![hash.as_slice(), expires_at])?;
             tx.commit()?;
             Ok(n == 1)
         })

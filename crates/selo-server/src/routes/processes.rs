@@ -56,8 +56,9 @@ async fn run_create(
 ) -> Result<Vec<u8>, Problem> {
     let parsed = parse_body(body);
     processes::check_create_capability(parsed.as_ref().ok(), &caller.capabilities)?;
-    let valid = processes::validate(parsed?).await?;
-    processes::create(state, caller, valid, ticket)
+    let valid = processes::validate(state, parsed?).await?;
+    // The selfie's fsync and the commit block: keep them off the async workers' queue.
+    tokio::task::block_in_place(|| processes::create(state, caller, valid, ticket))
 }
 
 /// Reads a process.

@@ -36,7 +36,13 @@ pub fn check_create_capability(body: Option<&Value>, caps: &Capabilities) -> Res
 
 /// Validates a create body completely (CPU-heavy: decodes the image). Runs off the async
 /// workers.
-pub async fn validate(body: Value) -> Result<ValidCreate, Problem> {
+pub async fn validate(state: &AppState, body: Value) -> Result<ValidCreate, Problem> {
+    let _permit = state
+        .shared
+        .decode_permits
+        .acquire()
+        .await
+        .map_err(|_| Problem::Internal)?;
     tokio::task::spawn_blocking(move || validate_create(&body))
         .await
         .map_err(|e| {

@@ -3,7 +3,7 @@
 use crate::auth::{ACCESS_TOKEN_SECONDS, AccessClaims};
 use crate::http::context::Annotations;
 use crate::state::AppState;
-use jsonwebtoken::{Algorithm, DecodingKey, Header};
+use jsonwebtoken::{Algorithm, Header};
 use selo_domain::access::{HoursWindow, ip_allowed, parse_cidr};
 use selo_domain::assertion::{Audiences, check_audience, check_times, parse_assertion};
 use selo_domain::problem::{AuthCode, Problem};
@@ -30,10 +30,17 @@ enum SignatureCheck {
     None,
 }
 
-fn verify_signature(keys: &[AccountKey], signing_input: &str, signature: &str) -> SignatureCheck {
+fn verify_signature(
+    state: &AppState,
+    keys: &[AccountKey],
+    signing_input: &str,
+    signature: &str,
+) -> SignatureCheck {
     let verifies = |k: &AccountKey| {
-        DecodingKey::from_rsa_pem(k.public_key_pem.as_bytes())
-            .ok()
+        state
+            .shared
+            .key_cache
+            .get(&k.id, &k.public_key_pem)
             .and_then(|key| {
                 jsonwebtoken::crypto::verify(
                     signature,
@@ -137,7 +144,7 @@ pub fn issue(
     let keys = store
         .account_keys(&tenant.id, &account.name)
         .map_err(internal)?;
-    match verify_signature(&keys, &a.signing_input, &a.signature) {
+    match verify_signature(state, &keys, &a.signing_input, &a.signature) {
         SignatureCheck::Active => {}
         SignatureCheck::RevokedOnly => {
             return Err(Problem::token(

@@ -96,6 +96,19 @@ async fn tokens_of_another_environment_are_401_mixed_credentials() {
     let sandbox_token = format!("Bearer {}", s.token(&sandbox).await);
     let prod_token = format!("Bearer {}", s.token(&prod).await);
     let b = body();
+    // Verified (and cached) on sandbox first: the cache must not carry it to production.
+    assert_eq!(
+        create(
+            &s,
+            &s.sandbox().url,
+            Some(&sandbox_token),
+            Some(&sandbox.api_key),
+            &b
+        )
+        .await
+        .0,
+        200
+    );
     let got = create(
         &s,
         &s.env("production").url,

@@ -1,0 +1,71 @@
+//! Small in-memory caches on the hot paths: verified access tokens (skip the Ed25519 verify on
+//! repeat calls) and parsed account public keys (skip PEM parsing per token request).
+
+use jsonwebtoken::DecodingKey;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Entries kept before a cache is cleared (a crude, allocation-free bound).
+const MAX_ENTRIES: usize = 50_000;
+
+/// A verified access token's claims that matter for authorization.
+#[derive(Debug, Clone)]
+pub struct VerifiedToken {
+    /// Tenant id.
+    pub tenant_id: String,
+    /// Account name.
+    pub account: String,
+    /// Expiry (Unix seconds), checked against the clock on every use.
+    pub exp: i64,
+    /// The environment that issued it (a hit from another environment is not a hit).
+    pub env: String,
+}
+
+/// Access tokens whose signature this server already verified, by their exact text.
+#[derive(Default)]
+pub struct TokenCache {
+    tokens: Mutex<HashMap<String, VerifiedToken>>,
+}
+
+impl TokenCache {
+    /// The verified claims of `token`, if it was seen before.
+    pub fn get(&self, token: &str) -> Option<VerifiedToken> {
+        self.tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(token)
+            .cloned()
+    }
+
+    /// Remembers a verified token.
+    pub fn insert(&self, token: &str, verified: VerifiedToken) {
+        let mut map = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= MAX_ENTRIES {
+            map.clear();
+        }
+        map.insert(token.to_string(), verified);
+    }
+}
+
+/// Parsed RSA public keys by key id (a key's material never changes; revocation is read from
+/// the store on every request).
+#[derive(Default)]
+pub struct KeyCache {
+    keys: Mutex<HashMap<String, Arc<DecodingKey>>>,
+}
+
+impl KeyCache {
+    /// The parsed key `id` with PEM `pem` (parsed once).
+    pub fn get(&self, id: &str, pem: &str) -> Option<Arc<DecodingKey>> {
+        if let Some(k) = self.keys.lock().unwrap_or_else(|p| p.into_inner()).get(id) {
+            return Some(k.clone());
+        }
+        let key = Arc::new(DecodingKey::from_rsa_pem(pem.as_bytes()).ok()?);
+        let mut map = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= MAX_ENTRIES {
+            map.clear();
+        }
+        map.insert(id.to_string(), key.clone());
+        Some(key)
+    }
+}
