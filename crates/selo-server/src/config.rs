@@ -50,6 +50,8 @@ pub struct ServerConfig {
     pub default_rate_limit: u32,
     /// How long idempotency records are kept (24 h).
     pub idempotency_retention: std::time::Duration,
+    /// How often the retention sweeper runs.
+    pub sweep_interval: std::time::Duration,
 }
 
 impl ServerConfig {
@@ -70,6 +72,7 @@ impl ServerConfig {
             request_timeout: std::time::Duration::from_secs(30),
             default_rate_limit: 10,
             idempotency_retention: std::time::Duration::from_secs(24 * 3600),
+            sweep_interval: std::time::Duration::from_secs(60),
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod routes;
 pub mod serve;
 pub mod services;
 pub mod state;
+pub mod sweeper;
 
 pub use config::{EnvironmentConfig, EnvironmentKind, ServerConfig};
 pub use serve::{ServeHandle, start};

@@ -43,6 +43,8 @@ pub struct ServeHandle {
     /// One line per environment (what `serve` prints).
     pub lines: Vec<ServeLine>,
     listeners: Vec<(TcpListener, AppState)>,
+    shared: Arc<Shared>,
+    sweep_interval: std::time::Duration,
 }
 
 /// Opens the store and binds every listener.
@@ -106,7 +108,12 @@ pub async fn start(config: &ServerConfig) -> anyhow::Result<ServeHandle> {
             },
         ));
     }
-    Ok(ServeHandle { lines, listeners })
+    Ok(ServeHandle {
+        lines,
+        listeners,
+        shared,
+        sweep_interval: config.sweep_interval,
+    })
 }
 
 impl ServeHandle {
@@ -115,6 +122,7 @@ impl ServeHandle {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        crate::sweeper::spawn(self.shared.clone(), self.sweep_interval);
         let (tx, _) = tokio::sync::broadcast::channel::<()>(1);
         let mut tasks = Vec::new();
         for (listener, state) in self.listeners {

@@ -55,6 +55,14 @@ impl BlobStore {
         fs::File::open(&dir)?.sync_all()
     }
 
+    /// Deletes the blob under `key` (absent is fine).
+    pub fn delete(&self, key: &str) -> std::io::Result<()> {
+        match fs::remove_file(self.path(key)?) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     /// Reads the blob under `key` (`None` when absent).
     pub fn get(&self, key: &str) -> std::io::Result<Option<Vec<u8>>> {
         match fs::read(self.path(key)?) {

@@ -185,4 +185,14 @@ pub trait Store: Send + Sync {
     fn magic_link_by_token(&self, token: &str) -> StoreResult<Option<MagicLinkRecord>>;
     /// Records the journey's capture, once: `false` when the link was already used.
     fn complete_magic_link(&self, link: &MagicLinkRecord) -> StoreResult<bool>;
+
+    /// Blobs whose retention window ended and that were not deleted yet (at most `limit` per
+    /// kind).
+    fn blobs_past_retention(
+        &self,
+        cutoffs: &RetentionCutoffs,
+        limit: usize,
+    ) -> StoreResult<Vec<ExpiredBlob>>;
+    /// Leaves the tombstone of a deleted blob: when it was deleted.
+    fn mark_blob_deleted(&self, blob: &ExpiredBlob, at: i64) -> StoreResult<()>;
 }

@@ -102,6 +102,26 @@ pub struct IdempotencyCompletion<'a> {
     pub expires_at: i64,
 }
 
+/// Times before which data is past its retention window (Unix seconds).
+#[derive(Debug, Clone, Copy)]
+pub struct RetentionCutoffs {
+    /// Selfies captured before this are deleted (now − 8 h).
+    pub selfie: i64,
+    /// API-contract processes finished before this lose their selfie (now − 90 days).
+    pub api_process: i64,
+}
+
+/// A blob whose retention ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiredBlob {
+    /// The table holding its record.
+    pub table: String,
+    /// The record's id (process id or link token).
+    pub id: String,
+    /// The blob key.
+    pub key: String,
+}
+
 /// An API key (`APIKEY` / `x-api-key`): only the SHA-256 of the secret is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKey {

@@ -2,8 +2,9 @@
 //! admin CLI may have the same database open at once (WAL + busy timeout).
 
 use crate::{
-    Account, AccountKey, ApiKey, IdempotencyBegin, IdempotencyCompletion, IdempotencyScope,
-    LockoutPolicy, Store, StoreError, StoreResult, StoredResponse, Tenant,
+    Account, AccountKey, ApiKey, ExpiredBlob, IdempotencyBegin, IdempotencyCompletion,
+    IdempotencyScope, LockoutPolicy, RetentionCutoffs, Store, StoreError, StoreResult,
+    StoredResponse, Tenant,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use selo_domain::magic_link::MagicLinkRecord;
@@ -121,6 +122,11 @@ CREATE TABLE magic_links (
     completed INTEGER NOT NULL DEFAULT 0,
     record TEXT NOT NULL
 );
+"#,
+    r#"
+ALTER TABLE processes ADD COLUMN blob_deleted_at INTEGER;
+ALTER TABLE web_processes ADD COLUMN blob_deleted_at INTEGER;
+ALTER TABLE magic_links ADD COLUMN blob_deleted_at INTEGER;
 "#,
 ];
 
@@ -299,6 +305,23 @@ impl SqliteStore {
         f(&conn)
     }
 }
+
+/// The SQL that finds, per table, blobs whose retention ended before `?1` (`?2` = limit):
+/// (tenant, id, blob key suffix).
+const SWEEPS: [(&str, &str); 3] = [
+    (
+        "processes",
+        "SELECT tenant_id, id, '.selfie' FROM processes WHERE blob_deleted_at IS NULL AND COALESCE(json_extract(record, '$.completesAt'), created_at) <= ?1 LIMIT ?2",
+    ),
+    (
+        "web_processes",
+        "SELECT tenant_id, id, '.selfie' FROM web_processes WHERE captured = 1 AND blob_deleted_at IS NULL AND json_extract(record, '$.capture.at') <= ?1 LIMIT ?2",
+    ),
+    (
+        "magic_links",
+        "SELECT tenant_id, token, '.link-selfie' FROM magic_links WHERE completed = 1 AND blob_deleted_at IS NULL AND json_extract(record, '$.capture.at') <= ?1 LIMIT ?2",
+    ),
+];
 
 impl SqliteStore {
     /// Records of `table` (`processes` or `web_processes`) with a client reference, newest
@@ -836,6 +859,54 @@ impl Store for SqliteStore {
                 )?
                 .execute(params![link.token, record])?;
             Ok(n == 1)
+        })
+    }
+
+    fn blobs_past_retention(
+        &self,
+        cutoffs: &RetentionCutoffs,
+        limit: usize,
+    ) -> StoreResult<Vec<ExpiredBlob>> {
+        let mut out = Vec::new();
+        for (i, (table, sql)) in SWEEPS.iter().enumerate() {
+            let cutoff = match i {
+                0 => cutoffs.api_process,
+                _ => cutoffs.selfie,
+            };
+            let rows: Vec<ExpiredBlob> = self.read(|c| {
+                let mut st = c.prepare_cached(sql)?;
+                let rows = st
+                    .query_map(params![cutoff, limit as i64], |r| {
+                        let tenant: String = r.get(0)?;
+                        let id: String = r.get(1)?;
+                        let suffix: String = r.get(2)?;
+                        Ok(ExpiredBlob {
+                            table: table.to_string(),
+                            key: format!("{tenant}/{id}{suffix}"),
+                            id,
+                        })
+                    })?
+                    .collect::<Result<_, _>>()?;
+                Ok(rows)
+            })?;
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+
+    fn mark_blob_deleted(&self, blob: &ExpiredBlob, at: i64) -> StoreResult<()> {
+        let (table, column) = match blob.table.as_str() {
+            "processes" => ("processes", "id"),
+            "web_processes" => ("web_processes", "id"),
+            "magic_links" => ("magic_links", "token"),
+            other => return Err(StoreError::Corrupt(format!("unknown table {other}"))),
+        };
+        self.write(|c| {
+            c.prepare_cached(&format!(
+                "UPDATE {table} SET blob_deleted_at = ?2 WHERE {column} = ?1"
+            ))?
+            .execute(params![blob.id, at])?;
+            Ok(())
         })
     }
 

@@ -7,7 +7,7 @@ use selo_domain::web::{WebCapture, WebPerson, WebProcessRecord};
 use selo_store::sqlite::{Durability, SqliteStore};
 use selo_store::{
     Account, AccountKey, ApiKey, IdempotencyBegin, IdempotencyCompletion, IdempotencyScope,
-    LockoutPolicy, Store, StoreError, StoredResponse, Tenant,
+    LockoutPolicy, RetentionCutoffs, Store, StoreError, StoredResponse, Tenant,
 };
 
 fn tenant(id: &str, env: &str) -> Tenant {
@@ -311,6 +311,26 @@ fn contract(store: &dyn Store) {
             .unwrap()
             .len(),
         1
+    );
+
+    // Retention: blobs past their window, once each.
+    let cutoffs = RetentionCutoffs {
+        selfie: 5,
+        api_process: 10,
+    };
+    let expired = store.blobs_past_retention(&cutoffs, 100).unwrap();
+    let keys: Vec<&str> = expired.iter().map(|b| b.key.as_str()).collect();
+    assert!(keys.contains(&"t1/w1.selfie"), "{keys:?}");
+    assert!(keys.contains(&"t1/p1.selfie"), "{keys:?}");
+    assert!(!keys.contains(&"t1/p2.selfie"), "p2 finished later");
+    for b in &expired {
+        store.mark_blob_deleted(b, 99).unwrap();
+    }
+    assert!(
+        store
+            .blobs_past_retention(&cutoffs, 100)
+            .unwrap()
+            .is_empty()
     );
 
     // Idempotency records.

@@ -82,6 +82,9 @@ pub async fn advance_clock(
         })?;
     if let Some(clock) = &state.shared.manual_clock {
         clock.advance(seconds);
+        // Test rigs see retention applied at once instead of at the next sweep.
+        let shared = state.shared.clone();
+        let _ = tokio::task::spawn_blocking(move || crate::sweeper::sweep(&shared)).await;
     }
     Ok(Json(view(&state)))
 }

@@ -60,7 +60,23 @@ async fn finished_processes_are_kept_ninety_days() {
         }
         req.send()
     };
-    s.advance(90 * DAY - 1).await;
+    let blob = |id: &Value| {
+        s.data
+            .path()
+            .join("blobs")
+            .join(&t.id)
+            .join(format!("{}.selfie", id.as_str().unwrap()))
+    };
+    let (api_blob, web_blob) = (blob(&created["id"]), blob(&web["id"]));
+    assert!(api_blob.exists() && web_blob.exists());
+    // The sweeper deletes the Web & SDK selfie after 8 hours, the API process's after 90 days.
+    s.advance(8 * 3600).await;
+    assert!(
+        !web_blob.exists(),
+        "the selfie is deleted once its window passed"
+    );
+    assert!(api_blob.exists());
+    s.advance(90 * DAY - 1 - 8 * 3600).await;
     let token = s.token(&t).await;
     assert_eq!(
         read(token.clone(), api_path.clone(), true)
@@ -77,6 +93,7 @@ async fn finished_processes_are_kept_ninety_days() {
         200
     );
     s.advance(1).await;
+    assert!(!api_blob.exists(), "deleted with the process's retention");
     let gone = read(token.clone(), api_path, true).await.unwrap();
     assert_eq!(
         gone.status(),

@@ -1,0 +1,65 @@
+//! The retention sweeper (CONTRACT §9): deletes blobs whose window has passed and leaves a
+//! tombstone (the deletion time). Whether a fetch answers 410 is decided from the clock, never
+//! from whether the sweeper has run yet.
+
+use crate::services::processes::PROCESS_RETENTION;
+use crate::services::web::SELFIE_RETENTION;
+use crate::state::Shared;
+use selo_store::RetentionCutoffs;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Most blobs deleted per kind in one pass.
+const BATCH: usize = 500;
+
+/// One pass: deletes every blob past its window; returns how many it deleted.
+pub fn sweep(shared: &Shared) -> usize {
+    let now = shared.clock.unix();
+    let cutoffs = RetentionCutoffs {
+        selfie: now - SELFIE_RETENTION,
+        api_process: now - PROCESS_RETENTION,
+    };
+    let mut deleted = 0;
+    loop {
+        let expired = match shared.store.blobs_past_retention(&cutoffs, BATCH) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(error = %e, "retention sweep: listing failed");
+                return deleted;
+            }
+        };
+        if expired.is_empty() {
+            return deleted;
+        }
+        for blob in &expired {
+            if let Err(e) = shared.blobs.delete(&blob.key) {
+                tracing::error!(error = %e, key = %blob.key, "retention sweep: delete failed");
+                return deleted;
+            }
+            if let Err(e) = shared.store.mark_blob_deleted(blob, now) {
+                tracing::error!(error = %e, "retention sweep: tombstone failed");
+                return deleted;
+            }
+            deleted += 1;
+        }
+        if expired.len() < BATCH {
+            return deleted;
+        }
+    }
+}
+
+/// Runs [`sweep`] every `interval` until the process ends.
+pub fn spawn(shared: Arc<Shared>, interval: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        loop {
+            tick.tick().await;
+            let s = shared.clone();
+            match tokio::task::spawn_blocking(move || sweep(&s)).await {
+                Ok(n) if n > 0 => tracing::info!(deleted = n, "retention sweep"),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "retention sweep panicked"),
+            }
+        }
+    });
+}
