@@ -5,6 +5,10 @@ use crate::error::{ApiError, Error, TokenError};
 use crate::retry::{PollPolicy, RetryPolicy, parse_retry_after};
 use crate::time::{Clock, Sleeper, SystemClock, TokioSleeper, unix_seconds};
 use crate::verdict::Verdict;
+use crate::web::{
+    FileBody, FileContents, ProcessEnvelope, WebProcess, WebProcessList, WebProcessRequest,
+};
+use base64::Engine;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, RequestBuilder, Url};
 use selo_wire::process::{ApiProcess, CreateProcessRequest, DocumentList, ProcessList};
@@ -283,6 +287,28 @@ pub struct Reply<T> {
     pub from_lookup: bool,
 }
 
+impl<T> Reply<T> {
+    /// A create's outcome recovered by the `clientReference` lookup.
+    fn looked_up(value: T) -> Self {
+        Reply {
+            value,
+            status: 0,
+            request_id: None,
+            from_lookup: true,
+        }
+    }
+
+    /// The same metadata around another value.
+    fn map<U>(self, f: impl FnOnce(T) -> U) -> Reply<U> {
+        Reply {
+            value: f(self.value),
+            status: self.status,
+            request_id: self.request_id,
+            from_lookup: self.from_lookup,
+        }
+    }
+}
+
 /// A raw successful response.
 struct Raw {
     status: u16,
@@ -327,6 +353,15 @@ impl Failure {
     }
 }
 
+/// Which contract a call belongs to: the API contract sends `APIKEY` and looks a create up
+/// with `GET /processes/v1?clientReference=`; the Web & SDK contract is Bearer only and looks
+/// up with `GET /client/v1/process?clientReference=`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Contract {
+    Api,
+    Web,
+}
+
 enum Kind<'a> {
     Read,
     Create { reference: Option<&'a str> },
@@ -334,7 +369,13 @@ enum Kind<'a> {
 
 enum Done {
     Raw(Raw),
-    Found(ApiProcess),
+    Found(Found),
+}
+
+/// The process a create's `clientReference` lookup found.
+enum Found {
+    Api(ApiProcess),
+    Web(Box<WebProcess>),
 }
 
 impl Client {
@@ -548,6 +589,7 @@ impl Client {
         let url = self.url(&["processes", "v1"]);
         let done = self
             .call(
+                Contract::Api,
                 Method::POST,
                 url,
                 Some(&bytes),
@@ -558,12 +600,8 @@ impl Client {
             .await?;
         match done {
             Done::Raw(raw) => Ok(reply(&raw)?),
-            Done::Found(p) => Ok(Reply {
-                value: p,
-                status: 0,
-                request_id: None,
-                from_lookup: true,
-            }),
+            Done::Found(Found::Api(p)) => Ok(Reply::looked_up(p)),
+            Done::Found(Found::Web(_)) => unreachable!("an API create looks up API processes"),
         }
     }
 
@@ -580,7 +618,7 @@ impl Client {
             return Err(Error::InvalidArgument("the process id is empty".into()));
         }
         let url = self.url(&["processes", "v1", id]);
-        reply(&self.read(url).await?)
+        reply(&self.read(Contract::Api, url).await?)
     }
 
     /// `GET /documents/v1?code=&type=`: the person's reusable documents (`type`: `BR_RG`,
@@ -594,7 +632,7 @@ impl Client {
         url.query_pairs_mut()
             .append_pair("code", code)
             .append_pair("type", document_type);
-        decode(&self.read(url).await?)
+        decode(&self.read(Contract::Api, url).await?)
     }
 
     /// **\[ext\]** `GET /processes/v1?clientReference=X`: the caller's processes with that
@@ -612,7 +650,7 @@ impl Client {
         let mut url = self.url(&["processes", "v1"]);
         url.query_pairs_mut()
             .append_pair("clientReference", reference);
-        let list: ProcessList = decode(&self.read(url).await?)?;
+        let list: ProcessList = decode(&self.read(Contract::Api, url).await?)?;
         Ok(list.items)
     }
 
@@ -644,7 +682,185 @@ impl Client {
         }
     }
 
+    // ----- Web & SDK contract -------------------------------------------------------------
+
+    /// `POST /client/v1/process` (Bearer only): creates a process whose person completes the
+    /// journey at [`WebProcess::user_redirect_url`]. The process starts
+    /// `PROCESS_STATE_CREATED` ([`Verdict::Pending`]); poll it with
+    /// [`wait_for_web_result`](Self::wait_for_web_result) or wait for the webhook.
+    ///
+    /// Retried like [`create_process`](Self::create_process), never blindly: with an
+    /// `Idempotency-Key` when the server advertises one, else after a
+    /// [`find_web_processes_by_client_reference`](Self::find_web_processes_by_client_reference)
+    /// lookup finds nothing; otherwise [`Error::OutcomeUnknown`]. An empty `clientReference` is
+    /// replaced by a generated UUID.
+    pub async fn create_web_process(
+        &self,
+        request: &WebProcessRequest,
+    ) -> Result<WebProcess, Error> {
+        Ok(self.create_web_process_reply(request).await?.value)
+    }
+
+    /// [`create_web_process`](Self::create_web_process) with the response's metadata.
+    pub async fn create_web_process_reply(
+        &self,
+        request: &WebProcessRequest,
+    ) -> Result<Reply<WebProcess>, Error> {
+        let mut body = request.clone();
+        let reference = match body.client_reference.take() {
+            Some(r) if !r.is_empty() => r,
+            _ => uuid::Uuid::new_v4().to_string(),
+        };
+        body.client_reference = Some(reference.clone());
+        let bytes = serde_json::to_vec(&body)
+            .map_err(|e| Error::InvalidArgument(format!("serializing the request: {e}")))?;
+        let url = self.url(&["client", "v1", "process"]);
+        let done = self
+            .call(
+                Contract::Web,
+                Method::POST,
+                url,
+                Some(&bytes),
+                Kind::Create {
+                    reference: Some(&reference),
+                },
+            )
+            .await?;
+        match done {
+            Done::Raw(raw) => Ok(reply::<ProcessEnvelope>(&raw)?.map(|e| e.process)),
+            Done::Found(Found::Web(p)) => Ok(Reply::looked_up(*p)),
+            Done::Found(Found::Api(_)) => unreachable!("a Web create looks up Web processes"),
+        }
+    }
+
+    /// `GET /client/v1/process/{id}`: the process (unwrapped from `{"process": …}`). 400 code
+    /// `3` for an id that is not a UUID, 404 code `5` when unknown or another tenant's.
+    pub async fn get_web_process(&self, id: &str) -> Result<WebProcess, Error> {
+        Ok(self.get_web_process_reply(id).await?.value)
+    }
+
+    /// [`get_web_process`](Self::get_web_process) with the response's metadata.
+    pub async fn get_web_process_reply(&self, id: &str) -> Result<Reply<WebProcess>, Error> {
+        let url = self.url(&["client", "v1", "process", process_id(id)?]);
+        Ok(reply::<ProcessEnvelope>(&self.read(Contract::Web, url).await?)?.map(|e| e.process))
+    }
+
+    /// **\[ext\]** `GET /client/v1/process?clientReference=X`: the caller's Web & SDK processes
+    /// with that reference, newest first (at most 50). An IDCloud server answers 404.
+    pub async fn find_web_processes_by_client_reference(
+        &self,
+        reference: &str,
+    ) -> Result<Vec<WebProcess>, Error> {
+        if reference.is_empty() {
+            return Err(Error::InvalidArgument(
+                "the clientReference is empty".into(),
+            ));
+        }
+        let mut url = self.url(&["client", "v1", "process"]);
+        url.query_pairs_mut()
+            .append_pair("clientReference", reference);
+        let list: WebProcessList = decode(&self.read(Contract::Web, url).await?)?;
+        Ok(list.items)
+    }
+
+    /// `GET /client/v1/process/{id}/selfie`: the captured selfie, decoded. **409** while the
+    /// process has not finished, **410** after the retention window (8 h after finishing by
+    /// default), **403** code `7` without the tenant's selfie permission.
+    pub async fn get_selfie(&self, id: &str) -> Result<FileContents, Error> {
+        Ok(self.get_selfie_reply(id).await?.value)
+    }
+
+    /// [`get_selfie`](Self::get_selfie) with the response's metadata.
+    pub async fn get_selfie_reply(&self, id: &str) -> Result<Reply<FileContents>, Error> {
+        self.get_file(id, "selfie").await
+    }
+
+    /// `GET /client/v1/process/{id}/evidenceset`: the evidence set, a PDF (decoded). **409**
+    /// before the process finished, **410** after the retention window (2 h by default),
+    /// **403** code `7` without the tenant's evidence-set permission.
+    pub async fn get_evidence_set(&self, id: &str) -> Result<FileContents, Error> {
+        Ok(self.get_evidence_set_reply(id).await?.value)
+    }
+
+    /// [`get_evidence_set`](Self::get_evidence_set) with the response's metadata.
+    pub async fn get_evidence_set_reply(&self, id: &str) -> Result<Reply<FileContents>, Error> {
+        self.get_file(id, "evidenceset").await
+    }
+
+    async fn get_file(&self, id: &str, what: &str) -> Result<Reply<FileContents>, Error> {
+        let url = self.url(&["client", "v1", "process", process_id(id)?, what]);
+        let raw = self.read(Contract::Web, url).await?;
+        let body: FileBody = decode(&raw)?;
+        let bytes = decode_base64(&body.file_contents).map_err(|e| Error::Decode {
+            status: raw.status,
+            message: format!("fileContents is not base64: {e}"),
+            request_id: raw.request_id.clone(),
+        })?;
+        Ok(Reply {
+            value: FileContents {
+                content_type: body.content_type,
+                bytes,
+            },
+            status: raw.status,
+            request_id: raw.request_id,
+            from_lookup: false,
+        })
+    }
+
+    /// Polls `GET /client/v1/process/{id}` until its verdict is no longer
+    /// [`Pending`](Verdict::Pending) (the person finished the journey, or it expired), with the
+    /// delays of [`wait_for_result`](Self::wait_for_result). Gives up with
+    /// [`Error::WebTimeout`] once `timeout` has passed on the client's clock (one last poll
+    /// happens at the deadline). Polling burns the rate limit: prefer the webhook for long
+    /// waits.
+    pub async fn wait_for_web_result(
+        &self,
+        id: &str,
+        timeout: Duration,
+    ) -> Result<WebProcess, Error> {
+        let clock = &self.inner.clock;
+        let start = clock.now();
+        let deadline = start + timeout;
+        let mut polls = 0u32;
+        loop {
+            let process = self.get_web_process(id).await?;
+            if process.verdict().is_final() {
+                return Ok(process);
+            }
+            let now = clock.now();
+            let left = deadline.duration_since(now).unwrap_or_default();
+            if left.is_zero() {
+                return Err(Error::WebTimeout {
+                    process_id: id.to_string(),
+                    waited: now.duration_since(start).unwrap_or_default(),
+                    last: Some(Box::new(process)),
+                });
+            }
+            polls += 1;
+            let delay = self.inner.poll.delay(polls).min(left);
+            self.inner.sleeper.sleep(delay).await;
+        }
+    }
+
     // ----- machinery ----------------------------------------------------------------------
+
+    /// The first process a create's `clientReference` lookup finds on `contract`.
+    async fn lookup(&self, contract: Contract, reference: &str) -> Result<Option<Found>, Error> {
+        Ok(match contract {
+            Contract::Api => self
+                .find_processes_by_client_reference(reference)
+                .await?
+                .into_iter()
+                .next()
+                .map(Found::Api),
+            Contract::Web => self
+                .find_web_processes_by_client_reference(reference)
+                .await?
+                .into_iter()
+                .next()
+                .map(|p| Found::Web(Box::new(p))),
+        })
+    }
 
     fn url(&self, segments: &[&str]) -> Url {
         let mut url = self.inner.base.clone();
@@ -654,25 +870,35 @@ impl Client {
         url
     }
 
-    async fn read(&self, url: Url) -> Result<Raw, Error> {
-        match self.call(Method::GET, url, None, Kind::Read).await? {
+    async fn read(&self, contract: Contract, url: Url) -> Result<Raw, Error> {
+        match self
+            .call(contract, Method::GET, url, None, Kind::Read)
+            .await?
+        {
             Done::Raw(raw) => Ok(raw),
             Done::Found(_) => unreachable!("only creates look up"),
         }
     }
 
-    /// One logical API-contract call with CONTRACT §13's retry policy.
+    /// One logical call of `contract` with CONTRACT §13's retry policy.
     async fn call(
         &self,
+        contract: Contract,
         method: Method,
         url: Url,
         body: Option<&[u8]>,
         kind: Kind<'_>,
     ) -> Result<Done, Error> {
-        let Some(api_key) = self.inner.api_key.clone() else {
-            return Err(Error::Credentials(
-                "the API contract needs an API key (Credentials::with_api_key)".into(),
-            ));
+        let api_key = match contract {
+            Contract::Web => None,
+            Contract::Api => match self.inner.api_key.clone() {
+                Some(k) => Some(k),
+                None => {
+                    return Err(Error::Credentials(
+                        "the API contract needs an API key (Credentials::with_api_key)".into(),
+                    ));
+                }
+            },
         };
         let policy = &self.inner.retry;
         let mut token = self.cached_token().await?;
@@ -700,8 +926,10 @@ impl Client {
                 .http
                 .request(method.clone(), url.clone())
                 .header(AUTHORIZATION, token.bearer.clone())
-                .header("APIKEY", api_key.clone())
                 .header(ACCEPT, "application/json");
+            if let Some(k) = &api_key {
+                rb = rb.header("APIKEY", k.clone());
+            }
             if let Some(b) = body {
                 rb = rb.header(CONTENT_TYPE, "application/json").body(b.to_vec());
             }
@@ -762,9 +990,9 @@ impl Client {
                 };
                 // Let a slow commit land before looking.
                 self.inner.sleeper.sleep(delay).await;
-                match Box::pin(self.find_processes_by_client_reference(r)).await {
+                match Box::pin(self.lookup(contract, r)).await {
                     Ok(found) => {
-                        if let Some(p) = found.into_iter().next() {
+                        if let Some(p) = found {
                             return Ok(Done::Found(p));
                         }
                         // Known: not created.
@@ -892,6 +1120,30 @@ fn reply<T: DeserializeOwned>(raw: &Raw) -> Result<Reply<T>, Error> {
         request_id: raw.request_id.clone(),
         from_lookup: false,
     })
+}
+
+/// A trimmed, non-empty process id.
+fn process_id(id: &str) -> Result<&str, Error> {
+    let id = id.trim();
+    if id.is_empty() {
+        return Err(Error::InvalidArgument("the process id is empty".into()));
+    }
+    Ok(id)
+}
+
+/// Standard base64, padded or not, ignoring line breaks and other ASCII whitespace.
+fn decode_base64(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    if text.bytes().any(|b| b.is_ascii_whitespace()) {
+        let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        LENIENT.decode(compact)
+    } else {
+        LENIENT.decode(text)
+    }
 }
 
 fn timeout_error(id: &str, start: SystemTime, now: SystemTime, last: ApiProcess) -> Error {

@@ -1,5 +1,6 @@
 //! The one error type of the SDK.
 
+use crate::web::WebProcess;
 use selo_wire::error::{ErrorEnvelope, FieldError};
 use selo_wire::process::ApiProcess;
 use selo_wire::token::OAuthError;
@@ -88,6 +89,18 @@ pub enum Error {
         /// The last view of the process.
         last: Option<Box<ApiProcess>>,
     },
+
+    /// [`Client::wait_for_web_result`](crate::Client::wait_for_web_result) reached its deadline
+    /// while the Web & SDK process was still pending (the person has not finished the journey).
+    #[error("timed out after {waited:?} waiting for process {process_id} to finish")]
+    WebTimeout {
+        /// The process waited for.
+        process_id: String,
+        /// How long the client waited (on its clock).
+        waited: Duration,
+        /// The last view of the process.
+        last: Option<Box<WebProcess>>,
+    },
 }
 
 fn reference_hint(reference: &Option<String>) -> String {
@@ -109,6 +122,11 @@ impl Error {
             Error::OutcomeUnknown { cause, .. } => cause.request_id(),
             _ => None,
         }
+    }
+
+    /// `true` for [`Error::Timeout`] and [`Error::WebTimeout`]: a wait ran out of time.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout { .. } | Error::WebTimeout { .. })
     }
 
     /// The HTTP status, when the error came from a response.

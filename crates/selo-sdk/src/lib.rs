@@ -1,12 +1,15 @@
 //! # selo-sdk — Rust client for Selo and IDCloud
 //!
-//! An async (tokio) client for the IDCloud API contract as Selo serves it: the OAuth2
-//! JWT-bearer token service, `POST /processes/v1`, `GET /processes/v1/{id}`,
-//! `GET /documents/v1` and Selo's `clientReference` lookup. It caches tokens, applies the
-//! platform's retry policy (never retrying a create blindly), and turns every contract's body
-//! into one [`Verdict`], because **a 200 is not a pass**.
+//! An async (tokio) client for the IDCloud contracts as Selo serves them: the OAuth2
+//! JWT-bearer token service; the API contract (`POST /processes/v1`, `GET /processes/v1/{id}`,
+//! `GET /documents/v1`); the Web & SDK contract (`POST /client/v1/process`,
+//! `GET /client/v1/process/{id}`, its `selfie` and `evidenceset`); and Selo's `clientReference`
+//! lookups of both. It caches tokens, applies the platform's retry policy (never retrying a
+//! create blindly), and turns every contract's body into one [`Verdict`], because **a 200 is
+//! not a pass**.
 //!
-//! JSON bodies are the shared types of [`selo_wire`].
+//! API-contract bodies are the shared types of [`selo_wire`]; Web & SDK bodies are this
+//! crate's [`WebProcessRequest`], [`WebProcess`] and [`FileContents`].
 //!
 //! ```no_run
 //! use selo_sdk::{Client, Credentials, Verdict};
@@ -42,6 +45,39 @@
 //! }
 //! # Ok(()) }
 //! ```
+//!
+//! ## The Web & SDK contract
+//!
+//! Bearer only: no API key is needed (or sent). The person completes a journey at the
+//! process's `userRedirectUrl`; the result is read afterwards.
+//!
+//! ```no_run
+//! use selo_sdk::{Client, Verdict, WebPerson, WebProcessRequest};
+//! use std::time::Duration;
+//!
+//! # async fn run(client: Client) -> Result<(), selo_sdk::Error> {
+//! let process = client
+//!     .create_web_process(&WebProcessRequest::new(
+//!         "id",
+//!         "biometryonboarding",
+//!         "https://shop.example.com/verified",
+//!         WebPerson::cpf("00000000191", "Maria da Silva"),
+//!     ))
+//!     .await?;
+//! println!("send the person to {}", process.user_redirect_url.as_deref().unwrap_or(""));
+//! let done = client.wait_for_web_result(&process.id, Duration::from_secs(600)).await?;
+//! if done.verdict() == Verdict::Approved {
+//!     let selfie = client.get_selfie(&done.id).await?; // 409 before, 410 after 8 h
+//!     std::fs::write("selfie.jpg", &selfie.bytes).expect("write");
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Its errors use the same envelope as the API contract, with gRPC-style string codes in
+//! [`ApiError::code`]: `"3"` invalid argument, `"5"` not found, `"7"` no permission, `"9"`
+//! not finished / retention (with HTTP 409 / 410), `"16"` unauthenticated, `"99999"` internal.
+//! The retry policy below applies unchanged; a Web create's lookup is
+//! [`Client::find_web_processes_by_client_reference`], keyed by the body's `clientReference`.
 //!
 //! ## Credentials and tokens
 //!
@@ -85,22 +121,24 @@
 //! average schedule while spreading clients apart. `Retry-After` waits are not jittered.
 //! [`ClientBuilder::jitter`]`(false)` gives the exact schedule.
 //!
-//! **Creates are never blindly retried.** A `POST /processes/v1` that fails with a 5xx or a
-//! transport error after the request may have reached the server (anything but a failed
-//! connect) may have created the process. It is retried only
+//! **Creates are never blindly retried.** A `POST /processes/v1` or `POST /client/v1/process`
+//! that fails with a 5xx or a transport error after the request may have reached the server
+//! (anything but a failed connect) may have created the process. It is retried only
 //! 1. with an `Idempotency-Key`: when the server has advertised `idempotency-key` in a
 //!    `Selo-Features` response header on any earlier response to this client (the token
 //!    response counts), every create carries a key — a UUID v4 generated per call and the same
 //!    on every attempt — and is retried like a read (a 409 "still running" too); or
-//! 2. after a [`Client::find_processes_by_client_reference`] lookup (made after the backoff
+//! 2. after a [`Client::find_processes_by_client_reference`] (Web & SDK:
+//!    [`Client::find_web_processes_by_client_reference`]) lookup (made after the backoff
 //!    delay): if it finds the process, the create returns it ([`Reply::from_lookup`]) instead
 //!    of creating a duplicate; if it finds nothing, the create is retried; if the lookup fails
 //!    (e.g. 404 from a server without the extension), nothing more is tried.
 //!
 //! Otherwise — and whenever retries run out after an attempt that may have created the
 //! process — the call fails with [`Error::OutcomeUnknown`] naming the `clientReference`. When
-//! the caller gave no `subject.clientReference`, the SDK generates one (UUID v4) and puts it in
-//! the body, so that reference always exists for onboarding creates. A 429 or 401 on a create
+//! the caller gave no `subject.clientReference` (Web & SDK: `clientReference`), the SDK
+//! generates one (UUID v4) and puts it in the body, so that reference always exists for
+//! onboarding and Web & SDK creates. A 429 or 401 on a create
 //! is retried as usual: a rejected request does no work (CONTRACT §10).
 //!
 //! Time is injectable ([`time::Sleeper`], [`time::Clock`]); [`time::VirtualTime`] runs a retry
@@ -142,7 +180,7 @@
 //! contracts maps to it.
 //!
 //! **Web & SDK contract** ([`Verdict::from_web_process`], the `{"process": …}` body or the
-//! object):
+//! object; [`WebProcess::verdict`] for a typed process):
 //!
 //! | Body | Verdict |
 //! |---|---|
@@ -173,7 +211,8 @@
 //! [`Error`] distinguishes configuration ([`Error::Credentials`], [`Error::Token`],
 //! [`Error::Configuration`]), request ([`Error::Api`] with [`ApiError`]: status, code,
 //! description, fields, request id from the body or the `Request-Id` header), transport,
-//! [`Error::OutcomeUnknown`] and [`Error::Timeout`] of [`Client::wait_for_result`].
+//! [`Error::OutcomeUnknown`], and [`Error::Timeout`] / [`Error::WebTimeout`] of
+//! [`Client::wait_for_result`] / [`Client::wait_for_web_result`].
 
 #![warn(missing_docs)]
 
@@ -183,6 +222,7 @@ mod error;
 pub mod retry;
 pub mod time;
 mod verdict;
+mod web;
 
 pub use client::{Client, ClientBuilder, DEFAULT_REFRESH_MARGIN, Reply};
 pub use credentials::{ASSERTION_LIFETIME_SECS, Credentials};
@@ -190,3 +230,7 @@ pub use error::{ApiError, Error, TokenError};
 pub use retry::{PollPolicy, RetryPolicy};
 pub use selo_wire;
 pub use verdict::{Assessment, Verdict};
+pub use web::{
+    AuthenticationInfo, DUI_TYPE_BR_CPF, DUI_TYPE_MX_CURP, FileContents, ScoreEngineResult,
+    WebPerson, WebProcess, WebProcessRequest,
+};

@@ -1,6 +1,6 @@
 //! Command-line spelling (CONTRACT §15).
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -22,8 +22,12 @@ pub enum Command {
     Admin(AdminArgs),
     /// Obtain an access token (prints it).
     Token(ClientArgs),
-    /// Create, read and wait for processes (API contract).
+    /// Create, read and wait for processes (API and Web & SDK contracts).
     Process(ProcessArgs),
+    /// Fetch the selfie of a Web & SDK process.
+    Selfie(FileArgs),
+    /// Fetch the evidence set (PDF) of a Web & SDK process.
+    Evidence(FileArgs),
 }
 
 /// Where a client command finds the server and its credentials. Without flags or environment
@@ -56,33 +60,73 @@ pub struct ProcessArgs {
 /// `selo process …`.
 #[derive(Debug, Subcommand)]
 pub enum ProcessCommand {
-    /// Create a process through the API contract with a selfie file.
+    /// Create a process: through the API contract with a selfie file (`--image`), or through
+    /// the Web & SDK contract (`--web`), which prints the journey link to send the person to.
+    #[command(group(ArgGroup::new("contract").required(true).args(["image", "web"])))]
     Create {
-        /// The selfie (JPEG, PNG or WebP; at least 640x480, at most 800 KiB).
+        /// The selfie (JPEG, PNG or WebP; at least 640x480, at most 800 KiB): API contract.
         #[arg(long)]
-        image: PathBuf,
+        image: Option<PathBuf>,
+        /// Create through the Web & SDK contract (POST /client/v1/process) instead; prints the
+        /// `userRedirectUrl`.
+        #[arg(long)]
+        web: bool,
+        /// Web & SDK flow (id, idcheck, iddocs, …) [default: id].
+        #[arg(long, conflicts_with = "image")]
+        flow: Option<String>,
+        /// Web & SDK purpose (biometryonboarding, creditprocess, carpurchase, ageverification)
+        /// [default: biometryonboarding].
+        #[arg(long, conflicts_with = "image")]
+        purpose: Option<String>,
+        /// Where the journey sends the person when done; `/` for no redirect [default: /].
+        #[arg(long, conflicts_with = "image")]
+        callback_uri: Option<String>,
         /// The person's CPF (11 digits) or CURP.
         #[arg(long)]
         cpf: String,
-        /// The person's full name.
+        /// The person's full name (Web & SDK: the journey's friendly name, at most 50
+        /// characters).
         #[arg(long)]
         name: String,
         /// Your correlation id (generated when omitted, so an unknown outcome can be looked up).
         #[arg(long)]
         client_reference: Option<String>,
     },
-    /// Read a process.
+    /// Read a process (API or Web & SDK contract).
     Get {
         /// Process id.
         id: String,
     },
-    /// Wait until a process has finished (exit 5 on timeout).
+    /// Wait until a process (API or Web & SDK contract) has finished (exit 5 on timeout).
     Wait {
         /// Process id.
         id: String,
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 60)]
         timeout: u64,
+    },
+}
+
+/// `selo selfie` and `selo evidence`.
+#[derive(Debug, Args)]
+pub struct FileArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[command(subcommand)]
+    pub command: FileCommand,
+}
+
+/// `selo selfie …` / `selo evidence …`.
+#[derive(Debug, Subcommand)]
+pub enum FileCommand {
+    /// Fetch it and write the decoded file (exit 3 when the call fails: 409 before the process
+    /// finished, 410 after the retention window, 403 without the permission).
+    Get {
+        /// Process id (Web & SDK contract).
+        id: String,
+        /// Where to write the file.
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 

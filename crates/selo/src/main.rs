@@ -1,5 +1,5 @@
 //! `selo`: the server (`selo serve`), the provisioning CLI (`selo admin …`) and the client
-//! commands (`selo token`, `selo process …`).
+//! commands (`selo token`, `selo process …`, `selo selfie get`, `selo evidence get`).
 //!
 //! Exit codes (CONTRACT §15): 0 done (verdict positive, pending or none), 1 verdict negative,
 //! 2 usage error, 3 the call failed, 4 outcome unknown, 5 `process wait` timed out.
@@ -22,6 +22,8 @@ fn main() -> ExitCode {
         cli::Command::Admin(args) => admin::run(args).map(|()| 0),
         cli::Command::Token(args) => client::token(args),
         cli::Command::Process(args) => client::process(args),
+        cli::Command::Selfie(args) => client::file(client::FileKind::Selfie, args),
+        cli::Command::Evidence(args) => client::file(client::FileKind::EvidenceSet, args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

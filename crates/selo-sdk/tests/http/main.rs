@@ -7,3 +7,4 @@ mod retry;
 mod support;
 mod token;
 mod wait;
+mod web;

@@ -17,3 +17,4 @@ mod resource_auth;
 mod retention;
 mod token;
 mod web;
+mod web_cli;
