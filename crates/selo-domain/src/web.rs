@@ -373,6 +373,67 @@ fn parse_expires_in(s: &str) -> Option<i64> {
     (1..=MAX_EXPIRES_IN).contains(&n).then_some(n)
 }
 
+impl WebProcessRecord {
+    /// Whether the process was created without a document and waits for one.
+    pub fn awaiting_document(&self) -> bool {
+        self.person.dui_value.is_empty()
+    }
+}
+
+/// Document types `POST /client/v1/process/{id}/document` accepts.
+pub const DOCUMENT_DUI_TYPES: [&str; 3] =
+    ["DUI_TYPE_BR_CPF", "DUI_TYPE_MX_CURP", "DUI_TYPE_US_SSN"];
+
+/// Validates a `POST /client/v1/process/{id}/document` body: `duiType` (CPF, CURP or SSN) and
+/// `duiValue` (≤ 320, check digits for CPF and CURP).
+pub fn validate_document(body: &Value) -> Result<(String, String), Problem> {
+    let empty = Map::new();
+    let obj = body.as_object().unwrap_or(&empty);
+    let mut c = Checker {
+        obj,
+        problems: Vec::new(),
+    };
+    let dui_type = c.one_of(
+        "duiType",
+        &DOCUMENT_DUI_TYPES,
+        "invalid duiType: must be DUI_TYPE_BR_CPF, DUI_TYPE_MX_CURP or DUI_TYPE_US_SSN",
+    );
+    let dui_value = match c.text(obj, "duiValue", "duiValue", "invalid duiValue") {
+        Some(v) if v.len() > MAX_DUI_VALUE => {
+            c.push(
+                "duiValue",
+                FieldReason::TooLong,
+                format!("invalid duiValue: exceeds {MAX_DUI_VALUE} characters"),
+            );
+            None
+        }
+        Some(v) if !v.is_empty() && dui_type.as_deref().is_none_or(|t| valid_dui(t, v)) => {
+            Some(v.to_string())
+        }
+        Some(v) if !v.is_empty() => {
+            c.push("duiValue", FieldReason::Invalid, "idnsv2/GetPublicID request error: rpc error: code = InvalidArgument desc = invalid dui value");
+            None
+        }
+        _ => {
+            if obj
+                .get("duiValue")
+                .is_none_or(|v| v.is_null() || v.as_str() == Some(""))
+            {
+                c.push(
+                    "duiValue",
+                    FieldReason::Required,
+                    "invalid duiValue: duiValue is required",
+                );
+            }
+            None
+        }
+    };
+    match (dui_type, dui_value) {
+        (Some(t), Some(v)) if c.problems.is_empty() => Ok((t, v)),
+        _ => Err(Problem::Invalid(c.problems)),
+    }
+}
+
 /// Validates a `POST /client/v1/process` body completely (every offending field, code `3`, the
 /// IDCloud messages).
 pub fn validate_web_create(body: &Value) -> Result<WebCreate, Problem> {
@@ -524,7 +585,12 @@ pub fn validate_web_create(body: &Value) -> Result<WebCreate, Problem> {
 }
 
 fn validate_person(c: &mut Checker<'_>, p: &Map<String, Value>) -> Option<WebPerson> {
+    // A person without any document: a process that waits for `POST …/document` (reference
+    // §3.5). One of the two without the other is an error.
+    let absent = |k: &str| p.get(k).is_none_or(Value::is_null);
+    let awaiting_document = absent("duiType") && absent("duiValue");
     let dui_type = match c.text(p, "duiType", "person.duiType", "invalid person") {
+        None if awaiting_document => Some(String::new()),
         Some(t) if DUI_TYPES.contains(&t) => Some(t.to_string()),
         Some(t) => {
             c.push(
@@ -544,6 +610,7 @@ fn validate_person(c: &mut Checker<'_>, p: &Map<String, Value>) -> Option<WebPer
         }
     };
     let dui_value = match c.text(p, "duiValue", "person.duiValue", "invalid person") {
+        None if awaiting_document => Some(String::new()),
         Some(v) if v.len() > MAX_DUI_VALUE => {
             c.push(
                 "person.duiValue",

@@ -17,6 +17,8 @@ use tokio::net::TcpListener;
 
 /// Images decoded at the same time (2 per core on the reference machine).
 const DECODE_PERMITS: usize = 4;
+/// Image-carrying requests whose body is read at the same time (the rest wait, unread).
+const UPLOAD_PERMITS: usize = 16;
 
 /// Path of the SQLite database inside a data directory.
 pub fn database_path(data_dir: &std::path::Path) -> std::path::PathBuf {
@@ -87,6 +89,7 @@ pub async fn start(config: &ServerConfig) -> anyhow::Result<ServeHandle> {
         token_cache: Default::default(),
         key_cache: Default::default(),
         decode_permits: tokio::sync::Semaphore::new(DECODE_PERMITS),
+        upload_permits: Arc::new(tokio::sync::Semaphore::new(UPLOAD_PERMITS)),
         metrics: Default::default(),
     });
     let mut lines = Vec::new();

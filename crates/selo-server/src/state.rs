@@ -34,6 +34,8 @@ pub struct Shared {
     pub key_cache: crate::caches::KeyCache,
     /// Bounds how many images are decoded at once (memory and CPU on the create path).
     pub decode_permits: tokio::sync::Semaphore,
+    /// Bounds how many image-carrying requests hold their body in memory at once.
+    pub upload_permits: std::sync::Arc<tokio::sync::Semaphore>,
     /// Sandbox fault plans.
     pub faults: crate::faults::FaultPlans,
     /// Request counters for `/metrics`.

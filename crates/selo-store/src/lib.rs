@@ -172,6 +172,8 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<Vec<WebProcessRecord>>;
     /// Records the person's capture, once: `false` when the process already had one.
     fn complete_web_process(&self, process: &WebProcessRecord) -> StoreResult<bool>;
+    /// Sets the document of a process created without one, once: `false` when it had one.
+    fn set_web_document(&self, process: &WebProcessRecord) -> StoreResult<bool>;
 
     /// Stores a new magic link, completing its idempotency record in the same transaction.
     fn insert_magic_link(

@@ -801,6 +801,18 @@ impl Store for SqliteStore {
         self.by_reference("web_processes", tenant_id, reference, limit)
     }
 
+    fn set_web_document(&self, p: &WebProcessRecord) -> StoreResult<bool> {
+        let record = encode(p)?;
+        self.write(|c| {
+            let n = c
+                .prepare_cached(
+                    "UPDATE web_processes SET record = ?2 WHERE id = ?1 AND json_extract(record, '$.person.duiValue') = ''",
+                )?
+                .execute(params![p.id, record])?;
+            Ok(n == 1)
+        })
+    }
+
     fn complete_web_process(&self, p: &WebProcessRecord) -> StoreResult<bool> {
         let record = encode(p)?;
         self.write(|c| {

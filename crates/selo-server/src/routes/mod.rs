@@ -50,6 +50,7 @@ pub fn router(state: AppState) -> Router {
             "/client/v1/process/{id}/evidenceset",
             get(web::evidence_set),
         )
+        .route("/client/v1/process/{id}/document", post(web::set_document))
         .route("/journey/v1/process/{id}/capture", post(web::capture))
         .route("/journey/assets/journey.js", get(journey::script))
         .route("/journey/assets/journey.css", get(journey::style))

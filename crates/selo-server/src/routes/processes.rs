@@ -2,7 +2,7 @@
 //! checks run 413 → 401 → 429 → (idempotency 409/422) → 403 → 400 → 404/410.
 
 use crate::auth::{self, Caller};
-use crate::http::body::LimitedBody;
+use crate::http::body::{LimitedBody, UploadPermit};
 use crate::http::context::Annotations;
 use crate::http::problem::ApiResult;
 use crate::services::idempotency::{self, Start, Ticket};
@@ -22,6 +22,7 @@ pub async fn create(
     State(state): State<AppState>,
     Extension(notes): Extension<Annotations>,
     headers: HeaderMap,
+    _permit: UploadPermit,
     LimitedBody(body): LimitedBody,
 ) -> ApiResult<Response> {
     let caller = auth::authenticate(&state, &headers, &notes)?;

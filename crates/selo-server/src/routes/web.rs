@@ -133,6 +133,20 @@ pub async fn evidence_set(
     Ok(Json(body))
 }
 
+/// `POST /client/v1/process/{id}/document`.
+pub async fn set_document(
+    State(state): State<AppState>,
+    Extension(notes): Extension<Annotations>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    LimitedBody(body): LimitedBody,
+) -> ApiResult<Json<Value>> {
+    let principal = auth::bearer(&state, &headers)?;
+    auth::rate_limit(&state, &principal.tenant_id, &notes)?;
+    let body = parse_body(&body)?;
+    Ok(Json(web::set_document(&state, &principal, &id, &body)?))
+}
+
 /// The journey's capture: `POST /journey/v1/process/{id}/capture {token, imageBase64}`.
 pub async fn capture(
     State(state): State<AppState>,

@@ -252,6 +252,42 @@ pub fn evidence_set(
     Ok(json!({"fileContents": STANDARD.encode(pdf), "contentType": "application/pdf"}))
 }
 
+/// `POST /client/v1/process/{id}/document`: sets the document of a process created without
+/// one, once (400 `3` otherwise).
+pub fn set_document(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    body: &Value,
+) -> Result<Value, Problem> {
+    let mut p = load(state, principal, id)?;
+    let (dui_type, dui_value) = selo_domain::web::validate_document(body)?;
+    let already = || {
+        Problem::Invalid(vec![FieldProblem::new(
+            "duiValue",
+            selo_wire::error::FieldReason::Invalid,
+            "3",
+            "invalid process state: the document of this process is already set and cannot change",
+        )])
+    };
+    if !p.awaiting_document() || p.state_at(state.now()) != WebState::Created {
+        return Err(already());
+    }
+    p.person.dui_type = dui_type;
+    p.person.dui_value = dui_value;
+    if !state
+        .shared
+        .store
+        .set_web_document(&p)
+        .map_err(store_failure)?
+    {
+        return Err(already());
+    }
+    Ok(
+        json!({"process": {"id": p.id, "person": {"duiType": p.person.dui_type, "duiValue": p.person.dui_value}}}),
+    )
+}
+
 /// Where a Web & SDK process's selfie lives.
 pub fn selfie_key(p: &WebProcessRecord) -> String {
     format!("{}/{}.selfie", p.tenant_id, p.id)
@@ -302,6 +338,11 @@ pub async fn capture(
         p.token.as_bytes(),
     )) {
         return Err(not_found());
+    }
+    if p.awaiting_document() {
+        return Err(Problem::NotFinished {
+            reason: "this verification is waiting for the person's document; the company must set it first (POST /client/v1/process/{id}/document)".into(),
+        });
     }
     match p.state_at(state.now()) {
         WebState::Created => {}

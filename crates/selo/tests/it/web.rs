@@ -595,3 +595,90 @@ async fn the_evidence_set_is_a_pdf_for_two_hours() {
         "the selfie outlives the evidence set"
     );
 }
+
+#[tokio::test]
+async fn a_process_created_without_a_document_waits_for_it_and_takes_it_once() {
+    let s = Server::start();
+    let t = s.tenant();
+    let token = s.token(&t).await;
+    let body = json!({"callbackUri": "/", "flow": "idunicodocs_r2", "purpose": "biometryonboarding",
+                      "person": {"friendlyName": "Maria"}});
+    let (status, created) = create(&s, &token, &body).await;
+    assert_eq!(status, 200, "{created}");
+    let id = created["process"]["id"].as_str().unwrap().to_string();
+    // The journey cannot run before the document is set.
+    expect_error(
+        &capture(&s, &created, &images::selfie()).await,
+        409,
+        "9",
+        "document",
+    );
+    let path = format!("/client/v1/process/{id}/document");
+    let post = |b: Value| {
+        let (s, path, token) = (&s, path.clone(), token.clone());
+        async move { call(s, reqwest::Method::POST, &path, Some(&token), Some(&b)).await }
+    };
+    expect_error(
+        &post(json!({"duiType": "DUI_TYPE_AR_DNI", "duiValue": "123"})).await,
+        400,
+        "3",
+        "invalid duiType",
+    );
+    expect_error(
+        &post(json!({"duiType": "DUI_TYPE_BR_CPF", "duiValue": "00000000192"})).await,
+        400,
+        "3",
+        "invalid dui value",
+    );
+    expect_error(
+        &post(json!({"duiType": "DUI_TYPE_BR_CPF", "duiValue": "1".repeat(321)})).await,
+        400,
+        "3",
+        "320",
+    );
+    let (status, v) = post(json!({"duiType": "DUI_TYPE_BR_CPF", "duiValue": "00000000272"})).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v,
+        json!({"process": {"id": id, "person": {"duiType": "DUI_TYPE_BR_CPF", "duiValue": "00000000272"}}})
+    );
+    expect_error(
+        &post(json!({"duiType": "DUI_TYPE_BR_CPF", "duiValue": "00000000191"})).await,
+        400,
+        "3",
+        "already set",
+    );
+    // Now the journey runs, with the scenario of the document that was set.
+    assert_eq!(capture(&s, &created, &images::selfie()).await.0, 200);
+    let (_, read) = call(
+        &s,
+        reqwest::Method::GET,
+        &format!("/client/v1/process/{id}"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(read["process"]["result"], "PROCESS_RESULT_INVALID_IDENTITY");
+    // A process created with a document does not take another one.
+    let (_, normal) = create(&s, &token, &create_body("00000000191")).await;
+    let other = format!(
+        "/client/v1/process/{}/document",
+        normal["process"]["id"].as_str().unwrap()
+    );
+    expect_error(
+        &call(
+            &s,
+            reqwest::Method::POST,
+            &other,
+            Some(&token),
+            Some(&json!({"duiType": "DUI_TYPE_BR_CPF", "duiValue": "00000000191"})),
+        )
+        .await,
+        400,
+        "3",
+        "already set",
+    );
+    // Only one of the two document fields is an error.
+    let half = json!({"callbackUri": "/", "flow": "id", "purpose": "biometryonboarding", "person": {"duiType": "DUI_TYPE_BR_CPF"}});
+    expect_error(&create(&s, &token, &half).await, 400, "3", "duiValue");
+}
