@@ -19,3 +19,4 @@ pub mod rate_limit;
 pub mod scenario;
 pub mod validation;
 pub mod web;
+pub mod webhook;

@@ -223,6 +223,7 @@ pub mod retry;
 pub mod time;
 mod verdict;
 mod web;
+pub mod webhook;
 
 pub use client::{Client, ClientBuilder, DEFAULT_REFRESH_MARGIN, Reply};
 pub use credentials::{ASSERTION_LIFETIME_SECS, Credentials};
@@ -234,3 +235,4 @@ pub use web::{
     AuthenticationInfo, DUI_TYPE_BR_CPF, DUI_TYPE_MX_CURP, FileContents, ScoreEngineResult,
     WebPerson, WebProcess, WebProcessRequest,
 };
+pub use webhook::{WebhookError, verify_webhook};

@@ -14,6 +14,7 @@ pub mod serve;
 pub mod services;
 pub mod state;
 pub mod sweeper;
+pub mod webhooks;
 
 pub use config::{EnvironmentConfig, EnvironmentKind, ServerConfig};
 pub use serve::{ServeHandle, start};

@@ -126,6 +126,7 @@ impl ServeHandle {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         crate::sweeper::spawn(self.shared.clone(), self.sweep_interval);
+        crate::webhooks::Worker::spawn(self.shared.clone());
         let (tx, _) = tokio::sync::broadcast::channel::<()>(1);
         let mut tasks = Vec::new();
         for (listener, state) in self.listeners {

@@ -12,9 +12,38 @@ use std::time::Duration;
 /// Most blobs deleted per kind in one pass.
 const BATCH: usize = 500;
 
-/// One pass: deletes every blob past its window; returns how many it deleted.
+/// Writes the events of processes that finished by time (async API scenarios, Web & SDK
+/// expiry) since the last pass.
+fn emit_time_events(shared: &Shared, now: i64) {
+    let finished = match shared.store.finished_without_event(now, BATCH) {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::error!(error = %e, "webhooks: listing finished processes failed");
+            return;
+        }
+    };
+    let drafts = finished
+        .api
+        .iter()
+        .filter_map(|p| crate::webhooks::api_event(p, now))
+        .chain(
+            finished
+                .web
+                .iter()
+                .filter_map(|p| crate::webhooks::web_event(p, now)),
+        );
+    for draft in drafts {
+        if let Err(e) = shared.store.record_event(&draft) {
+            tracing::error!(error = %e, "webhooks: recording an event failed");
+        }
+    }
+}
+
+/// One pass: writes the events of processes that finished by time, then deletes every blob
+/// past its window; returns how many blobs it deleted.
 pub fn sweep(shared: &Shared) -> usize {
     let now = shared.clock.unix();
+    emit_time_events(shared, now);
     let cutoffs = RetentionCutoffs {
         selfie: now - SELFIE_RETENTION,
         api_process: now - PROCESS_RETENTION,

@@ -121,6 +121,7 @@ pub trait Store: Send + Sync {
         &self,
         process: &ProcessRecord,
         idempotency: Option<IdempotencyCompletion<'_>>,
+        event: Option<&EventDraft>,
     ) -> StoreResult<()>;
 
     /// Starts a request under an idempotency key whose body hashes to `body_hash`: a new or
@@ -171,7 +172,11 @@ pub trait Store: Send + Sync {
         limit: usize,
     ) -> StoreResult<Vec<WebProcessRecord>>;
     /// Records the person's capture, once: `false` when the process already had one.
-    fn complete_web_process(&self, process: &WebProcessRecord) -> StoreResult<bool>;
+    fn complete_web_process(
+        &self,
+        process: &WebProcessRecord,
+        event: Option<&EventDraft>,
+    ) -> StoreResult<bool>;
     /// Sets the document of a process created without one, once: `false` when it had one.
     fn set_web_document(&self, process: &WebProcessRecord) -> StoreResult<bool>;
 
@@ -197,4 +202,42 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<Vec<ExpiredBlob>>;
     /// Leaves the tombstone of a deleted blob: when it was deleted.
     fn mark_blob_deleted(&self, blob: &ExpiredBlob, at: i64) -> StoreResult<()>;
+
+    /// Processes that finished by time (async API processes, expired Web & SDK ones) of tenants
+    /// with an enabled endpoint, and have no event yet.
+    fn finished_without_event(&self, now: i64, limit: usize) -> StoreResult<FinishedByTime>;
+    /// Creates or replaces a tenant's webhook endpoint.
+    fn set_webhook(&self, config: &WebhookConfig) -> StoreResult<()>;
+    /// A tenant's webhook endpoint.
+    fn webhook(&self, tenant_id: &str) -> StoreResult<Option<WebhookConfig>>;
+    /// Records an event outside a state change (one per process: `false` if it existed), only
+    /// when the tenant has an enabled endpoint.
+    fn record_event(&self, event: &EventDraft) -> StoreResult<bool>;
+    /// Pending events due at `now`, oldest first.
+    fn due_events(&self, now: i64, limit: usize) -> StoreResult<Vec<WebhookEvent>>;
+    /// Records one attempt and its outcome.
+    fn record_attempt(&self, attempt: &WebhookAttempt, outcome: AttemptOutcome) -> StoreResult<()>;
+    /// A tenant's events (optionally of one process), newest first.
+    fn events(
+        &self,
+        tenant_id: &str,
+        process_id: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<WebhookEvent>>;
+    /// A tenant's attempts (optionally of one process), newest first.
+    fn attempts(
+        &self,
+        tenant_id: &str,
+        process_id: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<WebhookAttempt>>;
+    /// Makes a tenant's events (of one process, or created since a time) due again now;
+    /// returns how many.
+    fn replay_events(
+        &self,
+        tenant_id: &str,
+        process_id: Option<&str>,
+        since: Option<i64>,
+        now: i64,
+    ) -> StoreResult<usize>;
 }

@@ -138,3 +138,105 @@ pub struct ApiKey {
     /// Creation time.
     pub created_at: i64,
 }
+
+/// Processes whose finishing is decided by the clock and that have no event yet.
+#[derive(Debug, Clone, Default)]
+pub struct FinishedByTime {
+    /// API-contract processes past `completesAt`.
+    pub api: Vec<selo_domain::process::ProcessRecord>,
+    /// Web & SDK processes past `expiresAt` without a capture.
+    pub web: Vec<selo_domain::web::WebProcessRecord>,
+}
+
+/// A tenant's webhook endpoint (CONTRACT §16).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookConfig {
+    /// Tenant.
+    pub tenant_id: String,
+    /// Receiver URL.
+    pub url: String,
+    /// Receiver authentication, as JSON of `selo_domain::webhook::ReceiverAuth`.
+    pub auth: String,
+    /// Attempts before an event is `failed`.
+    pub max_attempts: u32,
+    /// First retry interval, seconds (doubling up to 1 h).
+    pub retry_interval: i64,
+    /// Per-attempt timeout, seconds.
+    pub timeout: i64,
+    /// Deliveries in flight at once.
+    pub concurrency: u32,
+    /// Current signing secret (`whsec_…`).
+    pub secret: String,
+    /// The previous secret, still used to sign until `previous_until`.
+    pub previous_secret: Option<String>,
+    /// End of the rotation overlap (Unix seconds).
+    pub previous_until: Option<i64>,
+    /// Whether events are recorded and delivered.
+    pub enabled: bool,
+}
+
+/// An event to write with the state change that causes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventDraft {
+    /// Event id (also `webhook-id`).
+    pub id: String,
+    /// Tenant.
+    pub tenant_id: String,
+    /// The process.
+    pub process_id: String,
+    /// The JSON payload.
+    pub payload: String,
+    /// When (Unix seconds).
+    pub created_at: i64,
+}
+
+/// A stored event and its delivery state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookEvent {
+    /// Event id.
+    pub id: String,
+    /// Tenant.
+    pub tenant_id: String,
+    /// The process.
+    pub process_id: String,
+    /// The JSON payload.
+    pub payload: String,
+    /// When it was recorded.
+    pub created_at: i64,
+    /// `pending`, `delivered` or `failed`.
+    pub status: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// When the next attempt is due (pending only).
+    pub next_attempt_at: i64,
+}
+
+/// One delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookAttempt {
+    /// The event.
+    pub event_id: String,
+    /// The process.
+    pub process_id: String,
+    /// 1-based attempt number.
+    pub attempt: u32,
+    /// When (Unix seconds).
+    pub at: i64,
+    /// HTTP status, when a response came.
+    pub status: Option<u16>,
+    /// Milliseconds until the response or the failure.
+    pub latency_ms: i64,
+    /// The failure, when there was one.
+    pub error: Option<String>,
+}
+
+/// What an attempt leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// 2xx: done.
+    Delivered,
+    /// Try again at this time.
+    Retry(i64),
+    /// No attempts left: kept as `failed` for `replay`.
+    Failed,
+}

@@ -2,9 +2,10 @@
 //! admin CLI may have the same database open at once (WAL + busy timeout).
 
 use crate::{
-    Account, AccountKey, ApiKey, ExpiredBlob, IdempotencyBegin, IdempotencyCompletion,
-    IdempotencyScope, LockoutPolicy, RetentionCutoffs, Store, StoreError, StoreResult,
-    StoredResponse, Tenant,
+    Account, AccountKey, ApiKey, AttemptOutcome, EventDraft, ExpiredBlob, FinishedByTime,
+    IdempotencyBegin, IdempotencyCompletion, IdempotencyScope, LockoutPolicy, RetentionCutoffs,
+    Store, StoreError, StoreResult, StoredResponse, Tenant, WebhookAttempt, WebhookConfig,
+    WebhookEvent,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use selo_domain::magic_link::MagicLinkRecord;
@@ -128,6 +129,44 @@ ALTER TABLE processes ADD COLUMN blob_deleted_at INTEGER;
 ALTER TABLE web_processes ADD COLUMN blob_deleted_at INTEGER;
 ALTER TABLE magic_links ADD COLUMN blob_deleted_at INTEGER;
 "#,
+    r#"
+CREATE TABLE webhooks (
+    tenant_id TEXT PRIMARY KEY REFERENCES tenants(id),
+    url TEXT NOT NULL,
+    auth TEXT NOT NULL,
+    max_attempts INTEGER NOT NULL,
+    retry_interval INTEGER NOT NULL,
+    timeout INTEGER NOT NULL,
+    concurrency INTEGER NOT NULL,
+    secret TEXT NOT NULL,
+    previous_secret TEXT,
+    previous_until INTEGER,
+    enabled INTEGER NOT NULL
+);
+CREATE TABLE webhook_events (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    process_id TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    UNIQUE (tenant_id, process_id)
+);
+CREATE INDEX webhook_events_due ON webhook_events(status, next_attempt_at);
+CREATE TABLE webhook_attempts (
+    event_id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    process_id TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    status INTEGER,
+    latency_ms INTEGER NOT NULL,
+    error TEXT
+);
+CREATE INDEX webhook_attempts_by_tenant ON webhook_attempts(tenant_id, process_id, at);
+"#,
 ];
 
 /// SQLite-backed [`Store`].
@@ -233,6 +272,33 @@ fn api_key_row(r: &Row<'_>) -> rusqlite::Result<ApiKey> {
         revoked_at: r.get(4)?,
         created_at: r.get(5)?,
     })
+}
+
+const EVENT_COLS: &str =
+    "id, tenant_id, process_id, payload, created_at, status, attempts, next_attempt_at";
+
+fn event_row(r: &Row<'_>) -> rusqlite::Result<WebhookEvent> {
+    Ok(WebhookEvent {
+        id: r.get(0)?,
+        tenant_id: r.get(1)?,
+        process_id: r.get(2)?,
+        payload: r.get(3)?,
+        created_at: r.get(4)?,
+        status: r.get(5)?,
+        attempts: r.get(6)?,
+        next_attempt_at: r.get(7)?,
+    })
+}
+
+/// Writes an event (one per process) inside the caller's transaction, only when the tenant has
+/// an enabled endpoint; `true` when it was written.
+fn insert_event(tx: &rusqlite::Transaction<'_>, e: &EventDraft) -> StoreResult<bool> {
+    let n = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO webhook_events (id, tenant_id, process_id, payload, created_at, status, attempts, next_attempt_at) SELECT ?1, ?2, ?3, ?4, ?5, 'pending', 0, ?5 WHERE EXISTS (SELECT 1 FROM webhooks WHERE tenant_id = ?2 AND enabled = 1)",
+        )?
+        .execute(params![e.id, e.tenant_id, e.process_id, e.payload, e.created_at])?;
+    Ok(n == 1)
 }
 
 /// Marks an idempotency record done with its response, inside the caller's transaction.
@@ -628,6 +694,7 @@ impl Store for SqliteStore {
         &self,
         p: &ProcessRecord,
         idempotency: Option<IdempotencyCompletion<'_>>,
+        event: Option<&EventDraft>,
     ) -> StoreResult<()> {
         let record = serde_json::to_string(p).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.write(|c| {
@@ -639,6 +706,9 @@ impl Store for SqliteStore {
             .map_err(conflict_on_unique(format!("process {}", p.id)))?;
             if let Some(done) = idempotency {
                 complete_idempotency(&tx, done)?;
+            }
+            if let Some(e) = event {
+                insert_event(&tx, e)?;
             }
             tx.commit()?;
             Ok(())
@@ -813,15 +883,184 @@ impl Store for SqliteStore {
         })
     }
 
-    fn complete_web_process(&self, p: &WebProcessRecord) -> StoreResult<bool> {
+    fn complete_web_process(
+        &self,
+        p: &WebProcessRecord,
+        event: Option<&EventDraft>,
+    ) -> StoreResult<bool> {
         let record = encode(p)?;
         self.write(|c| {
-            let n = c
+            let tx = c.transaction()?;
+            let n = tx
                 .prepare_cached(
                     "UPDATE web_processes SET record = ?2, captured = 1 WHERE id = ?1 AND captured = 0",
                 )?
                 .execute(params![p.id, record])?;
+            if n == 1
+                && let Some(e) = event
+            {
+                insert_event(&tx, e)?;
+            }
+            tx.commit()?;
             Ok(n == 1)
+        })
+    }
+
+    fn finished_without_event(&self, now: i64, limit: usize) -> StoreResult<FinishedByTime> {
+        let query = |sql: &str| -> StoreResult<Vec<String>> {
+            self.read(|c| {
+                let mut st = c.prepare_cached(sql)?;
+                let rows = st
+                    .query_map(params![now, limit as i64], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+                Ok(rows)
+            })
+        };
+        let api = query(
+            "SELECT p.record FROM processes p JOIN webhooks w ON w.tenant_id = p.tenant_id AND w.enabled = 1 WHERE json_extract(p.record, '$.completesAt') <= ?1 AND NOT EXISTS (SELECT 1 FROM webhook_events e WHERE e.tenant_id = p.tenant_id AND e.process_id = p.id) LIMIT ?2",
+        )?;
+        let web = query(
+            "SELECT p.record FROM web_processes p JOIN webhooks w ON w.tenant_id = p.tenant_id AND w.enabled = 1 WHERE p.captured = 0 AND json_extract(p.record, '$.expiresAt') <= ?1 AND NOT EXISTS (SELECT 1 FROM webhook_events e WHERE e.tenant_id = p.tenant_id AND e.process_id = p.id) LIMIT ?2",
+        )?;
+        Ok(FinishedByTime {
+            api: api.iter().map(|r| decode(r)).collect::<StoreResult<_>>()?,
+            web: web.iter().map(|r| decode(r)).collect::<StoreResult<_>>()?,
+        })
+    }
+
+    fn set_webhook(&self, w: &WebhookConfig) -> StoreResult<()> {
+        self.write(|c| {
+            c.execute(
+                "INSERT OR REPLACE INTO webhooks (tenant_id, url, auth, max_attempts, retry_interval, timeout, concurrency, secret, previous_secret, previous_until, enabled) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![w.tenant_id, w.url, w.auth, w.max_attempts, w.retry_interval, w.timeout, w.concurrency, w.secret, w.previous_secret, w.previous_until, w.enabled],
+            )
+            .map_err(conflict_on_unique(format!("webhook of tenant {}", w.tenant_id)))?;
+            Ok(())
+        })
+    }
+
+    fn webhook(&self, tenant_id: &str) -> StoreResult<Option<WebhookConfig>> {
+        self.read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT tenant_id, url, auth, max_attempts, retry_interval, timeout, concurrency, secret, previous_secret, previous_until, enabled FROM webhooks WHERE tenant_id = ?1",
+            )?
+            .query_row([tenant_id], |r| {
+                Ok(WebhookConfig {
+                    tenant_id: r.get(0)?,
+                    url: r.get(1)?,
+                    auth: r.get(2)?,
+                    max_attempts: r.get(3)?,
+                    retry_interval: r.get(4)?,
+                    timeout: r.get(5)?,
+                    concurrency: r.get(6)?,
+                    secret: r.get(7)?,
+                    previous_secret: r.get(8)?,
+                    previous_until: r.get(9)?,
+                    enabled: r.get(10)?,
+                })
+            })
+            .optional()?)
+        })
+    }
+
+    fn record_event(&self, e: &EventDraft) -> StoreResult<bool> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            let n = insert_event(&tx, e)?;
+            tx.commit()?;
+            Ok(n)
+        })
+    }
+
+    fn due_events(&self, now: i64, limit: usize) -> StoreResult<Vec<WebhookEvent>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {EVENT_COLS} FROM webhook_events WHERE status = 'pending' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, created_at LIMIT ?2"
+            ))?;
+            let rows = st
+                .query_map(params![now, limit as i64], event_row)?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+    }
+
+    fn record_attempt(&self, a: &WebhookAttempt, outcome: AttemptOutcome) -> StoreResult<()> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            tx.prepare_cached(
+                "INSERT INTO webhook_attempts (event_id, tenant_id, process_id, attempt, at, status, latency_ms, error) SELECT id, tenant_id, process_id, ?2, ?3, ?4, ?5, ?6 FROM webhook_events WHERE id = ?1",
+            )?
+            .execute(params![a.event_id, a.attempt, a.at, a.status, a.latency_ms, a.error])?;
+            let (status, next) = match outcome {
+                AttemptOutcome::Delivered => ("delivered", a.at),
+                AttemptOutcome::Retry(at) => ("pending", at),
+                AttemptOutcome::Failed => ("failed", a.at),
+            };
+            tx.prepare_cached(
+                "UPDATE webhook_events SET status = ?2, attempts = ?3, next_attempt_at = ?4 WHERE id = ?1",
+            )?
+            .execute(params![a.event_id, status, a.attempt, next])?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn events(
+        &self,
+        tenant_id: &str,
+        process_id: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<WebhookEvent>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {EVENT_COLS} FROM webhook_events WHERE tenant_id = ?1 AND (?2 IS NULL OR process_id = ?2) ORDER BY created_at DESC, id LIMIT ?3"
+            ))?;
+            let rows = st
+                .query_map(params![tenant_id, process_id, limit as i64], event_row)?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+    }
+
+    fn attempts(
+        &self,
+        tenant_id: &str,
+        process_id: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<WebhookAttempt>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT event_id, process_id, attempt, at, status, latency_ms, error FROM webhook_attempts WHERE tenant_id = ?1 AND (?2 IS NULL OR process_id = ?2) ORDER BY at DESC, attempt DESC LIMIT ?3",
+            )?;
+            let rows = st
+                .query_map(params![tenant_id, process_id, limit as i64], |r| {
+                    Ok(WebhookAttempt {
+                        event_id: r.get(0)?,
+                        process_id: r.get(1)?,
+                        attempt: r.get(2)?,
+                        at: r.get(3)?,
+                        status: r.get(4)?,
+                        latency_ms: r.get(5)?,
+                        error: r.get(6)?,
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+    }
+
+    fn replay_events(
+        &self,
+        tenant_id: &str,
+        process_id: Option<&str>,
+        since: Option<i64>,
+        now: i64,
+    ) -> StoreResult<usize> {
+        self.write(|c| {
+            Ok(c.execute(
+                "UPDATE webhook_events SET status = 'pending', attempts = 0, next_attempt_at = ?4 WHERE tenant_id = ?1 AND (?2 IS NULL OR process_id = ?2) AND (?3 IS NULL OR created_at >= ?3)",
+                params![tenant_id, process_id, since, now],
+            )?)
         })
     }
 

@@ -237,9 +237,9 @@ fn contract(store: &dyn Store) {
 
     // Processes are tenant-scoped.
     let p = process("p1", "t1");
-    store.insert_process(&p, None).unwrap();
+    store.insert_process(&p, None, None).unwrap();
     assert!(matches!(
-        store.insert_process(&p, None),
+        store.insert_process(&p, None, None),
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(store.process("t1", "p1").unwrap().unwrap(), p);
@@ -250,7 +250,7 @@ fn contract(store: &dyn Store) {
     for (i, id) in ["p2", "p3", "p4"].iter().enumerate() {
         let mut q = process(id, "t1");
         q.created_at = 20 + i as i64;
-        store.insert_process(&q, None).unwrap();
+        store.insert_process(&q, None, None).unwrap();
     }
     let found: Vec<String> = store
         .processes_by_reference("t1", "ref-1", 3)
@@ -299,9 +299,9 @@ fn contract(store: &dyn Store) {
         scenario: Scenario::Approved,
         image_type: "image/png".into(),
     });
-    assert!(store.complete_web_process(&done).unwrap());
+    assert!(store.complete_web_process(&done, None).unwrap());
     assert!(
-        !store.complete_web_process(&done).unwrap(),
+        !store.complete_web_process(&done, None).unwrap(),
         "a second capture is refused"
     );
     assert_eq!(store.web_process("t1", "w1").unwrap().unwrap(), done);
@@ -374,6 +374,7 @@ fn contract(store: &dyn Store) {
                 response: &response,
                 expires_at: 1000,
             }),
+            None,
         )
         .unwrap();
     assert_eq!(
@@ -409,6 +410,7 @@ fn contract(store: &dyn Store) {
                     response: &response,
                     expires_at: 5000
                 }),
+                None,
             )
             .is_err()
     );
@@ -432,7 +434,9 @@ fn sqlite_store_persists_across_reopen_and_migrates_once() {
     {
         let store = SqliteStore::open(&path, Durability::Full).unwrap();
         store.create_tenant(&tenant("t1", "sandbox")).unwrap();
-        store.insert_process(&process("p1", "t1"), None).unwrap();
+        store
+            .insert_process(&process("p1", "t1"), None, None)
+            .unwrap();
     }
     let store = SqliteStore::open(&path, Durability::Normal).unwrap();
     assert_eq!(store.process("t1", "p1").unwrap().unwrap().id, "p1");

@@ -131,3 +131,69 @@ pub struct DemoCredentials {
     /// API key with every capability.
     pub api_key: String,
 }
+
+/// `selo admin webhook set|show` (CONTRACT §15).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookInfo {
+    /// Tenant.
+    pub tenant_id: String,
+    /// Receiver URL.
+    pub url: String,
+    /// Receiver authentication, redacted.
+    pub auth: String,
+    /// Attempts before an event is `failed`.
+    pub max_attempts: u32,
+    /// First retry interval, seconds.
+    pub retry_interval: i64,
+    /// Per-attempt timeout, seconds.
+    pub timeout: i64,
+    /// Deliveries in flight at once.
+    pub concurrency: u32,
+    /// Whether events are recorded and delivered.
+    pub enabled: bool,
+    /// The `whsec_` signing secret.
+    pub signing_secret: String,
+}
+
+/// `selo admin webhook rotate-secret`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretRotated {
+    /// The new secret.
+    pub signing_secret: String,
+    /// Until when the previous secret also signs (RFC 3339).
+    pub previous_valid_until: String,
+}
+
+/// One event of `selo admin webhook deliveries`, with its attempts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryInfo {
+    /// Event id (`webhook-id`).
+    pub event_id: String,
+    /// Process.
+    pub process_id: String,
+    /// `pending`, `delivered` or `failed`.
+    pub status: String,
+    /// The payload.
+    pub payload: serde_json::Value,
+    /// Attempts, oldest first.
+    pub attempts: Vec<AttemptInfo>,
+}
+
+/// One delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttemptInfo {
+    /// 1-based.
+    pub attempt: u32,
+    /// RFC 3339.
+    pub at: String,
+    /// HTTP status, when a response came.
+    pub status: Option<u16>,
+    /// Milliseconds.
+    pub latency_ms: i64,
+    /// The failure.
+    pub error: Option<String>,
+}

@@ -291,6 +291,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
             })
         }
         AdminCommand::Account(cmd) => run_account(&store, json, cmd),
+        AdminCommand::Webhook(cmd) => crate::webhook_admin::run(&store, json, cmd),
         AdminCommand::Apikey(ApiKeyCommand::Create {
             tenant,
             capabilities,

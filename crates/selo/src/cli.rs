@@ -208,6 +208,80 @@ pub enum AdminCommand {
     /// API keys.
     #[command(subcommand)]
     Apikey(ApiKeyCommand),
+    /// Webhooks.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
+}
+
+/// `selo admin webhook …`.
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// Create or replace the tenant's endpoint (prints the signing secret).
+    Set {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// HTTPS URL (http:// only to loopback, for development).
+        #[arg(long)]
+        url: String,
+        /// none | basic:USER:PASS | apikey:VALUE | oauth2:TOKEN_URL,CLIENT_ID,CLIENT_SECRET
+        #[arg(long, default_value = "none")]
+        auth: String,
+        /// Attempts before an event is kept as failed.
+        #[arg(long, default_value_t = 8)]
+        max_attempts: u32,
+        /// First retry interval, seconds (doubling up to 1 h).
+        #[arg(long, default_value_t = 10)]
+        retry_interval: i64,
+        /// Per-attempt timeout, seconds.
+        #[arg(long, default_value_t = 10)]
+        timeout: i64,
+        /// Deliveries in flight at once (at most 500).
+        #[arg(long, default_value_t = 10)]
+        concurrency: u32,
+    },
+    /// Show the tenant's endpoint.
+    Show {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Stop recording and delivering events.
+    Disable {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+    },
+    /// New signing secret; the previous one also signs during the overlap.
+    RotateSecret {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// Seconds during which both secrets sign.
+        #[arg(long, default_value_t = 86_400)]
+        overlap: i64,
+    },
+    /// The delivery log (events and their attempts).
+    Deliveries {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// Only this process.
+        #[arg(long)]
+        process: Option<String>,
+    },
+    /// Send events again.
+    Replay {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// The event of this process.
+        #[arg(long, conflicts_with = "since", required_unless_present = "since")]
+        process: Option<String>,
+        /// Every event recorded since this time (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+    },
 }
 
 /// `selo admin tenant …`.

@@ -144,7 +144,11 @@ pub fn create(
     };
     let expires_at = now + state.shared.idempotency_retention.as_secs() as i64;
     store
-        .insert_process(&record, ticket.map(|t| t.completion(&stored, expires_at)))
+        .insert_process(
+            &record,
+            ticket.map(|t| t.completion(&stored, expires_at)),
+            crate::webhooks::api_event(&record, now).as_ref(),
+        )
         .map_err(store_failure)?;
     Ok(stored.body)
 }

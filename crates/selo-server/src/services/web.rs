@@ -396,7 +396,11 @@ pub async fn capture(
             tracing::error!(error = %e, "writing a selfie failed");
             Problem::Internal
         })?;
-    if !store.complete_web_process(&done).map_err(store_failure)? {
+    let event = crate::webhooks::web_event(&done, state.now());
+    if !store
+        .complete_web_process(&done, event.as_ref())
+        .map_err(store_failure)?
+    {
         return Err(Problem::NotFinished {
             reason: "this verification was already completed".into(),
         });

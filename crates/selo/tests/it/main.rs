@@ -18,3 +18,4 @@ mod retention;
 mod token;
 mod web;
 mod web_cli;
+mod webhooks;

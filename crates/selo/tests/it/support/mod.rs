@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod images;
+pub mod receiver;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

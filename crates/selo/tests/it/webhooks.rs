@@ -1,0 +1,439 @@
+//! Webhooks (CONTRACT §16): delivery with each receiver-auth mode, signatures, retries with
+//! growing intervals, timeouts, the concurrency cap, the delivery log, replay, and nothing lost
+//! across a kill -9.
+
+use crate::support::receiver::Receiver;
+use crate::support::{Opts, Server, Tenant, images};
+use serde_json::{Value, json};
+use std::time::{Duration, SystemTime};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn set_webhook(s: &Server, t: &Tenant, url: &str, extra: &[&str]) -> Value {
+    let mut args = vec!["webhook", "set", "--tenant", &t.id, "--url", url];
+    args.extend_from_slice(extra);
+    s.admin(&args)
+}
+
+async fn create(s: &Server, t: &Tenant, token: &str, cpf: &str) -> String {
+    let v: Value = s
+        .http
+        .post(s.url("/processes/v1"))
+        .header("authorization", format!("Bearer {token}"))
+        .header("apikey", &t.api_key)
+        .json(&json!({"subject": {"code": cpf, "name": "Maria Silva"}, "imageBase64": images::selfie()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["id"].as_str().unwrap().to_string()
+}
+
+fn verify(
+    secret: &str,
+    call: &crate::support::receiver::Call,
+) -> Result<(), selo_sdk::WebhookError> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    for (k, v) in &call.headers {
+        headers.insert(
+            reqwest::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            v.parse().unwrap(),
+        );
+    }
+    selo_sdk::verify_webhook(
+        secret,
+        &headers,
+        &call.body,
+        SystemTime::now(),
+        Duration::from_secs(300),
+    )
+}
+
+#[tokio::test]
+async fn each_auth_mode_sends_the_headers_the_platform_documents() {
+    let s = Server::start();
+    let r = Receiver::start().await;
+    let modes = [
+        ("basic:u:p".to_string(), "authorization", "Basic dTpw"),
+        ("apikey:X-API-Key:abc123".to_string(), "x-api-key", "abc123"),
+        (
+            "apikey:Authorization:Bearer abc123".to_string(),
+            "authorization",
+            "Bearer abc123",
+        ),
+        ("apikey:abc123".to_string(), "authorization", "abc123"),
+        (
+            format!("oauth2:{}/token,client-1,secret-1", r.url),
+            "authorization",
+            "Bearer tok-123",
+        ),
+    ];
+    for (i, (auth, header, value)) in modes.iter().enumerate() {
+        let t = s.tenant();
+        let token = s.token(&t).await;
+        let hook = set_webhook(&s, &t, &format!("{}/hook", r.url), &["--auth", auth]);
+        assert!(
+            hook["signingSecret"]
+                .as_str()
+                .unwrap()
+                .starts_with("whsec_")
+        );
+        assert!(
+            !hook["auth"].as_str().unwrap().contains("secret-1")
+                && !hook["auth"].as_str().unwrap().contains(":p"),
+            "secrets are redacted: {hook}"
+        );
+        let id = create(&s, &t, &token, "00000000191").await;
+        let calls = r.wait_for(i + 1, WAIT).await;
+        let call = calls
+            .iter()
+            .find(|c| c.json()["processId"] == id.as_str())
+            .expect("the event");
+        assert_eq!(
+            call.headers.get(*header).map(String::as_str),
+            Some(*value),
+            "{auth}"
+        );
+        assert_eq!(
+            call.json(),
+            json!({"processId": id, "state": "PROCESS_STATE_FINISHED", "flow": "api", "result": "ok"})
+        );
+        assert!(call.headers["webhook-id"].starts_with("evt_"));
+        verify(hook["signingSecret"].as_str().unwrap(), call).expect("the signature verifies");
+        let mut tampered = call.clone();
+        tampered.body = br#"{"processId":"x"}"#.to_vec();
+        assert!(
+            verify(hook["signingSecret"].as_str().unwrap(), &tampered).is_err(),
+            "a tampered body fails"
+        );
+    }
+    let no_auth = s.tenant();
+    set_webhook(&s, &no_auth, &format!("{}/hook", r.url), &[]);
+    let token = s.token(&no_auth).await;
+    create(&s, &no_auth, &token, "00000000191").await;
+    let calls = r.wait_for(modes.len() + 1, WAIT).await;
+    assert!(!calls.last().unwrap().headers.contains_key("authorization"));
+}
+
+#[tokio::test]
+async fn results_follow_the_outcome_and_there_is_one_event_per_process() {
+    let s = Server::start();
+    let r = Receiver::start().await;
+    let t = s.tenant();
+    let token = s.token(&t).await;
+    // Without an endpoint nothing is recorded.
+    create(&s, &t, &token, "00000000191").await;
+    set_webhook(&s, &t, &r.url, &[]);
+    let mut expected = Vec::new();
+    for (cpf, result) in [
+        ("00000000191", Some("ok")),
+        ("00000000272", Some("invalid_identity")),
+        ("00000000353", Some("failed")),
+        ("00000000604", None),
+        ("00000000787", None),
+        ("00000000434", Some("ok")),
+    ] {
+        let id = create(&s, &t, &token, cpf).await;
+        if let Some(result) = result {
+            expected.push((id, result));
+        }
+    }
+    let calls = r.wait_for(expected.len(), WAIT).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        r.calls().len(),
+        expected.len(),
+        "divergence and error send nothing; one event each"
+    );
+    for (id, result) in expected {
+        let call = calls
+            .iter()
+            .find(|c| c.json()["processId"] == id.as_str())
+            .unwrap();
+        assert_eq!(call.json()["result"], result);
+    }
+}
+
+#[tokio::test]
+async fn web_processes_notify_on_completion_and_on_expiry() {
+    let s = Server::start_manual_clock();
+    let r = Receiver::start().await;
+    let t = s.tenant();
+    set_webhook(&s, &t, &r.url, &[]);
+    let token = s.token(&t).await;
+    let mut ids = Vec::new();
+    for expires in ["3600s", "60s"] {
+        let v: Value = s
+            .http
+            .post(s.url("/client/v1/process"))
+            .header("authorization", format!("Bearer {token}"))
+            .json(&json!({"callbackUri": "/", "flow": "idcheck", "purpose": "creditprocess", "expiresIn": expires,
+                          "person": {"duiType": "DUI_TYPE_BR_CPF", "duiValue": "00000000191"}}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        ids.push(v["process"].clone());
+    }
+    let p = &ids[0];
+    let res = s
+        .http
+        .post(s.url(&format!(
+            "/journey/v1/process/{}/capture",
+            p["id"].as_str().unwrap()
+        )))
+        .json(&json!({"token": p["token"], "imageBase64": images::selfie()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let calls = r.wait_for(1, WAIT).await;
+    assert_eq!(
+        calls[0].json(),
+        json!({"processId": p["id"], "state": "PROCESS_STATE_FINISHED", "flow": "idcheck", "result": "ok"})
+    );
+    s.advance(60).await;
+    let calls = r.wait_for(2, WAIT).await;
+    assert_eq!(
+        calls[1].json(),
+        json!({"processId": ids[1]["id"], "state": "PROCESS_STATE_FINISHED", "flow": "idcheck", "result": "expired",
+               "lastEvent": "EVENT_TYPE_SESSION_ENDED", "lastEventDescription": "Session ended by timeout or by new session created"})
+    );
+}
+
+#[tokio::test]
+async fn failures_are_retried_at_growing_intervals_and_2xx_stops() {
+    let s = Server::start_manual_clock();
+    let r = Receiver::start().await;
+    let t = s.tenant();
+    set_webhook(
+        &s,
+        &t,
+        &r.url,
+        &["--retry-interval", "10", "--timeout", "1"],
+    );
+    r.script(&[
+        (500, Duration::ZERO),
+        (200, Duration::from_millis(2500)),
+        (503, Duration::ZERO),
+    ]);
+    let token = s.token(&t).await;
+    let id = create(&s, &t, &token, "00000000191").await;
+    r.wait_for(1, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(r.calls().len(), 1, "no retry before the interval");
+    s.advance(10).await;
+    r.wait_for(2, WAIT).await; // answered 200, but after the 1-s timeout: a failure
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    s.advance(19).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(r.calls().len(), 2, "the second retry waits 20 s");
+    s.advance(1).await;
+    r.wait_for(3, WAIT).await; // 503
+    s.advance(40).await;
+    r.wait_for(4, WAIT).await; // default 200
+    s.advance(3600).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(r.calls().len(), 4, "a 2xx stops the retries");
+    let log = s.admin(&["webhook", "deliveries", "--tenant", &t.id, "--process", &id]);
+    let attempts = log[0]["attempts"].as_array().unwrap();
+    assert_eq!(log[0]["status"], "delivered");
+    assert_eq!(attempts.len(), 4);
+    assert_eq!(attempts[0]["status"], 500);
+    assert!(
+        attempts[1]["error"].as_str().unwrap().contains("timed out"),
+        "{}",
+        attempts[1]
+    );
+    assert_eq!(attempts[2]["status"], 503);
+    assert_eq!(attempts[3]["status"], 200);
+    let ids: Vec<String> = r
+        .calls()
+        .iter()
+        .map(|c| c.headers["webhook-id"].clone())
+        .collect();
+    assert!(
+        ids.windows(2).all(|w| w[0] == w[1]),
+        "the same webhook-id on every attempt"
+    );
+}
+
+#[tokio::test]
+async fn exhausted_events_stay_failed_until_replayed() {
+    let s = Server::start();
+    let r = Receiver::start().await;
+    r.default_answer(500, Duration::ZERO);
+    let t = s.tenant();
+    set_webhook(
+        &s,
+        &t,
+        &r.url,
+        &["--retry-interval", "0", "--max-attempts", "2"],
+    );
+    let token = s.token(&t).await;
+    let id = create(&s, &t, &token, "00000000191").await;
+    r.wait_for(2, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let log = s.admin(&["webhook", "deliveries", "--tenant", &t.id]);
+    assert_eq!(log[0]["status"], "failed");
+    assert_eq!(r.calls().len(), 2);
+    r.default_answer(200, Duration::ZERO);
+    let replayed = s.admin(&["webhook", "replay", "--tenant", &t.id, "--process", &id]);
+    assert_eq!(replayed["replayed"], 1);
+    r.wait_for(3, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        s.admin(&["webhook", "deliveries", "--tenant", &t.id])[0]["status"],
+        "delivered"
+    );
+    // Disabled: nothing more is recorded.
+    s.admin(&["webhook", "disable", "--tenant", &t.id]);
+    create(&s, &t, &token, "00000000191").await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(r.calls().len(), 3);
+}
+
+#[tokio::test]
+async fn the_concurrency_cap_is_never_exceeded_and_rotation_signs_twice() {
+    let s = Server::start();
+    let r = Receiver::start().await;
+    r.default_answer(200, Duration::from_millis(300));
+    let t = s.tenant();
+    let first = set_webhook(&s, &t, &r.url, &["--concurrency", "2"]);
+    let rotated = s.admin(&[
+        "webhook",
+        "rotate-secret",
+        "--tenant",
+        &t.id,
+        "--overlap",
+        "3600",
+    ]);
+    let token = s.token(&t).await;
+    for _ in 0..8 {
+        create(&s, &t, &token, "00000000191").await;
+    }
+    let calls = r.wait_for(8, Duration::from_secs(20)).await;
+    assert!(
+        r.max_concurrent() <= 2,
+        "at most 2 in flight, saw {}",
+        r.max_concurrent()
+    );
+    let call = &calls[0];
+    assert_eq!(
+        call.headers["webhook-signature"].split(' ').count(),
+        2,
+        "both secrets sign during the overlap"
+    );
+    verify(first["signingSecret"].as_str().unwrap(), call).expect("the old secret still verifies");
+    verify(rotated["signingSecret"].as_str().unwrap(), call).expect("the new secret verifies");
+}
+
+#[tokio::test]
+async fn nothing_is_lost_across_a_kill_9() {
+    let mut s = Server::start_with(Opts {
+        manual_clock: true,
+        ..Opts::default()
+    });
+    let t = s.tenant();
+    // A receiver address that is down for now.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    set_webhook(
+        &s,
+        &t,
+        &format!("http://127.0.0.1:{port}/hook"),
+        &["--retry-interval", "5", "--max-attempts", "50"],
+    );
+    let token = s.token(&t).await;
+    let mut ids = std::collections::HashSet::new();
+    for _ in 0..200 {
+        ids.insert(create(&s, &t, &token, "00000000191").await);
+    }
+    s.kill9();
+    s.restart();
+    let r = Receiver::start_on(port).await;
+    s.advance(7200).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let got: std::collections::HashSet<String> = r
+            .calls()
+            .iter()
+            .map(|c| {
+                c.json()["processId"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect();
+        if ids.is_subset(&got) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} of 200 events arrived",
+            ids.intersection(&got).count()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn webhook_admin_validates_and_shows_the_configuration() {
+    let s = Server::start();
+    let t = s.tenant();
+    for (url, auth) in [
+        ("http://example.com/hook", "none"),
+        ("ftp://example.com", "none"),
+        ("https://example.com/hook", "basic:"),
+        (
+            "https://example.com/hook",
+            "oauth2:https://id.test/token,only-two",
+        ),
+        ("https://example.com/hook", "magic"),
+    ] {
+        let out = s.admin_raw(&[
+            "webhook", "set", "--tenant", &t.id, "--url", url, "--auth", auth,
+        ]);
+        assert_eq!(out.status.code(), Some(3), "{url} {auth}");
+    }
+    let out = s.admin_raw(&["webhook", "show", "--tenant", &t.id]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has no webhook"));
+    let set = s.admin(&[
+        "webhook",
+        "set",
+        "--tenant",
+        &t.id,
+        "--url",
+        "https://example.com/hook",
+        "--auth",
+        "basic:user:pa:ss",
+        "--max-attempts",
+        "3",
+    ]);
+    assert!(set["auth"].as_str().unwrap().starts_with("basic"), "{set}");
+    assert!(!set["auth"].as_str().unwrap().contains("pa:ss"));
+    let shown = s.admin(&["webhook", "show", "--tenant", &t.id]);
+    assert_eq!(shown, set);
+    assert_eq!(shown["maxAttempts"], 3);
+    // Setting again keeps the secret; rotating changes it.
+    let again = s.admin(&[
+        "webhook",
+        "set",
+        "--tenant",
+        &t.id,
+        "--url",
+        "http://127.0.0.1:9/hook",
+    ]);
+    assert_eq!(again["signingSecret"], set["signingSecret"]);
+    let rotated = s.admin(&["webhook", "rotate-secret", "--tenant", &t.id]);
+    assert_ne!(rotated["signingSecret"], set["signingSecret"]);
+    let disabled = s.admin(&["webhook", "disable", "--tenant", &t.id]);
+    assert_eq!(disabled["enabled"], false);
+}
