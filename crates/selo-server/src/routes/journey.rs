@@ -58,6 +58,27 @@ fn closed_message(p: &WebProcessRecord, now: i64) -> Option<&'static str> {
     }
 }
 
+/// The page for a link that names nothing (or carries a wrong token).
+fn invalid_link() -> Response {
+    page(
+        "Selo",
+        "",
+        json!({"state": "closed", "message": "This link is not valid. Check that you opened the whole link you received."}),
+        StatusCode::NOT_FOUND,
+    )
+}
+
+/// The display name of the company asking.
+fn tenant_name(state: &AppState, tenant_id: &str) -> String {
+    state
+        .shared
+        .store
+        .tenant(tenant_id)
+        .ok()
+        .flatten()
+        .map_or_else(|| "A company".to_string(), |t| t.name)
+}
+
 /// `GET /journey/{id}?token=…`.
 pub async fn show(
     State(state): State<AppState>,
@@ -67,20 +88,9 @@ pub async fn show(
     let token = query.get("token").map(String::as_str).unwrap_or_default();
     let found = web::journey_process(&state, &id, token);
     let Some(p) = found else {
-        return page(
-            "Selo",
-            "",
-            json!({"state": "closed", "message": "This link is not valid. Check that you opened the whole link you received."}),
-            StatusCode::NOT_FOUND,
-        );
+        return invalid_link();
     };
-    let tenant = state
-        .shared
-        .store
-        .tenant(&p.tenant_id)
-        .ok()
-        .flatten()
-        .map_or_else(|| "A company".to_string(), |t| t.name);
+    let tenant = tenant_name(&state, &p.tenant_id);
     let now = state.now();
     let process = match closed_message(&p, now) {
         Some(message) => json!({"state": "closed", "message": message}),
@@ -96,20 +106,9 @@ pub async fn show(
 /// `GET /link/v2/{token}`: the Magic Link journey (single use).
 pub async fn show_link(State(state): State<AppState>, Path(token): Path<String>) -> Response {
     let Some(link) = crate::services::magic_link::journey_link(&state, &token) else {
-        return page(
-            "Selo",
-            "",
-            json!({"state": "closed", "message": "This link is not valid. Check that you opened the whole link you received."}),
-            StatusCode::NOT_FOUND,
-        );
+        return invalid_link();
     };
-    let tenant = state
-        .shared
-        .store
-        .tenant(&link.tenant_id)
-        .ok()
-        .flatten()
-        .map_or_else(|| "A company".to_string(), |t| t.name);
+    let tenant = tenant_name(&state, &link.tenant_id);
     let process = if link.capture.is_some() {
         json!({"state": "closed", "message": "This link was already used. You can close this page."})
     } else {

@@ -5,12 +5,12 @@ use crate::auth;
 use crate::http::body::LimitedBody;
 use crate::http::context::Annotations;
 use crate::http::problem::ApiResult;
-use crate::services::idempotency::{self, Start};
+use crate::services::idempotency;
 use crate::services::magic_link;
 use crate::state::AppState;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::{Extension, Json};
 use selo_domain::validation::parse_body;
 use serde_json::{Value, json};
@@ -23,27 +23,14 @@ pub async fn create(
     LimitedBody(body): LimitedBody,
 ) -> ApiResult<Response> {
     let tenant = auth::magic_link_key(&state, &headers, &notes)?;
-    let ticket = match idempotency::begin(
-        &state,
-        &tenant,
-        idempotency::CREATE_MAGIC_LINK,
-        &headers,
-        &body,
-    )? {
-        Start::Replay(stored) => return Ok(idempotency::replay(stored)),
-        Start::Run(ticket) => ticket,
-    };
-    let result =
-        parse_body(&body).and_then(|v| magic_link::create(&state, &tenant, &v, ticket.as_ref()));
-    if let (Err(_), Some(t)) = (&result, &ticket) {
-        idempotency::abandon(&state, t);
-    }
-    let mut res = result?.into_response();
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    Ok(res)
+    let route = idempotency::CREATE_MAGIC_LINK;
+    Ok(
+        idempotency::keyed(&state, &tenant, route, &headers, &body, async |ticket| {
+            let value = parse_body(&body)?;
+            magic_link::create(&state, &tenant, &value, ticket)
+        })
+        .await?,
+    )
 }
 
 /// `GET /v2/magic-link/{token}`.

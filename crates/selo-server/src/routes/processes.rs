@@ -5,12 +5,12 @@ use crate::auth::{self, Caller};
 use crate::http::body::{LimitedBody, UploadPermit};
 use crate::http::context::Annotations;
 use crate::http::problem::ApiResult;
-use crate::services::idempotency::{self, Start, Ticket};
+use crate::services::idempotency::{self, Ticket};
 use crate::services::processes;
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::{Extension, Json};
 use selo_domain::problem::Problem;
 use selo_domain::validation::parse_body;
@@ -27,26 +27,13 @@ pub async fn create(
 ) -> ApiResult<Response> {
     let caller = auth::authenticate(&state, &headers, &notes)?;
     let tenant = caller.principal.tenant_id.clone();
-    let ticket = match idempotency::begin(
-        &state,
-        &tenant,
-        idempotency::CREATE_PROCESS,
-        &headers,
-        &body,
-    )? {
-        Start::Replay(stored) => return Ok(idempotency::replay(stored)),
-        Start::Run(ticket) => ticket,
-    };
-    let result = run_create(&state, &caller, &body, ticket.as_ref()).await;
-    if let (Err(_), Some(t)) = (&result, &ticket) {
-        idempotency::abandon(&state, t);
-    }
-    let mut res = result?.into_response();
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    Ok(res)
+    let route = idempotency::CREATE_PROCESS;
+    Ok(
+        idempotency::keyed(&state, &tenant, route, &headers, &body, async |ticket| {
+            run_create(&state, &caller, &body, ticket).await
+        })
+        .await?,
+    )
 }
 
 async fn run_create(

@@ -5,16 +5,17 @@ use crate::auth;
 use crate::http::body::LimitedBody;
 use crate::http::context::Annotations;
 use crate::http::problem::ApiResult;
-use crate::services::idempotency::{self, Start};
+use crate::services::idempotency;
 use crate::services::web;
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::{Extension, Json};
 use selo_domain::problem::{FieldProblem, Problem};
 use selo_domain::validation::parse_body;
-use selo_domain::web::validate_web_create;
+use selo_domain::web::{WebProcessRecord, validate_web_create};
+use selo_store::Tenant;
 use selo_wire::error::FieldReason;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -28,33 +29,19 @@ pub async fn create(
 ) -> ApiResult<Response> {
     let principal = auth::bearer(&state, &headers)?;
     auth::rate_limit(&state, &principal.tenant_id, &notes)?;
-    let ticket = match idempotency::begin(
-        &state,
-        &principal.tenant_id,
-        idempotency::CREATE_WEB_PROCESS,
-        &headers,
-        &body,
-    )? {
-        Start::Replay(stored) => return Ok(idempotency::replay(stored)),
-        Start::Run(ticket) => ticket,
-    };
-    let result = (|| {
-        let parsed = parse_body(&body);
-        if let Ok(value) = &parsed {
-            web::check_flow(&web::tenant(&state, &principal)?, value)?;
-        }
-        let valid = validate_web_create(&parsed?)?;
-        web::create(&state, &principal, valid, ticket.as_ref())
-    })();
-    if let (Err(_), Some(t)) = (&result, &ticket) {
-        idempotency::abandon(&state, t);
-    }
-    let mut res = result?.into_response();
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    Ok(res)
+    let route = idempotency::CREATE_WEB_PROCESS;
+    let tenant = principal.tenant_id.clone();
+    Ok(
+        idempotency::keyed(&state, &tenant, route, &headers, &body, async |ticket| {
+            let parsed = parse_body(&body);
+            if let Ok(value) = &parsed {
+                web::check_flow(&web::tenant(&state, &principal)?, value)?;
+            }
+            let valid = validate_web_create(&parsed?)?;
+            web::create(&state, &principal, valid, ticket)
+        })
+        .await?,
+    )
 }
 
 /// `GET /client/v1/process/{id}`.
@@ -111,11 +98,7 @@ pub async fn selfie(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let principal = auth::bearer(&state, &headers)?;
-    auth::rate_limit(&state, &principal.tenant_id, &notes)?;
-    let tenant = web::tenant(&state, &principal)?;
-    let p = web::load(&state, &principal, &id)?;
-    Ok(Json(web::selfie(&state, &tenant, &p)?))
+    file(&state, &notes, &headers, &id, web::selfie)
 }
 
 /// `GET /client/v1/process/{id}/evidenceset`.
@@ -125,12 +108,24 @@ pub async fn evidence_set(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let principal = auth::bearer(&state, &headers)?;
-    auth::rate_limit(&state, &principal.tenant_id, &notes)?;
-    let tenant = web::tenant(&state, &principal)?;
-    let p = web::load(&state, &principal, &id)?;
-    let body = tokio::task::block_in_place(|| web::evidence_set(&state, &tenant, &p))?;
-    Ok(Json(body))
+    file(&state, &notes, &headers, &id, web::evidence_set)
+}
+
+/// A file of a process (`{fileContents, contentType}`), made by `fetch` off the async queue.
+fn file(
+    state: &AppState,
+    notes: &Annotations,
+    headers: &HeaderMap,
+    id: &str,
+    fetch: fn(&AppState, &Tenant, &WebProcessRecord) -> Result<Value, Problem>,
+) -> ApiResult<Json<Value>> {
+    let principal = auth::bearer(state, headers)?;
+    auth::rate_limit(state, &principal.tenant_id, notes)?;
+    let tenant = web::tenant(state, &principal)?;
+    let p = web::load(state, &principal, id)?;
+    Ok(Json(tokio::task::block_in_place(|| {
+        fetch(state, &tenant, &p)
+    })?))
 }
 
 /// `POST /client/v1/process/{id}/document`.

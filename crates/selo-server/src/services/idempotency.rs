@@ -136,3 +136,30 @@ pub fn replay(stored: StoredResponse) -> Response {
         .insert("idempotent-replayed", HeaderValue::from_static("true"));
     res
 }
+
+/// Runs a create under its `Idempotency-Key` (if any): replays a finished first request,
+/// refuses a mismatch or a running one, else runs `create` (which commits its record with the
+/// resource) and forgets the record when `create` fails. Answers the JSON body bytes.
+pub async fn keyed(
+    state: &AppState,
+    tenant_id: &str,
+    route: &'static str,
+    headers: &HeaderMap,
+    body: &[u8],
+    create: impl AsyncFnOnce(Option<&Ticket>) -> Result<Vec<u8>, Problem>,
+) -> Result<Response, Problem> {
+    let ticket = match begin(state, tenant_id, route, headers, body)? {
+        Start::Replay(stored) => return Ok(replay(stored)),
+        Start::Run(ticket) => ticket,
+    };
+    let result = create(ticket.as_ref()).await;
+    if let (Err(_), Some(t)) = (&result, &ticket) {
+        abandon(state, t);
+    }
+    let mut res = result?.into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(res)
+}

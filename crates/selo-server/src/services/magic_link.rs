@@ -3,11 +3,10 @@
 use crate::services::idempotency::Ticket;
 use crate::state::AppState;
 use selo_domain::clock::rfc3339_millis;
-use selo_domain::image::check_image_base64;
 use selo_domain::magic_link::{LinkCapture, MagicLinkRecord, envelope, validate_create};
-use selo_domain::problem::{FieldProblem, Problem};
+use selo_domain::problem::Problem;
 use selo_domain::scenario::Scenario;
-use selo_domain::validation::{image_problem_code, is_uuid};
+use selo_domain::validation::is_uuid;
 use selo_store::{StoreError, StoredResponse};
 use serde_json::Value;
 
@@ -121,31 +120,7 @@ pub async fn capture(
             reason: "this link was already used; a new verification needs a new link".into(),
         });
     }
-    let image = match body.get("imageBase64").and_then(Value::as_str) {
-        Some(s) if !s.is_empty() => {
-            let s = s.to_string();
-            tokio::task::spawn_blocking(move || check_image_base64(&s))
-                .await
-                .map_err(|_| Problem::Internal)?
-                .map_err(|e| {
-                    let (reason, code) = image_problem_code(e);
-                    Problem::Invalid(vec![FieldProblem::new(
-                        "imageBase64",
-                        reason,
-                        code,
-                        format!("imageBase64: {e}"),
-                    )])
-                })?
-        }
-        _ => {
-            return Err(Problem::Invalid(vec![FieldProblem::new(
-                "imageBase64",
-                selo_wire::error::FieldReason::Required,
-                "20009",
-                "imageBase64 is required: the captured selfie as base64",
-            )]));
-        }
-    };
+    let image = crate::services::capture::image(state, body).await?;
     let mut done = link.clone();
     let person = link.external_id.as_deref().unwrap_or_default();
     done.capture = Some(LinkCapture {

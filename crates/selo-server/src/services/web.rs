@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use selo_domain::image::check_image_base64;
 use selo_domain::problem::{FieldProblem, Problem};
 use selo_domain::scenario::Scenario;
-use selo_domain::validation::{image_problem_code, is_uuid};
+use selo_domain::validation::is_uuid;
 use selo_domain::web::{WebCapture, WebCreate, WebProcessRecord, WebState};
 use selo_store::{StoreError, StoredResponse, Tenant};
 use serde_json::{Value, json};
@@ -357,31 +357,7 @@ pub async fn capture(
             });
         }
     }
-    let image = match body.get("imageBase64") {
-        Some(Value::String(s)) if !s.is_empty() => {
-            let s = s.clone();
-            tokio::task::spawn_blocking(move || check_image_base64(&s))
-                .await
-                .map_err(|_| Problem::Internal)?
-                .map_err(|e| {
-                    let (reason, code) = image_problem_code(e);
-                    Problem::Invalid(vec![FieldProblem::new(
-                        "imageBase64",
-                        reason,
-                        code,
-                        format!("imageBase64: {e}"),
-                    )])
-                })?
-        }
-        _ => {
-            return Err(Problem::Invalid(vec![FieldProblem::new(
-                "imageBase64",
-                selo_wire::error::FieldReason::Required,
-                "20009",
-                "imageBase64 is required: the captured selfie as base64",
-            )]));
-        }
-    };
+    let image = crate::services::capture::image(state, body).await?;
     let mut done = p.clone();
     done.capture = Some(WebCapture {
         at: state.now(),

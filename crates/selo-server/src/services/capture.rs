@@ -1,0 +1,44 @@
+//! The journey's capture step shared by the Web & SDK and Magic Link journeys: the selfie in a
+//! capture body, checked like the API contract's (CONTRACT §5), off the async workers.
+
+use crate::state::AppState;
+use selo_domain::image::{CheckedImage, check_image_base64};
+use selo_domain::problem::{FieldProblem, Problem};
+use selo_domain::validation::image_problem_code;
+use selo_wire::error::FieldReason;
+use serde_json::Value;
+
+/// The checked `imageBase64` of a capture body (400 with the field otherwise).
+pub async fn image(state: &AppState, body: &Value) -> Result<CheckedImage, Problem> {
+    let Some(text) = body
+        .get("imageBase64")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+    else {
+        return Err(Problem::Invalid(vec![FieldProblem::new(
+            "imageBase64",
+            FieldReason::Required,
+            "20009",
+            "imageBase64 is required: the captured selfie as base64",
+        )]));
+    };
+    let _permit = state
+        .shared
+        .decode_permits
+        .acquire()
+        .await
+        .map_err(|_| Problem::Internal)?;
+    let text = text.to_string();
+    tokio::task::spawn_blocking(move || check_image_base64(&text))
+        .await
+        .map_err(|_| Problem::Internal)?
+        .map_err(|e| {
+            let (reason, code) = image_problem_code(e);
+            Problem::Invalid(vec![FieldProblem::new(
+                "imageBase64",
+                reason,
+                code,
+                format!("imageBase64: {e}"),
+            )])
+        })
+}
