@@ -158,11 +158,13 @@ impl Worker {
         });
     }
 
+    /// The in-flight limit of a tenant's endpoint at `concurrency` (a changed setting, or the
+    /// endpoint turning failing, gets a fresh limit).
     fn limit(&self, tenant: &str, concurrency: u32) -> Arc<tokio::sync::Semaphore> {
         self.limits
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .entry(tenant.to_string())
+            .entry(format!("{tenant}/{concurrency}"))
             .or_insert_with(|| {
                 Arc::new(tokio::sync::Semaphore::new(
                     concurrency.clamp(1, 500) as usize
@@ -201,8 +203,15 @@ impl Worker {
                     .remove(&event.id);
                 continue;
             };
+            // A failing endpoint is slowed down to one delivery at a time (a probe) until one
+            // succeeds; its queued events stay pending.
+            let concurrency = if config.failing() {
+                1
+            } else {
+                config.concurrency
+            };
             let permit = match self
-                .limit(&event.tenant_id, config.concurrency)
+                .limit(&event.tenant_id, concurrency)
                 .try_acquire_owned()
             {
                 Ok(p) => p,

@@ -173,6 +173,18 @@ pub struct WebhookConfig {
     pub previous_until: Option<i64>,
     /// Whether events are recorded and delivered.
     pub enabled: bool,
+    /// Attempts that failed in a row (kept by the store; ignored by `set_webhook`).
+    pub consecutive_failures: u32,
+}
+
+impl WebhookConfig {
+    /// Failed attempts in a row after which the endpoint is `failing`.
+    pub const FAILING_AFTER: u32 = 10;
+
+    /// Whether the endpoint is failing: it gets one delivery at a time until one succeeds.
+    pub fn failing(&self) -> bool {
+        self.consecutive_failures >= Self::FAILING_AFTER
+    }
 }
 
 /// An event to write with the state change that causes it.

@@ -167,6 +167,9 @@ CREATE TABLE webhook_attempts (
 );
 CREATE INDEX webhook_attempts_by_tenant ON webhook_attempts(tenant_id, process_id, at);
 "#,
+    r#"
+ALTER TABLE webhooks ADD COLUMN consecutive_failures INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// SQLite-backed [`Store`].
@@ -942,7 +945,7 @@ impl Store for SqliteStore {
     fn webhook(&self, tenant_id: &str) -> StoreResult<Option<WebhookConfig>> {
         self.read(|c| {
             Ok(c.prepare_cached(
-                "SELECT tenant_id, url, auth, max_attempts, retry_interval, timeout, concurrency, secret, previous_secret, previous_until, enabled FROM webhooks WHERE tenant_id = ?1",
+                "SELECT tenant_id, url, auth, max_attempts, retry_interval, timeout, concurrency, secret, previous_secret, previous_until, enabled, consecutive_failures FROM webhooks WHERE tenant_id = ?1",
             )?
             .query_row([tenant_id], |r| {
                 Ok(WebhookConfig {
@@ -957,6 +960,7 @@ impl Store for SqliteStore {
                     previous_secret: r.get(8)?,
                     previous_until: r.get(9)?,
                     enabled: r.get(10)?,
+                    consecutive_failures: r.get(11)?,
                 })
             })
             .optional()?)
@@ -991,6 +995,10 @@ impl Store for SqliteStore {
                 "INSERT INTO webhook_attempts (event_id, tenant_id, process_id, attempt, at, status, latency_ms, error) SELECT id, tenant_id, process_id, ?2, ?3, ?4, ?5, ?6 FROM webhook_events WHERE id = ?1",
             )?
             .execute(params![a.event_id, a.attempt, a.at, a.status, a.latency_ms, a.error])?;
+            tx.prepare_cached(
+                "UPDATE webhooks SET consecutive_failures = CASE WHEN ?2 THEN 0 ELSE consecutive_failures + 1 END WHERE tenant_id = (SELECT tenant_id FROM webhook_events WHERE id = ?1)",
+            )?
+            .execute(params![a.event_id, outcome == AttemptOutcome::Delivered])?;
             let (status, next) = match outcome {
                 AttemptOutcome::Delivered => ("delivered", a.at),
                 AttemptOutcome::Retry(at) => ("pending", at),

@@ -152,6 +152,11 @@ pub struct WebhookInfo {
     pub concurrency: u32,
     /// Whether events are recorded and delivered.
     pub enabled: bool,
+    /// `healthy`, or `failing` after 10 failed attempts in a row (then one delivery at a time
+    /// until one succeeds; queued events are kept).
+    pub health: String,
+    /// Failed attempts in a row.
+    pub consecutive_failures: u32,
     /// The `whsec_` signing secret.
     pub signing_secret: String,
 }

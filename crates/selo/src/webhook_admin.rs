@@ -44,16 +44,19 @@ fn info(c: &WebhookConfig) -> anyhow::Result<WebhookInfo> {
         timeout: c.timeout,
         concurrency: c.concurrency,
         enabled: c.enabled,
+        health: if c.failing() { "failing" } else { "healthy" }.to_string(),
+        consecutive_failures: c.consecutive_failures,
         signing_secret: c.secret.clone(),
     })
 }
 
 fn describe(i: &WebhookInfo) -> String {
     format!(
-        "webhook of tenant {}: {} ({}), auth {}, {} attempts from {} s, timeout {} s, concurrency {}\nsigning secret: {}",
+        "webhook of tenant {}: {} ({}, {}), auth {}, {} attempts from {} s, timeout {} s, concurrency {}\nsigning secret: {}",
         i.tenant_id,
         i.url,
         if i.enabled { "enabled" } else { "disabled" },
+        i.health,
         i.auth,
         i.max_attempts,
         i.retry_interval,
@@ -116,6 +119,7 @@ pub fn run(store: &dyn Store, json: bool, cmd: WebhookCommand) -> anyhow::Result
                 previous_secret: previous.as_ref().and_then(|p| p.previous_secret.clone()),
                 previous_until: previous.as_ref().and_then(|p| p.previous_until),
                 enabled: true,
+                consecutive_failures: 0,
             };
             store.set_webhook(&config)?;
             let out = info(&config)?;

@@ -437,3 +437,62 @@ async fn webhook_admin_validates_and_shows_the_configuration() {
     let disabled = s.admin(&["webhook", "disable", "--tenant", &t.id]);
     assert_eq!(disabled["enabled"], false);
 }
+
+#[tokio::test]
+async fn a_failing_endpoint_is_marked_and_slowed_without_losing_events() {
+    let s = Server::start();
+    let r = Receiver::start().await;
+    r.default_answer(500, Duration::ZERO);
+    let t = s.tenant();
+    set_webhook(
+        &s,
+        &t,
+        &r.url,
+        &[
+            "--retry-interval",
+            "0",
+            "--max-attempts",
+            "100",
+            "--concurrency",
+            "5",
+        ],
+    );
+    let token = s.token(&t).await;
+    let mut ids = std::collections::HashSet::new();
+    for _ in 0..4 {
+        ids.insert(create(&s, &t, &token, "00000000191").await);
+    }
+    r.wait_for(12, WAIT).await;
+    let deadline = std::time::Instant::now() + WAIT;
+    while s.admin(&["webhook", "show", "--tenant", &t.id])["health"] != "failing" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the endpoint never turned failing"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Recovery: every queued event still arrives, and the endpoint is healthy again.
+    r.default_answer(200, Duration::from_millis(50));
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let log = s.admin(&["webhook", "deliveries", "--tenant", &t.id]);
+        let delivered = log
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["status"] == "delivered")
+            .count();
+        if delivered == ids.len() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{delivered} of {} delivered",
+            ids.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let shown = s.admin(&["webhook", "show", "--tenant", &t.id]);
+    assert_eq!(shown["health"], "healthy");
+    assert_eq!(shown["consecutiveFailures"], 0);
+}
