@@ -16,6 +16,7 @@ pub mod person_code;
 pub mod problem;
 pub mod process;
 pub mod rate_limit;
+pub mod retention;
 pub mod scenario;
 pub mod validation;
 pub mod web;

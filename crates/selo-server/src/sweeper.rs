@@ -2,8 +2,6 @@
 //! tombstone (the deletion time). Whether a fetch answers 410 is decided from the clock, never
 //! from whether the sweeper has run yet.
 
-use crate::services::processes::PROCESS_RETENTION;
-use crate::services::web::SELFIE_RETENTION;
 use crate::state::Shared;
 use selo_store::RetentionCutoffs;
 use std::sync::Arc;
@@ -45,8 +43,8 @@ pub fn sweep(shared: &Shared) -> usize {
     let now = shared.clock.unix();
     emit_time_events(shared, now);
     let cutoffs = RetentionCutoffs {
-        selfie: now - SELFIE_RETENTION,
-        api_process: now - PROCESS_RETENTION,
+        now,
+        defaults: selo_domain::retention::Retention::default(),
     };
     let mut deleted = 0;
     loop {

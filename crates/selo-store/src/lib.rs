@@ -148,6 +148,14 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<Vec<ProcessRecord>>;
     /// Sets a tenant's rate limit (`None`: the server default; `Some(0)`: unlimited).
     fn set_tenant_rate_limit(&self, tenant_id: &str, rps: Option<u32>) -> StoreResult<()>;
+    /// Sets a tenant's retention windows (seconds; `None` keeps the current value).
+    fn set_tenant_retention(
+        &self,
+        tenant_id: &str,
+        selfie: Option<i64>,
+        evidence: Option<i64>,
+        process: Option<i64>,
+    ) -> StoreResult<()>;
     /// Sets a tenant's Web & SDK flows.
     fn set_tenant_flows(&self, tenant_id: &str, flows: &[String]) -> StoreResult<()>;
     /// Sets a tenant's Web & SDK permissions.

@@ -15,6 +15,8 @@ pub struct Tenant {
     pub flows: Option<Vec<String>>,
     /// Web & SDK permissions (`selfie`, `evidenceset`; `None`: both).
     pub permissions: Option<Vec<String>>,
+    /// Retention windows.
+    pub retention: selo_domain::retention::Retention,
     /// Creation time, Unix seconds.
     pub created_at: i64,
 }
@@ -102,13 +104,13 @@ pub struct IdempotencyCompletion<'a> {
     pub expires_at: i64,
 }
 
-/// Times before which data is past its retention window (Unix seconds).
+/// When the sweeper runs and the windows of tenants without their own.
 #[derive(Debug, Clone, Copy)]
 pub struct RetentionCutoffs {
-    /// Selfies captured before this are deleted (now − 8 h).
-    pub selfie: i64,
-    /// API-contract processes finished before this lose their selfie (now − 90 days).
-    pub api_process: i64,
+    /// Now (Unix seconds).
+    pub now: i64,
+    /// Default windows.
+    pub defaults: selo_domain::retention::Retention,
 }
 
 /// A blob whose retention ended.

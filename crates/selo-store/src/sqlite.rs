@@ -10,6 +10,7 @@ use crate::{
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use selo_domain::magic_link::MagicLinkRecord;
 use selo_domain::process::ProcessRecord;
+use selo_domain::retention::Retention;
 use selo_domain::web::WebProcessRecord;
 use std::path::Path;
 use std::sync::Mutex;
@@ -170,6 +171,11 @@ CREATE INDEX webhook_attempts_by_tenant ON webhook_attempts(tenant_id, process_i
     r#"
 ALTER TABLE webhooks ADD COLUMN consecutive_failures INTEGER NOT NULL DEFAULT 0;
 "#,
+    r#"
+ALTER TABLE tenants ADD COLUMN selfie_retention INTEGER;
+ALTER TABLE tenants ADD COLUMN evidence_retention INTEGER;
+ALTER TABLE tenants ADD COLUMN process_retention INTEGER;
+"#,
 ];
 
 /// SQLite-backed [`Store`].
@@ -232,10 +238,11 @@ fn tenant_row(r: &Row<'_>) -> rusqlite::Result<Tenant> {
         created_at: r.get(4)?,
         flows: list_column(r.get(5)?),
         permissions: list_column(r.get(6)?),
+        retention: Retention::with(r.get(7)?, r.get(8)?, r.get(9)?),
     })
 }
 
-const TENANT_COLS: &str = "id, name, environment, rate_limit, created_at, flows, permissions";
+const TENANT_COLS: &str = "id, name, environment, rate_limit, created_at, flows, permissions, selfie_retention, evidence_retention, process_retention";
 
 fn account_row(r: &Row<'_>) -> rusqlite::Result<Account> {
     let ips: String = r.get(3)?;
@@ -375,20 +382,21 @@ impl SqliteStore {
     }
 }
 
-/// The SQL that finds, per table, blobs whose retention ended before `?1` (`?2` = limit):
-/// (tenant, id, blob key suffix).
+/// The SQL that finds, per table, blobs whose retention ended by `?1` (`?2` = limit, `?3` and
+/// `?4` = the default selfie and process windows; every statement names all four so that one
+/// binding serves them all): (tenant, id, blob key suffix).
 const SWEEPS: [(&str, &str); 3] = [
     (
         "processes",
-        "SELECT tenant_id, id, '.selfie' FROM processes WHERE blob_deleted_at IS NULL AND COALESCE(json_extract(record, '$.completesAt'), created_at) <= ?1 LIMIT ?2",
+        "SELECT p.tenant_id, p.id, '.selfie' FROM processes p JOIN tenants t ON t.id = p.tenant_id WHERE p.blob_deleted_at IS NULL AND COALESCE(json_extract(p.record, '$.completesAt'), p.created_at) + COALESCE(t.process_retention, ?4) <= ?1 AND ?3 IS NOT NULL LIMIT ?2",
     ),
     (
         "web_processes",
-        "SELECT tenant_id, id, '.selfie' FROM web_processes WHERE captured = 1 AND blob_deleted_at IS NULL AND json_extract(record, '$.capture.at') <= ?1 LIMIT ?2",
+        "SELECT p.tenant_id, p.id, '.selfie' FROM web_processes p JOIN tenants t ON t.id = p.tenant_id WHERE p.captured = 1 AND p.blob_deleted_at IS NULL AND json_extract(p.record, '$.capture.at') + COALESCE(t.selfie_retention, ?3) <= ?1 AND ?4 IS NOT NULL LIMIT ?2",
     ),
     (
         "magic_links",
-        "SELECT tenant_id, token, '.link-selfie' FROM magic_links WHERE completed = 1 AND blob_deleted_at IS NULL AND json_extract(record, '$.capture.at') <= ?1 LIMIT ?2",
+        "SELECT m.tenant_id, m.token, '.link-selfie' FROM magic_links m JOIN tenants t ON t.id = m.tenant_id WHERE m.completed = 1 AND m.blob_deleted_at IS NULL AND json_extract(m.record, '$.capture.at') + COALESCE(t.selfie_retention, ?3) <= ?1 AND ?4 IS NOT NULL LIMIT ?2",
     ),
 ];
 
@@ -802,6 +810,22 @@ impl Store for SqliteStore {
         })
     }
 
+    fn set_tenant_retention(
+        &self,
+        tenant_id: &str,
+        selfie: Option<i64>,
+        evidence: Option<i64>,
+        process: Option<i64>,
+    ) -> StoreResult<()> {
+        self.write(|c| {
+            let n = c.execute(
+                "UPDATE tenants SET selfie_retention = COALESCE(?2, selfie_retention), evidence_retention = COALESCE(?3, evidence_retention), process_retention = COALESCE(?4, process_retention) WHERE id = ?1",
+                params![tenant_id, selfie, evidence, process],
+            )?;
+            changed(n, || format!("tenant {tenant_id}"))
+        })
+    }
+
     fn set_tenant_flows(&self, tenant_id: &str, flows: &[String]) -> StoreResult<()> {
         self.write(|c| {
             let n = c.execute(
@@ -1127,24 +1151,24 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> StoreResult<Vec<ExpiredBlob>> {
         let mut out = Vec::new();
-        for (i, (table, sql)) in SWEEPS.iter().enumerate() {
-            let cutoff = match i {
-                0 => cutoffs.api_process,
-                _ => cutoffs.selfie,
-            };
+        for (table, sql) in SWEEPS.iter() {
             let rows: Vec<ExpiredBlob> = self.read(|c| {
                 let mut st = c.prepare_cached(sql)?;
+                let d = cutoffs.defaults;
                 let rows = st
-                    .query_map(params![cutoff, limit as i64], |r| {
-                        let tenant: String = r.get(0)?;
-                        let id: String = r.get(1)?;
-                        let suffix: String = r.get(2)?;
-                        Ok(ExpiredBlob {
-                            table: table.to_string(),
-                            key: format!("{tenant}/{id}{suffix}"),
-                            id,
-                        })
-                    })?
+                    .query_map(
+                        params![cutoffs.now, limit as i64, d.selfie, d.process],
+                        |r| {
+                            let tenant: String = r.get(0)?;
+                            let id: String = r.get(1)?;
+                            let suffix: String = r.get(2)?;
+                            Ok(ExpiredBlob {
+                                table: table.to_string(),
+                                key: format!("{tenant}/{id}{suffix}"),
+                                id,
+                            })
+                        },
+                    )?
                     .collect::<Result<_, _>>()?;
                 Ok(rows)
             })?;

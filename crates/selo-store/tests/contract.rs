@@ -19,6 +19,7 @@ fn tenant(id: &str, env: &str) -> Tenant {
         created_at: 1,
         flows: None,
         permissions: None,
+        retention: Default::default(),
     }
 }
 
@@ -314,9 +315,14 @@ fn contract(store: &dyn Store) {
     );
 
     // Retention: blobs past their window, once each.
+    // Windows of 0 s: everything finished by `now` is past retention.
     let cutoffs = RetentionCutoffs {
-        selfie: 5,
-        api_process: 10,
+        now: 10,
+        defaults: selo_domain::retention::Retention {
+            selfie: 5,
+            evidence: 0,
+            process: 0,
+        },
     };
     let expired = store.blobs_past_retention(&cutoffs, 100).unwrap();
     let keys: Vec<&str> = expired.iter().map(|b| b.key.as_str()).collect();

@@ -42,6 +42,8 @@ pub struct TenantInfo {
     pub flows: Option<Vec<String>>,
     /// Web & SDK permissions (`null` = selfie and evidenceset).
     pub permissions: Option<Vec<String>>,
+    /// Retention windows in seconds: `{selfie, evidence, process}`.
+    pub retention: serde_json::Value,
 }
 
 /// `selo admin account create`.

@@ -116,6 +116,7 @@ pub fn create_tenant(
         created_at: now(),
         flows,
         permissions: None,
+        retention: Default::default(),
     };
     store.create_tenant(&tenant)?;
     Ok(TenantCreated {
@@ -270,6 +271,30 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
                 format!("tenant {tenant_id} permissions: {}", permissions.join(",")),
             )
         }
+        AdminCommand::Tenant(TenantCommand::SetRetention {
+            tenant_id,
+            selfie,
+            evidence,
+            process,
+        }) => {
+            use selo_domain::retention::{MIN_PROCESS_WINDOW, MIN_WINDOW};
+            if selfie.is_some_and(|s| s < MIN_WINDOW) || evidence.is_some_and(|s| s < MIN_WINDOW) {
+                bail!("--selfie and --evidence must be at least {MIN_WINDOW} seconds");
+            }
+            if process.is_some_and(|s| s < MIN_PROCESS_WINDOW) {
+                bail!("--process must be at least {MIN_PROCESS_WINDOW} seconds (a day)");
+            }
+            store
+                .set_tenant_retention(&tenant_id, selfie, evidence, process)
+                .map_err(not_found_hint)?;
+            let t = require_tenant(&store, &tenant_id)?;
+            print(json, &t.retention, || {
+                format!(
+                    "tenant {tenant_id} keeps selfies {} s, evidence sets {} s, processes {} s",
+                    t.retention.selfie, t.retention.evidence, t.retention.process
+                )
+            })
+        }
         AdminCommand::Tenant(TenantCommand::List) => {
             let list: Vec<TenantInfo> = store
                 .list_tenants()?
@@ -281,6 +306,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
                     rate_limit: t.rate_limit,
                     flows: t.flows,
                     permissions: t.permissions,
+                    retention: serde_json::to_value(t.retention).unwrap_or_default(),
                 })
                 .collect();
             print(json, &list, || {

@@ -301,6 +301,21 @@ pub enum TenantCommand {
         #[arg(long)]
         flows: Option<String>,
     },
+    /// Set a tenant's retention windows in seconds (defaults: selfie 28800, evidence 7200,
+    /// process 7776000); omitted ones keep their value.
+    SetRetention {
+        /// Tenant id.
+        tenant_id: String,
+        /// Selfies, seconds after the process finished (≥ 60).
+        #[arg(long)]
+        selfie: Option<i64>,
+        /// Evidence sets, seconds after the process finished (≥ 60).
+        #[arg(long)]
+        evidence: Option<i64>,
+        /// Finished processes, seconds (≥ 86400).
+        #[arg(long)]
+        process: Option<i64>,
+    },
     /// Set a tenant's Web & SDK flows (comma list).
     SetFlows {
         /// Tenant id.

@@ -6,6 +6,7 @@ use crate::state::AppState;
 use selo_domain::capability::{Capabilities, Capability};
 use selo_domain::problem::{FieldProblem, Problem};
 use selo_domain::process::{ProcessKind, ProcessRecord, effective_scenario};
+use selo_domain::retention::Retention;
 use selo_domain::scenario::Scenario;
 use selo_domain::validation::{
     ValidCreate, ValidReference, is_transactional, is_uuid, validate_create,
@@ -181,10 +182,11 @@ pub fn get(state: &AppState, principal: &Principal, id: &str) -> Result<ApiProce
         })?;
     let now = state.now();
     let finished = record.completes_at.unwrap_or(record.created_at);
-    if now >= finished + PROCESS_RETENTION {
+    if let Some(window) = past_process_window(state, &principal.tenant_id, finished, now)? {
         return Err(Problem::RetentionExpired {
             reason: format!(
-                "process {id} was deleted under the retention policy (finished processes are kept 90 days)"
+                "process {id} was deleted under the retention policy (finished processes are kept {})",
+                Retention::describe(window)
             ),
         });
     }
@@ -195,8 +197,25 @@ pub fn get(state: &AppState, principal: &Principal, id: &str) -> Result<ApiProce
     Ok(view)
 }
 
-/// Seconds a finished process is kept (90 days, CONTRACT §9).
-pub const PROCESS_RETENTION: i64 = 90 * 24 * 3600;
+/// The tenant's process window when a process that finished at `finished` is past it at
+/// `now` (the tenant is read only for processes older than the shortest allowed window).
+pub fn past_process_window(
+    state: &AppState,
+    tenant_id: &str,
+    finished: i64,
+    now: i64,
+) -> Result<Option<i64>, Problem> {
+    if now < finished + selo_domain::retention::MIN_PROCESS_WINDOW {
+        return Ok(None);
+    }
+    let window = state
+        .shared
+        .store
+        .tenant(tenant_id)
+        .map_err(store_failure)?
+        .map_or(Retention::default().process, |t| t.retention.process);
+    Ok((now >= finished + window).then_some(window))
+}
 
 /// Most processes one lookup returns.
 pub const LOOKUP_LIMIT: usize = 50;

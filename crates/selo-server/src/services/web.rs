@@ -14,11 +14,6 @@ use selo_domain::web::{WebCapture, WebCreate, WebProcessRecord, WebState};
 use selo_store::{StoreError, StoredResponse, Tenant};
 use serde_json::{Value, json};
 
-/// Seconds a selfie stays retrievable after the process finished (8 h).
-pub const SELFIE_RETENTION: i64 = 8 * 3600;
-/// Seconds an evidence set stays retrievable after the process finished (2 h).
-pub const EVIDENCE_RETENTION: i64 = 2 * 3600;
-
 fn store_failure(e: StoreError) -> Problem {
     tracing::error!(error = %e, "store failure");
     Problem::Internal
@@ -130,7 +125,12 @@ pub fn load(
     // Past the 90-day retention the Web & SDK contract answers 404 (CONTRACT §9).
     let now = state.now();
     match p.finished_at(now) {
-        Some(f) if now >= f + crate::services::processes::PROCESS_RETENTION => Err(not_found()),
+        Some(f)
+            if crate::services::processes::past_process_window(state, &p.tenant_id, f, now)?
+                .is_some() =>
+        {
+            Err(not_found())
+        }
         _ => Ok(p),
     }
 }
@@ -145,7 +145,6 @@ fn finished_capture<'a>(
     p: &'a WebProcessRecord,
     kind: &str,
     keep: i64,
-    policy: &str,
 ) -> Result<&'a selo_domain::web::WebCapture, Problem> {
     if tenant
         .permissions
@@ -182,7 +181,8 @@ fn finished_capture<'a>(
             .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
         return Err(Problem::RetentionExpired {
             reason: format!(
-                "the {kind} was deleted under the retention policy ({policy}) at {}",
+                "the {kind} was deleted under the retention policy (kept {} after the process finished) at {}",
+                selo_domain::retention::Retention::describe(keep),
                 selo_domain::clock::rfc3339_millis(at)
             ),
         });
@@ -202,35 +202,22 @@ fn read_selfie(state: &AppState, p: &WebProcessRecord) -> Result<Vec<u8>, Proble
         .ok_or(Problem::Internal)
 }
 
-/// `GET /client/v1/process/{id}/selfie`: the capture, for 8 hours after it.
+/// `GET /client/v1/process/{id}/selfie`: the capture, for the tenant's selfie window (8 hours
+/// by default) after it.
 pub fn selfie(state: &AppState, tenant: &Tenant, p: &WebProcessRecord) -> Result<Value, Problem> {
-    let capture = finished_capture(
-        state,
-        tenant,
-        p,
-        "selfie",
-        SELFIE_RETENTION,
-        "selfies are kept 8 hours after the process finished",
-    )?;
+    let capture = finished_capture(state, tenant, p, "selfie", tenant.retention.selfie)?;
     let bytes = read_selfie(state, p)?;
     Ok(json!({"fileContents": STANDARD.encode(bytes), "contentType": capture.image_type}))
 }
 
-/// `GET /client/v1/process/{id}/evidenceset`: a PDF of the evidence, for 2 hours after the
-/// capture.
+/// `GET /client/v1/process/{id}/evidenceset`: a PDF of the evidence, for the tenant's evidence
+/// window (2 hours by default) after the capture.
 pub fn evidence_set(
     state: &AppState,
     tenant: &Tenant,
     p: &WebProcessRecord,
 ) -> Result<Value, Problem> {
-    finished_capture(
-        state,
-        tenant,
-        p,
-        "evidenceset",
-        EVIDENCE_RETENTION,
-        "evidence sets are kept 2 hours after the process finished",
-    )?;
+    finished_capture(state, tenant, p, "evidenceset", tenant.retention.evidence)?;
     let bytes = read_selfie(state, p)?;
     let image = check_image_base64(&STANDARD.encode(&bytes)).ok();
     let now = state.shared.clock.now();

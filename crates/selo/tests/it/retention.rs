@@ -116,3 +116,102 @@ async fn finished_processes_are_kept_ninety_days() {
     let body: Value = web_gone.json().await.unwrap();
     assert_eq!(body["error"]["code"], "5");
 }
+
+#[tokio::test]
+async fn retention_windows_are_per_tenant() {
+    let s = Server::start_manual_clock();
+    let t = s.tenant();
+    let set = s.admin(&[
+        "tenant",
+        "set-retention",
+        &t.id,
+        "--selfie",
+        "600",
+        "--evidence",
+        "60",
+    ]);
+    assert_eq!(
+        set,
+        json!({"selfie": 600, "evidence": 60, "process": 90 * DAY})
+    );
+    for bad in [["--selfie", "59"], ["--process", "3600"]] {
+        let out = s.admin_raw(&["tenant", "set-retention", &t.id, bad[0], bad[1]]);
+        assert_eq!(out.status.code(), Some(3), "{bad:?}");
+    }
+    let listed = s.admin(&["tenant", "list"]);
+    let row = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["tenantId"] == t.id.as_str())
+        .unwrap();
+    assert_eq!(row["retention"]["selfie"], 600);
+    let token = s.token(&t).await;
+    let web: Value = s
+        .http
+        .post(s.url("/client/v1/process"))
+        .header("authorization", format!("Bearer {token}"))
+        .json(
+            &json!({"callbackUri": "/", "flow": "id", "purpose": "biometryonboarding",
+                      "person": {"duiType": "DUI_TYPE_BR_CPF", "duiValue": "00000000191"}}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let p = &web["process"];
+    let id = p["id"].as_str().unwrap();
+    s.http
+        .post(s.url(&format!("/journey/v1/process/{id}/capture")))
+        .json(&json!({"token": p["token"], "imageBase64": images::selfie()}))
+        .send()
+        .await
+        .unwrap();
+    let get = |path: String, token: String| {
+        s.http
+            .get(s.url(&path))
+            .header("authorization", format!("Bearer {token}"))
+            .send()
+    };
+    s.advance(60).await;
+    let token = s.token(&t).await;
+    let gone = get(
+        format!("/client/v1/process/{id}/evidenceset"),
+        token.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(gone.status(), 410);
+    let body: Value = gone.json().await.unwrap();
+    assert!(
+        body["error"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("1 minutes"),
+        "{body}"
+    );
+    assert_eq!(
+        get(format!("/client/v1/process/{id}/selfie"), token.clone())
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    s.advance(540).await;
+    assert_eq!(
+        get(format!("/client/v1/process/{id}/selfie"), token)
+            .await
+            .unwrap()
+            .status(),
+        410
+    );
+    let blob = s
+        .data
+        .path()
+        .join("blobs")
+        .join(&t.id)
+        .join(format!("{id}.selfie"));
+    assert!(!blob.exists(), "the sweeper used the tenant's window");
+}
