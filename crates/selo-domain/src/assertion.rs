@@ -69,9 +69,11 @@ fn undecodable(reason: impl Into<String>) -> Problem {
 }
 
 fn decode_json_object(part: &str, what: &str) -> Result<Map<String, Value>, Problem> {
-    let bytes = URL_SAFE_NO_PAD
-        .decode(part.trim_end_matches('='))
-        .map_err(|_| undecodable(format!("the assertion's {what} is not base64url")))?;
+    let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| {
+        undecodable(format!(
+            "the assertion's {what} is not base64url without padding"
+        ))
+    })?;
     match serde_json::from_slice::<Value>(&bytes) {
         Ok(Value::Object(map)) => Ok(map),
         _ => Err(undecodable(format!(
@@ -115,9 +117,13 @@ pub fn parse_assertion(raw: &str) -> Result<Assertion, Problem> {
     }
     let header = decode_json_object(parts[0], "header")?;
     let claims = decode_json_object(parts[1], "payload")?;
-    let signature = parts[2].trim_end_matches('=').to_string();
+    // Compact JWS segments are unpadded base64url (RFC 7515 §2): one encoding per byte string,
+    // so the assertion's text is canonical and its hash identifies it for replay detection.
+    let signature = parts[2].to_string();
     if URL_SAFE_NO_PAD.decode(&signature).is_err() {
-        return Err(undecodable("the assertion's signature is not base64url"));
+        return Err(undecodable(
+            "the assertion's signature is not base64url without padding",
+        ));
     }
 
     match header.get("alg").and_then(Value::as_str) {
@@ -216,30 +222,33 @@ pub fn check_audience(aud: &str, envs: &Audiences<'_>) -> Result<(), Problem> {
 
 /// `exp` not past (60 s leeway; 1.2.4), lifetime ≤ 3600 s and `iat` not more than 60 s ahead (1.2.5).
 pub fn check_times(iat: i64, exp: i64, now: i64) -> Result<(), Problem> {
-    if exp < now - LEEWAY_SECONDS {
+    if exp < now.saturating_sub(LEEWAY_SECONDS) {
         return Err(Problem::token(
             AuthCode::Expired,
             format!(
                 "the assertion expired: exp {exp} is {} s before the server's time {now}; sign a new assertion with exp = now + 3600 at most",
-                now - exp
+                now.saturating_sub(exp)
             ),
         ));
     }
-    if exp - iat > MAX_LIFETIME_SECONDS {
+    if exp
+        .checked_sub(iat)
+        .is_none_or(|lifetime| lifetime > MAX_LIFETIME_SECONDS)
+    {
         return Err(Problem::token(
             AuthCode::CannotValidate,
             format!(
                 "exp - iat is {} s; an assertion may live at most {MAX_LIFETIME_SECONDS} s",
-                exp - iat
+                exp.saturating_sub(iat)
             ),
         ));
     }
-    if iat > now + LEEWAY_SECONDS {
+    if iat > now.saturating_add(LEEWAY_SECONDS) {
         return Err(Problem::token(
             AuthCode::CannotValidate,
             format!(
                 "iat {iat} is {} s in the future (server time {now}); check your clock",
-                iat - now
+                iat.saturating_sub(now)
             ),
         ));
     }

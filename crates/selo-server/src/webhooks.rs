@@ -61,6 +61,30 @@ pub fn web_event(p: &WebProcessRecord, now: i64) -> Option<EventDraft> {
     }
 }
 
+/// A receiver (or OAuth2 token) URL must be `https://`, or `http://` to a loopback host only
+/// (development); credentials in the URL are refused. Checked when configured and again before
+/// every delivery.
+pub fn check_url(what: &str, url: &str) -> Result<(), String> {
+    let bad = |why: &str| format!("{what} '{url}' {why}");
+    let parsed = reqwest::Url::parse(url).map_err(|e| bad(&format!("is not a URL ({e})")))?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(bad("must not carry credentials; use --auth"));
+    }
+    let loopback = match parsed.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => return Err(bad("has no host")),
+    };
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err(bad(
+            "must be https:// (plain http:// is allowed only to loopback addresses, for development)",
+        )),
+    }
+}
+
 fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
     let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), message);
     tag.as_ref().try_into().unwrap_or([0; 32])
@@ -80,6 +104,7 @@ impl OAuthTokens {
         id: &str,
         secret: &str,
     ) -> Result<String, String> {
+        check_url("OAuth2 token URL", token_url)?;
         let key = format!("{token_url} {id}");
         if let Some((t, until)) = self
             .tokens
@@ -277,6 +302,7 @@ impl Worker {
         config: &WebhookConfig,
         now: i64,
     ) -> Result<u16, String> {
+        check_url("webhook URL", &config.url)?;
         let auth: ReceiverAuth = serde_json::from_str(&config.auth)
             .map_err(|e| format!("stored auth unreadable: {e}"))?;
         let oauth_token = match &auth {

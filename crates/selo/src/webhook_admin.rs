@@ -5,27 +5,9 @@ use crate::output::print;
 use anyhow::{Context, bail};
 use selo_domain::clock::{Clock, SystemClock, rfc3339_millis};
 use selo_domain::webhook::{ReceiverAuth, format_secret};
+use selo_server::webhooks::check_url;
 use selo_store::{Store, WebhookConfig};
 use selo_wire::admin::{AttemptInfo, DeliveryInfo, SecretRotated, WebhookInfo};
-use std::net::IpAddr;
-
-fn check_url(url: &str) -> anyhow::Result<()> {
-    let loopback_http = url.strip_prefix("http://").is_some_and(|rest| {
-        let host = rest.split(['/', '?']).next().unwrap_or_default();
-        let host = host
-            .rsplit_once(':')
-            .map_or(host, |(h, _)| h)
-            .trim_matches(['[', ']']);
-        host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-    });
-    let https = url.starts_with("https://") && url.len() > "https://".len();
-    if !(https || loopback_http) {
-        bail!(
-            "webhook URL '{url}' must be https:// (plain http:// is allowed only to loopback addresses, for development)"
-        );
-    }
-    Ok(())
-}
 
 fn new_secret() -> anyhow::Result<String> {
     let mut raw = [0u8; 32];
@@ -93,8 +75,11 @@ pub fn run(store: &dyn Store, json: bool, cmd: WebhookCommand) -> anyhow::Result
             store.tenant(&tenant)?.with_context(|| {
                 format!("tenant '{tenant}' not found; list tenants with `selo admin tenant list`")
             })?;
-            check_url(&url)?;
+            check_url("webhook URL", &url).map_err(anyhow::Error::msg)?;
             let auth: ReceiverAuth = auth.parse()?;
+            if let ReceiverAuth::OAuth2 { token_url, .. } = &auth {
+                check_url("OAuth2 token URL", token_url).map_err(anyhow::Error::msg)?;
+            }
             if !(1..=500).contains(&concurrency) {
                 bail!("--concurrency must be between 1 and 500");
             }

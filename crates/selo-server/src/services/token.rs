@@ -180,7 +180,7 @@ pub fn issue(
         },
     )?;
     check_times(a.iat, a.exp, now)?;
-    let hash = crate::auth::sha256(raw.trim().as_bytes());
+    let hash = crate::auth::sha256(format!("{}.{}", a.signing_input, a.signature).as_bytes());
     if store.assertion_used(&hash, now).map_err(internal)? {
         return Err(replayed());
     }
@@ -219,7 +219,9 @@ pub fn issue(
     let fresh = store
         .mark_assertion_used(
             &hash,
-            a.exp.max(now) + selo_domain::assertion::LEEWAY_SECONDS,
+            a.exp
+                .max(now)
+                .saturating_add(selo_domain::assertion::LEEWAY_SECONDS),
             now,
         )
         .map_err(internal)?;

@@ -527,3 +527,18 @@ async fn allowed_hours_are_a_daily_utc_window() {
         "1.3.2",
     );
 }
+
+#[tokio::test]
+async fn a_replay_cannot_hide_behind_another_encoding_or_extreme_times() {
+    let (s, t, aud) = setup().await;
+    let a = t.assertion(&aud);
+    assert_eq!(s.exchange("sandbox", &a).await.0, 200);
+    // Padding is not part of a compact JWS: a padded copy is undecodable, not a new assertion.
+    for padded in [format!("{a}="), format!("{a}==")] {
+        rejected(s.exchange("sandbox", &padded).await, "1.2.20");
+    }
+    rejected(s.exchange("sandbox", &a).await, "1.2.7");
+    // Times that would overflow are refused, not wrapped.
+    let c = json!({"iss": t.iss, "aud": aud, "scope": "*", "iat": -1_000_000_000_000_000_000i64, "exp": i64::MAX});
+    rejected(s.exchange("sandbox", &t.assertion_with(&c)).await, "1.2.5");
+}

@@ -397,6 +397,13 @@ async fn webhook_admin_validates_and_shows_the_configuration() {
             "oauth2:https://id.test/token,only-two",
         ),
         ("https://example.com/hook", "magic"),
+        ("http://localhost:1@evil.example/", "none"),
+        ("http://127.0.0.1:x@10.0.0.5/", "none"),
+        ("https://user:pw@example.com/hook", "none"),
+        (
+            "https://example.com/hook",
+            "oauth2:http://10.0.0.5/token,id,secret",
+        ),
     ] {
         let out = s.admin_raw(&[
             "webhook", "set", "--tenant", &t.id, "--url", url, "--auth", auth,
