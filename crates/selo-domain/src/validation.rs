@@ -14,6 +14,9 @@ pub const MAX_CLIENT_REFERENCE_CHARS: usize = 256;
 /// Longest accepted free-text field (`useCase`, `email`, `phone`).
 pub const MAX_TEXT_CHARS: usize = 256;
 
+/// Most references one transactional create may carry.
+pub const MAX_REFERENCES: usize = 100;
+
 /// Reference types of a transactional create.
 pub const REFERENCE_TYPES: [&str; 2] = ["REFERENCE_TYPE_IMAGE_BASE64", "REFERENCE_TYPE_PROCESS_ID"];
 
@@ -337,6 +340,15 @@ impl Checker {
 
     fn references(&mut self, value: &Value) -> Option<Vec<ValidReference>> {
         let items = match value {
+            Value::Array(items) if items.len() > MAX_REFERENCES => {
+                self.push(
+                    "references",
+                    FieldReason::TooLong,
+                    "20003",
+                    format!("references holds more than {MAX_REFERENCES} references"),
+                );
+                return None;
+            }
             Value::Array(items) if !items.is_empty() => items,
             Value::Array(_) => {
                 self.push(

@@ -7,6 +7,7 @@ use crate::routes::router;
 use crate::state::{AppState, Shared};
 use anyhow::Context;
 use selo_domain::clock::{Clock, ManualClock, SystemClock};
+use selo_store::Store;
 use selo_store::blobs::BlobStore;
 use selo_store::sqlite::SqliteStore;
 use selo_wire::admin::ServeLine;
@@ -55,6 +56,14 @@ pub async fn start(config: &ServerConfig) -> anyhow::Result<ServeHandle> {
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let store = SqliteStore::open(&database_path(&config.data_dir), config.durability)
         .with_context(|| format!("opening the database in {}", config.data_dir.display()))?;
+    // Requests that were running when a previous process died will never finish.
+    let orphans = store.clear_running_idempotency()?;
+    if orphans > 0 {
+        tracing::info!(
+            orphans,
+            "forgot idempotency keys of requests that died with the last run"
+        );
+    }
     let blobs = BlobStore::open(&config.data_dir.join("blobs"))?;
     let manual_clock = config
         .manual_clock
@@ -86,6 +95,7 @@ pub async fn start(config: &ServerConfig) -> anyhow::Result<ServeHandle> {
         rate_limiter: crate::rate_limit::RateLimiter::new(config.default_rate_limit),
         idempotency_retention: config.idempotency_retention,
         faults: Default::default(),
+        captures: Default::default(),
         token_cache: Default::default(),
         key_cache: Default::default(),
         decode_permits: tokio::sync::Semaphore::new(DECODE_PERMITS),

@@ -36,6 +36,8 @@ pub struct Shared {
     pub decode_permits: tokio::sync::Semaphore,
     /// Bounds how many image-carrying requests hold their body in memory at once.
     pub upload_permits: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Journeys whose capture is running.
+    pub captures: crate::services::capture::InProgress,
     /// Sandbox fault plans.
     pub faults: crate::faults::FaultPlans,
     /// Request counters for `/metrics`.

@@ -47,7 +47,8 @@ impl BlobStore {
         let path = self.path(key)?;
         let dir = path.parent().unwrap_or(&self.root).to_path_buf();
         fs::create_dir_all(&dir)?;
-        let tmp = path.with_extension("tmp");
+        // A temporary name of its own: two writers of one key never share a half-written file.
+        let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
         let mut f = fs::File::create(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;

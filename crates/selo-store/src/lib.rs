@@ -134,6 +134,9 @@ pub trait Store: Send + Sync {
         now: i64,
         lease_until: i64,
     ) -> StoreResult<IdempotencyBegin>;
+    /// Forgets every running record (at start-up: their requests died with the previous
+    /// process, so they must not answer 409 until their lease ends).
+    fn clear_running_idempotency(&self) -> StoreResult<usize>;
     /// Forgets a running record whose request ended without a response worth keeping
     /// (400, 401, 429, 5xx).
     fn idempotency_abandon(&self, scope: IdempotencyScope<'_>) -> StoreResult<()>;
@@ -179,7 +182,8 @@ pub trait Store: Send + Sync {
         reference: &str,
         limit: usize,
     ) -> StoreResult<Vec<WebProcessRecord>>;
-    /// Records the person's capture, once: `false` when the process already had one.
+    /// Records the person's capture, once and only before the process expires (the capture's
+    /// `at` is compared with `expiresAt` in the same statement): `false` otherwise.
     fn complete_web_process(
         &self,
         process: &WebProcessRecord,

@@ -781,6 +781,10 @@ impl Store for SqliteStore {
         })
     }
 
+    fn clear_running_idempotency(&self) -> StoreResult<usize> {
+        self.write(|c| Ok(c.execute("DELETE FROM idempotency_keys WHERE running = 1", [])?))
+    }
+
     fn idempotency_abandon(&self, s: IdempotencyScope<'_>) -> StoreResult<()> {
         self.write(|c| {
             c.prepare_cached(
@@ -920,7 +924,7 @@ impl Store for SqliteStore {
             let tx = c.transaction()?;
             let n = tx
                 .prepare_cached(
-                    "UPDATE web_processes SET record = ?2, captured = 1 WHERE id = ?1 AND captured = 0",
+                    "UPDATE web_processes SET record = ?2, captured = 1 WHERE id = ?1 AND captured = 0 AND json_extract(record, '$.expiresAt') > json_extract(?2, '$.capture.at')",
                 )?
                 .execute(params![p.id, record])?;
             if n == 1
@@ -1090,7 +1094,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<usize> {
         self.write(|c| {
             Ok(c.execute(
-                "UPDATE webhook_events SET status = 'pending', attempts = 0, next_attempt_at = ?4 WHERE tenant_id = ?1 AND (?2 IS NULL OR process_id = ?2) AND (?3 IS NULL OR created_at >= ?3)",
+                "UPDATE webhook_events SET status = 'pending', attempts = 0, next_attempt_at = MIN(?4, 0) WHERE tenant_id = ?1 AND (?2 IS NULL OR process_id = ?2) AND (?3 IS NULL OR created_at >= ?3)",
                 params![tenant_id, process_id, since, now],
             )?)
         })

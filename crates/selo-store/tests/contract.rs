@@ -300,6 +300,14 @@ fn contract(store: &dyn Store) {
         scenario: Scenario::Approved,
         image_type: "image/png".into(),
     });
+    let mut late = done.clone();
+    if let Some(c) = late.capture.as_mut() {
+        c.at = web.expires_at;
+    }
+    assert!(
+        !store.complete_web_process(&late, None).unwrap(),
+        "a capture at or after expiresAt is refused"
+    );
     assert!(store.complete_web_process(&done, None).unwrap());
     assert!(
         !store.complete_web_process(&done, None).unwrap(),
@@ -394,6 +402,24 @@ fn contract(store: &dyn Store) {
     // Expired: starts over.
     assert_eq!(
         store.idempotency_begin(scope, &h2, 1001, 1060).unwrap(),
+        IdempotencyBegin::Started
+    );
+    // Start-up forgets running records of a dead process.
+    let dead = IdempotencyScope {
+        key: "dead",
+        ..scope
+    };
+    assert_eq!(
+        store.idempotency_begin(dead, &h1, 1001, 9999).unwrap(),
+        IdempotencyBegin::Started
+    );
+    assert_eq!(
+        store.clear_running_idempotency().unwrap(),
+        3,
+        "k-1, the other tenant's, dead"
+    );
+    assert_eq!(
+        store.idempotency_begin(dead, &h1, 1001, 9999).unwrap(),
         IdempotencyBegin::Started
     );
     // An abandoned record starts over at once; a running one whose lease ended too.

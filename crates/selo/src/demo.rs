@@ -36,8 +36,10 @@ pub fn ensure(data: &Path, sandbox_url: &str) -> anyhow::Result<DemoCredentials>
         std::fs::write(&selfie, sample_selfie())
             .with_context(|| format!("writing {}", selfie.display()))?;
     }
+    // The file holds the API key: readable by its owner only.
     let tmp = dir.join(format!("{CREDENTIALS_FILE}.tmp"));
-    std::fs::write(&tmp, serde_json::to_vec_pretty(&creds)?)?;
+    let _ = std::fs::remove_file(&tmp);
+    selo_server::environment::write_private(&tmp, &serde_json::to_vec_pretty(&creds)?)?;
     std::fs::rename(&tmp, &path)?;
     Ok(creds)
 }

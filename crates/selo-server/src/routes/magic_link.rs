@@ -2,7 +2,7 @@
 //! link's journey page and capture.
 
 use crate::auth;
-use crate::http::body::LimitedBody;
+use crate::http::body::{LimitedBody, UploadPermit};
 use crate::http::context::Annotations;
 use crate::http::problem::ApiResult;
 use crate::services::idempotency;
@@ -53,6 +53,7 @@ pub async fn get(
 pub async fn capture(
     State(state): State<AppState>,
     Path(token): Path<String>,
+    _permit: UploadPermit,
     LimitedBody(body): LimitedBody,
 ) -> ApiResult<Json<Value>> {
     let body = parse_body(&body)?;

@@ -2,7 +2,7 @@
 //! call. Checks run 413 → 401 → 429 → (idempotency) → 403 → 400 → 404/409/410.
 
 use crate::auth;
-use crate::http::body::LimitedBody;
+use crate::http::body::{LimitedBody, UploadPermit};
 use crate::http::context::Annotations;
 use crate::http::problem::ApiResult;
 use crate::services::idempotency;
@@ -98,7 +98,7 @@ pub async fn selfie(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    file(&state, &notes, &headers, &id, web::selfie)
+    file(&state, &notes, &headers, &id, "selfie", web::selfie)
 }
 
 /// `GET /client/v1/process/{id}/evidenceset`.
@@ -108,7 +108,14 @@ pub async fn evidence_set(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    file(&state, &notes, &headers, &id, web::evidence_set)
+    file(
+        &state,
+        &notes,
+        &headers,
+        &id,
+        "evidenceset",
+        web::evidence_set,
+    )
 }
 
 /// A file of a process (`{fileContents, contentType}`), made by `fetch` off the async queue.
@@ -117,11 +124,14 @@ fn file(
     notes: &Annotations,
     headers: &HeaderMap,
     id: &str,
+    permission: &str,
     fetch: fn(&AppState, &Tenant, &WebProcessRecord) -> Result<Value, Problem>,
 ) -> ApiResult<Json<Value>> {
     let principal = auth::bearer(state, headers)?;
     auth::rate_limit(state, &principal.tenant_id, notes)?;
     let tenant = web::tenant(state, &principal)?;
+    // 403 before 400/404 (CONTRACT §10's order).
+    web::require_permission(&tenant, permission)?;
     let p = web::load(state, &principal, id)?;
     Ok(Json(tokio::task::block_in_place(|| {
         fetch(state, &tenant, &p)
@@ -146,6 +156,7 @@ pub async fn set_document(
 pub async fn capture(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    _permit: UploadPermit,
     LimitedBody(body): LimitedBody,
 ) -> ApiResult<Json<Value>> {
     let body = parse_body(&body)?;

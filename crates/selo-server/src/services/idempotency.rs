@@ -137,6 +137,18 @@ pub fn replay(stored: StoredResponse) -> Response {
     res
 }
 
+/// Abandons a ticket's running record when dropped.
+struct Forget<'a> {
+    state: &'a AppState,
+    ticket: &'a Ticket,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        abandon(self.state, self.ticket);
+    }
+}
+
 /// Runs a create under its `Idempotency-Key` (if any): replays a finished first request,
 /// refuses a mismatch or a running one, else runs `create` (which commits its record with the
 /// resource) and forgets the record when `create` fails. Answers the JSON body bytes.
@@ -152,10 +164,10 @@ pub async fn keyed(
         Start::Replay(stored) => return Ok(replay(stored)),
         Start::Run(ticket) => ticket,
     };
+    // Forget a running record however this request ends early (error, client gone, timeout);
+    // after a commit the record is done and this is a no-op.
+    let _forget = ticket.as_ref().map(|t| Forget { state, ticket: t });
     let result = create(ticket.as_ref()).await;
-    if let (Err(_), Some(t)) = (&result, &ticket) {
-        abandon(state, t);
-    }
     let mut res = result?.into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,

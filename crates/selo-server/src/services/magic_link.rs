@@ -115,6 +115,7 @@ pub async fn capture(
     let link = journey_link(state, token).ok_or_else(|| Problem::NotFound {
         what: "journey: magic link".into(),
     })?;
+    let _slot = state.shared.captures.claim(&link.token)?;
     if link.capture.is_some() {
         return Err(Problem::NotFinished {
             reason: "this link was already used; a new verification needs a new link".into(),

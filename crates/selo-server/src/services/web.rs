@@ -146,17 +146,7 @@ fn finished_capture<'a>(
     kind: &str,
     keep: i64,
 ) -> Result<&'a selo_domain::web::WebCapture, Problem> {
-    if tenant
-        .permissions
-        .as_ref()
-        .is_some_and(|ps| !ps.iter().any(|x| x == kind))
-    {
-        return Err(Problem::Forbidden {
-            reason: format!(
-                "no permission: the {kind} permission is off for this tenant (`selo admin tenant set-permissions`)"
-            ),
-        });
-    }
+    require_permission(tenant, kind)?;
     let now = state.now();
     let capture = match (p.state_at(now), &p.capture) {
         (WebState::Finished(_), Some(c)) => c,
@@ -190,23 +180,35 @@ fn finished_capture<'a>(
     Ok(capture)
 }
 
-fn read_selfie(state: &AppState, p: &WebProcessRecord) -> Result<Vec<u8>, Problem> {
-    state
-        .shared
-        .blobs
-        .get(&selfie_key(p))
-        .map_err(|e| {
-            tracing::error!(error = %e, "reading a selfie failed");
-            Problem::Internal
-        })?
-        .ok_or(Problem::Internal)
+/// 403 `7` unless the tenant holds the Web & SDK permission `kind` (`selfie`, `evidenceset`).
+pub fn require_permission(tenant: &Tenant, kind: &str) -> Result<(), Problem> {
+    if tenant
+        .permissions
+        .as_ref()
+        .is_some_and(|ps| !ps.iter().any(|x| x == kind))
+    {
+        return Err(Problem::Forbidden {
+            reason: format!(
+                "no permission: the {kind} permission is off for this tenant (`selo admin tenant set-permissions`)"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The stored selfie (`None` once the sweeper deleted it).
+fn read_selfie(state: &AppState, p: &WebProcessRecord) -> Result<Option<Vec<u8>>, Problem> {
+    state.shared.blobs.get(&selfie_key(p)).map_err(|e| {
+        tracing::error!(error = %e, "reading a selfie failed");
+        Problem::Internal
+    })
 }
 
 /// `GET /client/v1/process/{id}/selfie`: the capture, for the tenant's selfie window (8 hours
 /// by default) after it.
 pub fn selfie(state: &AppState, tenant: &Tenant, p: &WebProcessRecord) -> Result<Value, Problem> {
     let capture = finished_capture(state, tenant, p, "selfie", tenant.retention.selfie)?;
-    let bytes = read_selfie(state, p)?;
+    let bytes = read_selfie(state, p)?.ok_or(Problem::Internal)?;
     Ok(json!({"fileContents": STANDARD.encode(bytes), "contentType": capture.image_type}))
 }
 
@@ -218,7 +220,8 @@ pub fn evidence_set(
     p: &WebProcessRecord,
 ) -> Result<Value, Problem> {
     finished_capture(state, tenant, p, "evidenceset", tenant.retention.evidence)?;
-    let bytes = read_selfie(state, p)?;
+    // A tenant may keep evidence sets longer than selfies: without the selfie the PDF says so.
+    let bytes = read_selfie(state, p)?.unwrap_or_default();
     let image = check_image_base64(&STANDARD.encode(&bytes)).ok();
     let now = state.shared.clock.now();
     let url = journey_url(state, p);
@@ -326,6 +329,7 @@ pub async fn capture(
     )) {
         return Err(not_found());
     }
+    let _slot = state.shared.captures.claim(&p.id)?;
     if p.awaiting_document() {
         return Err(Problem::NotFinished {
             reason: "this verification is waiting for the person's document; the company must set it first (POST /client/v1/process/{id}/document)".into(),
@@ -359,11 +363,21 @@ pub async fn capture(
             tracing::error!(error = %e, "writing a selfie failed");
             Problem::Internal
         })?;
-    let event = crate::webhooks::web_event(&done, state.now());
+    // The capture counts at commit time: if the process expired meanwhile, the store refuses it.
+    let now = state.now();
+    if let Some(c) = done.capture.as_mut() {
+        c.at = now;
+    }
+    let event = crate::webhooks::web_event(&done, now);
     if !store
         .complete_web_process(&done, event.as_ref())
         .map_err(store_failure)?
     {
+        if now >= p.expires_at {
+            return Err(Problem::RetentionExpired {
+                reason: "this verification link expired; ask for a new one".into(),
+            });
+        }
         return Err(Problem::NotFinished {
             reason: "this verification was already completed".into(),
         });

@@ -77,6 +77,16 @@ async fn serve_demo_provisions_once_and_prints_a_next_step() {
             .join(creds["privateKeyFile"].as_str().unwrap())
             .exists()
     );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(data.path().join("demo/credentials.json")).unwrap();
+        assert_eq!(
+            meta.permissions().mode() & 0o777,
+            0o600,
+            "it holds the API key"
+        );
+    }
     let selfie = std::fs::read(data.path().join("demo/selfie.jpg")).unwrap();
     assert_eq!(&selfie[..3], &[0xff, 0xd8, 0xff]);
     // The printed next step runs as pasted: it gets a token and creates an approved process.

@@ -682,3 +682,50 @@ async fn a_process_created_without_a_document_waits_for_it_and_takes_it_once() {
     let half = json!({"callbackUri": "/", "flow": "id", "purpose": "biometryonboarding", "person": {"duiType": "DUI_TYPE_BR_CPF"}});
     expect_error(&create(&s, &token, &half).await, 400, "3", "duiValue");
 }
+
+#[tokio::test]
+async fn review_fixes_double_capture_and_permission_order() {
+    let s = Server::start();
+    let t = s.tenant();
+    let token = s.token(&t).await;
+    let (_, created) = create(&s, &token, &create_body("00000000191")).await;
+    // Two submissions at once: one wins, the other is told it is being (or was) completed.
+    let (jpeg, png) = (images::selfie(), images::b64(&images::png(800, 600)));
+    let (a, b) = tokio::join!(capture(&s, &created, &jpeg), capture(&s, &created, &png));
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(statuses, [200, 409], "{a:?} {b:?}");
+    let id = created["process"]["id"].as_str().unwrap();
+    let (_, v) = call(
+        &s,
+        reqwest::Method::GET,
+        &format!("/client/v1/process/{id}/selfie"),
+        Some(&token),
+        None,
+    )
+    .await;
+    let winner = if a.0 == 200 {
+        "image/jpeg"
+    } else {
+        "image/png"
+    };
+    assert_eq!(
+        v["contentType"], winner,
+        "the stored bytes are the winner's"
+    );
+    // 403 comes before 400 and 404 on the file endpoints.
+    s.admin(&["tenant", "set-permissions", &t.id, "evidenceset"]);
+    expect_error(
+        &call(
+            &s,
+            reqwest::Method::GET,
+            "/client/v1/process/not-a-uuid/selfie",
+            Some(&token),
+            None,
+        )
+        .await,
+        403,
+        "7",
+        "selfie",
+    );
+}
