@@ -142,3 +142,54 @@ async fn selo_features_lists_the_test_clock_only_with_the_manual_clock() {
         "no test clock on production"
     );
 }
+
+/// The SDK's `examples/onboarding.rs` runs a full onboarding against `selo serve --demo`
+/// (`cargo test --workspace` builds examples before it runs tests; a narrower run skips).
+#[tokio::test]
+async fn the_sdk_onboarding_example_runs_against_the_demo() {
+    let example = std::path::Path::new(selo_bin())
+        .with_file_name("examples")
+        .join("onboarding");
+    if !example.exists() {
+        println!(
+            "SKIPPED the_sdk_onboarding_example_runs_against_the_demo: build it with cargo test --workspace"
+        );
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let mut child = Command::new(selo_bin())
+        .args([
+            "serve",
+            "--demo",
+            "--json",
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+        ])
+        .arg(data.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    lines
+        .next()
+        .expect("serve --demo prints its environment")
+        .unwrap();
+    for (cpf, code) in [("00000000191", 0), ("00000000272", 1)] {
+        let out = Command::new(&example)
+            .arg(data.path())
+            .arg(cpf)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{cpf}: {} {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
