@@ -190,6 +190,14 @@ pub fn api_key(
     capabilities(&key)
 }
 
+/// The tenant of a valid `x-api-key` (to match a Magic Link request with its tenant's fault
+/// plans; no capability check).
+pub fn api_key_tenant(state: &AppState, headers: &HeaderMap) -> Option<String> {
+    live_api_key(state, headers, "x-api-key")
+        .ok()
+        .map(|k| k.tenant_id)
+}
+
 /// Magic Link authentication (CONTRACT §7): `x-api-key` alone (401), a tenant of this
 /// environment, the `magiclink` capability (403), then the tenant's rate limit (429). Returns
 /// the tenant id.

@@ -21,13 +21,18 @@ pub fn pick(state: &AppState, req: &Request, request_id: &str) -> Option<(String
         .get("selo-fault-plan")
         .and_then(|v| v.to_str().ok())
         .map(str::trim);
-    let principal = headers
-        .contains_key(axum::http::header::AUTHORIZATION)
-        .then(|| crate::auth::bearer(state, headers).ok())
-        .flatten();
+    let tenant = if headers.contains_key(axum::http::header::AUTHORIZATION) {
+        crate::auth::bearer(state, headers)
+            .ok()
+            .map(|p| p.tenant_id)
+    } else if headers.contains_key("x-api-key") {
+        crate::auth::api_key_tenant(state, headers)
+    } else {
+        None
+    };
     state.shared.faults.take(&Target {
         plan,
-        tenant: principal.as_ref().map(|p| p.tenant_id.as_str()),
+        tenant: tenant.as_deref(),
         method: req.method().as_str(),
         path: req.uri().path(),
         request_id,

@@ -26,11 +26,14 @@ pub async fn create(
     LimitedBody(body): LimitedBody,
 ) -> ApiResult<Response> {
     let caller = auth::authenticate(&state, &headers, &notes)?;
+    // 403 before anything about the body or its Idempotency-Key (CONTRACT §10's order).
+    let parsed = parse_body(&body);
+    processes::check_create_capability(parsed.as_ref().ok(), &caller.capabilities)?;
     let tenant = caller.principal.tenant_id.clone();
     let route = idempotency::CREATE_PROCESS;
     Ok(
         idempotency::keyed(&state, &tenant, route, &headers, &body, async |ticket| {
-            run_create(&state, &caller, &body, ticket).await
+            run_create(&state, &caller, parsed, ticket).await
         })
         .await?,
     )
@@ -39,11 +42,9 @@ pub async fn create(
 async fn run_create(
     state: &AppState,
     caller: &Caller,
-    body: &[u8],
+    parsed: Result<serde_json::Value, Problem>,
     ticket: Option<&Ticket>,
 ) -> Result<Vec<u8>, Problem> {
-    let parsed = parse_body(body);
-    processes::check_create_capability(parsed.as_ref().ok(), &caller.capabilities)?;
     let valid = processes::validate(state, parsed?).await?;
     // The selfie's fsync and the commit block: keep them off the async workers' queue.
     tokio::task::block_in_place(|| processes::create(state, caller, valid, ticket))

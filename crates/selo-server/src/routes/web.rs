@@ -29,14 +29,15 @@ pub async fn create(
 ) -> ApiResult<Response> {
     let principal = auth::bearer(&state, &headers)?;
     auth::rate_limit(&state, &principal.tenant_id, &notes)?;
+    // 403 (flow not enabled) before anything about the body or its Idempotency-Key.
+    let parsed = parse_body(&body);
+    if let Ok(value) = &parsed {
+        web::check_flow(&web::tenant(&state, &principal)?, value)?;
+    }
     let route = idempotency::CREATE_WEB_PROCESS;
     let tenant = principal.tenant_id.clone();
     Ok(
         idempotency::keyed(&state, &tenant, route, &headers, &body, async |ticket| {
-            let parsed = parse_body(&body);
-            if let Ok(value) = &parsed {
-                web::check_flow(&web::tenant(&state, &principal)?, value)?;
-            }
             let valid = validate_web_create(&parsed?)?;
             web::create(&state, &principal, valid, ticket)
         })

@@ -277,3 +277,29 @@ async fn the_cli_never_duplicates_a_create_that_failed_after_commit() {
         );
     }
 }
+
+#[tokio::test]
+async fn global_plans_reach_magic_link_requests_of_the_tenant() {
+    let s = Server::start();
+    let t = s.tenant();
+    let other = s.tenant();
+    let token = s.token(&t).await;
+    plan(&s, &token, json!({"match": {"method": "POST", "path": "/v2/magic-link"}, "faults": ["503"], "global": true})).await;
+    let post = |key: String| {
+        s.http
+            .post(s.url("/v2/magic-link"))
+            .header("x-api-key", key)
+            .json(&json!({}))
+            .send()
+    };
+    assert_eq!(
+        post(other.api_key.clone()).await.unwrap().status(),
+        200,
+        "another tenant is untouched"
+    );
+    let res = post(t.api_key.clone()).await.unwrap();
+    assert_eq!(res.status(), 503);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["status"], "error", "the Magic Link envelope: {v}");
+    assert_eq!(post(t.api_key.clone()).await.unwrap().status(), 200);
+}

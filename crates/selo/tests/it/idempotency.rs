@@ -259,3 +259,24 @@ async fn lookup_by_client_reference_is_tenant_scoped_newest_first_and_bounded() 
         .unwrap();
     assert_eq!(res.status(), 400);
 }
+
+#[tokio::test]
+async fn the_capability_check_comes_before_the_key_check() {
+    let s = Server::start();
+    let t = s.tenant();
+    let token = s.token(&t).await;
+    let docs_only = Tenant {
+        api_key: s.api_key(&t, "documents"),
+        ..t.clone()
+    };
+    let long = "x".repeat(300);
+    let r = create(
+        &s,
+        &docs_only,
+        &token,
+        Some(&long),
+        &body("00000000191", "order"),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.json());
+}
