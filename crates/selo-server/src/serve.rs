@@ -65,6 +65,10 @@ pub async fn start(config: &ServerConfig) -> anyhow::Result<ServeHandle> {
         );
     }
     let blobs = BlobStore::open(&config.data_dir.join("blobs"))?;
+    let orphans = crate::sweeper::collect_orphans(&store, &blobs);
+    if orphans > 0 {
+        tracing::info!(deleted = orphans, "deleted blobs no record owns");
+    }
     let manual_clock = config
         .manual_clock
         .then(|| Arc::new(ManualClock::starting_at(SystemClock.now())));

@@ -3,7 +3,8 @@
 //! from whether the sweeper has run yet.
 
 use crate::state::Shared;
-use selo_store::RetentionCutoffs;
+use selo_store::blobs::BlobStore;
+use selo_store::{RetentionCutoffs, Store};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -73,6 +74,27 @@ pub fn sweep(shared: &Shared) -> usize {
             return deleted;
         }
     }
+}
+
+/// At start-up, before serving: deletes half-written temporary files and blobs no committed
+/// record owns (a crash between a blob's write and its commit leaves one), so no image
+/// outlives its data.
+pub fn collect_orphans(store: &dyn Store, blobs: &BlobStore) -> usize {
+    let keys = match blobs.keys() {
+        Ok(k) => k,
+        Err(e) => {
+            tracing::error!(error = %e, "orphan sweep: listing blobs failed");
+            return 0;
+        }
+    };
+    let mut deleted = 0;
+    for key in keys {
+        let orphan = key.contains(".tmp-") || !store.blob_owned(&key).unwrap_or(true);
+        if orphan && blobs.delete(&key).is_ok() {
+            deleted += 1;
+        }
+    }
+    deleted
 }
 
 /// Runs [`sweep`] every `interval` until the process ends.

@@ -64,6 +64,23 @@ impl BlobStore {
         }
     }
 
+    /// Every blob key (`<tenant>/<file>`), temporary files included.
+    pub fn keys(&self) -> std::io::Result<Vec<String>> {
+        let mut keys = Vec::new();
+        for dir in fs::read_dir(&self.root)? {
+            let dir = dir?;
+            if !dir.file_type()?.is_dir() {
+                continue;
+            }
+            let tenant = dir.file_name().to_string_lossy().into_owned();
+            for file in fs::read_dir(dir.path())? {
+                let name = file?.file_name().to_string_lossy().into_owned();
+                keys.push(format!("{tenant}/{name}"));
+            }
+        }
+        Ok(keys)
+    }
+
     /// Reads the blob under `key` (`None` when absent).
     pub fn get(&self, key: &str) -> std::io::Result<Option<Vec<u8>>> {
         match fs::read(self.path(key)?) {

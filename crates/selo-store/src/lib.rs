@@ -212,6 +212,9 @@ pub trait Store: Send + Sync {
         cutoffs: &RetentionCutoffs,
         limit: usize,
     ) -> StoreResult<Vec<ExpiredBlob>>;
+    /// Whether a committed record owns the blob `key` (`<tenant>/<id>.selfie` of a process or
+    /// captured Web & SDK process, `<tenant>/<token>.link-selfie` of a used magic link).
+    fn blob_owned(&self, key: &str) -> StoreResult<bool>;
     /// Leaves the tombstone of a deleted blob: when it was deleted.
     fn mark_blob_deleted(&self, blob: &ExpiredBlob, at: i64) -> StoreResult<()>;
 

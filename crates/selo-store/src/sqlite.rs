@@ -1181,6 +1181,31 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
+    fn blob_owned(&self, key: &str) -> StoreResult<bool> {
+        let Some((tenant, file)) = key.split_once('/') else {
+            return Ok(false);
+        };
+        let (sql, id) = if let Some(id) = file.strip_suffix(".link-selfie") {
+            (
+                "SELECT 1 FROM magic_links WHERE tenant_id = ?1 AND token = ?2 AND completed = 1",
+                id,
+            )
+        } else if let Some(id) = file.strip_suffix(".selfie") {
+            (
+                "SELECT 1 FROM processes WHERE tenant_id = ?1 AND id = ?2 UNION ALL SELECT 1 FROM web_processes WHERE tenant_id = ?1 AND id = ?2 AND captured = 1",
+                id,
+            )
+        } else {
+            return Ok(false);
+        };
+        self.read(|c| {
+            Ok(c.prepare_cached(sql)?
+                .query_row([tenant, id], |_| Ok(()))
+                .optional()?
+                .is_some())
+        })
+    }
+
     fn mark_blob_deleted(&self, blob: &ExpiredBlob, at: i64) -> StoreResult<()> {
         let (table, column) = match blob.table.as_str() {
             "processes" => ("processes", "id"),

@@ -322,6 +322,16 @@ fn contract(store: &dyn Store) {
         1
     );
 
+    // Blob ownership: committed processes and captured Web & SDK processes own their selfie.
+    assert!(store.blob_owned("t1/p1.selfie").unwrap());
+    assert!(store.blob_owned("t1/w1.selfie").unwrap());
+    assert!(!store.blob_owned("t1/nope.selfie").unwrap());
+    assert!(
+        !store.blob_owned("t2/p1.selfie").unwrap(),
+        "another tenant's folder"
+    );
+    assert!(!store.blob_owned("t1/p1.other").unwrap());
+
     // Retention: blobs past their window, once each.
     // Windows of 0 s: everything finished by `now` is past retention.
     let cutoffs = RetentionCutoffs {

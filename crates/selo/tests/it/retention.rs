@@ -215,3 +215,48 @@ async fn retention_windows_are_per_tenant() {
         .join(format!("{id}.selfie"));
     assert!(!blob.exists(), "the sweeper used the tenant's window");
 }
+
+#[tokio::test]
+async fn a_restart_deletes_blobs_no_record_owns() {
+    let mut s = Server::start();
+    let t = s.tenant();
+    let token = s.token(&t).await;
+    let created: Value = s
+        .http
+        .post(s.url("/processes/v1"))
+        .header("authorization", format!("Bearer {token}"))
+        .header("apikey", &t.api_key)
+        .json(&json!({"subject": {"code": "00000000191", "name": "Maria Silva"}, "imageBase64": images::selfie()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let dir = s.data.path().join("blobs").join(&t.id);
+    let owned = dir.join(format!("{}.selfie", created["id"].as_str().unwrap()));
+    // What a crash between a blob's write and its commit leaves behind.
+    let orphan = dir.join("00000000-0000-4000-8000-000000000000.selfie");
+    let half = dir.join("00000000-0000-4000-8000-000000000001.tmp-abc");
+    std::fs::write(&orphan, b"jpeg").unwrap();
+    std::fs::write(&half, b"jp").unwrap();
+    s.restart();
+    assert!(owned.exists(), "a committed process keeps its selfie");
+    assert!(
+        !orphan.exists() && !half.exists(),
+        "no image outlives its data"
+    );
+    let token = s.token(&t).await;
+    let res = s
+        .http
+        .get(s.url(&format!(
+            "/processes/v1/{}",
+            created["id"].as_str().unwrap()
+        )))
+        .header("authorization", format!("Bearer {token}"))
+        .header("apikey", &t.api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
