@@ -1,6 +1,6 @@
 //! Retention (CONTRACT §9): decided from the clock when the request arrives.
 
-use crate::support::{Server, images};
+use crate::support::Server;
 use serde_json::{Value, json};
 
 const DAY: i64 = 24 * 3600;
@@ -10,44 +10,9 @@ async fn finished_processes_are_kept_ninety_days() {
     let s = Server::start_manual_clock();
     let t = s.tenant();
     let token = s.token(&t).await;
-    let created: Value = s
-        .http
-        .post(s.url("/processes/v1"))
-        .header("authorization", format!("Bearer {token}"))
-        .header("apikey", &t.api_key)
-        .json(&json!({"subject": {"code": "00000000191", "name": "Maria Silva"}, "imageBase64": images::selfie()}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let web: Value = s
-        .http
-        .post(s.url("/client/v1/process"))
-        .header("authorization", format!("Bearer {token}"))
-        .json(
-            &json!({"callbackUri": "/", "flow": "id", "purpose": "biometryonboarding",
-                      "person": {"duiType": "DUI_TYPE_BR_CPF", "duiValue": "00000000191"}}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let web = &web["process"];
-    let done = s
-        .http
-        .post(s.url(&format!(
-            "/journey/v1/process/{}/capture",
-            web["id"].as_str().unwrap()
-        )))
-        .json(&json!({"token": web["token"], "imageBase64": images::selfie()}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(done.status(), 200);
+    let created = s.api_process(&t, &token, "00000000191").await;
+    let web = &s.web_process(&token, "00000000191").await;
+    assert_eq!(s.complete_journey(web).await, 200);
     let api_path = format!("/processes/v1/{}", created["id"].as_str().unwrap());
     let web_path = format!("/client/v1/process/{}", web["id"].as_str().unwrap());
     let read = |token: String, path: String, apikey: bool| {
@@ -147,28 +112,9 @@ async fn retention_windows_are_per_tenant() {
         .unwrap();
     assert_eq!(row["retention"]["selfie"], 600);
     let token = s.token(&t).await;
-    let web: Value = s
-        .http
-        .post(s.url("/client/v1/process"))
-        .header("authorization", format!("Bearer {token}"))
-        .json(
-            &json!({"callbackUri": "/", "flow": "id", "purpose": "biometryonboarding",
-                      "person": {"duiType": "DUI_TYPE_BR_CPF", "duiValue": "00000000191"}}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let p = &web["process"];
+    let p = &s.web_process(&token, "00000000191").await;
     let id = p["id"].as_str().unwrap();
-    s.http
-        .post(s.url(&format!("/journey/v1/process/{id}/capture")))
-        .json(&json!({"token": p["token"], "imageBase64": images::selfie()}))
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(s.complete_journey(p).await, 200);
     let get = |path: String, token: String| {
         s.http
             .get(s.url(&path))
@@ -221,18 +167,7 @@ async fn a_restart_deletes_blobs_no_record_owns() {
     let mut s = Server::start();
     let t = s.tenant();
     let token = s.token(&t).await;
-    let created: Value = s
-        .http
-        .post(s.url("/processes/v1"))
-        .header("authorization", format!("Bearer {token}"))
-        .header("apikey", &t.api_key)
-        .json(&json!({"subject": {"code": "00000000191", "name": "Maria Silva"}, "imageBase64": images::selfie()}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = s.api_process(&t, &token, "00000000191").await;
     let dir = s.data.path().join("blobs").join(&t.id);
     let owned = dir.join(format!("{}.selfie", created["id"].as_str().unwrap()));
     // What a crash between a blob's write and its commit leaves behind.

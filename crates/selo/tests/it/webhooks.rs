@@ -16,19 +16,10 @@ fn set_webhook(s: &Server, t: &Tenant, url: &str, extra: &[&str]) -> Value {
 }
 
 async fn create(s: &Server, t: &Tenant, token: &str, cpf: &str) -> String {
-    let v: Value = s
-        .http
-        .post(s.url("/processes/v1"))
-        .header("authorization", format!("Bearer {token}"))
-        .header("apikey", &t.api_key)
-        .json(&json!({"subject": {"code": cpf, "name": "Maria Silva"}, "imageBase64": images::selfie()}))
-        .send()
-        .await
+    s.api_process(t, token, cpf).await["id"]
+        .as_str()
         .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["id"].as_str().unwrap().to_string()
+        .to_string()
 }
 
 fn verify(

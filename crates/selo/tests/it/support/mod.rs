@@ -271,6 +271,53 @@ impl Server {
         body["access_token"].as_str().unwrap().into()
     }
 
+    /// `POST /processes/v1` for `tenant` with a 640×480 selfie and `cpf`: the response body.
+    pub async fn api_process(&self, tenant: &Tenant, token: &str, cpf: &str) -> Value {
+        self.http
+            .post(self.url("/processes/v1"))
+            .header("authorization", format!("Bearer {token}"))
+            .header("apikey", &tenant.api_key)
+            .json(&json!({"subject": {"code": cpf, "name": "Maria Silva"}, "imageBase64": images::selfie()}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// `POST /client/v1/process` (flow `id`, callback `/`) for `cpf`: the `process` object.
+    pub async fn web_process(&self, token: &str, cpf: &str) -> Value {
+        let v: Value = self
+            .http
+            .post(self.url("/client/v1/process"))
+            .header("authorization", format!("Bearer {token}"))
+            .json(
+                &json!({"callbackUri": "/", "flow": "id", "purpose": "biometryonboarding",
+                          "person": {"duiType": "DUI_TYPE_BR_CPF", "duiValue": cpf}}),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["process"].clone()
+    }
+
+    /// Completes a Web & SDK process's journey with a 640×480 selfie: the HTTP status.
+    pub async fn complete_journey(&self, process: &Value) -> u16 {
+        let id = process["id"].as_str().unwrap();
+        self.http
+            .post(self.url(&format!("/journey/v1/process/{id}/capture")))
+            .json(&json!({"token": process["token"], "imageBase64": images::selfie()}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
     /// Advances the manual clock.
     pub async fn advance(&self, seconds: i64) {
         let res = self
