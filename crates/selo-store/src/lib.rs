@@ -246,13 +246,13 @@ pub trait Store: Send + Sync {
         process_id: Option<&str>,
         limit: usize,
     ) -> StoreResult<Vec<WebhookAttempt>>;
-    /// Makes a tenant's events (of one process, or created since a time) due again now;
+    /// Makes a tenant's events (of one process, or created since a time) due at once, on any
+    /// clock;
     /// returns how many.
     fn replay_events(
         &self,
         tenant_id: &str,
         process_id: Option<&str>,
         since: Option<i64>,
-        now: i64,
     ) -> StoreResult<usize>;
 }

@@ -1090,12 +1090,11 @@ impl Store for SqliteStore {
         tenant_id: &str,
         process_id: Option<&str>,
         since: Option<i64>,
-        now: i64,
     ) -> StoreResult<usize> {
         self.write(|c| {
             Ok(c.execute(
-                "UPDATE webhook_events SET status = 'pending', attempts = 0, next_attempt_at = MIN(?4, 0) WHERE tenant_id = ?1 AND (?2 IS NULL OR process_id = ?2) AND (?3 IS NULL OR created_at >= ?3)",
-                params![tenant_id, process_id, since, now],
+                "UPDATE webhook_events SET status = 'pending', attempts = 0, next_attempt_at = 0 WHERE tenant_id = ?1 AND (?2 IS NULL OR process_id = ?2) AND (?3 IS NULL OR created_at >= ?3)",
+                params![tenant_id, process_id, since],
             )?)
         })
     }

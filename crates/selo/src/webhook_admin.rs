@@ -203,7 +203,7 @@ pub fn run(store: &dyn Store, json: bool, cmd: WebhookCommand) -> anyhow::Result
                         })
                 })
                 .transpose()?;
-            let n = store.replay_events(&tenant, process.as_deref(), since, SystemClock.unix())?;
+            let n = store.replay_events(&tenant, process.as_deref(), since)?;
             print(json, &serde_json::json!({"replayed": n}), || {
                 format!("{n} event(s) will be sent again")
             })

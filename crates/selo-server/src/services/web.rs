@@ -312,23 +312,13 @@ pub async fn capture(
         return Err(bad_id(id));
     }
     let store = &state.shared.store;
-    let not_found = || Problem::NotFound {
-        what: "journey: process".into(),
-    };
-    let p = store
-        .web_process_by_id(&id.to_ascii_lowercase())
-        .map_err(store_failure)?
-        .ok_or_else(not_found)?;
     let token = body
         .get("token")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    if !bool::from(subtle::ConstantTimeEq::ct_eq(
-        token.as_bytes(),
-        p.token.as_bytes(),
-    )) {
-        return Err(not_found());
-    }
+    let p = journey_process(state, id, token).ok_or_else(|| Problem::NotFound {
+        what: "journey: process (or its token)".into(),
+    })?;
     let _slot = state.shared.captures.claim(&p.id)?;
     if p.awaiting_document() {
         return Err(Problem::NotFinished {
