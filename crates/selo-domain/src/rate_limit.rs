@@ -58,6 +58,13 @@ impl Bucket {
         }
     }
 
+    /// Returns a token taken for a request that was then refused for another reason (a
+    /// refused request changes nothing); the quota after it.
+    pub fn give_back(&mut self, limit: Limit) -> Quota {
+        self.tokens = (self.tokens + 1.0).min(limit.burst);
+        self.quota(limit)
+    }
+
     fn quota(&self, limit: Limit) -> Quota {
         Quota {
             limit: limit.burst as u32,
@@ -98,6 +105,15 @@ pub enum Decision {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_given_back_is_there_again_but_never_above_the_burst() {
+        let limit = Limit::per_second(2).unwrap();
+        let mut b = Bucket::full(limit, 0);
+        assert!(matches!(b.take(limit, 0), Decision::Allowed(q) if q.remaining == 1));
+        assert_eq!(b.give_back(limit).remaining, 2);
+        assert_eq!(b.give_back(limit).remaining, 2, "capped at the burst");
+    }
 
     #[test]
     fn ten_per_second_with_a_burst_of_ten() {

@@ -264,3 +264,11 @@ pub fn rate_limit(state: &AppState, tenant_id: &str, notes: &Annotations) -> Res
     notes.note(tenant_id, quota);
     Ok(())
 }
+
+/// Gives back the token [`rate_limit`] took for a request then refused with a 401 (a 401 is
+/// not counted), and notes the quota after it.
+pub fn rate_limit_refund(state: &AppState, tenant_id: &str, notes: &Annotations) {
+    if let Some(quota) = state.shared.rate_limiter.refund(tenant_id) {
+        notes.note(tenant_id, Some(quota));
+    }
+}

@@ -1,5 +1,7 @@
 //! Small in-memory caches on the hot paths: verified access tokens (skip the Ed25519 verify on
-//! repeat calls) and parsed account public keys (skip PEM parsing per token request).
+//! repeat calls), parsed account public keys (skip PEM parsing per token request) and
+//! configuration read from the store, valid for one configuration epoch
+//! ([`selo_store::Store::config_epoch`]), so an admin change is seen by the next request.
 
 use jsonwebtoken::DecodingKey;
 use std::collections::HashMap;
@@ -67,5 +69,39 @@ impl KeyCache {
         }
         map.insert(id.to_string(), key.clone());
         Some(key)
+    }
+}
+
+/// Values read from the store's configuration, each valid only at the epoch it was read at.
+pub struct EpochCache<V> {
+    entries: Mutex<HashMap<String, (u64, Arc<V>)>>,
+}
+
+impl<V> Default for EpochCache<V> {
+    fn default() -> Self {
+        EpochCache {
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<V> EpochCache<V> {
+    /// The value of `key` if it was read at `epoch`.
+    pub fn get(&self, key: &str, epoch: u64) -> Option<Arc<V>> {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .filter(|(at, _)| *at == epoch)
+            .map(|(_, v)| v.clone())
+    }
+
+    /// Remembers `value`, read at `epoch`, for `key`.
+    pub fn insert(&self, key: &str, epoch: u64, value: Arc<V>) {
+        let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= MAX_ENTRIES {
+            map.clear();
+        }
+        map.insert(key.to_string(), (epoch, value));
     }
 }

@@ -5,7 +5,7 @@ use anyhow::Context;
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{DecodingKey, EncodingKey};
+use jsonwebtoken::DecodingKey;
 use selo_wire::token::Jwk;
 use std::fs;
 use std::io::Write;
@@ -15,8 +15,11 @@ use std::path::Path;
 pub struct SigningKey {
     /// Key id (in the token header and the JWKS).
     pub kid: String,
-    /// Private key for signing.
-    pub encoding: EncodingKey,
+    /// Private key for signing, parsed once (parsing derives the public point, which costs as
+    /// much as a signature).
+    pair: Ed25519KeyPair,
+    /// `base64url(header).`: the JWT header is the same for every token of this key.
+    header_prefix: String,
     /// Public key for verifying.
     pub decoding: DecodingKey,
     /// The public JWK.
@@ -48,8 +51,10 @@ impl SigningKey {
             &URL_SAFE_NO_PAD.encode(digest.as_ref())[..12]
         );
         let x = URL_SAFE_NO_PAD.encode(&public);
+        let header = format!(r#"{{"typ":"JWT","alg":"EdDSA","kid":"{kid}"}}"#);
         Ok(SigningKey {
-            encoding: EncodingKey::from_ed_der(&pkcs8),
+            pair,
+            header_prefix: format!("{}.", URL_SAFE_NO_PAD.encode(header)),
             decoding: DecodingKey::from_ed_der(&public),
             jwk: Jwk {
                 kty: "OKP".into(),
@@ -61,6 +66,17 @@ impl SigningKey {
             },
             kid,
         })
+    }
+
+    /// A compact JWS (`alg: EdDSA`, this key's `kid`) over `claims`.
+    pub fn sign_jwt<T: serde::Serialize>(&self, claims: &T) -> serde_json::Result<String> {
+        let payload = serde_json::to_vec(claims)?;
+        let mut jwt = self.header_prefix.clone();
+        URL_SAFE_NO_PAD.encode_string(payload, &mut jwt);
+        let signature = self.pair.sign(jwt.as_bytes());
+        jwt.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature.as_ref(), &mut jwt);
+        Ok(jwt)
     }
 }
 

@@ -82,4 +82,17 @@ impl RateLimiter {
             }),
         }
     }
+
+    /// Gives back the token a request of `tenant_id` took (it was then refused with a 401);
+    /// the quota after it.
+    pub fn refund(&self, tenant_id: &str) -> Option<Quota> {
+        let limit = self
+            .limits
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(tenant_id)
+            .and_then(|(_, limit)| *limit)?;
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        Some(buckets.get_mut(tenant_id)?.give_back(limit))
+    }
 }

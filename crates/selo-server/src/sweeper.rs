@@ -38,11 +38,14 @@ fn emit_time_events(shared: &Shared, now: i64) {
     }
 }
 
-/// One pass: writes the events of processes that finished by time, then deletes every blob
-/// past its window; returns how many blobs it deleted.
+/// One pass: writes the events of processes that finished by time, purges expired replay
+/// records, then deletes every blob past its window; returns how many blobs it deleted.
 pub fn sweep(shared: &Shared) -> usize {
     let now = shared.clock.unix();
     emit_time_events(shared, now);
+    if let Err(e) = shared.store.purge_used_assertions(now) {
+        tracing::error!(error = %e, "purging expired replay records failed");
+    }
     let cutoffs = RetentionCutoffs {
         now,
         defaults: selo_domain::retention::Retention::default(),

@@ -102,9 +102,19 @@ pub trait Store: Send + Sync {
 
     /// Whether an assertion (by SHA-256) is recorded as used and not expired at `now`.
     fn assertion_used(&self, hash: &[u8; 32], now: i64) -> StoreResult<bool>;
-    /// Records an assertion (by SHA-256) as used until `expires_at`. Returns `false` when it
-    /// was already recorded and has not expired at `now` (a replay).
+    /// Records an assertion (by SHA-256) as used until `expires_at`, in one statement. Returns
+    /// `false` when it was already recorded and has not expired at `now` (a replay); an expired
+    /// record is taken over.
     fn mark_assertion_used(&self, hash: &[u8; 32], expires_at: i64, now: i64) -> StoreResult<bool>;
+    /// Deletes replay records that expired before `now` (the sweeper's job, off the token
+    /// path); returns how many.
+    fn purge_used_assertions(&self, now: i64) -> StoreResult<usize>;
+
+    /// The configuration epoch: a number that moves whenever tenants, accounts, their keys or
+    /// API keys may have changed since it was last read, whether through this store or by
+    /// another process (`selo admin` writing to the same data directory). An in-memory copy of
+    /// configuration taken at epoch `e` is current for as long as this returns `e`.
+    fn config_epoch(&self) -> StoreResult<u64>;
 
     /// Stores a new API key (its hash only).
     fn create_api_key(&self, key: &ApiKey) -> StoreResult<()>;

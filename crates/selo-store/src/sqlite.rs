@@ -14,7 +14,7 @@ use selo_domain::retention::Retention;
 use selo_domain::web::WebProcessRecord;
 use std::path::Path;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 
 /// How hard commits are pushed to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -183,6 +183,11 @@ pub struct SqliteStore {
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
+    /// The writer connection's last `PRAGMA data_version` (read and written under the writer
+    /// lock).
+    data_version: AtomicI64,
+    /// The configuration epoch ([`Store::config_epoch`]).
+    epoch: AtomicU64,
 }
 
 fn open_connection(path: &Path, durability: Durability) -> StoreResult<Connection> {
@@ -367,12 +372,23 @@ impl SqliteStore {
             writer: Mutex::new(writer),
             readers,
             next_reader: AtomicUsize::new(0),
+            data_version: AtomicI64::new(i64::MIN),
+            epoch: AtomicU64::new(0),
         })
     }
 
     fn write<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> StoreResult<T> {
         let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut conn)
+    }
+
+    /// A write that changes configuration: the epoch moves once it is done (even when it
+    /// failed part-way: a spurious move only costs a reload).
+    fn write_config<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let result = f(&mut conn);
+        self.epoch.fetch_add(1, Ordering::Relaxed);
+        result
     }
 
     fn read<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
@@ -443,7 +459,7 @@ impl Store for SqliteStore {
     }
 
     fn create_tenant(&self, t: &Tenant) -> StoreResult<()> {
-        self.write(|c| {
+        self.write_config(|c| {
             c.execute(
                 "INSERT INTO tenants (id, name, environment, rate_limit, created_at, flows, permissions) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
@@ -482,7 +498,7 @@ impl Store for SqliteStore {
     }
 
     fn create_account(&self, a: &Account, key: &AccountKey) -> StoreResult<()> {
-        self.write(|c| {
+        self.write_config(|c| {
             let tx = c.transaction()?;
             tx.execute(
                 "INSERT INTO accounts (tenant_id, name, enabled, allow_ips, allowed_hours, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -518,7 +534,7 @@ impl Store for SqliteStore {
     }
 
     fn set_account_enabled(&self, tenant_id: &str, name: &str, enabled: bool) -> StoreResult<()> {
-        self.write(|c| {
+        self.write_config(|c| {
             let n = c.execute(
                 "UPDATE accounts SET enabled = ?3 WHERE tenant_id = ?1 AND name = ?2",
                 params![tenant_id, name, enabled],
@@ -534,7 +550,7 @@ impl Store for SqliteStore {
         allow_ips: &[String],
         allowed_hours: Option<&str>,
     ) -> StoreResult<()> {
-        self.write(|c| {
+        self.write_config(|c| {
             let n = c.execute(
                 "UPDATE accounts SET allow_ips = ?3, allowed_hours = ?4 WHERE tenant_id = ?1 AND name = ?2",
                 params![tenant_id, name, allow_ips.join(","), allowed_hours],
@@ -544,7 +560,7 @@ impl Store for SqliteStore {
     }
 
     fn add_account_key(&self, key: &AccountKey) -> StoreResult<()> {
-        self.write(|c| {
+        self.write_config(|c| {
             let tx = c.transaction()?;
             let exists: Option<i64> = tx
                 .query_row(
@@ -572,7 +588,7 @@ impl Store for SqliteStore {
         key_id: &str,
         at: i64,
     ) -> StoreResult<()> {
-        self.write(|c| {
+        self.write_config(|c| {
             let n = c.execute(
                 "UPDATE account_keys SET revoked_at = COALESCE(revoked_at, ?4) WHERE tenant_id = ?1 AND account = ?2 AND id = ?3",
                 params![tenant_id, name, key_id, at],
@@ -598,7 +614,7 @@ impl Store for SqliteStore {
         now: i64,
         policy: LockoutPolicy,
     ) -> StoreResult<Option<i64>> {
-        self.write(|c| {
+        self.write_config(|c| {
             let tx = c.transaction()?;
             tx.execute(
                 "DELETE FROM auth_failures WHERE tenant_id = ?1 AND account = ?2 AND at <= ?3",
@@ -645,21 +661,42 @@ impl Store for SqliteStore {
 
     fn mark_assertion_used(&self, hash: &[u8; 32], expires_at: i64, now: i64) -> StoreResult<bool> {
         self.write(|c| {
-            let tx = c.transaction()?;
-            tx.prepare_cached("DELETE FROM used_assertions WHERE expires_at < ?1")?
-                .execute([now])?;
-            let n = tx
+            let n = c
                 .prepare_cached(
-                    "INSERT OR IGNORE INTO used_assertions (hash, expires_at) VALUES (?1, ?2)",
+                    "INSERT INTO used_assertions (hash, expires_at) VALUES (?1, ?2) \
+                     ON CONFLICT(hash) DO UPDATE SET expires_at = excluded.expires_at \
+                     WHERE used_assertions.expires_at < ?3",
                 )?
-                .execute(params![hash.as_slice(), expires_at])?;
-            tx.commit()?;
+                .execute(params![hash.as_slice(), expires_at, now])?;
             Ok(n == 1)
         })
     }
 
-    fn create_api_key(&self, k: &ApiKey) -> StoreResult<()> {
+    fn purge_used_assertions(&self, now: i64) -> StoreResult<usize> {
         self.write(|c| {
+            Ok(
+                c.prepare_cached("DELETE FROM used_assertions WHERE expires_at < ?1")?
+                    .execute([now])?,
+            )
+        })
+    }
+
+    fn config_epoch(&self) -> StoreResult<u64> {
+        self.write(|c| {
+            // `data_version` moves when another connection (another process) commits; this
+            // store's own changes move `epoch` directly (see `write_config`).
+            let version: i64 = c
+                .prepare_cached("PRAGMA data_version")?
+                .query_row([], |r| r.get(0))?;
+            if self.data_version.swap(version, Ordering::Relaxed) != version {
+                self.epoch.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(self.epoch.load(Ordering::Relaxed))
+        })
+    }
+
+    fn create_api_key(&self, k: &ApiKey) -> StoreResult<()> {
+        self.write_config(|c| {
             c.execute(
                 "INSERT INTO api_keys (id, tenant_id, hash, capabilities, revoked_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![k.id, k.tenant_id, k.hash.as_slice(), k.capabilities, k.revoked_at, k.created_at],
@@ -692,7 +729,7 @@ impl Store for SqliteStore {
     }
 
     fn revoke_api_key(&self, id: &str, at: i64) -> StoreResult<()> {
-        self.write(|c| {
+        self.write_config(|c| {
             let n = c.execute(
                 "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
                 params![id, at],
@@ -805,7 +842,7 @@ impl Store for SqliteStore {
     }
 
     fn set_tenant_rate_limit(&self, tenant_id: &str, rps: Option<u32>) -> StoreResult<()> {
-        self.write(|c| {
+        self.write_config(|c| {
             let n = c.execute(
                 "UPDATE tenants SET rate_limit = ?2 WHERE id = ?1",
                 params![tenant_id, rps],
@@ -821,7 +858,7 @@ impl Store for SqliteStore {
         evidence: Option<i64>,
         process: Option<i64>,
     ) -> StoreResult<()> {
-        self.write(|c| {
+        self.write_config(|c| {
             let n = c.execute(
                 "UPDATE tenants SET selfie_retention = COALESCE(?2, selfie_retention), evidence_retention = COALESCE(?3, evidence_retention), process_retention = COALESCE(?4, process_retention) WHERE id = ?1",
                 params![tenant_id, selfie, evidence, process],
@@ -831,7 +868,7 @@ impl Store for SqliteStore {
     }
 
     fn set_tenant_flows(&self, tenant_id: &str, flows: &[String]) -> StoreResult<()> {
-        self.write(|c| {
+        self.write_config(|c| {
             let n = c.execute(
                 "UPDATE tenants SET flows = ?2 WHERE id = ?1",
                 params![tenant_id, flows.join(",")],
@@ -841,7 +878,7 @@ impl Store for SqliteStore {
     }
 
     fn set_tenant_permissions(&self, tenant_id: &str, permissions: &[String]) -> StoreResult<()> {
-        self.write(|c| {
+        self.write_config(|c| {
             let n = c.execute(
                 "UPDATE tenants SET permissions = ?2 WHERE id = ?1",
                 params![tenant_id, permissions.join(",")],

@@ -210,8 +210,18 @@ fn contract(store: &dyn Store) {
     assert!(!store.mark_assertion_used(&h, 2000, 1500).unwrap());
     assert!(
         store.mark_assertion_used(&h, 4000, 2001).unwrap(),
-        "expired records are purged"
+        "an expired record is taken over"
     );
+    assert!(!store.mark_assertion_used(&h, 4000, 3000).unwrap());
+    let h2 = [8u8; 32];
+    assert!(store.mark_assertion_used(&h2, 2500, 2001).unwrap());
+    assert_eq!(
+        store.purge_used_assertions(3000).unwrap(),
+        1,
+        "only h2 expired"
+    );
+    assert!(store.assertion_used(&h, 3000).unwrap());
+    assert!(!store.assertion_used(&h2, 2400).unwrap(), "purged");
 
     // API keys.
     let key = ApiKey {
@@ -482,4 +492,54 @@ fn sqlite_store_persists_across_reopen_and_migrates_once() {
     }
     let store = SqliteStore::open(&path, Durability::Normal).unwrap();
     assert_eq!(store.process("t1", "p1").unwrap().unwrap().id, "p1");
+}
+
+#[test]
+fn sqlite_config_epoch_moves_with_configuration_changes_from_any_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("selo.db");
+    let server = SqliteStore::open(&path, Durability::Normal).unwrap();
+    let admin = SqliteStore::open(&path, Durability::Normal).unwrap();
+    server.create_tenant(&tenant("t1", "sandbox")).unwrap();
+    let (a, k) = account("t1", "svc");
+    server.create_account(&a, &k).unwrap();
+
+    let e0 = server.config_epoch().unwrap();
+    assert_eq!(
+        server.config_epoch().unwrap(),
+        e0,
+        "stable while nothing changes"
+    );
+    server.mark_assertion_used(&[1; 32], 100, 1).unwrap();
+    server
+        .insert_process(&process("p1", "t1"), None, None)
+        .unwrap();
+    assert_eq!(
+        server.config_epoch().unwrap(),
+        e0,
+        "the server's own data writes are not configuration"
+    );
+
+    admin.set_account_enabled("t1", "svc", false).unwrap();
+    let e1 = server.config_epoch().unwrap();
+    assert_ne!(e1, e0, "another connection's commit moves the epoch");
+    assert_eq!(server.config_epoch().unwrap(), e1);
+
+    server
+        .record_auth_failure(
+            "t1",
+            "svc",
+            10,
+            LockoutPolicy {
+                attempts: 5,
+                window_seconds: 900,
+                duration_seconds: 900,
+            },
+        )
+        .unwrap();
+    assert_ne!(
+        server.config_epoch().unwrap(),
+        e1,
+        "this store's own configuration writes move it"
+    );
 }

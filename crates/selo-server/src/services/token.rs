@@ -3,13 +3,14 @@
 use crate::auth::{ACCESS_TOKEN_SECONDS, AccessClaims};
 use crate::http::context::Annotations;
 use crate::state::AppState;
-use jsonwebtoken::{Algorithm, Header};
+use jsonwebtoken::Algorithm;
 use selo_domain::access::{HoursWindow, ip_allowed, parse_cidr};
 use selo_domain::assertion::{Audiences, check_audience, check_times, parse_assertion};
 use selo_domain::problem::{AuthCode, Problem};
-use selo_store::{AccountKey, StoreError};
+use selo_store::{Account, AccountKey, StoreError, Tenant};
 use selo_wire::token::{JWT_BEARER_GRANT, TokenResponse};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 fn internal(e: StoreError) -> Problem {
     tracing::error!(error = %e, "store failure in token service");
@@ -61,6 +62,68 @@ fn verify_signature(
     }
 }
 
+/// What the token service reads about a service account: its tenant, itself and its keys.
+pub struct Credentials {
+    /// The tenant (of this environment).
+    pub tenant: Tenant,
+    /// The account.
+    pub account: Account,
+    /// Its keys, revoked ones included.
+    pub keys: Vec<AccountKey>,
+}
+
+/// The account `iss` names, from the cache when the configuration has not changed since it was
+/// read (1.0.1 when the tenant or account is unknown, or the tenant is another environment's).
+fn credentials(
+    state: &AppState,
+    tenant_id: &str,
+    name: &str,
+    iss: &str,
+) -> Result<Arc<Credentials>, Problem> {
+    let store = &state.shared.store;
+    let epoch = store.config_epoch().map_err(internal)?;
+    // Environments share the cache; what an account may do depends on the environment asked.
+    let key = format!("{}\n{iss}", state.env.name);
+    if let Some(hit) = state.shared.credentials.get(&key, epoch) {
+        return Ok(hit);
+    }
+    let tenant = match store.tenant(tenant_id).map_err(internal)? {
+        None => {
+            return Err(Problem::token(
+                AuthCode::UnknownIssuer,
+                format!("tenant '{tenant_id}' in iss is unknown; check the tenant id in iss"),
+            ));
+        }
+        Some(t) if t.environment != state.env.name => {
+            return Err(Problem::token(
+                AuthCode::UnknownIssuer,
+                format!(
+                    "mixed credentials: tenant '{}' belongs to the {} environment, but this is the {} environment at {}",
+                    t.id, t.environment, state.env.name, state.env.public_url
+                ),
+            ));
+        }
+        Some(t) => t,
+    };
+    let account = store
+        .account(&tenant.id, name)
+        .map_err(internal)?
+        .ok_or_else(|| {
+            Problem::token(
+                AuthCode::UnknownIssuer,
+                format!("account '{name}' does not exist in tenant '{}'", tenant.id),
+            )
+        })?;
+    let keys = store.account_keys(&tenant.id, name).map_err(internal)?;
+    let creds = Arc::new(Credentials {
+        tenant,
+        account,
+        keys,
+    });
+    state.shared.credentials.insert(&key, epoch, creds.clone());
+    Ok(creds)
+}
+
 /// Handles a token request's form fields (`grant_type`, `assertion`) from `peer`.
 pub fn issue(
     state: &AppState,
@@ -91,40 +154,8 @@ pub fn issue(
     let a = parse_assertion(raw)?;
     let store = &state.shared.store;
     let iss = a.issuer.iss();
-    let tenant = store.tenant(&a.issuer.tenant_id).map_err(internal)?;
-    let tenant = match tenant {
-        None => {
-            return Err(Problem::token(
-                AuthCode::UnknownIssuer,
-                format!(
-                    "tenant '{}' in iss is unknown; check the tenant id in iss",
-                    a.issuer.tenant_id
-                ),
-            ));
-        }
-        Some(t) if t.environment != state.env.name => {
-            return Err(Problem::token(
-                AuthCode::UnknownIssuer,
-                format!(
-                    "mixed credentials: tenant '{}' belongs to the {} environment, but this is the {} environment at {}",
-                    t.id, t.environment, state.env.name, state.env.public_url
-                ),
-            ));
-        }
-        Some(t) => t,
-    };
-    let account = store
-        .account(&tenant.id, &a.issuer.account)
-        .map_err(internal)?
-        .ok_or_else(|| {
-            Problem::token(
-                AuthCode::UnknownIssuer,
-                format!(
-                    "account '{}' does not exist in tenant '{}'",
-                    a.issuer.account, tenant.id
-                ),
-            )
-        })?;
+    let creds = credentials(state, &a.issuer.tenant_id, &a.issuer.account, &iss)?;
+    let (tenant, account) = (&creds.tenant, &creds.account);
     if !account.enabled {
         return Err(Problem::token(
             AuthCode::AccountDisabled,
@@ -141,10 +172,7 @@ pub fn issue(
             ),
         ));
     }
-    let keys = store
-        .account_keys(&tenant.id, &account.name)
-        .map_err(internal)?;
-    match verify_signature(state, &keys, &a.signing_input, &a.signature) {
+    match verify_signature(state, &creds.keys, &a.signing_input, &a.signature) {
         SignatureCheck::Active => {}
         SignatureCheck::RevokedOnly => {
             return Err(Problem::token(
@@ -180,10 +208,17 @@ pub fn issue(
         },
     )?;
     check_times(a.iat, a.exp, now)?;
+    // The replay row (1.2.7) comes before the IP, hours and rate-limit rows; the happy path
+    // records the assertion in one statement at the end, so the rows after it look the
+    // record up only when they fail.
     let hash = crate::auth::sha256(format!("{}.{}", a.signing_input, a.signature).as_bytes());
-    if store.assertion_used(&hash, now).map_err(internal)? {
-        return Err(replayed());
-    }
+    let replay_first = |problem: Problem| -> Problem {
+        match store.assertion_used(&hash, now) {
+            Ok(true) => replayed(),
+            Ok(false) => problem,
+            Err(e) => internal(e),
+        }
+    };
     if !account.allow_ips.is_empty() {
         let nets: Vec<_> = account
             .allow_ips
@@ -191,13 +226,13 @@ pub fn issue(
             .filter_map(|c| parse_cidr(c).ok())
             .collect();
         if !ip_allowed(&nets, peer) {
-            return Err(Problem::token(
+            return Err(replay_first(Problem::token(
                 AuthCode::IpNotAllowed,
                 format!(
                     "requests from {peer} are not allowed for '{iss}' (allowed: {})",
                     account.allow_ips.join(", ")
                 ),
-            ));
+            )));
         }
     }
     if let Some(window) = account
@@ -208,14 +243,14 @@ pub fn issue(
         let t = state.shared.clock.now();
         let minute = u16::from(t.hour()) * 60 + u16::from(t.minute());
         if !window.contains(minute) {
-            return Err(Problem::token(
+            return Err(replay_first(Problem::token(
                 AuthCode::OutsideHours,
                 format!("'{iss}' may obtain tokens only between {window} UTC"),
-            ));
+            )));
         }
     }
     // Every row passed: the request counts against the tenant's budget (429 last, §10).
-    crate::auth::rate_limit(state, &tenant.id, notes)?;
+    crate::auth::rate_limit(state, &tenant.id, notes).map_err(replay_first)?;
     let fresh = store
         .mark_assertion_used(
             &hash,
@@ -226,26 +261,25 @@ pub fn issue(
         )
         .map_err(internal)?;
     if !fresh {
-        // Presented twice at the same time: only the first insert wins.
+        // A replay (or the same assertion presented twice at once: the first insert wins).
+        // A 401 is not counted: the request's token goes back to the bucket.
+        crate::auth::rate_limit_refund(state, &tenant.id, notes);
         return Err(replayed());
     }
     let claims = AccessClaims {
         iss: state.env.public_url.clone(),
         sub: iss,
-        tid: tenant.id,
-        acc: account.name,
+        tid: tenant.id.clone(),
+        acc: account.name.clone(),
         env: state.env.name.clone(),
         iat: now,
         exp: now + ACCESS_TOKEN_SECONDS,
         jti: uuid::Uuid::new_v4().simple().to_string(),
     };
-    let mut header = Header::new(Algorithm::EdDSA);
-    header.kid = Some(state.env.key.kid.clone());
-    let access_token =
-        jsonwebtoken::encode(&header, &claims, &state.env.key.encoding).map_err(|e| {
-            tracing::error!(error = %e, "signing an access token failed");
-            Problem::Internal
-        })?;
+    let access_token = state.env.key.sign_jwt(&claims).map_err(|e| {
+        tracing::error!(error = %e, "signing an access token failed");
+        Problem::Internal
+    })?;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer".into(),

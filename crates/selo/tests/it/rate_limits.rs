@@ -175,6 +175,24 @@ async fn token_requests_count_and_a_refused_assertion_is_not_burned() {
 }
 
 #[tokio::test]
+async fn a_replayed_assertion_is_1_2_7_and_not_counted_even_with_an_empty_bucket() {
+    let s = Server::start_manual_clock();
+    let t = limited_tenant(&s, "2");
+    let aud = s.sandbox().audience.clone();
+    let first = t.assertion(&aud);
+    assert_eq!(s.exchange("sandbox", &first).await.0, 200);
+    // The replay is refused (401) and gives its token back: two more fresh ones still fit.
+    let (status, body) = s.exchange("sandbox", &first).await;
+    assert_eq!((status, body["code"].as_str()), (401, Some("1.2.7")));
+    assert_eq!(s.exchange("sandbox", &t.assertion(&aud)).await.0, 200);
+    // The bucket is empty now; a replay still says 1.2.7 (its row comes before 429).
+    let (status, body) = s.exchange("sandbox", &first).await;
+    assert_eq!((status, body["code"].as_str()), (401, Some("1.2.7")));
+    let (status, _) = s.exchange("sandbox", &t.assertion(&aud)).await;
+    assert_eq!(status, 429);
+}
+
+#[tokio::test]
 async fn tenants_default_to_ten_per_second_and_changes_apply_within_a_second() {
     let s = Server::start_manual_clock();
     // A tenant created without --rate-limit gets the server default.
