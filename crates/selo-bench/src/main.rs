@@ -7,7 +7,14 @@
 //! and process get. For each it reports req/s, p50/p99 latency, non-2xx responses, and the
 //! server's CPU time per request and peak RSS from `/proc/<pid>`. The client runs on the same
 //! cores as the server. The server is killed and the data directory removed at the end.
+//!
+//! It then starts the bare routes (this binary's hidden `bare-server` subcommand, see
+//! [`bare`]): a minimal axum server doing only the essential work of each workload, in its own
+//! process, and drives the same workloads against it with the same client, connections and
+//! duration. The report sets selo's server CPU per request and p99 against the bare routes',
+//! which is how the performance goals are defined (perf-limits.md §6).
 
+mod bare;
 mod ceilings;
 mod load;
 mod report;
@@ -25,7 +32,7 @@ use std::time::Duration;
 /// Benchmark the real selo binary over loopback, with the machine's ceilings measured in the
 /// same run.
 #[derive(Debug, Parser)]
-#[command(version)]
+#[command(version, disable_help_subcommand = true)]
 struct Args {
     /// The selo binary [default: `selo` next to this binary, e.g. target/release/selo].
     #[arg(long)]
@@ -39,6 +46,17 @@ struct Args {
     /// Print a Markdown section ready to paste into BENCHMARKS.md.
     #[arg(long)]
     markdown: bool,
+    /// The hidden mode the bench starts the bare routes in.
+    #[command(subcommand)]
+    mode: Option<Mode>,
+}
+
+/// Modes other than the benchmark itself.
+#[derive(Debug, clap::Subcommand)]
+enum Mode {
+    /// Serve the bare routes until killed (started by the bench; see the `bare` module).
+    #[command(hide = true)]
+    BareServer(bare::BareArgs),
 }
 
 /// A 640×480 JPEG selfie and its base64: a gradient with deterministic noise at quality 85,
@@ -68,6 +86,9 @@ fn selfie() -> Result<(Vec<u8>, String)> {
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    if let Some(Mode::BareServer(bare)) = args.mode {
+        return bare::serve(bare);
+    }
     ensure!(
         args.duration > 0 && args.connections > 0,
         "duration and connections must be > 0"
@@ -102,14 +123,21 @@ fn main() -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let measured = runtime.block_on(workloads::run_all(
-        &server,
+    let mut driver = workloads::Driver::new(
         &tenant,
+        &server.audience,
         create_body.clone().into(),
         args.connections,
         Duration::from_secs(args.duration),
-    ))?;
+    )?;
+    let measured = runtime.block_on(driver.run_all(&server.url, &server.process))?;
+    let audience = server.audience.clone();
     drop(server);
+
+    eprintln!("workloads against the bare routes:");
+    let bare = bare::BareServer::start(&tenant.private_key()?, &tenant.iss, &audience)?;
+    let bare_measured = runtime.block_on(driver.run_all(&bare.url, &bare.process))?;
+    drop(bare);
 
     let (cpu_model, mem_gib) = report::machine();
     let date = time::OffsetDateTime::now_utc().format(time::macros::format_description!(
@@ -126,9 +154,13 @@ fn main() -> Result<()> {
         selfie_bytes: (jpeg.len(), create_body.len()),
         ceilings,
         workloads: measured,
+        bare: bare_measured,
     };
     print!("{}", report.render(args.markdown));
-    let failed: u64 = report.workloads.iter().map(|w| w.outcome.failed()).sum();
+    let failed: u64 = (report.workloads.iter())
+        .chain(&report.bare)
+        .map(|w| w.outcome.failed())
+        .sum();
     ensure!(failed == 0, "{failed} non-2xx responses (listed above)");
     Ok(())
 }

@@ -25,8 +25,10 @@ pub struct Report {
     pub selfie_bytes: (usize, usize),
     /// In-process ceilings.
     pub ceilings: Ceilings,
-    /// token, create, get.
+    /// token, create, get against selo.
     pub workloads: Vec<Measured>,
+    /// token, create, get against the bare routes.
+    pub bare: Vec<Measured>,
 }
 
 /// This machine's CPU model and memory, from `/proc`.
@@ -79,14 +81,94 @@ fn ms(us: u32) -> String {
     format!("{:.2}", f64::from(us) / 1000.0)
 }
 
-impl Report {
-    fn workload(&self, name: &str) -> &Measured {
-        self.workloads
-            .iter()
-            .find(|w| w.name == name)
-            .expect("workload")
-    }
+/// The workload called `name`.
+fn find<'a>(workloads: &'a [Measured], name: &str) -> &'a Measured {
+    workloads.iter().find(|w| w.name == name).expect("workload")
+}
 
+/// One table of workloads, then its exhausted runs and non-2xx responses.
+fn workloads_table(o: &mut String, md: bool, workloads: &[Measured]) {
+    let rows: Vec<Vec<String>> = workloads
+        .iter()
+        .map(|w| {
+            let l = w.latency();
+            let secs = w.outcome.elapsed.as_secs_f64();
+            vec![
+                w.name.to_string(),
+                w.outcome.requests().to_string(),
+                format!("{:.0}", w.outcome.per_sec()),
+                ms(l.p50_us),
+                ms(l.p99_us),
+                ms(l.max_us),
+                w.outcome.failed().to_string(),
+                format!("{:.1}", w.server_us_per_req()),
+                format!("{:.0} %", 100.0 * w.server_sys_s / w.server_cpu_s.max(1e-9)),
+                format!("{:.0}", 1e6 / w.server_us_per_req()),
+                format!("{:.2}", w.server_cpu_s / secs),
+                format!("{:.2}", w.client_cpu_s / secs),
+                format!("{:.1}", w.peak_rss_kib as f64 / 1024.0),
+            ]
+        })
+        .collect();
+    table(
+        o,
+        md,
+        &[
+            "workload",
+            "requests",
+            "req/s",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "non-2xx",
+            "server CPU µs/req",
+            "of which kernel",
+            "req/s per server core",
+            "server cores busy",
+            "client cores busy",
+            "server VmHWM MiB",
+        ],
+        &rows,
+    );
+    for w in workloads {
+        if w.outcome.exhausted {
+            let _ = writeln!(
+                o,
+                "Note: {} ran out of prepared requests after {:.1} s.\n",
+                w.name,
+                w.outcome.elapsed.as_secs_f64()
+            );
+        }
+        for (kind, (n, sample)) in &w.outcome.failures {
+            let _ = writeln!(o, "Non-2xx in {}: {n} × {kind}, e.g. `{sample}`\n", w.name);
+        }
+    }
+    if workloads.iter().all(|w| w.outcome.failed() == 0) {
+        let _ = writeln!(o, "Non-2xx responses: 0 in every workload.\n");
+    }
+}
+
+/// One row of the goals table: what is compared, selo's figure (shown with `decimals`), the
+/// reference it is divided by (shown as `shown`), and the target for the quotient.
+fn goal(
+    what: &str,
+    (selo, decimals): (f64, usize),
+    reference: f64,
+    shown: String,
+    target: f64,
+) -> Vec<String> {
+    let ratio = selo / reference;
+    vec![
+        what.into(),
+        format!("{selo:.decimals$}"),
+        shown,
+        format!("{ratio:.2}×"),
+        format!("≤ {target}×"),
+        if ratio <= target { "yes" } else { "no" }.into(),
+    ]
+}
+
+impl Report {
     /// The report as text (`md = false`) or as a Markdown section (`md = true`).
     pub fn render(&self, md: bool) -> String {
         let mut o = String::new();
@@ -110,67 +192,14 @@ impl Report {
             self.selfie_bytes.1 / 1024
         );
 
-        let rows: Vec<Vec<String>> = self
-            .workloads
-            .iter()
-            .map(|w| {
-                let mut lat = w.outcome.latencies_us.clone();
-                let l = stats::summarize(&mut lat);
-                let secs = w.outcome.elapsed.as_secs_f64();
-                vec![
-                    w.name.to_string(),
-                    w.outcome.requests().to_string(),
-                    format!("{:.0}", w.outcome.per_sec()),
-                    ms(l.p50_us),
-                    ms(l.p99_us),
-                    ms(l.max_us),
-                    w.outcome.failed().to_string(),
-                    format!("{:.1}", w.server_us_per_req()),
-                    format!("{:.0} %", 100.0 * w.server_sys_s / w.server_cpu_s.max(1e-9)),
-                    format!("{:.0}", 1e6 / w.server_us_per_req()),
-                    format!("{:.2}", w.server_cpu_s / secs),
-                    format!("{:.2}", w.client_cpu_s / secs),
-                    format!("{:.1}", w.peak_rss_kib as f64 / 1024.0),
-                ]
-            })
-            .collect();
         let _ = writeln!(o, "{h}Workloads (real selo binary over loopback)\n");
-        table(
-            &mut o,
-            md,
-            &[
-                "workload",
-                "requests",
-                "req/s",
-                "p50 ms",
-                "p99 ms",
-                "max ms",
-                "non-2xx",
-                "server CPU µs/req",
-                "of which kernel",
-                "req/s per server core",
-                "server cores busy",
-                "client cores busy",
-                "server VmHWM MiB",
-            ],
-            &rows,
+        workloads_table(&mut o, md, &self.workloads);
+        let _ = writeln!(
+            o,
+            "{h}Bare routes (same run and client; minimal axum server doing only the essential work)\n"
         );
-        for w in &self.workloads {
-            if w.outcome.exhausted {
-                let _ = writeln!(
-                    o,
-                    "Note: {} ran out of prepared requests after {:.1} s.\n",
-                    w.name,
-                    w.outcome.elapsed.as_secs_f64()
-                );
-            }
-            for (kind, (n, sample)) in &w.outcome.failures {
-                let _ = writeln!(o, "Non-2xx in {}: {n} × {kind}, e.g. `{sample}`\n", w.name);
-            }
-        }
-        if self.workloads.iter().all(|w| w.outcome.failed() == 0) {
-            let _ = writeln!(o, "Non-2xx responses: 0 in every workload.\n");
-        }
+        workloads_table(&mut o, md, &self.bare);
+        o.push_str(&self.goals(md, h));
 
         let _ = writeln!(
             o,
@@ -197,9 +226,9 @@ impl Report {
 
         let c = &self.ceilings;
         let (token, create, get) = (
-            self.workload("token"),
-            self.workload("create"),
-            self.workload("get"),
+            find(&self.workloads, "token"),
+            find(&self.workloads, "create"),
+            find(&self.workloads, "get"),
         );
         let x = |a: f64, b: f64| format!("{:.2}×", a / b);
         let pct = |a: f64, b: f64| match 100.0 * a / b {
@@ -207,13 +236,6 @@ impl Report {
             p => format!("{p:.0} %"),
         };
         let floor = c.rs256_verify.us() + c.ed25519_sign.us();
-        let peak = self
-            .workloads
-            .iter()
-            .map(|w| w.peak_rss_kib)
-            .max()
-            .unwrap_or(0) as f64
-            / 1024.0;
         let rows = vec![
             vec![
                 "token: server CPU/req ÷ one RS256 verify".into(),
@@ -243,13 +265,84 @@ impl Report {
                 "get: server CPU/req ÷ one Ed25519 verify (bearer check)".into(),
                 x(get.server_us_per_req(), c.ed25519_verify.us()),
             ],
-            vec![
-                "server peak RSS (VmHWM) ÷ 128 MiB goal".into(),
-                pct(peak, 128.0),
-            ],
         ];
-        let _ = writeln!(o, "{h}Ratios\n");
+        let _ = writeln!(o, "{h}Ratios to the in-process ceilings\n");
         table(&mut o, md, &["comparison", "value"], &rows);
+        o
+    }
+
+    /// The goals of perf-limits.md §6: selo against the bare routes of the same run, and the
+    /// peak RSS against 128 MiB.
+    fn goals(&self, md: bool, h: &str) -> String {
+        let selo = |name| find(&self.workloads, name);
+        let bare = |name| find(&self.bare, name);
+        let cpu = |name, target| {
+            let (s, b) = (
+                selo(name).server_us_per_req(),
+                bare(name).server_us_per_req(),
+            );
+            goal(
+                &format!("{name}: server CPU µs/req"),
+                (s, 1),
+                b,
+                format!("{b:.1}"),
+                target,
+            )
+        };
+        let p99 = |name| {
+            let ms = |w: &Measured| f64::from(w.latency().p99_us) / 1000.0;
+            let (s, b) = (ms(selo(name)), ms(bare(name)));
+            goal(
+                &format!("{name}: p99 ms"),
+                (s, 2),
+                b,
+                format!("{b:.2}"),
+                2.0,
+            )
+        };
+        let (create, check) = (
+            bare("create").server_us_per_req(),
+            self.ceilings.image_check.us(),
+        );
+        let peak = self
+            .workloads
+            .iter()
+            .map(|w| w.peak_rss_kib)
+            .max()
+            .unwrap_or(0) as f64
+            / 1024.0;
+        let rows = vec![
+            cpu("token", 1.3),
+            cpu("get", 1.5),
+            goal(
+                "create: server CPU µs/req (bare + one image check)",
+                (selo("create").server_us_per_req(), 1),
+                create + check,
+                format!("{create:.1} + {check:.1}"),
+                1.2,
+            ),
+            p99("token"),
+            p99("create"),
+            p99("get"),
+            goal(
+                "server peak RSS (VmHWM) MiB",
+                (peak, 1),
+                128.0,
+                "128 (absolute)".into(),
+                1.0,
+            ),
+        ];
+        let mut o = String::new();
+        let _ = writeln!(
+            o,
+            "{h}Goals (perf-limits.md §6: selo ÷ the bare route of the same run)\n"
+        );
+        table(
+            &mut o,
+            md,
+            &["goal", "selo", "reference", "ratio", "target", "met"],
+            &rows,
+        );
         o
     }
 }

@@ -1,17 +1,66 @@
-//! The server under test: the real `selo` binary on a temporary data directory, provisioned
-//! with the real `selo admin`, observed through `/proc/<pid>`.
+//! The servers under test as processes observed through `/proc/<pid>`, and the real `selo`
+//! binary on a temporary data directory, provisioned with the real `selo admin`.
 
 use crate::stats;
 use anyhow::{Context, Result, bail, ensure};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+/// A child server process that announces itself with one JSON line on stdout, observed
+/// through `/proc/<pid>` and killed when dropped.
+pub struct Process {
+    child: Child,
+}
+
+impl Process {
+    /// Spawns `cmd` with stdout piped and waits for its first line, which it returns parsed
+    /// as JSON. The rest of stdout is drained so the server never blocks on a full pipe.
+    pub fn spawn(cmd: &mut Command) -> Result<(Process, Value)> {
+        let what = cmd.get_program().to_string_lossy().into_owned();
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot start {what}"))?;
+        let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+        // From here on, dropping `process` kills the child on every early return.
+        let process = Process { child };
+        let Some(line) = lines.next().transpose()? else {
+            bail!("{what} exited before printing its first line");
+        };
+        std::thread::spawn(move || lines.for_each(drop));
+        let first = serde_json::from_str(&line).with_context(|| format!("{what}: first line"))?;
+        Ok((process, first))
+    }
+
+    /// The process's CPU time so far, seconds.
+    pub fn cpu(&self) -> Result<Cpu> {
+        process_cpu_seconds(&format!("/proc/{}/stat", self.child.id()))
+    }
+
+    /// The process's peak resident set size (`VmHWM`), KiB.
+    pub fn peak_rss_kib(&self) -> Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        stats::kib_field(&status, "VmHWM").context("VmHWM")
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A running `selo serve`, killed when dropped.
 pub struct Server {
     selo: PathBuf,
-    child: Child,
+    /// The server process (declared before `data`, so it is killed before `data` is removed).
+    pub process: Process,
     /// The temporary data directory (removed when dropped, after the server is killed).
     pub data: tempfile::TempDir,
     /// The sandbox environment's base URL.
@@ -24,10 +73,21 @@ pub struct Server {
 pub struct Tenant {
     /// The account's `iss`.
     pub iss: String,
-    /// The account's private key, PEM.
+    /// The account's private key, PKCS#8 PEM.
     pub key_pem: Vec<u8>,
     /// The API key secret.
     pub api_key: String,
+}
+
+impl Tenant {
+    /// The account's private key, parsed (once: parsing validates the key, which costs far
+    /// more than a signature).
+    pub fn private_key(&self) -> Result<aws_lc_rs::rsa::KeyPair> {
+        let text = std::str::from_utf8(&self.key_pem).context("private key PEM is not UTF-8")?;
+        let b64: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+        aws_lc_rs::rsa::KeyPair::from_pkcs8(&STANDARD.decode(b64)?)
+            .map_err(|e| anyhow::anyhow!("not an RSA PKCS#8 private key: {e}"))
+    }
 }
 
 impl Server {
@@ -35,22 +95,12 @@ impl Server {
     /// first line, which names the sandbox environment's URL and audience.
     pub fn start(selo: &Path) -> Result<Server> {
         let data = tempfile::tempdir()?;
-        let mut child = Command::new(selo)
-            .args(["serve", "--json", "--listen", "127.0.0.1:0", "--data"])
-            .arg(data.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .with_context(|| format!("cannot start {}", selo.display()))?;
-        let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
-        let Some(line) = lines.next().transpose()? else {
-            let _ = child.kill();
-            bail!("selo serve exited before printing its environment");
-        };
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        let env: Value = serde_json::from_str(&line).context("serve --json line")?;
+        let (process, env) = Process::spawn(
+            Command::new(selo)
+                .args(["serve", "--json", "--listen", "127.0.0.1:0", "--data"])
+                .arg(data.path())
+                .stderr(Stdio::null()),
+        )?;
         let field = |k: &str| {
             env[k]
                 .as_str()
@@ -61,7 +111,7 @@ impl Server {
             selo: selo.to_path_buf(),
             url: field("publicUrl")?,
             audience: field("audience")?,
-            child,
+            process,
             data,
         })
     }
@@ -110,24 +160,6 @@ impl Server {
             key_pem: std::fs::read(&key)?,
             api_key: k["apiKey"].as_str().context("apiKey")?.into(),
         })
-    }
-
-    /// The server's CPU time so far, seconds.
-    pub fn cpu(&self) -> Result<Cpu> {
-        process_cpu_seconds(&format!("/proc/{}/stat", self.child.id()))
-    }
-
-    /// The server's peak resident set size (`VmHWM`), KiB.
-    pub fn peak_rss_kib(&self) -> Result<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        stats::kib_field(&status, "VmHWM").context("VmHWM")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

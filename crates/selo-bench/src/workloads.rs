@@ -1,9 +1,11 @@
-//! The three workloads against a running server, each measured by whole-process CPU accounting
-//! of the server (and of this client) over the timed window.
+//! The three workloads against a running server (selo or the bare routes), each measured by
+//! whole-process CPU accounting of the server (and of this client) over the timed window.
 
 use crate::load::{self, MakeRequest, Outcome};
-use crate::server::{Server, Tenant, process_cpu_seconds};
+use crate::server::{Process, Tenant, process_cpu_seconds};
+use crate::stats;
 use anyhow::{Context, Result, ensure};
+use aws_lc_rs::signature::RSA_PKCS1_SHA256;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
@@ -43,12 +45,18 @@ impl Measured {
     pub fn server_us_per_req(&self) -> f64 {
         self.server_cpu_s * 1e6 / self.outcome.requests().max(1) as f64
     }
+
+    /// p50, p99 and max latency.
+    pub fn latency(&self) -> stats::Latency {
+        stats::summarize(&mut self.outcome.latencies_us.clone())
+    }
 }
 
 /// Signs unique RS256 assertions ahead of the timed run: RS256 signatures are deterministic,
 /// so each one gets its own (`iat`, `exp`) pair; a repeat would be refused as a replay.
 struct Signer {
-    key: jsonwebtoken::EncodingKey,
+    key: aws_lc_rs::rsa::KeyPair,
+    rng: aws_lc_rs::rand::SystemRandom,
     iss: String,
     aud: String,
     now: i64,
@@ -58,7 +66,8 @@ struct Signer {
 impl Signer {
     fn new(tenant: &Tenant, aud: &str) -> Result<Signer> {
         Ok(Signer {
-            key: jsonwebtoken::EncodingKey::from_rsa_pem(&tenant.key_pem)?,
+            key: tenant.private_key()?,
+            rng: aws_lc_rs::rand::SystemRandom::new(),
             iss: tenant.iss.clone(),
             aud: aud.into(),
             now: SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() as i64,
@@ -111,11 +120,11 @@ impl Signer {
             URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT"}"#),
             URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims)?)
         );
-        let sig = jsonwebtoken::crypto::sign(
-            input.as_bytes(),
-            &self.key,
-            jsonwebtoken::Algorithm::RS256,
-        )?;
+        let mut sig = vec![0; self.key.public_modulus_len()];
+        self.key
+            .sign(&RSA_PKCS1_SHA256, &self.rng, input.as_bytes(), &mut sig)
+            .map_err(|_| anyhow::anyhow!("RS256 signing failed"))?;
+        let sig = URL_SAFE_NO_PAD.encode(sig);
         Ok(Bytes::from(format!("{FORM_PREFIX}{input}.{sig}")))
     }
 }
@@ -136,7 +145,7 @@ fn token_requests(url: &str, bodies: Vec<Bytes>) -> MakeRequest {
 /// Times one run of `make` against `server`: the server's and this process's CPU time are
 /// read from `/proc` just before the first request and just after the last one.
 async fn measure(
-    server: &Server,
+    server: &Process,
     name: &'static str,
     client: &reqwest::Client,
     connections: usize,
@@ -160,115 +169,133 @@ async fn measure(
     })
 }
 
-/// Runs token issuance, process create and process get, each after an untimed warm-up.
-pub async fn run_all(
-    server: &Server,
-    tenant: &Tenant,
+/// The client side, shared by every server driven: one keep-alive HTTP client, one signer of
+/// unique assertions, the tenant's API key and the create body, with the same connections and
+/// duration for every run.
+pub struct Driver {
+    client: reqwest::Client,
+    signer: Signer,
+    api_key: String,
     create_body: Bytes,
     connections: usize,
     duration: Duration,
-) -> Result<Vec<Measured>> {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(connections)
-        .timeout(Duration::from_secs(30))
-        .build()?;
-    let mut signer = Signer::new(tenant, &server.audience)?;
+}
 
-    // Token issuance. The warm-up's rate sizes the pool of pre-signed assertions.
-    let warm = tokio::task::block_in_place(|| signer.bodies(WARMUP_ASSERTIONS))?;
-    let warm = load::run(
-        &client,
-        connections,
-        WARMUP,
-        false,
-        token_requests(&server.url, warm),
-    )
-    .await;
-    ensure!(
-        warm.failed() == 0,
-        "token warm-up failed: {:?}",
-        warm.failures
-    );
-    let want = (warm.per_sec() * duration.as_secs_f64() * 1.5) as usize + 2_000;
-    let want = want.min(signer.left() - 1);
-    eprintln!("  pre-signing {want} assertions (untimed)…");
-    let bodies = tokio::task::block_in_place(|| signer.bodies(want))?;
-    let token = measure(
-        server,
-        "token",
-        &client,
-        connections,
-        duration,
-        token_requests(&server.url, bodies),
-    )
-    .await?;
-
-    // One access token for the API calls.
-    let body = tokio::task::block_in_place(|| signer.bodies(1))?.remove(0);
-    let res = client
-        .post(format!("{}/oauth2/token", server.url))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await?;
-    ensure!(res.status().is_success(), "token: {}", res.text().await?);
-    let v: serde_json::Value = res.json().await?;
-    let access = format!(
-        "Bearer {}",
-        v["access_token"].as_str().context("access_token")?
-    );
-    // Process create: the same body every time (each create is a new process).
-    let creates: MakeRequest = {
-        let (api_url, access, key) = (server.url.clone(), access.clone(), tenant.api_key.clone());
-        Arc::new(move |c, _| {
-            Some(
-                c.post(format!("{api_url}/processes/v1"))
-                    .header("authorization", &access)
-                    .header("apikey", &key)
-                    .header("content-type", "application/json")
-                    .body(create_body.clone()),
-            )
+impl Driver {
+    /// A driver signing assertions for `tenant`'s account, addressed to `audience`.
+    pub fn new(
+        tenant: &Tenant,
+        audience: &str,
+        create_body: Bytes,
+        connections: usize,
+        duration: Duration,
+    ) -> Result<Driver> {
+        Ok(Driver {
+            client: reqwest::Client::builder()
+                .pool_max_idle_per_host(connections)
+                .timeout(Duration::from_secs(30))
+                .build()?,
+            signer: Signer::new(tenant, audience)?,
+            api_key: tenant.api_key.clone(),
+            create_body,
+            connections,
+            duration,
         })
-    };
-    let warm = load::run(&client, connections, WARMUP, true, creates.clone()).await;
-    ensure!(
-        warm.failed() == 0,
-        "create warm-up failed: {:?}",
-        warm.failures
-    );
-    let create = measure(server, "create", &client, connections, duration, creates).await?;
+    }
 
-    // Process get, round-robin over every process created above.
-    let ids: Vec<String> = warm
-        .ids
-        .into_iter()
-        .chain(create.outcome.ids.iter().cloned())
-        .collect();
-    ensure!(!ids.is_empty(), "no process was created");
-    let probe = client
-        .get(format!("{}/processes/v1/{}", server.url, ids[0]))
-        .header("authorization", &access)
-        .header("apikey", &tenant.api_key)
-        .send()
+    /// One untimed warm-up of `make`, which must see only 2xx responses.
+    async fn warm_up(&self, name: &str, collect_ids: bool, make: MakeRequest) -> Result<Outcome> {
+        let warm = load::run(&self.client, self.connections, WARMUP, collect_ids, make).await;
+        ensure!(
+            warm.failed() == 0,
+            "{name} warm-up failed: {:?}",
+            warm.failures
+        );
+        Ok(warm)
+    }
+
+    /// Runs token issuance, process create and process get against the server at `url`
+    /// (whose process is `server`), each after an untimed warm-up.
+    pub async fn run_all(&mut self, url: &str, server: &Process) -> Result<Vec<Measured>> {
+        let (client, connections, duration) = (&self.client, self.connections, self.duration);
+
+        // Token issuance. The warm-up's rate sizes the pool of pre-signed assertions.
+        let warm = tokio::task::block_in_place(|| self.signer.bodies(WARMUP_ASSERTIONS))?;
+        let warm = self
+            .warm_up("token", false, token_requests(url, warm))
+            .await?;
+        let want = (warm.per_sec() * duration.as_secs_f64() * 1.5) as usize + 2_000;
+        let want = want.min(self.signer.left() - 1);
+        eprintln!("  pre-signing {want} assertions (untimed)…");
+        let bodies = tokio::task::block_in_place(|| self.signer.bodies(want))?;
+        let token = measure(
+            server,
+            "token",
+            client,
+            connections,
+            duration,
+            token_requests(url, bodies),
+        )
         .await?;
-    ensure!(probe.status().is_success(), "get: {}", probe.text().await?);
-    let gets: MakeRequest = {
-        let (api_url, access, key) = (server.url.clone(), access.clone(), tenant.api_key.clone());
-        Arc::new(move |c, i| {
-            Some(
-                c.get(format!("{api_url}/processes/v1/{}", ids[i % ids.len()]))
-                    .header("authorization", &access)
-                    .header("apikey", &key),
-            )
-        })
-    };
-    let warm = load::run(&client, connections, WARMUP, false, gets.clone()).await;
-    ensure!(
-        warm.failed() == 0,
-        "get warm-up failed: {:?}",
-        warm.failures
-    );
-    let get = measure(server, "get", &client, connections, duration, gets).await?;
 
-    Ok(vec![token, create, get])
+        // One access token for the API calls.
+        let body = tokio::task::block_in_place(|| self.signer.bodies(1))?.remove(0);
+        let res = client
+            .post(format!("{url}/oauth2/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await?;
+        ensure!(res.status().is_success(), "token: {}", res.text().await?);
+        let v: serde_json::Value = res.json().await?;
+        let access = format!(
+            "Bearer {}",
+            v["access_token"].as_str().context("access_token")?
+        );
+        // Process create: the same body every time (each create is a new process).
+        let creates: MakeRequest = {
+            let (api_url, access, key) = (url.to_string(), access.clone(), self.api_key.clone());
+            let create_body = self.create_body.clone();
+            Arc::new(move |c, _| {
+                Some(
+                    c.post(format!("{api_url}/processes/v1"))
+                        .header("authorization", &access)
+                        .header("apikey", &key)
+                        .header("content-type", "application/json")
+                        .body(create_body.clone()),
+                )
+            })
+        };
+        let warm = self.warm_up("create", true, creates.clone()).await?;
+        let create = measure(server, "create", client, connections, duration, creates).await?;
+
+        // Process get, round-robin over every process created above.
+        let ids: Vec<String> = warm
+            .ids
+            .into_iter()
+            .chain(create.outcome.ids.iter().cloned())
+            .collect();
+        ensure!(!ids.is_empty(), "no process was created");
+        let probe = client
+            .get(format!("{url}/processes/v1/{}", ids[0]))
+            .header("authorization", &access)
+            .header("apikey", &self.api_key)
+            .send()
+            .await?;
+        ensure!(probe.status().is_success(), "get: {}", probe.text().await?);
+        let gets: MakeRequest = {
+            let (api_url, access, key) = (url.to_string(), access.clone(), self.api_key.clone());
+            Arc::new(move |c, i| {
+                Some(
+                    c.get(format!("{api_url}/processes/v1/{}", ids[i % ids.len()]))
+                        .header("authorization", &access)
+                        .header("apikey", &key),
+                )
+            })
+        };
+        self.warm_up("get", false, gets.clone()).await?;
+        let get = measure(server, "get", client, connections, duration, gets).await?;
+
+        Ok(vec![token, create, get])
+    }
 }
