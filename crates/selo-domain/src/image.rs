@@ -173,10 +173,10 @@ fn decode_base64(text: &str) -> Result<Vec<u8>, ImageProblem> {
     );
     // The common case has no whitespace: decode in place, and copy without the whitespace
     // only when that fails (line-wrapped base64).
-    if let Ok(bytes) = ENGINE.decode(text) {
-        if !bytes.is_empty() {
-            return Ok(bytes);
-        }
+    if let Ok(bytes) = ENGINE.decode(text)
+        && !bytes.is_empty()
+    {
+        return Ok(bytes);
     }
     let compact: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
     if compact.is_empty() {
