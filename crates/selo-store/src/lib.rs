@@ -39,6 +39,33 @@ pub enum StoreError {
 /// Result of a store call.
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// A request to record an assertion as used ([`Store::record_assertion_use`]).
+#[derive(Debug, Clone, Copy)]
+pub struct AssertionUse {
+    /// SHA-256 of the assertion.
+    pub hash: [u8; 32],
+    /// Until when the record must stop a replay.
+    pub expires_at: i64,
+    /// Now (an older record whose `expires_at` has passed is taken over).
+    pub now: i64,
+    /// The configuration epoch the request's checks used.
+    pub epoch: u64,
+}
+
+/// What recording an assertion found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssertionUseOutcome {
+    /// Recorded: first use.
+    Fresh,
+    /// Already recorded and not expired: a replay.
+    Replayed,
+    /// Nothing recorded: the configuration changed since the epoch the checks used.
+    StaleConfig,
+}
+
+/// Receives the outcome of [`Store::record_assertion_use`].
+pub type AssertionUseDone = Box<dyn FnOnce(StoreResult<AssertionUseOutcome>) + Send>;
+
 /// Lockout policy applied when a failed signature check is recorded.
 #[derive(Debug, Clone, Copy)]
 pub struct LockoutPolicy {
@@ -102,10 +129,15 @@ pub trait Store: Send + Sync {
 
     /// Whether an assertion (by SHA-256) is recorded as used and not expired at `now`.
     fn assertion_used(&self, hash: &[u8; 32], now: i64) -> StoreResult<bool>;
-    /// Records an assertion (by SHA-256) as used until `expires_at`, in one statement. Returns
-    /// `false` when it was already recorded and has not expired at `now` (a replay); an expired
-    /// record is taken over.
-    fn mark_assertion_used(&self, hash: &[u8; 32], expires_at: i64, now: i64) -> StoreResult<bool>;
+    /// Records an assertion (by SHA-256) as used until `expires_at`, provided the configuration
+    /// epoch is still `epoch` when it commits; an expired record is taken over. Requests are
+    /// committed together (group commit); `done` is called, on another thread, once this one
+    /// is durable or refused.
+    fn record_assertion_use(&self, request: AssertionUse, done: AssertionUseDone);
+    /// The configuration epoch as last observed, without asking the database (see
+    /// [`Store::config_epoch`]); a commit made at an older epoch is refused with
+    /// [`AssertionUseOutcome::StaleConfig`].
+    fn known_config_epoch(&self) -> u64;
     /// Deletes replay records that expired before `now` (the sweeper's job, off the token
     /// path); returns how many.
     fn purge_used_assertions(&self, now: i64) -> StoreResult<usize>;

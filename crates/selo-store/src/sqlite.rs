@@ -2,10 +2,10 @@
 //! admin CLI may have the same database open at once (WAL + busy timeout).
 
 use crate::{
-    Account, AccountKey, ApiKey, AttemptOutcome, EventDraft, ExpiredBlob, FinishedByTime,
-    IdempotencyBegin, IdempotencyCompletion, IdempotencyScope, LockoutPolicy, RetentionCutoffs,
-    Store, StoreError, StoreResult, StoredResponse, Tenant, WebhookAttempt, WebhookConfig,
-    WebhookEvent,
+    Account, AccountKey, ApiKey, AssertionUse, AssertionUseDone, AssertionUseOutcome,
+    AttemptOutcome, EventDraft, ExpiredBlob, FinishedByTime, IdempotencyBegin,
+    IdempotencyCompletion, IdempotencyScope, LockoutPolicy, RetentionCutoffs, Store, StoreError,
+    StoreResult, StoredResponse, Tenant, WebhookAttempt, WebhookConfig, WebhookEvent,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use selo_domain::magic_link::MagicLinkRecord;
@@ -13,8 +13,8 @@ use selo_domain::process::ProcessRecord;
 use selo_domain::retention::Retention;
 use selo_domain::web::WebProcessRecord;
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 
 /// How hard commits are pushed to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -176,19 +176,107 @@ ALTER TABLE tenants ADD COLUMN selfie_retention INTEGER;
 ALTER TABLE tenants ADD COLUMN evidence_retention INTEGER;
 ALTER TABLE tenants ADD COLUMN process_retention INTEGER;
 "#,
+    // Replay records are purged by the sweeper's scan, not per request: the expiry index only
+    // cost every token request a second page write.
+    r#"
+DROP INDEX IF EXISTS used_assertions_by_expiry;
+"#,
 ];
 
 /// SQLite-backed [`Store`].
 pub struct SqliteStore {
-    writer: Mutex<Connection>,
+    writer: Arc<Writer>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
-    /// The writer connection's last `PRAGMA data_version` (read and written under the writer
-    /// lock).
+    /// The group-commit queue for replay records, started on first use.
+    replay_queue: OnceLock<mpsc::Sender<(AssertionUse, AssertionUseDone)>>,
+}
+
+/// The one writing connection and the configuration epoch it observes.
+struct Writer {
+    conn: Mutex<Connection>,
+    /// The connection's last `PRAGMA data_version` (read and written under `conn`'s lock).
     data_version: AtomicI64,
     /// The configuration epoch ([`Store::config_epoch`]).
     epoch: AtomicU64,
 }
+
+impl Writer {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Moves the epoch when another connection committed since the last look (`conn` is the
+    /// locked writer connection); returns the epoch.
+    fn observe(&self, conn: &Connection) -> StoreResult<u64> {
+        // `data_version` moves when another connection (another process) commits; this
+        // store's own configuration changes move `epoch` directly (see `write_config`).
+        let version: i64 = conn
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?;
+        if self.data_version.swap(version, Ordering::Relaxed) != version {
+            self.epoch.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(self.epoch.load(Ordering::Relaxed))
+    }
+
+    /// Commits a batch of replay records in one transaction.
+    fn record_batch(&self, batch: &[AssertionUse]) -> StoreResult<Vec<AssertionUseOutcome>> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let epoch = self.observe(&tx)?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        {
+            let mut upsert = tx.prepare_cached(
+                "INSERT INTO used_assertions (hash, expires_at) VALUES (?1, ?2) \
+                 ON CONFLICT(hash) DO UPDATE SET expires_at = excluded.expires_at \
+                 WHERE used_assertions.expires_at < ?3",
+            )?;
+            for u in batch {
+                outcomes.push(if u.epoch != epoch {
+                    AssertionUseOutcome::StaleConfig
+                } else if upsert.execute(params![u.hash.as_slice(), u.expires_at, u.now])? == 1 {
+                    AssertionUseOutcome::Fresh
+                } else {
+                    AssertionUseOutcome::Replayed
+                });
+            }
+        }
+        tx.commit()?;
+        Ok(outcomes)
+    }
+
+    /// The group-commit loop: waits for one request, takes whatever else is queued (up to
+    /// [`MAX_BATCH`]), commits them together and answers each; ends when the store is dropped.
+    fn run_replay_queue(&self, queue: mpsc::Receiver<(AssertionUse, AssertionUseDone)>) {
+        while let Ok(first) = queue.recv() {
+            let mut jobs = vec![first];
+            while jobs.len() < MAX_BATCH {
+                match queue.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+            let batch: Vec<AssertionUse> = jobs.iter().map(|(u, _)| *u).collect();
+            match self.record_batch(&batch) {
+                Ok(outcomes) => {
+                    for ((_, done), outcome) in jobs.into_iter().zip(outcomes) {
+                        done(Ok(outcome));
+                    }
+                }
+                Err(e) => {
+                    let text = e.to_string();
+                    for (_, done) in jobs {
+                        done(Err(StoreError::Io(std::io::Error::other(text.clone()))));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Most replay records committed in one transaction.
+const MAX_BATCH: usize = 256;
 
 fn open_connection(path: &Path, durability: Durability) -> StoreResult<Connection> {
     let conn = Connection::open(path)?;
@@ -369,25 +457,26 @@ impl SqliteStore {
             .map(|_| open_connection(path, durability).map(Mutex::new))
             .collect::<StoreResult<Vec<_>>>()?;
         Ok(SqliteStore {
-            writer: Mutex::new(writer),
+            writer: Arc::new(Writer {
+                conn: Mutex::new(writer),
+                data_version: AtomicI64::new(i64::MIN),
+                epoch: AtomicU64::new(0),
+            }),
             readers,
             next_reader: AtomicUsize::new(0),
-            data_version: AtomicI64::new(i64::MIN),
-            epoch: AtomicU64::new(0),
+            replay_queue: OnceLock::new(),
         })
     }
 
     fn write<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> StoreResult<T> {
-        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut conn)
+        f(&mut self.writer.lock())
     }
 
     /// A write that changes configuration: the epoch moves once it is done (even when it
     /// failed part-way: a spurious move only costs a reload).
     fn write_config<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> StoreResult<T> {
-        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let result = f(&mut conn);
-        self.epoch.fetch_add(1, Ordering::Relaxed);
+        let result = f(&mut self.writer.lock());
+        self.writer.epoch.fetch_add(1, Ordering::Relaxed);
         result
     }
 
@@ -659,17 +748,26 @@ impl Store for SqliteStore {
         })
     }
 
-    fn mark_assertion_used(&self, hash: &[u8; 32], expires_at: i64, now: i64) -> StoreResult<bool> {
-        self.write(|c| {
-            let n = c
-                .prepare_cached(
-                    "INSERT INTO used_assertions (hash, expires_at) VALUES (?1, ?2) \
-                     ON CONFLICT(hash) DO UPDATE SET expires_at = excluded.expires_at \
-                     WHERE used_assertions.expires_at < ?3",
-                )?
-                .execute(params![hash.as_slice(), expires_at, now])?;
-            Ok(n == 1)
-        })
+    fn record_assertion_use(&self, request: AssertionUse, done: AssertionUseDone) {
+        let queue = self.replay_queue.get_or_init(|| {
+            let (tx, rx) = mpsc::channel();
+            let writer = self.writer.clone();
+            std::thread::Builder::new()
+                .name("selo-replay-commit".into())
+                .spawn(move || writer.run_replay_queue(rx))
+                .expect("spawning the replay-record writer thread");
+            tx
+        });
+        let sent = queue.send((request, done));
+        if let Err(mpsc::SendError((_, done))) = sent {
+            done(Err(StoreError::Io(std::io::Error::other(
+                "the replay-record writer stopped",
+            ))));
+        }
+    }
+
+    fn known_config_epoch(&self) -> u64 {
+        self.writer.epoch.load(Ordering::Relaxed)
     }
 
     fn purge_used_assertions(&self, now: i64) -> StoreResult<usize> {
@@ -682,17 +780,8 @@ impl Store for SqliteStore {
     }
 
     fn config_epoch(&self) -> StoreResult<u64> {
-        self.write(|c| {
-            // `data_version` moves when another connection (another process) commits; this
-            // store's own changes move `epoch` directly (see `write_config`).
-            let version: i64 = c
-                .prepare_cached("PRAGMA data_version")?
-                .query_row([], |r| r.get(0))?;
-            if self.data_version.swap(version, Ordering::Relaxed) != version {
-                self.epoch.fetch_add(1, Ordering::Relaxed);
-            }
-            Ok(self.epoch.load(Ordering::Relaxed))
-        })
+        let conn = self.writer.lock();
+        self.writer.observe(&conn)
     }
 
     fn create_api_key(&self, k: &ApiKey) -> StoreResult<()> {

@@ -6,9 +6,37 @@ use selo_domain::scenario::Scenario;
 use selo_domain::web::{WebCapture, WebPerson, WebProcessRecord};
 use selo_store::sqlite::{Durability, SqliteStore};
 use selo_store::{
-    Account, AccountKey, ApiKey, IdempotencyBegin, IdempotencyCompletion, IdempotencyScope,
-    LockoutPolicy, RetentionCutoffs, Store, StoreError, StoredResponse, Tenant,
+    Account, AccountKey, ApiKey, AssertionUse, AssertionUseOutcome, IdempotencyBegin,
+    IdempotencyCompletion, IdempotencyScope, LockoutPolicy, RetentionCutoffs, Store, StoreError,
+    StoredResponse, Tenant,
 };
+
+/// Records an assertion use and waits for its group commit.
+fn record(
+    store: &dyn Store,
+    hash: [u8; 32],
+    expires_at: i64,
+    now: i64,
+    epoch: u64,
+) -> AssertionUseOutcome {
+    let (tx, rx) = std::sync::mpsc::channel();
+    store.record_assertion_use(
+        AssertionUse {
+            hash,
+            expires_at,
+            now,
+            epoch,
+        },
+        Box::new(move |r| tx.send(r).unwrap()),
+    );
+    rx.recv().unwrap().unwrap()
+}
+
+/// Whether a use at the current epoch was fresh.
+fn mark(store: &dyn Store, hash: &[u8; 32], expires_at: i64, now: i64) -> bool {
+    let epoch = store.config_epoch().unwrap();
+    record(store, *hash, expires_at, now, epoch) == AssertionUseOutcome::Fresh
+}
 
 fn tenant(id: &str, env: &str) -> Tenant {
     Tenant {
@@ -204,17 +232,17 @@ fn contract(store: &dyn Store) {
     // Replay records.
     let h = [7u8; 32];
     assert!(!store.assertion_used(&h, 1000).unwrap());
-    assert!(store.mark_assertion_used(&h, 2000, 1000).unwrap());
+    assert!(mark(store, &h, 2000, 1000));
     assert!(store.assertion_used(&h, 2000).unwrap());
     assert!(!store.assertion_used(&h, 2001).unwrap());
-    assert!(!store.mark_assertion_used(&h, 2000, 1500).unwrap());
+    assert!(!mark(store, &h, 2000, 1500));
     assert!(
-        store.mark_assertion_used(&h, 4000, 2001).unwrap(),
+        mark(store, &h, 4000, 2001),
         "an expired record is taken over"
     );
-    assert!(!store.mark_assertion_used(&h, 4000, 3000).unwrap());
+    assert!(!mark(store, &h, 4000, 3000));
     let h2 = [8u8; 32];
-    assert!(store.mark_assertion_used(&h2, 2500, 2001).unwrap());
+    assert!(mark(store, &h2, 2500, 2001));
     assert_eq!(
         store.purge_used_assertions(3000).unwrap(),
         1,
@@ -510,7 +538,7 @@ fn sqlite_config_epoch_moves_with_configuration_changes_from_any_process() {
         e0,
         "stable while nothing changes"
     );
-    server.mark_assertion_used(&[1; 32], 100, 1).unwrap();
+    mark(&server, &[1; 32], 100, 1);
     server
         .insert_process(&process("p1", "t1"), None, None)
         .unwrap();
@@ -521,7 +549,17 @@ fn sqlite_config_epoch_moves_with_configuration_changes_from_any_process() {
     );
 
     admin.set_account_enabled("t1", "svc", false).unwrap();
-    let e1 = server.config_epoch().unwrap();
+    assert_eq!(server.known_config_epoch(), e0, "not looked at yet");
+    assert_eq!(
+        record(&server, [2; 32], 100, 1, e0),
+        AssertionUseOutcome::StaleConfig,
+        "a use checked against the old configuration is refused at commit"
+    );
+    assert!(
+        !server.assertion_used(&[2; 32], 1).unwrap(),
+        "and not recorded"
+    );
+    let e1 = server.known_config_epoch();
     assert_ne!(e1, e0, "another connection's commit moves the epoch");
     assert_eq!(server.config_epoch().unwrap(), e1);
 
@@ -541,5 +579,37 @@ fn sqlite_config_epoch_moves_with_configuration_changes_from_any_process() {
         server.config_epoch().unwrap(),
         e1,
         "this store's own configuration writes move it"
+    );
+}
+
+#[test]
+fn sqlite_group_commit_lets_exactly_one_of_many_simultaneous_uses_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("selo.db"), Durability::Normal).unwrap();
+    let epoch = store.config_epoch().unwrap();
+    let outcomes: Vec<AssertionUseOutcome> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..32)
+            .map(|i| {
+                let store = &store;
+                // Half of them present the same assertion; the others each their own.
+                let hash = if i % 2 == 0 { [5; 32] } else { [100 + i as u8; 32] };
+                s.spawn(move || record(store, hash, 100, 1, epoch))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let fresh_same = outcomes
+        .iter()
+        .step_by(2)
+        .filter(|o| **o == AssertionUseOutcome::Fresh)
+        .count();
+    assert_eq!(fresh_same, 1, "{outcomes:?}");
+    assert!(
+        outcomes
+            .iter()
+            .skip(1)
+            .step_by(2)
+            .all(|o| *o == AssertionUseOutcome::Fresh),
+        "{outcomes:?}"
     );
 }

@@ -32,7 +32,8 @@ pub async fn token(
         assertion.as_deref(),
         peer.ip(),
         &notes,
-    )?;
+    )
+    .await?;
     Ok(Json(res))
 }
 

@@ -5,9 +5,9 @@ use crate::http::context::Annotations;
 use crate::state::AppState;
 use jsonwebtoken::Algorithm;
 use selo_domain::access::{HoursWindow, ip_allowed, parse_cidr};
-use selo_domain::assertion::{Audiences, check_audience, check_times, parse_assertion};
+use selo_domain::assertion::{Assertion, Audiences, check_audience, check_times, parse_assertion};
 use selo_domain::problem::{AuthCode, Problem};
-use selo_store::{Account, AccountKey, StoreError, Tenant};
+use selo_store::{Account, AccountKey, AssertionUse, AssertionUseOutcome, StoreError, Tenant};
 use selo_wire::token::{JWT_BEARER_GRANT, TokenResponse};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -72,16 +72,17 @@ pub struct Credentials {
     pub keys: Vec<AccountKey>,
 }
 
-/// The account `iss` names, from the cache when the configuration has not changed since it was
-/// read (1.0.1 when the tenant or account is unknown, or the tenant is another environment's).
+/// The account `iss` names as of configuration epoch `epoch`, from the cache when it was read at
+/// that epoch (1.0.1 when the tenant or account is unknown, or the tenant is another
+/// environment's; those answers are always read from the store).
 fn credentials(
     state: &AppState,
     tenant_id: &str,
     name: &str,
     iss: &str,
+    epoch: u64,
 ) -> Result<Arc<Credentials>, Problem> {
     let store = &state.shared.store;
-    let epoch = store.config_epoch().map_err(internal)?;
     // Environments share the cache; what an account may do depends on the environment asked.
     let key = format!("{}\n{iss}", state.env.name);
     if let Some(hit) = state.shared.credentials.get(&key, epoch) {
@@ -124,8 +125,16 @@ fn credentials(
     Ok(creds)
 }
 
+/// Most evaluations of one request against configuration that changed under it.
+const MAX_ATTEMPTS: usize = 4;
+
 /// Handles a token request's form fields (`grant_type`, `assertion`) from `peer`.
-pub fn issue(
+///
+/// The rows are decided from configuration cached at a configuration epoch; a refusal is
+/// confirmed against the store's current epoch before it is answered, and the replay record
+/// commits only if the epoch has not moved since, so an admin change applies to the next
+/// request. The replay record is committed with others queued at the same time (group commit).
+pub async fn issue(
     state: &AppState,
     grant_type: Option<&str>,
     assertion: Option<&str>,
@@ -154,15 +163,88 @@ pub fn issue(
     let a = parse_assertion(raw)?;
     let store = &state.shared.store;
     let iss = a.issuer.iss();
-    let creds = credentials(state, &a.issuer.tenant_id, &a.issuer.account, &iss)?;
-    let (tenant, account) = (&creds.tenant, &creds.account);
+    let hash = crate::auth::sha256(format!("{}.{}", a.signing_input, a.signature).as_bytes());
+    let mut epoch = store.known_config_epoch();
+    for _ in 0..MAX_ATTEMPTS {
+        let creds = credentials(state, &a.issuer.tenant_id, &a.issuer.account, &iss, epoch)?;
+        let now = state.now();
+        if let Err(refusal) = evaluate(state, &a, &iss, &creds, peer, &hash, now) {
+            let current = store.config_epoch().map_err(internal)?;
+            if current != epoch {
+                epoch = current;
+                continue;
+            }
+            return Err(refuse(state, refusal, &iss, &creds, now));
+        }
+        // Every row passed: the request counts against the tenant's budget (429 last, §10).
+        let tenant_id = &creds.tenant.id;
+        crate::auth::rate_limit(state, tenant_id, notes)
+            .map_err(|p| replay_first(state, &hash, now, p))?;
+        let expires_at = a
+            .exp
+            .max(now)
+            .saturating_add(selo_domain::assertion::LEEWAY_SECONDS);
+        let outcome = record_use(
+            state,
+            AssertionUse {
+                hash,
+                expires_at,
+                now,
+                epoch,
+            },
+        )
+        .await?;
+        match outcome {
+            AssertionUseOutcome::Fresh => return access_token(state, &iss, &creds, now),
+            AssertionUseOutcome::Replayed => {
+                // A replay (or the same assertion presented twice at once: the first wins).
+                // A 401 is not counted: the request's token goes back to the bucket.
+                crate::auth::rate_limit_refund(state, tenant_id, notes);
+                return Err(replayed());
+            }
+            AssertionUseOutcome::StaleConfig => {
+                crate::auth::rate_limit_refund(state, tenant_id, notes);
+                epoch = store.config_epoch().map_err(internal)?;
+            }
+        }
+    }
+    tracing::warn!(iss = %iss, "configuration kept changing under a token request");
+    Err(Problem::Unavailable)
+}
+
+/// Why the rows refused a request, before any side effect.
+enum Refusal {
+    /// Answer this.
+    Answer(Problem),
+    /// The signature verifies under no key: a failure to record (lockout) before answering.
+    BadSignature,
+}
+
+impl From<Problem> for Refusal {
+    fn from(p: Problem) -> Self {
+        Refusal::Answer(p)
+    }
+}
+
+/// The rows of CONTRACT §2 after the issuer's, in order, up to the allowed hours; no side
+/// effects (the replay row is looked up only when a later row fails).
+fn evaluate(
+    state: &AppState,
+    a: &Assertion,
+    iss: &str,
+    creds: &Credentials,
+    peer: IpAddr,
+    hash: &[u8; 32],
+    now: i64,
+) -> Result<(), Refusal> {
+    let account = &creds.account;
     if !account.enabled {
         return Err(Problem::token(
             AuthCode::AccountDisabled,
             format!("account '{iss}' is disabled; enable it with `selo admin account enable`"),
-        ));
+        )
+        .into());
     }
-    let now = state.now();
     if let Some(until) = account.locked_until.filter(|u| *u > now) {
         return Err(Problem::token(
             AuthCode::AccountLocked,
@@ -170,7 +252,8 @@ pub fn issue(
                 "account '{iss}' is locked after too many invalid signatures; it unlocks in {} s",
                 until - now
             ),
-        ));
+        )
+        .into());
     }
     match verify_signature(state, &creds.keys, &a.signing_input, &a.signature) {
         SignatureCheck::Active => {}
@@ -180,20 +263,10 @@ pub fn issue(
                 format!(
                     "the assertion is signed with a revoked key of '{iss}'; sign with a current key (`selo admin account add-key`)"
                 ),
-            ));
+            )
+            .into());
         }
-        SignatureCheck::None => {
-            let locked = store
-                .record_auth_failure(&tenant.id, &account.name, now, state.shared.lockout)
-                .map_err(internal)?;
-            let mut reason = format!(
-                "the assertion's signature does not verify under any key of '{iss}'; sign it with the account's private key (RS256)"
-            );
-            if locked.is_some() {
-                reason.push_str("; too many failures: the account is now locked");
-            }
-            return Err(Problem::token(AuthCode::BadSignature, reason));
-        }
+        SignatureCheck::None => return Err(Refusal::BadSignature),
     }
     let others: Vec<(String, String)> = state
         .other_environments()
@@ -208,17 +281,7 @@ pub fn issue(
         },
     )?;
     check_times(a.iat, a.exp, now)?;
-    // The replay row (1.2.7) comes before the IP, hours and rate-limit rows; the happy path
-    // records the assertion in one statement at the end, so the rows after it look the
-    // record up only when they fail.
-    let hash = crate::auth::sha256(format!("{}.{}", a.signing_input, a.signature).as_bytes());
-    let replay_first = |problem: Problem| -> Problem {
-        match store.assertion_used(&hash, now) {
-            Ok(true) => replayed(),
-            Ok(false) => problem,
-            Err(e) => internal(e),
-        }
-    };
+    // The replay row (1.2.7) comes here, before the IP and hours rows.
     if !account.allow_ips.is_empty() {
         let nets: Vec<_> = account
             .allow_ips
@@ -226,13 +289,14 @@ pub fn issue(
             .filter_map(|c| parse_cidr(c).ok())
             .collect();
         if !ip_allowed(&nets, peer) {
-            return Err(replay_first(Problem::token(
+            let p = Problem::token(
                 AuthCode::IpNotAllowed,
                 format!(
                     "requests from {peer} are not allowed for '{iss}' (allowed: {})",
                     account.allow_ips.join(", ")
                 ),
-            )));
+            );
+            return Err(replay_first(state, hash, now, p).into());
         }
     }
     if let Some(window) = account
@@ -243,34 +307,81 @@ pub fn issue(
         let t = state.shared.clock.now();
         let minute = u16::from(t.hour()) * 60 + u16::from(t.minute());
         if !window.contains(minute) {
-            return Err(replay_first(Problem::token(
+            let p = Problem::token(
                 AuthCode::OutsideHours,
                 format!("'{iss}' may obtain tokens only between {window} UTC"),
-            )));
+            );
+            return Err(replay_first(state, hash, now, p).into());
         }
     }
-    // Every row passed: the request counts against the tenant's budget (429 last, §10).
-    crate::auth::rate_limit(state, &tenant.id, notes).map_err(replay_first)?;
-    let fresh = store
-        .mark_assertion_used(
-            &hash,
-            a.exp
-                .max(now)
-                .saturating_add(selo_domain::assertion::LEEWAY_SECONDS),
-            now,
-        )
-        .map_err(internal)?;
-    if !fresh {
-        // A replay (or the same assertion presented twice at once: the first insert wins).
-        // A 401 is not counted: the request's token goes back to the bucket.
-        crate::auth::rate_limit_refund(state, &tenant.id, notes);
-        return Err(replayed());
+    Ok(())
+}
+
+/// `problem`, unless the assertion was already used: the replay row comes first.
+fn replay_first(state: &AppState, hash: &[u8; 32], now: i64, problem: Problem) -> Problem {
+    match state.shared.store.assertion_used(hash, now) {
+        Ok(true) => replayed(),
+        Ok(false) => problem,
+        Err(e) => internal(e),
     }
+}
+
+/// The answer to a confirmed refusal (a bad signature counts towards the lockout first).
+fn refuse(state: &AppState, refusal: Refusal, iss: &str, creds: &Credentials, now: i64) -> Problem {
+    if let Refusal::Answer(p) = refusal {
+        return p;
+    }
+    let locked = match state.shared.store.record_auth_failure(
+        &creds.tenant.id,
+        &creds.account.name,
+        now,
+        state.shared.lockout,
+    ) {
+        Ok(locked) => locked,
+        Err(e) => return internal(e),
+    };
+    let mut reason = format!(
+        "the assertion's signature does not verify under any key of '{iss}'; sign it with the account's private key (RS256)"
+    );
+    if locked.is_some() {
+        reason.push_str("; too many failures: the account is now locked");
+    }
+    Problem::token(AuthCode::BadSignature, reason)
+}
+
+/// Records the assertion as used (group commit) and waits for the outcome.
+async fn record_use(
+    state: &AppState,
+    request: AssertionUse,
+) -> Result<AssertionUseOutcome, Problem> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    state.shared.store.record_assertion_use(
+        request,
+        Box::new(move |outcome| {
+            let _ = tx.send(outcome);
+        }),
+    );
+    match rx.await {
+        Ok(outcome) => outcome.map_err(internal),
+        Err(_) => {
+            tracing::error!("the replay-record writer dropped a request");
+            Err(Problem::Internal)
+        }
+    }
+}
+
+/// A signed access token for the account.
+fn access_token(
+    state: &AppState,
+    iss: &str,
+    creds: &Credentials,
+    now: i64,
+) -> Result<TokenResponse, Problem> {
     let claims = AccessClaims {
         iss: state.env.public_url.clone(),
-        sub: iss,
-        tid: tenant.id.clone(),
-        acc: account.name.clone(),
+        sub: iss.to_string(),
+        tid: creds.tenant.id.clone(),
+        acc: creds.account.name.clone(),
         env: state.env.name.clone(),
         iat: now,
         exp: now + ACCESS_TOKEN_SECONDS,
