@@ -7,7 +7,8 @@
 //!   (`aud`, `iss`, `exp` with the default leeway); replay check in an in-memory map; a random
 //!   opaque access token.
 //! - `POST /processes/v1`: `Json` of a typed body; base64 decode of the image; JPEG header
-//!   parse (no decode); SHA-256; one ~1.1 KB JSON row committed to SQLite (WAL,
+//!   parse and one full decode (zune-jpeg; the create goal's reference is the bare create plus
+//!   one decode, measured here under the same load); SHA-256; one ~1.1 KB JSON row committed to SQLite (WAL,
 //!   `synchronous=NORMAL`, one `Mutex<Connection>` writer, one transaction per insert). The image
 //!   is not stored.
 //! - `GET /processes/v1/{id}`: one point read on a thread-local read connection, inline on the
@@ -297,6 +298,11 @@ async fn create(
         .decode(&body.image_base64)
         .map_err(|_| StatusCode::BAD_REQUEST)?;
     let (width, height) = jpeg_size(&image).ok_or(StatusCode::BAD_REQUEST)?;
+    // The goal's reference is this route plus one full decode of the image: done here, so both
+    // are measured under the same load.
+    zune_jpeg::JpegDecoder::new(&image)
+        .decode()
+        .map_err(|_| StatusCode::BAD_REQUEST)?;
     let id = uuid::Uuid::new_v4().to_string();
     let row = serde_json::to_string(&Row {
         id: &id,

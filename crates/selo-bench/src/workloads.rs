@@ -224,7 +224,7 @@ impl Driver {
         let warm = self
             .warm_up("token", false, token_requests(url, warm))
             .await?;
-        let want = (warm.per_sec() * duration.as_secs_f64() * 1.5) as usize + 2_000;
+        let want = (warm.per_sec() * duration.as_secs_f64() * 2.5) as usize + 2_000;
         let want = want.min(self.signer.left() - 1);
         eprintln!("  pre-signing {want} assertions (untimed)…");
         let bodies = tokio::task::block_in_place(|| self.signer.bodies(want))?;
