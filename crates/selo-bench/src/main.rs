@@ -8,10 +8,10 @@
 //! server's CPU time per request and peak RSS from `/proc/<pid>`. The client runs on the same
 //! cores as the server. The server is killed and the data directory removed at the end.
 //!
-//! It then starts the bare routes (this binary's hidden `bare-server` subcommand, see
+//! It also starts the bare routes (this binary's hidden `bare-server` subcommand, see
 //! [`bare`]): a minimal axum server doing only the essential work of each workload, in its own
 //! process, and drives the same workloads against it with the same client, connections and
-//! duration. The report sets selo's server CPU per request and p99 against the bare routes',
+//! duration, interleaved with selo's (token on both, then create on both, then get on both). The report sets selo's server CPU per request and p99 against the bare routes',
 //! which is how the performance goals are defined (perf-limits.md §6).
 
 mod bare;
@@ -130,14 +130,16 @@ fn main() -> Result<()> {
         args.connections,
         Duration::from_secs(args.duration),
     )?;
-    let measured = runtime.block_on(driver.run_all(&server.url, &server.process))?;
-    let audience = server.audience.clone();
-    drop(server);
-
-    eprintln!("workloads against the bare routes:");
-    let bare = bare::BareServer::start(&tenant.private_key()?, &tenant.iss, &audience)?;
-    let bare_measured = runtime.block_on(driver.run_all(&bare.url, &bare.process))?;
+    eprintln!("bare routes:");
+    let bare = bare::BareServer::start(&tenant.private_key()?, &tenant.iss, &server.audience)?;
+    eprintln!("workloads, interleaved (selo, then the bare routes, for each):");
+    let mut runs = runtime.block_on(
+        driver.run_interleaved(&[(&server.url, &server.process), (&bare.url, &bare.process)]),
+    )?;
+    let bare_measured = runs.pop().context("bare results")?;
+    let measured = runs.pop().context("selo results")?;
     drop(bare);
+    drop(server);
 
     let (cpu_model, mem_gib) = report::machine();
     let date = time::OffsetDateTime::now_utc().format(time::macros::format_description!(

@@ -214,12 +214,39 @@ impl Driver {
         Ok(warm)
     }
 
-    /// Runs token issuance, process create and process get against the server at `url`
-    /// (whose process is `server`), each after an untimed warm-up.
-    pub async fn run_all(&mut self, url: &str, server: &Process) -> Result<Vec<Measured>> {
-        let (client, connections, duration) = (&self.client, self.connections, self.duration);
+    /// Runs token issuance, process create and process get against each server in `targets`
+    /// (base URL and process), interleaved — every server's token run, then every server's
+    /// create run, then every server's get run — so that a machine whose speed drifts during
+    /// the run weighs on all of them alike. Each run follows an untimed warm-up.
+    pub async fn run_interleaved(
+        &mut self,
+        targets: &[(&str, &Process)],
+    ) -> Result<Vec<Vec<Measured>>> {
+        let mut tokens = Vec::new();
+        for (url, server) in targets {
+            eprintln!("  against {url}:");
+            tokens.push(self.token(url, server).await?);
+        }
+        let mut creates = Vec::new();
+        for ((url, server), (_, access)) in targets.iter().zip(&tokens) {
+            eprintln!("  against {url}:");
+            creates.push(self.create(url, server, access).await?);
+        }
+        let mut results = Vec::new();
+        for (((url, server), (token, access)), (create, ids)) in
+            targets.iter().zip(tokens).zip(creates)
+        {
+            eprintln!("  against {url}:");
+            let get = self.get(url, server, &access, ids).await?;
+            results.push(vec![token, create, get]);
+        }
+        Ok(results)
+    }
 
-        // Token issuance. The warm-up's rate sizes the pool of pre-signed assertions.
+    /// Token issuance (the warm-up's rate sizes the pool of pre-signed assertions); returns the
+    /// measurement and an `Authorization` value for the API calls.
+    async fn token(&mut self, url: &str, server: &Process) -> Result<(Measured, String)> {
+        let (client, connections, duration) = (&self.client, self.connections, self.duration);
         let warm = tokio::task::block_in_place(|| self.signer.bodies(WARMUP_ASSERTIONS))?;
         let warm = self
             .warm_up("token", false, token_requests(url, warm))
@@ -238,7 +265,6 @@ impl Driver {
         )
         .await?;
 
-        // One access token for the API calls.
         let body = tokio::task::block_in_place(|| self.signer.bodies(1))?.remove(0);
         let res = client
             .post(format!("{url}/oauth2/token"))
@@ -252,9 +278,20 @@ impl Driver {
             "Bearer {}",
             v["access_token"].as_str().context("access_token")?
         );
-        // Process create: the same body every time (each create is a new process).
+        Ok((token, access))
+    }
+
+    /// Process create, the same body every time (each create is a new process); returns the
+    /// measurement and the ids of every process created (warm-up included).
+    async fn create(
+        &self,
+        url: &str,
+        server: &Process,
+        access: &str,
+    ) -> Result<(Measured, Vec<String>)> {
         let creates: MakeRequest = {
-            let (api_url, access, key) = (url.to_string(), access.clone(), self.api_key.clone());
+            let (api_url, access, key) =
+                (url.to_string(), access.to_string(), self.api_key.clone());
             let create_body = self.create_body.clone();
             Arc::new(move |c, _| {
                 Some(
@@ -267,24 +304,43 @@ impl Driver {
             })
         };
         let warm = self.warm_up("create", true, creates.clone()).await?;
-        let create = measure(server, "create", client, connections, duration, creates).await?;
-
-        // Process get, round-robin over every process created above.
-        let ids: Vec<String> = warm
+        let create = measure(
+            server,
+            "create",
+            &self.client,
+            self.connections,
+            self.duration,
+            creates,
+        )
+        .await?;
+        let ids = warm
             .ids
             .into_iter()
             .chain(create.outcome.ids.iter().cloned())
             .collect();
+        Ok((create, ids))
+    }
+
+    /// Process get, round-robin over `ids`.
+    async fn get(
+        &self,
+        url: &str,
+        server: &Process,
+        access: &str,
+        ids: Vec<String>,
+    ) -> Result<Measured> {
         ensure!(!ids.is_empty(), "no process was created");
-        let probe = client
+        let probe = self
+            .client
             .get(format!("{url}/processes/v1/{}", ids[0]))
-            .header("authorization", &access)
+            .header("authorization", access)
             .header("apikey", &self.api_key)
             .send()
             .await?;
         ensure!(probe.status().is_success(), "get: {}", probe.text().await?);
         let gets: MakeRequest = {
-            let (api_url, access, key) = (url.to_string(), access.clone(), self.api_key.clone());
+            let (api_url, access, key) =
+                (url.to_string(), access.to_string(), self.api_key.clone());
             Arc::new(move |c, i| {
                 Some(
                     c.get(format!("{api_url}/processes/v1/{}", ids[i % ids.len()]))
@@ -294,8 +350,14 @@ impl Driver {
             })
         };
         self.warm_up("get", false, gets.clone()).await?;
-        let get = measure(server, "get", client, connections, duration, gets).await?;
-
-        Ok(vec![token, create, get])
+        measure(
+            server,
+            "get",
+            &self.client,
+            self.connections,
+            self.duration,
+            gets,
+        )
+        .await
     }
 }
