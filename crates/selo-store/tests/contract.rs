@@ -592,7 +592,11 @@ fn sqlite_group_commit_lets_exactly_one_of_many_simultaneous_uses_through() {
             .map(|i| {
                 let store = &store;
                 // Half of them present the same assertion; the others each their own.
-                let hash = if i % 2 == 0 { [5; 32] } else { [100 + i as u8; 32] };
+                let hash = if i % 2 == 0 {
+                    [5; 32]
+                } else {
+                    [100 + i as u8; 32]
+                };
                 s.spawn(move || record(store, hash, 100, 1, epoch))
             })
             .collect();
