@@ -1350,6 +1350,11 @@ async fn unknown_routes_are_404_and_wrong_methods_405_with_the_envelope() {
     }
     let r = into_resp(s.http.delete(s.url("/processes/v1")).send().await.unwrap()).await;
     envelope(&r, 405);
+    let allow = r.header("allow").unwrap_or_default();
+    assert!(
+        allow.contains("GET") && allow.contains("POST") && !allow.contains("DELETE"),
+        "405 names the methods the route takes: {allow:?}"
+    );
     let id = uuid::Uuid::new_v4().to_string();
     let r = into_resp(
         s.http
@@ -1360,6 +1365,8 @@ async fn unknown_routes_are_404_and_wrong_methods_405_with_the_envelope() {
     )
     .await;
     envelope(&r, 405);
+    let allow = r.header("allow").unwrap_or_default();
+    assert!(allow.contains("GET"), "{allow:?}");
 }
 
 // ---- 10. production ------------------------------------------------------------------------
