@@ -456,10 +456,11 @@ impl SqliteStore {
         let readers = (0..READERS)
             .map(|_| open_connection(path, durability).map(Mutex::new))
             .collect::<StoreResult<Vec<_>>>()?;
+        let data_version: i64 = writer.query_row("PRAGMA data_version", [], |r| r.get(0))?;
         Ok(SqliteStore {
             writer: Arc::new(Writer {
                 conn: Mutex::new(writer),
-                data_version: AtomicI64::new(i64::MIN),
+                data_version: AtomicI64::new(data_version),
                 epoch: AtomicU64::new(0),
             }),
             readers,
