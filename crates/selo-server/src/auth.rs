@@ -8,6 +8,7 @@ use selo_domain::capability::Capabilities;
 use selo_domain::problem::Problem;
 use selo_store::ApiKey;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 /// Access-token lifetime, seconds.
@@ -128,9 +129,29 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     d.as_ref().try_into().unwrap_or([0; 32])
 }
 
+/// The API key whose secret hashes to `hash`: from the cache when the configuration epoch can
+/// be read without waiting and the key was read at that epoch, else from the store.
+fn cached_api_key(
+    state: &AppState,
+    hash: &[u8; 32],
+) -> Result<Option<Arc<ApiKey>>, selo_store::StoreError> {
+    let store = &state.shared.store;
+    let Some(epoch) = store.try_config_epoch()? else {
+        return Ok(store.api_key_by_hash(hash)?.map(Arc::new));
+    };
+    if let Some(hit) = state.shared.api_keys.get(hash, epoch) {
+        return Ok(Some(hit));
+    }
+    let key = store.api_key_by_hash(hash)?.map(Arc::new);
+    if let Some(k) = &key {
+        state.shared.api_keys.insert(*hash, epoch, k.clone());
+    }
+    Ok(key)
+}
+
 /// Finds the live API key whose secret is in header `name` (401 when missing, unknown or
 /// revoked).
-fn live_api_key(state: &AppState, headers: &HeaderMap, name: &str) -> Result<ApiKey, Problem> {
+fn live_api_key(state: &AppState, headers: &HeaderMap, name: &str) -> Result<Arc<ApiKey>, Problem> {
     let secret = headers
         .get(name)
         .ok_or(Problem::ApiKeyMissing)?
@@ -147,10 +168,7 @@ fn live_api_key(state: &AppState, headers: &HeaderMap, name: &str) -> Result<Api
         reason: "this API key is unknown; create one with `selo admin apikey create --tenant <id>`"
             .into(),
     };
-    let key: ApiKey = state
-        .shared
-        .store
-        .api_key_by_hash(&hash)
+    let key = cached_api_key(state, &hash)
         .map_err(|e| {
             tracing::error!(error = %e, "api key lookup failed");
             Problem::Internal
@@ -195,7 +213,7 @@ pub fn api_key(
 pub fn api_key_tenant(state: &AppState, headers: &HeaderMap) -> Option<String> {
     live_api_key(state, headers, "x-api-key")
         .ok()
-        .map(|k| k.tenant_id)
+        .map(|k| k.tenant_id.clone())
 }
 
 /// Magic Link authentication (CONTRACT §7): `x-api-key` alone (401), a tenant of this

@@ -73,11 +73,11 @@ impl KeyCache {
 }
 
 /// Values read from the store's configuration, each valid only at the epoch it was read at.
-pub struct EpochCache<V> {
-    entries: Mutex<HashMap<String, (u64, Arc<V>)>>,
+pub struct EpochCache<K, V> {
+    entries: Mutex<HashMap<K, (u64, Arc<V>)>>,
 }
 
-impl<V> Default for EpochCache<V> {
+impl<K, V> Default for EpochCache<K, V> {
     fn default() -> Self {
         EpochCache {
             entries: Mutex::new(HashMap::new()),
@@ -85,9 +85,9 @@ impl<V> Default for EpochCache<V> {
     }
 }
 
-impl<V> EpochCache<V> {
+impl<K: Eq + std::hash::Hash, V> EpochCache<K, V> {
     /// The value of `key` if it was read at `epoch`.
-    pub fn get(&self, key: &str, epoch: u64) -> Option<Arc<V>> {
+    pub fn get(&self, key: &K, epoch: u64) -> Option<Arc<V>> {
         self.entries
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -97,11 +97,11 @@ impl<V> EpochCache<V> {
     }
 
     /// Remembers `value`, read at `epoch`, for `key`.
-    pub fn insert(&self, key: &str, epoch: u64, value: Arc<V>) {
+    pub fn insert(&self, key: K, epoch: u64, value: Arc<V>) {
         let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= MAX_ENTRIES {
             map.clear();
         }
-        map.insert(key.to_string(), (epoch, value));
+        map.insert(key, (epoch, value));
     }
 }

@@ -147,6 +147,9 @@ pub trait Store: Send + Sync {
     /// another process (`selo admin` writing to the same data directory). An in-memory copy of
     /// configuration taken at epoch `e` is current for as long as this returns `e`.
     fn config_epoch(&self) -> StoreResult<u64>;
+    /// [`Store::config_epoch`] if it can be had without waiting for a write in progress
+    /// (`None`: read the configuration from the store instead).
+    fn try_config_epoch(&self) -> StoreResult<Option<u64>>;
 
     /// Stores a new API key (its hash only).
     fn create_api_key(&self, key: &ApiKey) -> StoreResult<()>;

@@ -785,6 +785,15 @@ impl Store for SqliteStore {
         self.writer.observe(&conn)
     }
 
+    fn try_config_epoch(&self) -> StoreResult<Option<u64>> {
+        let conn = match self.writer.conn.try_lock() {
+            Ok(conn) => conn,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return Ok(None),
+        };
+        self.writer.observe(&conn).map(Some)
+    }
+
     fn create_api_key(&self, k: &ApiKey) -> StoreResult<()> {
         self.write_config(|c| {
             c.execute(

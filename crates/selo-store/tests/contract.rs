@@ -617,3 +617,22 @@ fn sqlite_group_commit_lets_exactly_one_of_many_simultaneous_uses_through() {
         "{outcomes:?}"
     );
 }
+
+#[test]
+fn sqlite_try_config_epoch_answers_without_waiting_or_says_it_cannot() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("selo.db");
+    let server = SqliteStore::open(&path, Durability::Normal).unwrap();
+    let admin = SqliteStore::open(&path, Durability::Normal).unwrap();
+    let e0 = server
+        .try_config_epoch()
+        .unwrap()
+        .expect("the writer is free");
+    assert_eq!(e0, server.config_epoch().unwrap());
+    admin.create_tenant(&tenant("t9", "sandbox")).unwrap();
+    let e1 = server
+        .try_config_epoch()
+        .unwrap()
+        .expect("the writer is free");
+    assert_ne!(e1, e0, "sees another process's change");
+}

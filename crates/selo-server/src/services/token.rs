@@ -121,7 +121,7 @@ fn credentials(
         account,
         keys,
     });
-    state.shared.credentials.insert(&key, epoch, creds.clone());
+    state.shared.credentials.insert(key, epoch, creds.clone());
     Ok(creds)
 }
 
