@@ -24,16 +24,9 @@ pub async fn image(state: &AppState, body: &Value) -> Result<CheckedImage, Probl
             "imageBase64 is required: the captured selfie as base64",
         )]));
     };
-    let _permit = state
-        .shared
-        .decode_permits
-        .acquire()
-        .await
-        .map_err(|_| Problem::Internal)?;
     let text = text.to_string();
-    tokio::task::spawn_blocking(move || check_image_base64(&text))
-        .await
-        .map_err(|_| Problem::Internal)?
+    super::decode_off_workers(state, move || check_image_base64(&text))
+        .await?
         .map_err(|e| {
             let (reason, code) = image_problem_code(e);
             Problem::Invalid(vec![FieldProblem::new(

@@ -1,9 +1,30 @@
 //! Use cases: each orchestrates domain rules and the store for one operation, so that handlers
 //! only translate HTTP.
 
+use crate::state::AppState;
+use selo_domain::problem::Problem;
+
 pub mod capture;
 pub mod idempotency;
 pub mod magic_link;
 pub mod processes;
 pub mod token;
 pub mod web;
+
+/// Runs `work` (CPU-heavy: it decodes an image) on the blocking pool, holding one of the
+/// bounded decode permits, so the async workers keep serving and memory stays bounded.
+pub async fn decode_off_workers<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Problem> {
+    let _permit = state
+        .shared
+        .decode_permits
+        .acquire()
+        .await
+        .map_err(|_| Problem::Internal)?;
+    tokio::task::spawn_blocking(work).await.map_err(|e| {
+        tracing::error!(error = %e, "decode task failed");
+        Problem::Internal
+    })
+}

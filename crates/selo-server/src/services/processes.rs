@@ -38,21 +38,9 @@ pub fn check_create_capability(body: Option<&Value>, caps: &Capabilities) -> Res
 /// Validates a create body completely (CPU-heavy: decodes the image). Runs off the async
 /// workers.
 pub async fn validate(state: &AppState, body: Value) -> Result<ValidCreate, Problem> {
-    let _permit = state
-        .shared
-        .decode_permits
-        .acquire()
-        .await
-        .map_err(|_| Problem::Internal)?;
-    tokio::task::spawn_blocking(move || validate_create(&body))
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "validation task failed");
-            Problem::Internal
-        })?
+    super::decode_off_workers(state, move || validate_create(&body)).await?
 }
 
-/// Stores a validated create and answers with its first view.
 /// Stores a validated create (with its idempotency record, in one transaction) and returns the
 /// response body: the process's first view as JSON bytes.
 pub fn create(
