@@ -476,8 +476,12 @@ impl SqliteStore {
     /// A write that changes configuration: the epoch moves once it is done (even when it
     /// failed part-way: a spurious move only costs a reload).
     fn write_config<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> StoreResult<T> {
-        let result = f(&mut self.writer.lock());
+        // The epoch moves before the lock is released: nobody can commit at the old epoch
+        // after this change is committed.
+        let mut conn = self.writer.lock();
+        let result = f(&mut conn);
         self.writer.epoch.fetch_add(1, Ordering::Relaxed);
+        drop(conn);
         result
     }
 
@@ -704,7 +708,7 @@ impl Store for SqliteStore {
         now: i64,
         policy: LockoutPolicy,
     ) -> StoreResult<Option<i64>> {
-        self.write_config(|c| {
+        self.write(|c| {
             let tx = c.transaction()?;
             tx.execute(
                 "DELETE FROM auth_failures WHERE tenant_id = ?1 AND account = ?2 AND at <= ?3",
@@ -734,6 +738,11 @@ impl Store for SqliteStore {
                 None
             };
             tx.commit()?;
+            if locked.is_some() {
+                // The lock is configuration the token service caches; a failure that does not
+                // lock changes nothing cached (and must not let bad signatures flush caches).
+                self.writer.epoch.fetch_add(1, Ordering::Relaxed);
+            }
             Ok(locked)
         })
     }

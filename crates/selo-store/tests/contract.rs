@@ -563,22 +563,27 @@ fn sqlite_config_epoch_moves_with_configuration_changes_from_any_process() {
     assert_ne!(e1, e0, "another connection's commit moves the epoch");
     assert_eq!(server.config_epoch().unwrap(), e1);
 
+    let policy = |attempts| LockoutPolicy {
+        attempts,
+        window_seconds: 900,
+        duration_seconds: 900,
+    };
     server
-        .record_auth_failure(
-            "t1",
-            "svc",
-            10,
-            LockoutPolicy {
-                attempts: 5,
-                window_seconds: 900,
-                duration_seconds: 900,
-            },
-        )
+        .record_auth_failure("t1", "svc", 10, policy(5))
         .unwrap();
+    assert_eq!(
+        server.config_epoch().unwrap(),
+        e1,
+        "a failure that does not lock changes nothing cached"
+    );
+    server
+        .record_auth_failure("t1", "svc", 11, policy(2))
+        .unwrap()
+        .expect("the second failure locks");
     assert_ne!(
         server.config_epoch().unwrap(),
         e1,
-        "this store's own configuration writes move it"
+        "this store's own configuration writes (the lock) move it"
     );
 }
 
