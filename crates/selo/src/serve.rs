@@ -81,14 +81,14 @@ fn self_command() -> String {
     }
 }
 
-/// Runs the server until SIGINT/SIGTERM.
 /// Keeps the server's memory bounded under image uploads without paying for it in CPU. By
 /// default glibc raises its mmap threshold after a large block is freed and spreads blocks over
 /// up to 8 × cores arenas, each keeping what it once held (peak RSS 135–161 MiB under 64
-/// concurrent uploads). Here: two arenas (the two workers and the blocking threads share
+/// concurrent uploads). Here: two arenas (the async workers and the blocking threads share
 /// them); blocks up to 4 MiB (request bodies, decoded images) come from the arenas and are
 /// reused instead of being mapped and faulted in per request (a 128 KiB threshold cost create
 /// 20 % more CPU); an arena returns free memory above 16 MiB to the system.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn bound_allocator() {
     // SAFETY: mallopt only changes allocator parameters; it is called before any thread starts.
     unsafe {
@@ -98,6 +98,11 @@ fn bound_allocator() {
     }
 }
 
+/// Other C libraries keep their own allocator policy.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn bound_allocator() {}
+
+/// Runs the server until SIGINT/SIGTERM.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     bound_allocator();
     tracing_subscriber::fmt()

@@ -1,5 +1,5 @@
 //! `POST /processes/v1`, `GET /processes/v1/{id}`, `GET /processes/v1?clientReference=`:
-//! checks run 413 → 401 → 429 → (idempotency 409/422) → 403 → 400 → 404/410.
+//! checks run 413 → 401 → 429 → 403 → (idempotency 409/422) → 400 → 404/410.
 
 use crate::auth::{self, Caller};
 use crate::http::body::{LimitedBody, UploadPermit};

@@ -1,5 +1,5 @@
 //! The Web & SDK contract: `/client/v1/process…` (Bearer only) and the journey's capture
-//! call. Checks run 413 → 401 → 429 → (idempotency) → 403 → 400 → 404/409/410.
+//! call. Checks run 413 → 401 → 429 → 403 → (idempotency) → 400 → 404/409/410.
 
 use crate::auth;
 use crate::http::body::{LimitedBody, UploadPermit};
