@@ -6,9 +6,8 @@ use axum::http::HeaderMap;
 use jsonwebtoken::{Algorithm, Validation};
 use selo_domain::capability::Capabilities;
 use selo_domain::problem::Problem;
-use selo_store::ApiKey;
+use selo_store::{ApiKey, Store, StoreError};
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 /// Access-token lifetime, seconds.
@@ -129,29 +128,8 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     d.as_ref().try_into().unwrap_or([0; 32])
 }
 
-/// The API key whose secret hashes to `hash`: from the cache when the configuration epoch can
-/// be read without waiting and the key was read at that epoch, else from the store.
-fn cached_api_key(
-    state: &AppState,
-    hash: &[u8; 32],
-) -> Result<Option<Arc<ApiKey>>, selo_store::StoreError> {
-    let store = &state.shared.store;
-    let Some(epoch) = store.try_config_epoch()? else {
-        return Ok(store.api_key_by_hash(hash)?.map(Arc::new));
-    };
-    if let Some(hit) = state.shared.api_keys.get(hash, epoch) {
-        return Ok(Some(hit));
-    }
-    let key = store.api_key_by_hash(hash)?.map(Arc::new);
-    if let Some(k) = &key {
-        state.shared.api_keys.insert(*hash, epoch, k.clone());
-    }
-    Ok(key)
-}
-
-/// Finds the live API key whose secret is in header `name` (401 when missing, unknown or
-/// revoked).
-fn live_api_key(state: &AppState, headers: &HeaderMap, name: &str) -> Result<Arc<ApiKey>, Problem> {
+/// The SHA-256 of the API key in header `name` (401 when missing or not ASCII).
+fn api_key_hash(headers: &HeaderMap, name: &str) -> Result<[u8; 32], Problem> {
     let secret = headers
         .get(name)
         .ok_or(Problem::ApiKeyMissing)?
@@ -163,18 +141,17 @@ fn live_api_key(state: &AppState, headers: &HeaderMap, name: &str) -> Result<Arc
     if secret.is_empty() {
         return Err(Problem::ApiKeyMissing);
     }
-    let hash = sha256(secret.as_bytes());
+    Ok(sha256(secret.as_bytes()))
+}
+
+/// The key read for `hash`, when it is known and live (401 when unknown or revoked).
+fn live(key: Option<ApiKey>, hash: &[u8; 32]) -> Result<ApiKey, Problem> {
     let unknown = || Problem::ApiKeyInvalid {
         reason: "this API key is unknown; create one with `selo admin apikey create --tenant <id>`"
             .into(),
     };
-    let key = cached_api_key(state, &hash)
-        .map_err(|e| {
-            tracing::error!(error = %e, "api key lookup failed");
-            Problem::Internal
-        })?
-        .ok_or_else(unknown)?;
-    if !bool::from(key.hash.ct_eq(&hash)) {
+    let key = key.ok_or_else(unknown)?;
+    if !bool::from(key.hash.ct_eq(hash)) {
         return Err(unknown());
     }
     if key.revoked_at.is_some() {
@@ -185,27 +162,28 @@ fn live_api_key(state: &AppState, headers: &HeaderMap, name: &str) -> Result<Arc
     Ok(key)
 }
 
+fn store_failure(e: StoreError) -> Problem {
+    tracing::error!(error = %e, "api key lookup failed");
+    Problem::Internal
+}
+
+/// Finds the live API key whose secret is in header `name` (401 when missing, unknown or
+/// revoked).
+fn live_api_key(state: &AppState, headers: &HeaderMap, name: &str) -> Result<ApiKey, Problem> {
+    let hash = api_key_hash(headers, name)?;
+    let key = state
+        .shared
+        .store
+        .api_key_by_hash(&hash)
+        .map_err(store_failure)?;
+    live(key, &hash)
+}
+
 fn capabilities(key: &ApiKey) -> Result<Capabilities, Problem> {
     Capabilities::parse_list(&key.capabilities).map_err(|e| {
         tracing::error!(error = %e, key = %key.id, "stored capabilities unreadable");
         Problem::Internal
     })
-}
-
-/// Checks the `APIKEY` header: known, not revoked, of the caller's tenant. Returns its
-/// capabilities.
-pub fn api_key(
-    state: &AppState,
-    headers: &HeaderMap,
-    principal: &Principal,
-) -> Result<Capabilities, Problem> {
-    let key = live_api_key(state, headers, "apikey")?;
-    if key.tenant_id != principal.tenant_id {
-        return Err(Problem::ApiKeyInvalid {
-            reason: "this API key belongs to another tenant (or another environment) than the access token; use a key of the same tenant".into(),
-        });
-    }
-    capabilities(&key)
 }
 
 /// The tenant of a valid `x-api-key` (to match a Magic Link request with its tenant's fault
@@ -262,13 +240,40 @@ pub fn authenticate(
     headers: &HeaderMap,
     notes: &Annotations,
 ) -> Result<Caller, Problem> {
+    let (caller, ()) = authenticate_reading(state, headers, notes, |store, hash, _| {
+        Ok((store.api_key_by_hash(hash)?, ()))
+    })?;
+    Ok(caller)
+}
+
+/// [`authenticate`], with the `APIKEY` read in one store snapshot together with what the call
+/// reads next: `read` gets the store, the key's hash and the access token's tenant, and returns
+/// the key and its own result (which the caller gets only when every check passed).
+pub fn authenticate_reading<T>(
+    state: &AppState,
+    headers: &HeaderMap,
+    notes: &Annotations,
+    read: impl FnOnce(&dyn Store, &[u8; 32], &str) -> Result<(Option<ApiKey>, T), StoreError>,
+) -> Result<(Caller, T), Problem> {
     let principal = bearer(state, headers)?;
-    let capabilities = api_key(state, headers, &principal)?;
+    let hash = api_key_hash(headers, "apikey")?;
+    let (key, read) =
+        read(&*state.shared.store, &hash, &principal.tenant_id).map_err(store_failure)?;
+    let key = live(key, &hash)?;
+    if key.tenant_id != principal.tenant_id {
+        return Err(Problem::ApiKeyInvalid {
+            reason: "this API key belongs to another tenant (or another environment) than the access token; use a key of the same tenant".into(),
+        });
+    }
+    let capabilities = capabilities(&key)?;
     rate_limit(state, &principal.tenant_id, notes)?;
-    Ok(Caller {
-        principal,
-        capabilities,
-    })
+    Ok((
+        Caller {
+            principal,
+            capabilities,
+        },
+        read,
+    ))
 }
 
 /// Takes one request from `tenant_id`'s budget (429 when exhausted) and notes the quota.

@@ -3,6 +3,7 @@
 //! configuration read from the store, valid for one configuration epoch
 //! ([`selo_store::Store::config_epoch`]), so an admin change is seen by the next request.
 
+use aws_lc_rs::signature::{ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
 use jsonwebtoken::DecodingKey;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -50,19 +51,23 @@ impl TokenCache {
 }
 
 /// Parsed RSA public keys by key id (a key's material never changes; revocation is read from
-/// the store on every request).
+/// the store). A parsed key keeps aws-lc's Montgomery context, which an unparsed key rebuilds
+/// on every verification (about a sixth of an RS256 verify).
 #[derive(Default)]
 pub struct KeyCache {
-    keys: Mutex<HashMap<String, Arc<DecodingKey>>>,
+    keys: Mutex<HashMap<String, Arc<ParsedPublicKey>>>,
 }
 
 impl KeyCache {
-    /// The parsed key `id` with PEM `pem` (parsed once).
-    pub fn get(&self, id: &str, pem: &str) -> Option<Arc<DecodingKey>> {
+    /// The parsed RS256 verification key `id` with PEM `pem` (parsed once; `None` when the PEM
+    /// is not an RSA public key of 2048 to 8192 bits).
+    pub fn get(&self, id: &str, pem: &str) -> Option<Arc<ParsedPublicKey>> {
         if let Some(k) = self.keys.lock().unwrap_or_else(|p| p.into_inner()).get(id) {
             return Some(k.clone());
         }
-        let key = Arc::new(DecodingKey::from_rsa_pem(pem.as_bytes()).ok()?);
+        let decoding = DecodingKey::from_rsa_pem(pem.as_bytes()).ok()?;
+        let der = decoding.try_get_as_bytes().ok()?;
+        let key = Arc::new(ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, der).ok()?);
         let mut map = self.keys.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= MAX_ENTRIES {
             map.clear();

@@ -8,6 +8,7 @@ pub mod config;
 pub mod environment;
 pub mod faults;
 pub mod http;
+pub mod ids;
 pub mod rate_limit;
 pub mod routes;
 pub mod serve;

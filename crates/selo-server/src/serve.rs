@@ -103,7 +103,6 @@ pub async fn start(config: &ServerConfig) -> anyhow::Result<ServeHandle> {
         token_cache: Default::default(),
         key_cache: Default::default(),
         credentials: Default::default(),
-        api_keys: Default::default(),
         decode_permits: tokio::sync::Semaphore::new(DECODE_PERMITS),
         upload_permits: Arc::new(tokio::sync::Semaphore::new(UPLOAD_PERMITS)),
         metrics: Default::default(),

@@ -34,8 +34,6 @@ pub struct Shared {
     pub key_cache: crate::caches::KeyCache,
     /// Service accounts' configuration by environment and `iss`, per configuration epoch.
     pub credentials: crate::caches::EpochCache<String, crate::services::token::Credentials>,
-    /// API keys by the SHA-256 of their secret, per configuration epoch.
-    pub api_keys: crate::caches::EpochCache<[u8; 32], selo_store::ApiKey>,
     /// Bounds how many images are decoded at once (memory and CPU on the create path).
     pub decode_permits: tokio::sync::Semaphore,
     /// Bounds how many image-carrying requests hold their body in memory at once.

@@ -21,7 +21,7 @@ const BATCH: usize = 500;
 
 fn draft(tenant_id: &str, process_id: &str, flow: &str, result: &str, now: i64) -> EventDraft {
     EventDraft {
-        id: format!("evt_{}", uuid::Uuid::new_v4().simple()),
+        id: format!("evt_{}", crate::ids::uuid_v4().simple()),
         tenant_id: tenant_id.to_string(),
         process_id: process_id.to_string(),
         payload: event_payload(process_id, flow, result).to_string(),

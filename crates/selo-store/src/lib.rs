@@ -147,9 +147,6 @@ pub trait Store: Send + Sync {
     /// another process (`selo admin` writing to the same data directory). An in-memory copy of
     /// configuration taken at epoch `e` is current for as long as this returns `e`.
     fn config_epoch(&self) -> StoreResult<u64>;
-    /// [`Store::config_epoch`] if it can be had without waiting for a write in progress
-    /// (`None`: read the configuration from the store instead).
-    fn try_config_epoch(&self) -> StoreResult<Option<u64>>;
 
     /// Stores a new API key (its hash only).
     fn create_api_key(&self, key: &ApiKey) -> StoreResult<()>;
@@ -187,6 +184,15 @@ pub trait Store: Send + Sync {
     fn idempotency_abandon(&self, scope: IdempotencyScope<'_>) -> StoreResult<()>;
     /// A process of a tenant (`None` for another tenant's process).
     fn process(&self, tenant_id: &str, id: &str) -> StoreResult<Option<ProcessRecord>>;
+    /// The API key whose secret hashes to `key_hash` and a tenant's process, read in one
+    /// snapshot: a process read authenticates and reads in one store round trip. The process
+    /// is `None` when the key is unknown.
+    fn api_key_and_process(
+        &self,
+        key_hash: &[u8; 32],
+        tenant_id: &str,
+        id: &str,
+    ) -> StoreResult<(Option<ApiKey>, Option<ProcessRecord>)>;
     /// A tenant's processes with this client reference, newest first, at most `limit`.
     fn processes_by_reference(
         &self,
@@ -273,7 +279,9 @@ pub trait Store: Send + Sync {
     /// Records an event outside a state change (one per process: `false` if it existed), only
     /// when the tenant has an enabled endpoint.
     fn record_event(&self, event: &EventDraft) -> StoreResult<bool>;
-    /// Pending events due at `now`, oldest first.
+    /// Pending events due at `now` of tenants with an enabled endpoint, oldest first: at most
+    /// the endpoint's concurrency per tenant (one while it is failing), so no tenant's backlog
+    /// holds up another's.
     fn due_events(&self, now: i64, limit: usize) -> StoreResult<Vec<WebhookEvent>>;
     /// Records one attempt and its outcome.
     fn record_attempt(&self, attempt: &WebhookAttempt, outcome: AttemptOutcome) -> StoreResult<()>;

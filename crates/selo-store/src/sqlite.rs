@@ -15,6 +15,7 @@ use selo_domain::web::WebProcessRecord;
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::time::{Duration, Instant};
 
 /// How hard commits are pushed to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -181,6 +182,10 @@ ALTER TABLE tenants ADD COLUMN process_retention INTEGER;
     r#"
 DROP INDEX IF EXISTS used_assertions_by_expiry;
 "#,
+    // Due events are listed tenant by tenant, so one tenant's backlog never hides another's.
+    r#"
+CREATE INDEX webhook_events_due_by_tenant ON webhook_events(tenant_id, status, next_attempt_at, created_at);
+"#,
 ];
 
 /// SQLite-backed [`Store`].
@@ -247,16 +252,29 @@ impl Writer {
     }
 
     /// The group-commit loop: waits for one request, takes whatever else is queued (up to
-    /// [`MAX_BATCH`]), commits them together and answers each; ends when the store is dropped.
+    /// [`MAX_BATCH`]; for up to [`LINGER`] after a batch of several), commits them together and
+    /// answers each; ends when the store is dropped.
     fn run_replay_queue(&self, queue: mpsc::Receiver<(AssertionUse, AssertionUseDone)>) {
+        let mut concurrent = false;
         while let Ok(first) = queue.recv() {
             let mut jobs = vec![first];
+            let deadline = Instant::now() + LINGER;
             while jobs.len() < MAX_BATCH {
-                match queue.try_recv() {
-                    Ok(job) => jobs.push(job),
-                    Err(_) => break,
+                let next = match queue.try_recv() {
+                    Ok(job) => Some(job),
+                    // Under concurrent load, wait a little for more: a commit's fixed cost
+                    // (locks, WAL header, thread wake-ups) is then shared by more requests.
+                    Err(_) if concurrent => deadline
+                        .checked_duration_since(Instant::now())
+                        .and_then(|left| queue.recv_timeout(left).ok()),
+                    Err(_) => None,
+                };
+                match next {
+                    Some(job) => jobs.push(job),
+                    None => break,
                 }
             }
+            concurrent = jobs.len() > 1;
             let batch: Vec<AssertionUse> = jobs.iter().map(|(u, _)| *u).collect();
             match self.record_batch(&batch) {
                 Ok(outcomes) => {
@@ -277,10 +295,13 @@ impl Writer {
 
 /// Most replay records committed in one transaction.
 const MAX_BATCH: usize = 256;
+/// How long a commit waits for more replay records once the previous one held several (a lone
+/// request is committed at once).
+const LINGER: Duration = Duration::from_millis(1);
 
 fn open_connection(path: &Path, durability: Durability) -> StoreResult<Connection> {
     let conn = Connection::open(path)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.busy_timeout(Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(
         None,
@@ -794,15 +815,6 @@ impl Store for SqliteStore {
         self.writer.observe(&conn)
     }
 
-    fn try_config_epoch(&self) -> StoreResult<Option<u64>> {
-        let conn = match self.writer.conn.try_lock() {
-            Ok(conn) => conn,
-            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => return Ok(None),
-        };
-        self.writer.observe(&conn).map(Some)
-    }
-
     fn create_api_key(&self, k: &ApiKey) -> StoreResult<()> {
         self.write_config(|c| {
             c.execute(
@@ -1151,13 +1163,32 @@ impl Store for SqliteStore {
 
     fn due_events(&self, now: i64, limit: usize) -> StoreResult<Vec<WebhookEvent>> {
         self.read(|c| {
-            let mut st = c.prepare_cached(&format!(
-                "SELECT {EVENT_COLS} FROM webhook_events WHERE status = 'pending' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, created_at LIMIT ?2"
+            // Each enabled endpoint gets at most as many events as it may have in flight (one
+            // while failing): a tenant's backlog, or a failing endpoint's, never fills the
+            // batch and holds up the other tenants' deliveries.
+            let endpoints = c
+                .prepare_cached(
+                    "SELECT tenant_id, CASE WHEN consecutive_failures >= ?1 THEN 1 ELSE max(concurrency, 1) END FROM webhooks WHERE enabled = 1",
+                )?
+                .query_map([WebhookConfig::FAILING_AFTER], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut per_tenant = c.prepare_cached(&format!(
+                "SELECT {EVENT_COLS} FROM webhook_events WHERE tenant_id = ?1 AND status = 'pending' AND next_attempt_at <= ?2 ORDER BY next_attempt_at, created_at LIMIT ?3"
             ))?;
-            let rows = st
-                .query_map(params![now, limit as i64], event_row)?
-                .collect::<Result<_, _>>()?;
-            Ok(rows)
+            let mut due = Vec::new();
+            for (tenant_id, in_flight) in endpoints {
+                let cap = in_flight.min(limit as i64);
+                for event in per_tenant.query_map(params![tenant_id, now, cap], event_row)? {
+                    due.push(event?);
+                }
+            }
+            due.sort_by(|a, b| {
+                (a.next_attempt_at, a.created_at).cmp(&(b.next_attempt_at, b.created_at))
+            });
+            due.truncate(limit);
+            Ok(due)
         })
     }
 
@@ -1374,9 +1405,30 @@ impl Store for SqliteStore {
                     .optional()?,
             )
         })?;
-        record
-            .map(|r| serde_json::from_str(&r).map_err(|e| StoreError::Corrupt(e.to_string())))
-            .transpose()
+        record.as_deref().map(decode).transpose()
+    }
+
+    fn api_key_and_process(
+        &self,
+        key_hash: &[u8; 32],
+        tenant_id: &str,
+        id: &str,
+    ) -> StoreResult<(Option<ApiKey>, Option<ProcessRecord>)> {
+        // One statement, so one snapshot and one read transaction (each costs WAL locking).
+        let row: Option<(ApiKey, Option<String>)> = self.read(|c| {
+            Ok(c
+                .prepare_cached(&format!(
+                    "SELECT {API_KEY_COLS}, (SELECT p.record FROM processes p WHERE p.id = ?2 AND p.tenant_id = ?3) FROM api_keys WHERE hash = ?1"
+                ))?
+                .query_row(params![key_hash.as_slice(), id, tenant_id], |r| {
+                    Ok((api_key_row(r)?, r.get(6)?))
+                })
+                .optional()?)
+        })?;
+        let Some((key, record)) = row else {
+            return Ok((None, None));
+        };
+        Ok((Some(key), record.as_deref().map(decode).transpose()?))
     }
 }
 

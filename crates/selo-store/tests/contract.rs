@@ -6,9 +6,9 @@ use selo_domain::scenario::Scenario;
 use selo_domain::web::{WebCapture, WebPerson, WebProcessRecord};
 use selo_store::sqlite::{Durability, SqliteStore};
 use selo_store::{
-    Account, AccountKey, ApiKey, AssertionUse, AssertionUseOutcome, IdempotencyBegin,
-    IdempotencyCompletion, IdempotencyScope, LockoutPolicy, RetentionCutoffs, Store, StoreError,
-    StoredResponse, Tenant,
+    Account, AccountKey, ApiKey, AssertionUse, AssertionUseOutcome, AttemptOutcome, EventDraft,
+    IdempotencyBegin, IdempotencyCompletion, IdempotencyScope, LockoutPolicy, RetentionCutoffs,
+    Store, StoreError, StoredResponse, Tenant, WebhookAttempt, WebhookConfig,
 };
 
 /// Records an assertion use and waits for its group commit.
@@ -284,6 +284,17 @@ fn contract(store: &dyn Store) {
     assert_eq!(store.process("t1", "p1").unwrap().unwrap(), p);
     assert!(store.process("t2", "p1").unwrap().is_none());
     assert!(store.process("t1", "p2").unwrap().is_none());
+    // The key and the process in one read: the key revoked above, the process only for the
+    // tenant asked (whoever the key belongs to), nothing without a key.
+    let (k, read) = store.api_key_and_process(&[9; 32], "t1", "p1").unwrap();
+    assert_eq!(k.unwrap().revoked_at, Some(70));
+    assert_eq!(read.unwrap(), p);
+    let (k, read) = store.api_key_and_process(&[9; 32], "t2", "p1").unwrap();
+    assert!(k.is_some() && read.is_none());
+    assert_eq!(
+        store.api_key_and_process(&[8; 32], "t1", "p1").unwrap(),
+        (None, None)
+    );
 
     // Lookup by client reference: newest first, bounded, tenant-scoped.
     for (i, id) in ["p2", "p3", "p4"].iter().enumerate() {
@@ -500,11 +511,109 @@ fn contract(store: &dyn Store) {
     );
 }
 
+fn endpoint(tenant_id: &str, concurrency: u32) -> WebhookConfig {
+    WebhookConfig {
+        tenant_id: tenant_id.into(),
+        url: "http://127.0.0.1:9/hook".into(),
+        auth: r#"{"type":"none"}"#.into(),
+        max_attempts: 100,
+        retry_interval: 10,
+        timeout: 5,
+        concurrency,
+        secret: "whsec_AAAA".into(),
+        previous_secret: None,
+        previous_until: None,
+        enabled: true,
+        consecutive_failures: 0,
+    }
+}
+
+fn event(tenant_id: &str, n: usize, created_at: i64) -> EventDraft {
+    EventDraft {
+        id: format!("{tenant_id}-e{n}"),
+        tenant_id: tenant_id.into(),
+        process_id: format!("{tenant_id}-p{n}"),
+        payload: "{}".into(),
+        created_at,
+    }
+}
+
+fn due_ids(store: &dyn Store, now: i64, limit: usize) -> Vec<String> {
+    let due = store.due_events(now, limit).unwrap();
+    due.into_iter().map(|e| e.id).collect()
+}
+
+/// Webhook delivery queue: each tenant's due events are bounded by what its endpoint may have
+/// in flight, so a backlog (or a failing or disabled endpoint) never holds up another tenant.
+fn webhook_queue_contract(store: &dyn Store) {
+    for id in ["wa", "wb", "wc"] {
+        store.create_tenant(&tenant(id, "sandbox")).unwrap();
+    }
+    store.set_webhook(&endpoint("wa", 2)).unwrap();
+    store.set_webhook(&endpoint("wb", 4)).unwrap();
+    store.set_webhook(&endpoint("wc", 8)).unwrap();
+    // A tenant with no endpoint records nothing.
+    assert!(!store.record_event(&event("t1", 0, 50)).unwrap());
+    // Tenant A's large, old backlog; B's and C's few, newer events.
+    for n in 0..600 {
+        assert!(store.record_event(&event("wa", n, 100)).unwrap());
+    }
+    assert!(
+        !store.record_event(&event("wa", 0, 100)).unwrap(),
+        "one per process"
+    );
+    for n in 0..3 {
+        store.record_event(&event("wb", n, 200 + n as i64)).unwrap();
+        store.record_event(&event("wc", n, 150)).unwrap();
+    }
+    let mut wc = endpoint("wc", 8);
+    wc.enabled = false;
+    store.set_webhook(&wc).unwrap();
+
+    let due = due_ids(store, 1000, 500);
+    assert_eq!(due, ["wa-e0", "wa-e1", "wb-e0", "wb-e1", "wb-e2"]);
+    assert!(due_ids(store, 99, 500).is_empty(), "nothing is due yet");
+    assert_eq!(due_ids(store, 1000, 3), ["wa-e0", "wa-e1", "wb-e0"]);
+
+    // Delivered and rescheduled events leave the due list; the next ones take their place.
+    let attempt = |id: &str, outcome: AttemptOutcome| {
+        let attempt = WebhookAttempt {
+            event_id: id.into(),
+            process_id: id.replace("-e", "-p"),
+            attempt: 1,
+            at: 1000,
+            status: Some(500),
+            latency_ms: 3,
+            error: Some("HTTP 500".into()),
+        };
+        store.record_attempt(&attempt, outcome).unwrap();
+    };
+    attempt("wb-e0", AttemptOutcome::Delivered);
+    attempt("wa-e0", AttemptOutcome::Retry(2000));
+    assert_eq!(
+        due_ids(store, 1000, 500),
+        ["wa-e1", "wa-e2", "wb-e1", "wb-e2"]
+    );
+    // A failing endpoint is offered one event at a time.
+    for n in 1..WebhookConfig::FAILING_AFTER as usize {
+        attempt(&format!("wa-e{n}"), AttemptOutcome::Retry(2000));
+    }
+    assert!(store.webhook("wa").unwrap().unwrap().failing());
+    assert_eq!(due_ids(store, 1000, 500), ["wa-e10", "wb-e1", "wb-e2"]);
+    // Re-enabling an endpoint delivers what it kept.
+    store.set_webhook(&endpoint("wc", 8)).unwrap();
+    assert_eq!(
+        due_ids(store, 1000, 500),
+        ["wa-e10", "wc-e0", "wc-e1", "wc-e2", "wb-e1", "wb-e2"]
+    );
+}
+
 #[test]
 fn sqlite_store_meets_the_contract() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("selo.db"), Durability::Normal).unwrap();
     contract(&store);
+    webhook_queue_contract(&store);
 }
 
 #[test]
@@ -621,23 +730,4 @@ fn sqlite_group_commit_lets_exactly_one_of_many_simultaneous_uses_through() {
             .all(|o| *o == AssertionUseOutcome::Fresh),
         "{outcomes:?}"
     );
-}
-
-#[test]
-fn sqlite_try_config_epoch_answers_without_waiting_or_says_it_cannot() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("selo.db");
-    let server = SqliteStore::open(&path, Durability::Normal).unwrap();
-    let admin = SqliteStore::open(&path, Durability::Normal).unwrap();
-    let e0 = server
-        .try_config_epoch()
-        .unwrap()
-        .expect("the writer is free");
-    assert_eq!(e0, server.config_epoch().unwrap());
-    admin.create_tenant(&tenant("t9", "sandbox")).unwrap();
-    let e1 = server
-        .try_config_epoch()
-        .unwrap()
-        .expect("the writer is free");
-    assert_ne!(e1, e0, "sees another process's change");
 }

@@ -41,6 +41,13 @@ pub fn add_quota_headers(headers: &mut HeaderMap, q: &Quota) {
     }
 }
 
+/// Wall-clock milliseconds for request ids (not the controllable clock: ids only order logs).
+fn unix_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// Oversized bodies up to this many times the limit are drained before the 413.
 const DRAIN_FACTOR: u64 = 4;
 
@@ -72,7 +79,7 @@ async fn run(
 pub async fn around(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id = adopt(req.headers().get("x-request-id"))
-        .unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
+        .unwrap_or_else(|| crate::ids::uuid_v7(unix_millis()).simple().to_string());
     req.extensions_mut().insert(RequestId(request_id.clone()));
     let annotations = Annotations::default();
     req.extensions_mut().insert(annotations.clone());

@@ -57,8 +57,19 @@ pub async fn get(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ApiProcess>> {
-    let caller = auth::authenticate(&state, &headers, &notes)?;
-    Ok(Json(processes::get(&state, &caller.principal, &id)?))
+    // The API key and the process are read together (one store round trip); the process is
+    // used only once every authentication check passed.
+    let wanted = id.to_ascii_lowercase();
+    let (caller, record) =
+        auth::authenticate_reading(&state, &headers, &notes, |store, key, tenant| {
+            store.api_key_and_process(key, tenant, &wanted)
+        })?;
+    Ok(Json(processes::view(
+        &state,
+        &caller.principal,
+        &id,
+        record,
+    )?))
 }
 
 /// **[ext]** The caller's processes with a `clientReference`, newest first.

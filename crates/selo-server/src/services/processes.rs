@@ -52,7 +52,7 @@ pub fn create(
     let (principal, caps) = (&caller.principal, &caller.capabilities);
     let store = &state.shared.store;
     let now = state.now();
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = crate::ids::uuid_v4().to_string();
     let (kind, image, client_reference, completes_at) = match valid {
         ValidCreate::Onboarding { subject, image } => {
             let scenario = effective_scenario(
@@ -152,22 +152,23 @@ fn store_failure(e: selo_store::StoreError) -> Problem {
     Problem::Internal
 }
 
-/// `GET /processes/v1/{id}`: 400 malformed id, 404 absent or another tenant's, 410 status 5.
-pub fn get(state: &AppState, principal: &Principal, id: &str) -> Result<ApiProcess, Problem> {
+/// `GET /processes/v1/{id}` of `record` (read for the caller's tenant): 400 malformed id, 404
+/// absent or another tenant's, 410 status 5.
+pub fn view(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    record: Option<ProcessRecord>,
+) -> Result<ApiProcess, Problem> {
     if !is_uuid(id) {
         return Err(Problem::BadPathParameter {
             reason: format!("processId '{id}' is not a valid process id (a UUID)"),
         });
     }
     let id = id.to_ascii_lowercase();
-    let record = state
-        .shared
-        .store
-        .process(&principal.tenant_id, &id)
-        .map_err(store_failure)?
-        .ok_or_else(|| Problem::NotFound {
-            what: format!("process {id}"),
-        })?;
+    let record = record.ok_or_else(|| Problem::NotFound {
+        what: format!("process {id}"),
+    })?;
     let now = state.now();
     let finished = record.completes_at.unwrap_or(record.created_at);
     if let Some(window) = past_process_window(state, &principal.tenant_id, finished, now)? {

@@ -3,7 +3,8 @@
 use crate::auth::{ACCESS_TOKEN_SECONDS, AccessClaims};
 use crate::http::context::Annotations;
 use crate::state::AppState;
-use jsonwebtoken::Algorithm;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use selo_domain::access::{HoursWindow, ip_allowed, parse_cidr};
 use selo_domain::assertion::{Assertion, Audiences, check_audience, check_times, parse_assertion};
 use selo_domain::problem::{AuthCode, Problem};
@@ -37,21 +38,15 @@ fn verify_signature(
     signing_input: &str,
     signature: &str,
 ) -> SignatureCheck {
+    let Ok(signature) = URL_SAFE_NO_PAD.decode(signature) else {
+        return SignatureCheck::None;
+    };
     let verifies = |k: &AccountKey| {
         state
             .shared
             .key_cache
             .get(&k.id, &k.public_key_pem)
-            .and_then(|key| {
-                jsonwebtoken::crypto::verify(
-                    signature,
-                    signing_input.as_bytes(),
-                    &key,
-                    Algorithm::RS256,
-                )
-                .ok()
-            })
-            .unwrap_or(false)
+            .is_some_and(|key| key.verify_sig(signing_input.as_bytes(), &signature).is_ok())
     };
     if keys.iter().filter(|k| k.revoked_at.is_none()).any(verifies) {
         SignatureCheck::Active
@@ -385,7 +380,7 @@ fn access_token(
         env: state.env.name.clone(),
         iat: now,
         exp: now + ACCESS_TOKEN_SECONDS,
-        jti: uuid::Uuid::new_v4().simple().to_string(),
+        jti: crate::ids::uuid_v4().simple().to_string(),
     };
     let access_token = state.env.key.sign_jwt(&claims).map_err(|e| {
         tracing::error!(error = %e, "signing an access token failed");
