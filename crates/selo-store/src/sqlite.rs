@@ -15,7 +15,7 @@ use selo_domain::web::WebProcessRecord;
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How hard commits are pushed to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -252,29 +252,16 @@ impl Writer {
     }
 
     /// The group-commit loop: waits for one request, takes whatever else is queued (up to
-    /// [`MAX_BATCH`]; for up to [`LINGER`] after a batch of several), commits them together and
-    /// answers each; ends when the store is dropped.
+    /// [`MAX_BATCH`]), commits them together and answers each; ends when the store is dropped.
     fn run_replay_queue(&self, queue: mpsc::Receiver<(AssertionUse, AssertionUseDone)>) {
-        let mut concurrent = false;
         while let Ok(first) = queue.recv() {
             let mut jobs = vec![first];
-            let deadline = Instant::now() + LINGER;
             while jobs.len() < MAX_BATCH {
-                let next = match queue.try_recv() {
-                    Ok(job) => Some(job),
-                    // Under concurrent load, wait a little for more: a commit's fixed cost
-                    // (locks, WAL header, thread wake-ups) is then shared by more requests.
-                    Err(_) if concurrent => deadline
-                        .checked_duration_since(Instant::now())
-                        .and_then(|left| queue.recv_timeout(left).ok()),
-                    Err(_) => None,
-                };
-                match next {
-                    Some(job) => jobs.push(job),
-                    None => break,
+                match queue.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
                 }
             }
-            concurrent = jobs.len() > 1;
             let batch: Vec<AssertionUse> = jobs.iter().map(|(u, _)| *u).collect();
             match self.record_batch(&batch) {
                 Ok(outcomes) => {
@@ -295,9 +282,6 @@ impl Writer {
 
 /// Most replay records committed in one transaction.
 const MAX_BATCH: usize = 256;
-/// How long a commit waits for more replay records once the previous one held several (a lone
-/// request is committed at once).
-const LINGER: Duration = Duration::from_millis(1);
 
 fn open_connection(path: &Path, durability: Durability) -> StoreResult<Connection> {
     let conn = Connection::open(path)?;
