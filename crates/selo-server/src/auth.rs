@@ -163,7 +163,7 @@ fn live(key: Option<ApiKey>, hash: &[u8; 32]) -> Result<ApiKey, Problem> {
 }
 
 fn store_failure(e: StoreError) -> Problem {
-    tracing::error!(error = %e, "api key lookup failed");
+    tracing::error!(error = %e, "store read while authenticating failed");
     Problem::Internal
 }
 
