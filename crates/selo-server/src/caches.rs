@@ -60,7 +60,7 @@ pub struct KeyCache {
 
 impl KeyCache {
     /// The parsed RS256 verification key `id` with PEM `pem` (parsed once; `None` when the PEM
-    /// is not an RSA public key of 2048 to 8192 bits).
+    /// is not an RSA public key; a key outside 2048–8192 bits parses but never verifies).
     pub fn get(&self, id: &str, pem: &str) -> Option<Arc<ParsedPublicKey>> {
         if let Some(k) = self.keys.lock().unwrap_or_else(|p| p.into_inner()).get(id) {
             return Some(k.clone());

@@ -186,13 +186,14 @@ pub trait Store: Send + Sync {
     fn process(&self, tenant_id: &str, id: &str) -> StoreResult<Option<ProcessRecord>>;
     /// The API key whose secret hashes to `key_hash` and a tenant's process, read in one
     /// snapshot: a process read authenticates and reads in one store round trip. The process
-    /// is `None` when the key is unknown.
+    /// is `None` when the key is unknown; an unreadable process is its own error, so that the
+    /// caller answers for the key first.
     fn api_key_and_process(
         &self,
         key_hash: &[u8; 32],
         tenant_id: &str,
         id: &str,
-    ) -> StoreResult<(Option<ApiKey>, Option<ProcessRecord>)>;
+    ) -> StoreResult<(Option<ApiKey>, StoreResult<Option<ProcessRecord>>)>;
     /// A tenant's processes with this client reference, newest first, at most `limit`.
     fn processes_by_reference(
         &self,
@@ -279,9 +280,9 @@ pub trait Store: Send + Sync {
     /// Records an event outside a state change (one per process: `false` if it existed), only
     /// when the tenant has an enabled endpoint.
     fn record_event(&self, event: &EventDraft) -> StoreResult<bool>;
-    /// Pending events due at `now` of tenants with an enabled endpoint, oldest first: at most
-    /// the endpoint's concurrency per tenant (one while it is failing), so no tenant's backlog
-    /// holds up another's.
+    /// Pending events due at `now` of tenants with an enabled endpoint: at most the endpoint's
+    /// concurrency per tenant (one while it is failing), every tenant's oldest before any
+    /// tenant's second (then oldest first), so no tenant's backlog holds up another's.
     fn due_events(&self, now: i64, limit: usize) -> StoreResult<Vec<WebhookEvent>>;
     /// Records one attempt and its outcome.
     fn record_attempt(&self, attempt: &WebhookAttempt, outcome: AttemptOutcome) -> StoreResult<()>;

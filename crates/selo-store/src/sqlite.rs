@@ -1147,14 +1147,15 @@ impl Store for SqliteStore {
 
     fn due_events(&self, now: i64, limit: usize) -> StoreResult<Vec<WebhookEvent>> {
         self.read(|c| {
-            // Each enabled endpoint gets at most as many events as it may have in flight (one
-            // while failing): a tenant's backlog, or a failing endpoint's, never fills the
+            // Each enabled endpoint with due events gets at most as many as it may have in
+            // flight (one while failing), and the batch takes every tenant's oldest before
+            // anyone's second: a tenant's backlog, or a failing endpoint's, never fills the
             // batch and holds up the other tenants' deliveries.
             let endpoints = c
                 .prepare_cached(
-                    "SELECT tenant_id, CASE WHEN consecutive_failures >= ?1 THEN 1 ELSE max(concurrency, 1) END FROM webhooks WHERE enabled = 1",
+                    "SELECT w.tenant_id, CASE WHEN w.consecutive_failures >= ?1 THEN 1 ELSE max(w.concurrency, 1) END FROM webhooks w WHERE w.enabled = 1 AND EXISTS (SELECT 1 FROM webhook_events e WHERE e.tenant_id = w.tenant_id AND e.status = 'pending' AND e.next_attempt_at <= ?2)",
                 )?
-                .query_map([WebhookConfig::FAILING_AFTER], |r| {
+                .query_map(params![WebhookConfig::FAILING_AFTER, now], |r| {
                     Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
@@ -1164,15 +1165,15 @@ impl Store for SqliteStore {
             let mut due = Vec::new();
             for (tenant_id, in_flight) in endpoints {
                 let cap = in_flight.min(limit as i64);
-                for event in per_tenant.query_map(params![tenant_id, now, cap], event_row)? {
-                    due.push(event?);
+                let rows = per_tenant.query_map(params![tenant_id, now, cap], event_row)?;
+                for (rank, event) in rows.enumerate() {
+                    due.push((rank, event?));
                 }
             }
-            due.sort_by(|a, b| {
-                (a.next_attempt_at, a.created_at).cmp(&(b.next_attempt_at, b.created_at))
+            due.sort_by(|(ra, a), (rb, b)| {
+                (ra, a.next_attempt_at, a.created_at).cmp(&(rb, b.next_attempt_at, b.created_at))
             });
-            due.truncate(limit);
-            Ok(due)
+            Ok(due.into_iter().take(limit).map(|(_, e)| e).collect())
         })
     }
 
@@ -1397,7 +1398,7 @@ impl Store for SqliteStore {
         key_hash: &[u8; 32],
         tenant_id: &str,
         id: &str,
-    ) -> StoreResult<(Option<ApiKey>, Option<ProcessRecord>)> {
+    ) -> StoreResult<(Option<ApiKey>, StoreResult<Option<ProcessRecord>>)> {
         // One statement, so one snapshot and one read transaction (each costs WAL locking).
         let row: Option<(ApiKey, Option<String>)> = self.read(|c| {
             Ok(c
@@ -1410,9 +1411,9 @@ impl Store for SqliteStore {
                 .optional()?)
         })?;
         let Some((key, record)) = row else {
-            return Ok((None, None));
+            return Ok((None, Ok(None)));
         };
-        Ok((Some(key), record.as_deref().map(decode).transpose()?))
+        Ok((Some(key), record.as_deref().map(decode).transpose()))
     }
 }
 

@@ -158,7 +158,7 @@ pub fn view(
     state: &AppState,
     principal: &Principal,
     id: &str,
-    record: Option<ProcessRecord>,
+    record: Result<Option<ProcessRecord>, selo_store::StoreError>,
 ) -> Result<ApiProcess, Problem> {
     if !is_uuid(id) {
         return Err(Problem::BadPathParameter {
@@ -166,9 +166,11 @@ pub fn view(
         });
     }
     let id = id.to_ascii_lowercase();
-    let record = record.ok_or_else(|| Problem::NotFound {
-        what: format!("process {id}"),
-    })?;
+    let record = record
+        .map_err(store_failure)?
+        .ok_or_else(|| Problem::NotFound {
+            what: format!("process {id}"),
+        })?;
     let now = state.now();
     let finished = record.completes_at.unwrap_or(record.created_at);
     if let Some(window) = past_process_window(state, &principal.tenant_id, finished, now)? {

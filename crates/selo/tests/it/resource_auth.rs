@@ -15,7 +15,16 @@ async fn create(
     apikey: Option<&str>,
     body: &Value,
 ) -> (u16, reqwest::header::HeaderMap, Value) {
-    let mut req = s.http.post(format!("{base}/processes/v1")).json(body);
+    let req = s.http.post(format!("{base}/processes/v1")).json(body);
+    send(req, bearer, apikey).await
+}
+
+/// Sends `req` with optional bearer and APIKEY; returns status, headers, body.
+async fn send(
+    mut req: reqwest::RequestBuilder,
+    bearer: Option<&str>,
+    apikey: Option<&str>,
+) -> (u16, reqwest::header::HeaderMap, Value) {
     if let Some(b) = bearer {
         req = req.header("authorization", b);
     }
@@ -26,6 +35,19 @@ async fn create(
     let status = res.status().as_u16();
     let headers = res.headers().clone();
     (status, headers, res.json().await.unwrap_or(Value::Null))
+}
+
+/// A new API key of `tenant` with the `identity` capability, made by `selo admin` (the
+/// admin's JSON: `id`, `apiKey`).
+fn identity_key(s: &Server, tenant: &str) -> Value {
+    s.admin(&[
+        "apikey",
+        "create",
+        "--tenant",
+        tenant,
+        "--capabilities",
+        "identity",
+    ])
 }
 
 fn assert_error(got: &(u16, reqwest::header::HeaderMap, Value), status: u16, code: &str) {
@@ -172,14 +194,7 @@ async fn apikey_rows() {
             .contains("another tenant")
     );
     // Revoked, and the change reaches the running server at once.
-    let k = s.admin(&[
-        "apikey",
-        "create",
-        "--tenant",
-        &t.id,
-        "--capabilities",
-        "identity",
-    ]);
+    let k = identity_key(&s, &t.id);
     let key = k["apiKey"].as_str().unwrap();
     assert_eq!(create(&s, &base, bt, Some(key), &b).await.0, 200);
     s.admin(&["apikey", "revoke", k["id"].as_str().unwrap()]);
@@ -232,4 +247,65 @@ async fn another_tenants_process_is_404_never_403() {
     assert_eq!(res.status(), 404);
     let v: Value = res.json().await.unwrap();
     assert_eq!(v["error"]["code"], "40401");
+}
+
+/// GET /processes/v1/{id} on `base` with a bearer and an optional APIKEY.
+async fn read(
+    s: &Server,
+    base: &str,
+    bearer: &str,
+    apikey: Option<&str>,
+    id: &str,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let req = s.http.get(format!("{base}/processes/v1/{id}"));
+    send(req, Some(bearer), apikey).await
+}
+
+/// The process read checks its key (read with the process, in one statement) before anything
+/// about the process is answered, and its 429 reveals nothing either.
+#[tokio::test]
+async fn reading_a_process_answers_for_the_apikey_and_the_rate_limit_first() {
+    let s = Server::start_manual_clock();
+    let t = s.tenant();
+    let other = s.tenant();
+    s.admin(&["tenant", "set-rate-limit", &t.id, "3"]);
+    let base = s.sandbox().url.clone();
+    let bearer = format!("Bearer {}", s.token(&t).await);
+    s.advance(1).await;
+    let (st, _, created) = create(&s, &base, Some(&bearer), Some(&t.api_key), &body()).await;
+    assert_eq!(st, 200, "{created}");
+    let id = created["id"].as_str().unwrap();
+    let refused = |got: &(u16, reqwest::header::HeaderMap, Value)| {
+        assert!(got.2.get("id").is_none() && !got.2.to_string().contains(id));
+    };
+    for key in [
+        None,
+        Some(""),
+        Some("selo_unknown"),
+        Some(other.api_key.as_str()),
+    ] {
+        let got = read(&s, &base, &bearer, key, id).await;
+        let code = if key.is_none_or(str::is_empty) {
+            "20002"
+        } else {
+            "10201"
+        };
+        assert_error(&got, 401, code);
+        refused(&got);
+    }
+    let k = identity_key(&s, &t.id);
+    s.admin(&["apikey", "revoke", k["id"].as_str().unwrap()]);
+    let got = read(&s, &base, &bearer, k["apiKey"].as_str(), id).await;
+    assert_error(&got, 401, "10201");
+    refused(&got);
+    // The 401s were not counted: the create took one of the three, two reads are left, then
+    // 429.
+    for _ in 0..2 {
+        let got = read(&s, &base, &bearer, Some(&t.api_key), id).await;
+        assert_eq!((got.0, got.2["id"].as_str()), (200, Some(id)));
+    }
+    let got = read(&s, &base, &bearer, Some(&t.api_key), id).await;
+    assert_eq!(got.0, 429);
+    assert_eq!(got.2["error"]["code"], "42901");
+    refused(&got);
 }
