@@ -227,11 +227,8 @@ async fn production_has_no_fault_injection() {
 
 /// The seed's warning, end to end: a create that failed after it was stored, or whose
 /// connection reset, is retried by the CLI (SDK) with its Idempotency-Key and makes one process.
-#[tokio::test]
-async fn the_cli_never_duplicates_a_create_that_failed_after_commit() {
-    let s = Server::start();
-    let t = s.tenant();
-    let token = s.token(&t).await;
+/// Runs `selo process create` for `t` with `reference` as its `clientReference`.
+fn cli_create(s: &Server, t: &Tenant, reference: &str) -> std::process::Output {
     let creds = s.data.path().join("creds.json");
     std::fs::write(
         &creds,
@@ -242,28 +239,36 @@ async fn the_cli_never_duplicates_a_create_that_failed_after_commit() {
     .unwrap();
     let img = s.data.path().join("selfie.jpg");
     std::fs::write(&img, images::jpeg(640, 480)).unwrap();
+    std::process::Command::new(selo_bin())
+        .args([
+            "process",
+            "create",
+            "--cpf",
+            "00000000191",
+            "--name",
+            "Maria Silva",
+            "--client-reference",
+            reference,
+            "--image",
+        ])
+        .arg(&img)
+        .arg("--credentials")
+        .arg(&creds)
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_cli_never_duplicates_a_create_that_failed_after_commit() {
+    let s = Server::start();
+    let t = s.tenant();
+    let token = s.token(&t).await;
     for (reference, faults) in [
         ("cli-after-commit", json!(["503:after-commit"])),
         ("cli-reset", json!(["reset"])),
     ] {
         plan(&s, &token, json!({"match": {"method": "POST", "path": "/processes/v1"}, "faults": faults, "global": true})).await;
-        let out = std::process::Command::new(selo_bin())
-            .args([
-                "process",
-                "create",
-                "--cpf",
-                "00000000191",
-                "--name",
-                "Maria Silva",
-                "--client-reference",
-                reference,
-                "--image",
-            ])
-            .arg(&img)
-            .arg("--credentials")
-            .arg(&creds)
-            .output()
-            .unwrap();
+        let out = cli_create(&s, &t, reference);
         assert_eq!(
             out.status.code(),
             Some(0),
@@ -276,6 +281,27 @@ async fn the_cli_never_duplicates_a_create_that_failed_after_commit() {
             "{reference}: exactly one process"
         );
     }
+}
+
+/// CONTRACT §15 exit code 4: every attempt of a create (5, with backoff 1 + 2 + 4 + 8 s) ended
+/// in a 5xx after the process was stored, so the CLI cannot say whether it exists; it says so
+/// and names the `clientReference` to look up.
+#[tokio::test]
+async fn a_create_whose_every_attempt_failed_after_commit_is_outcome_unknown_exit_4() {
+    let s = Server::start();
+    let t = s.tenant();
+    let token = s.token(&t).await;
+    let faults = Value::Array(vec![json!("503:after-commit"); 5]);
+    plan(&s, &token, json!({"match": {"method": "POST", "path": "/processes/v1"}, "faults": faults, "global": true})).await;
+    let out = cli_create(&s, &t, "cli-unknown");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("cli-unknown"), "{stderr}");
+    assert_eq!(
+        lookup(&s, &t, &token, "cli-unknown").await,
+        1,
+        "stored once"
+    );
 }
 
 #[tokio::test]
