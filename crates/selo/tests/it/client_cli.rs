@@ -1,24 +1,10 @@
 //! The client commands (`selo token`, `selo process …`) against a real server: output and the
 //! exit codes of CONTRACT §15.
 
-use crate::support::{Server, Tenant, images, selo_bin};
-use serde_json::{Value, json};
+use crate::support::{Server, selo_bin};
+use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Command, Output};
-
-/// Writes a credentials file for `t` (the demo format) and returns its path.
-fn credentials_file(s: &Server, t: &Tenant) -> PathBuf {
-    let path = s.data.path().join(format!("{}-credentials.json", t.id));
-    let body = json!({
-        "url": s.env(&t.env).url,
-        "tenantId": t.id,
-        "iss": t.iss,
-        "privateKeyFile": t.key_path.file_name().unwrap().to_str().unwrap(),
-        "apiKey": t.api_key,
-    });
-    std::fs::write(&path, serde_json::to_vec(&body).unwrap()).unwrap();
-    path
-}
 
 fn selo(args: &[&str], creds: &PathBuf) -> Output {
     Command::new(selo_bin())
@@ -41,18 +27,12 @@ fn json_out(out: &Output) -> Value {
     })
 }
 
-fn selfie_file(s: &Server) -> PathBuf {
-    let path = s.data.path().join("selfie.jpg");
-    std::fs::write(&path, images::jpeg(640, 480)).unwrap();
-    path
-}
-
 #[tokio::test]
 async fn token_and_create_with_verdict_exit_codes() {
     let s = Server::start();
     let t = s.tenant();
-    let creds = credentials_file(&s, &t);
-    let img = selfie_file(&s);
+    let creds = s.credentials_file(&t);
+    let img = s.selfie_file();
     let img = img.to_str().unwrap();
 
     let out = selo(&["token", "--json"], &creds);
@@ -151,8 +131,8 @@ async fn token_and_create_with_verdict_exit_codes() {
 async fn get_wait_and_their_exit_codes() {
     let s = Server::start_manual_clock();
     let t = s.tenant();
-    let creds = credentials_file(&s, &t);
-    let img = selfie_file(&s);
+    let creds = s.credentials_file(&t);
+    let img = s.selfie_file();
     let img = img.to_str().unwrap();
     let create = |cpf: &str| {
         let out = selo(
@@ -220,7 +200,7 @@ async fn get_wait_and_their_exit_codes() {
 async fn configuration_from_env_and_failures_say_why() {
     let s = Server::start();
     let t = s.tenant();
-    let creds = credentials_file(&s, &t);
+    let creds = s.credentials_file(&t);
     // SELO_CREDENTIALS, SELO_URL and SELO_APIKEY are read from the environment.
     let out = Command::new(selo_bin())
         .args([
@@ -232,7 +212,7 @@ async fn configuration_from_env_and_failures_say_why() {
             "Maria Silva",
             "--image",
         ])
-        .arg(selfie_file(&s))
+        .arg(s.selfie_file())
         .env("SELO_CREDENTIALS", &creds)
         .env("SELO_URL", &s.sandbox().url)
         .env("SELO_APIKEY", s.api_key(&t, "identity"))

@@ -229,31 +229,14 @@ async fn production_has_no_fault_injection() {
 /// connection reset, is retried by the CLI (SDK) with its Idempotency-Key and makes one process.
 /// Runs `selo process create` for `t` with `reference` as its `clientReference`.
 fn cli_create(s: &Server, t: &Tenant, reference: &str) -> std::process::Output {
-    let creds = s.data.path().join("creds.json");
-    std::fs::write(
-        &creds,
-        serde_json::to_vec(&json!({"url": s.sandbox().url, "tenantId": t.id, "iss": t.iss,
-            "privateKeyFile": t.key_path.file_name().unwrap().to_str().unwrap(), "apiKey": t.api_key}))
-        .unwrap(),
-    )
-    .unwrap();
-    let img = s.data.path().join("selfie.jpg");
-    std::fs::write(&img, images::jpeg(640, 480)).unwrap();
+    let person = ["--cpf", "00000000191", "--name", "Maria Silva"];
     std::process::Command::new(selo_bin())
-        .args([
-            "process",
-            "create",
-            "--cpf",
-            "00000000191",
-            "--name",
-            "Maria Silva",
-            "--client-reference",
-            reference,
-            "--image",
-        ])
-        .arg(&img)
+        .args(["process", "create", "--client-reference", reference])
+        .args(person)
+        .arg("--image")
+        .arg(s.selfie_file())
         .arg("--credentials")
-        .arg(&creds)
+        .arg(s.credentials_file(t))
         .output()
         .unwrap()
 }

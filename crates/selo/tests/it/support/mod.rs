@@ -213,6 +213,27 @@ impl Server {
         }
     }
 
+    /// Writes a credentials file for `t` (the demo format) and returns its path.
+    pub fn credentials_file(&self, t: &Tenant) -> PathBuf {
+        let path = self.data.path().join(format!("{}-credentials.json", t.id));
+        let body = json!({
+            "url": self.env(&t.env).url,
+            "tenantId": t.id,
+            "iss": t.iss,
+            "privateKeyFile": t.key_path.file_name().unwrap().to_str().unwrap(),
+            "apiKey": t.api_key,
+        });
+        std::fs::write(&path, serde_json::to_vec(&body).unwrap()).unwrap();
+        path
+    }
+
+    /// Writes a 640×480 selfie JPEG into the data directory and returns its path.
+    pub fn selfie_file(&self) -> PathBuf {
+        let path = self.data.path().join("selfie.jpg");
+        std::fs::write(&path, images::jpeg(640, 480)).unwrap();
+        path
+    }
+
     /// A new sandbox tenant.
     pub fn tenant(&self) -> Tenant {
         self.tenant_in("sandbox")
