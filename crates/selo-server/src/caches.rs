@@ -78,11 +78,11 @@ impl KeyCache {
 }
 
 /// Values read from the store's configuration, each valid only at the epoch it was read at.
-pub struct EpochCache<K, V> {
-    entries: Mutex<HashMap<K, (u64, Arc<V>)>>,
+pub struct EpochCache<V> {
+    entries: Mutex<HashMap<String, (u64, Arc<V>)>>,
 }
 
-impl<K, V> Default for EpochCache<K, V> {
+impl<V> Default for EpochCache<V> {
     fn default() -> Self {
         EpochCache {
             entries: Mutex::new(HashMap::new()),
@@ -90,9 +90,9 @@ impl<K, V> Default for EpochCache<K, V> {
     }
 }
 
-impl<K: Eq + std::hash::Hash, V> EpochCache<K, V> {
+impl<V> EpochCache<V> {
     /// The value of `key` if it was read at `epoch`.
-    pub fn get(&self, key: &K, epoch: u64) -> Option<Arc<V>> {
+    pub fn get(&self, key: &str, epoch: u64) -> Option<Arc<V>> {
         self.entries
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -102,7 +102,7 @@ impl<K: Eq + std::hash::Hash, V> EpochCache<K, V> {
     }
 
     /// Remembers `value`, read at `epoch`, for `key`.
-    pub fn insert(&self, key: K, epoch: u64, value: Arc<V>) {
+    pub fn insert(&self, key: String, epoch: u64, value: Arc<V>) {
         let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= MAX_ENTRIES {
             map.clear();

@@ -33,7 +33,7 @@ pub struct Shared {
     /// Parsed account public keys.
     pub key_cache: crate::caches::KeyCache,
     /// Service accounts' configuration by environment and `iss`, per configuration epoch.
-    pub credentials: crate::caches::EpochCache<String, crate::services::token::Credentials>,
+    pub credentials: crate::caches::EpochCache<crate::services::token::Credentials>,
     /// Bounds how many images are decoded at once (memory and CPU on the create path).
     pub decode_permits: tokio::sync::Semaphore,
     /// Bounds how many image-carrying requests hold their body in memory at once.
