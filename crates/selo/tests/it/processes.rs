@@ -230,9 +230,12 @@ async fn create_approved_answers_the_result_and_get_returns_the_same_view() {
         r.without_id(),
         json!({"status": 3, "unicoId": {"result": "yes"}})
     );
-    assert!(
-        r.header("request-id").is_some_and(|v| !v.is_empty()),
-        "Request-Id on a 200"
+    // A minted request id is a UUID v7 in simple form (docs/decisions.md), new per request.
+    let minted = r.header("request-id").expect("Request-Id on a 200");
+    let rid = uuid::Uuid::try_parse(minted).unwrap_or_else(|_| panic!("{minted} is a UUID"));
+    assert_eq!(
+        (rid.get_version_num(), rid.simple().to_string()),
+        (7, minted.into())
     );
     assert!(
         r.header("content-type")
@@ -242,7 +245,10 @@ async fn create_approved_answers_the_result_and_get_returns_the_same_view() {
     let g = c.process(&id).await;
     assert_eq!(g.status, 200, "{}", g.body);
     assert_eq!(g.body, r.body);
-    assert!(g.header("request-id").is_some_and(|v| !v.is_empty()));
+    assert!(
+        g.header("request-id")
+            .is_some_and(|v| v.len() == 32 && v != minted)
+    );
     // Two creates are two processes.
     let again = c.create(&onboarding("00000000191", images::selfie())).await;
     assert_eq!(again.status, 200);
