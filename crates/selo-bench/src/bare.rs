@@ -8,9 +8,9 @@
 //!   opaque access token.
 //! - `POST /processes/v1`: `Json` of a typed body; base64 decode of the image; JPEG header
 //!   parse and one full decode (zune-jpeg; the create goal's reference is the bare create plus
-//!   one decode, measured here under the same load); SHA-256; one ~1.1 KB JSON row committed to SQLite (WAL,
-//!   `synchronous=NORMAL`, one `Mutex<Connection>` writer, one transaction per insert). The image
-//!   is not stored.
+//!   one decode, measured here under the same load); SHA-256; one ~1.1 KB JSON row committed
+//!   to SQLite (WAL, `synchronous=NORMAL`, one `Mutex<Connection>` writer, one transaction per
+//!   insert). The image is not stored.
 //! - `GET /processes/v1/{id}`: one point read on a thread-local read connection, inline on the
 //!   async worker; the stored row is the body.
 //!

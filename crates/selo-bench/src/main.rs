@@ -11,8 +11,9 @@
 //! It also starts the bare routes (this binary's hidden `bare-server` subcommand, see
 //! [`bare`]): a minimal axum server doing only the essential work of each workload, in its own
 //! process, and drives the same workloads against it with the same client, connections and
-//! duration, interleaved with selo's (token on both, then create on both, then get on both). The report sets selo's server CPU per request and p99 against the bare routes',
-//! which is how the performance goals are defined (perf-limits.md §6).
+//! duration, interleaved with selo's (token on both, then create on both, then get on both).
+//! The report sets selo's server CPU per request and p99 against the bare routes', which is
+//! how the performance goals are defined (perf-limits.md §6).
 
 mod bare;
 mod ceilings;
