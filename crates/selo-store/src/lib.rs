@@ -44,7 +44,9 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub struct AssertionUse {
     /// SHA-256 of the assertion.
     pub hash: [u8; 32],
-    /// Until when the record must stop a replay.
+    /// Until when the record must stop a replay. Part of the record's identity: it must be a
+    /// function of the assertion alone (its `exp` plus the leeway), so that every presentation
+    /// of one assertion finds the same record.
     pub expires_at: i64,
     /// Now (an older record whose `expires_at` has passed is taken over).
     pub now: i64,
@@ -127,8 +129,9 @@ pub trait Store: Send + Sync {
         policy: LockoutPolicy,
     ) -> StoreResult<Option<i64>>;
 
-    /// Whether an assertion (by SHA-256) is recorded as used and not expired at `now`.
-    fn assertion_used(&self, hash: &[u8; 32], now: i64) -> StoreResult<bool>;
+    /// Whether an assertion (by SHA-256 and the `expires_at` it is recorded with) is recorded
+    /// as used and not expired at `now`.
+    fn assertion_used(&self, hash: &[u8; 32], expires_at: i64, now: i64) -> StoreResult<bool>;
     /// Records an assertion (by SHA-256) as used until `expires_at`, provided the configuration
     /// epoch is still `epoch` when it commits; an expired record is taken over. Requests are
     /// committed together (group commit); `done` is called, on another thread, once this one

@@ -229,27 +229,35 @@ fn contract(store: &dyn Store) {
         "counts restart after a lock"
     );
 
-    // Replay records.
+    // Replay records, identified by their expiry and hash.
     let h = [7u8; 32];
-    assert!(!store.assertion_used(&h, 1000).unwrap());
+    assert!(!store.assertion_used(&h, 2000, 1000).unwrap());
     assert!(mark(store, &h, 2000, 1000));
-    assert!(store.assertion_used(&h, 2000).unwrap());
-    assert!(!store.assertion_used(&h, 2001).unwrap());
-    assert!(!mark(store, &h, 2000, 1500));
+    assert!(store.assertion_used(&h, 2000, 2000).unwrap());
+    assert!(!store.assertion_used(&h, 2000, 2001).unwrap(), "expired");
+    assert!(
+        !store.assertion_used(&h, 2100, 1000).unwrap(),
+        "another expiry is another record"
+    );
+    assert!(!mark(store, &h, 2000, 1500), "a replay");
+    assert!(
+        mark(store, &h, 2000, 2001),
+        "an expired record is taken over"
+    );
     assert!(
         mark(store, &h, 4000, 2001),
-        "an expired record is taken over"
+        "another expiry is another record"
     );
     assert!(!mark(store, &h, 4000, 3000));
     let h2 = [8u8; 32];
     assert!(mark(store, &h2, 2500, 2001));
     assert_eq!(
         store.purge_used_assertions(3000).unwrap(),
-        1,
-        "only h2 expired"
+        2,
+        "the records that expired before 3000"
     );
-    assert!(store.assertion_used(&h, 3000).unwrap());
-    assert!(!store.assertion_used(&h2, 2400).unwrap(), "purged");
+    assert!(store.assertion_used(&h, 4000, 3000).unwrap());
+    assert!(!store.assertion_used(&h2, 2500, 2400).unwrap(), "purged");
 
     // API keys.
     let key = ApiKey {
@@ -665,7 +673,7 @@ fn sqlite_config_epoch_moves_with_configuration_changes_from_any_process() {
         "a use checked against the old configuration is refused at commit"
     );
     assert!(
-        !server.assertion_used(&[2; 32], 1).unwrap(),
+        !server.assertion_used(&[2; 32], 100, 1).unwrap(),
         "and not recorded"
     );
     let e1 = server.known_config_epoch();

@@ -158,12 +158,17 @@ pub async fn issue(
     let a = parse_assertion(raw)?;
     let store = &state.shared.store;
     let iss = a.issuer.iss();
-    let hash = crate::auth::sha256(format!("{}.{}", a.signing_input, a.signature).as_bytes());
+    let replay = ReplayKey {
+        hash: crate::auth::sha256(format!("{}.{}", a.signing_input, a.signature).as_bytes()),
+        // The last moment the assertion is accepted (`check_times`): a function of the
+        // assertion alone, so every presentation of it finds the same record.
+        expires_at: a.exp.saturating_add(selo_domain::assertion::LEEWAY_SECONDS),
+    };
     let mut epoch = store.known_config_epoch();
     for _ in 0..MAX_ATTEMPTS {
         let creds = credentials(state, &a.issuer.tenant_id, &a.issuer.account, &iss, epoch)?;
         let now = state.now();
-        if let Err(refusal) = evaluate(state, &a, &iss, &creds, peer, &hash, now) {
+        if let Err(refusal) = evaluate(state, &a, &iss, &creds, peer, &replay, now) {
             let current = store.config_epoch().map_err(internal)?;
             if current != epoch {
                 epoch = current;
@@ -174,16 +179,12 @@ pub async fn issue(
         // Every row passed: the request counts against the tenant's budget (429 last, §10).
         let tenant_id = &creds.tenant.id;
         crate::auth::rate_limit(state, tenant_id, notes)
-            .map_err(|p| replay_first(state, &hash, now, p))?;
-        let expires_at = a
-            .exp
-            .max(now)
-            .saturating_add(selo_domain::assertion::LEEWAY_SECONDS);
+            .map_err(|p| replay_first(state, &replay, now, p))?;
         let outcome = record_use(
             state,
             AssertionUse {
-                hash,
-                expires_at,
+                hash: replay.hash,
+                expires_at: replay.expires_at,
                 now,
                 epoch,
             },
@@ -229,7 +230,7 @@ fn evaluate(
     iss: &str,
     creds: &Credentials,
     peer: IpAddr,
-    hash: &[u8; 32],
+    replay: &ReplayKey,
     now: i64,
 ) -> Result<(), Refusal> {
     let account = &creds.account;
@@ -291,7 +292,7 @@ fn evaluate(
                     account.allow_ips.join(", ")
                 ),
             );
-            return Err(replay_first(state, hash, now, p).into());
+            return Err(replay_first(state, replay, now, p).into());
         }
     }
     if let Some(window) = account
@@ -306,15 +307,24 @@ fn evaluate(
                 AuthCode::OutsideHours,
                 format!("'{iss}' may obtain tokens only between {window} UTC"),
             );
-            return Err(replay_first(state, hash, now, p).into());
+            return Err(replay_first(state, replay, now, p).into());
         }
     }
     Ok(())
 }
 
+/// What identifies an assertion's replay record.
+struct ReplayKey {
+    /// SHA-256 of the compact assertion.
+    hash: [u8; 32],
+    /// Until when the record stops a replay: the assertion's `exp` plus the leeway.
+    expires_at: i64,
+}
+
 /// `problem`, unless the assertion was already used: the replay row comes first.
-fn replay_first(state: &AppState, hash: &[u8; 32], now: i64, problem: Problem) -> Problem {
-    match state.shared.store.assertion_used(hash, now) {
+fn replay_first(state: &AppState, replay: &ReplayKey, now: i64, problem: Problem) -> Problem {
+    let store = &state.shared.store;
+    match store.assertion_used(&replay.hash, replay.expires_at, now) {
         Ok(true) => replayed(),
         Ok(false) => problem,
         Err(e) => internal(e),
