@@ -6,6 +6,11 @@
 //! - `POST /oauth2/token`: urlencoded form; `jsonwebtoken::decode` of the RS256 assertion
 //!   (`aud`, `iss`, `exp` with the default leeway); replay check in an in-memory map; a random
 //!   opaque access token.
+//! - With `--contract-token` (a second bare server), `POST /oauth2/token` also does the work
+//!   CONTRACT §2 requires of any implementation: the replay record is committed to SQLite
+//!   (one autocommit insert through the writer, keyed by expiry then hash) instead of kept in
+//!   memory, and the access token is an Ed25519-signed JWT instead of random bytes. It shows
+//!   how much of selo's token cost is the contract's and how much is selo's own.
 //! - `POST /processes/v1`: `Json` of a typed body; base64 decode of the image; JPEG header
 //!   parse and one full decode (zune-jpeg; the create goal's reference is the bare create plus
 //!   one decode, measured here under the same load); SHA-256; one ~1.1 KB JSON row committed
@@ -20,14 +25,15 @@ use crate::server::Process;
 use anyhow::{Context, Result};
 use aws_lc_rs::digest::{SHA256, digest};
 use aws_lc_rs::encoding::{AsDer, PublicKeyX509Der};
+use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeyPair;
-use aws_lc_rs::signature::KeyPair as _;
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{StatusCode, header::CONTENT_TYPE};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
@@ -59,6 +65,9 @@ pub struct BareArgs {
     /// The account's RSA public key, PEM.
     #[arg(long)]
     pub public_key: PathBuf,
+    /// Record replays durably and sign Ed25519 access tokens (see the module docs).
+    #[arg(long)]
+    pub contract_token: bool,
 }
 
 /// A running bare server (this binary's hidden `bare-server` subcommand), killed when dropped.
@@ -74,18 +83,27 @@ pub struct BareServer {
 
 impl BareServer {
     /// Writes the public key of `account` to a temporary directory and starts the bare server
-    /// there, accepting assertions signed by `account` from `issuer` for `audience`.
-    pub fn start(account: &KeyPair, issuer: &str, audience: &str) -> Result<BareServer> {
+    /// there, accepting assertions signed by `account` from `issuer` for `audience`; with
+    /// `contract_token`, its token route does the contract's mandatory work too.
+    pub fn start(
+        account: &KeyPair,
+        issuer: &str,
+        audience: &str,
+        contract_token: bool,
+    ) -> Result<BareServer> {
         let dir = tempfile::tempdir()?;
         let public_key = dir.path().join("account.pub.pem");
         std::fs::write(&public_key, public_pem(account)?)?;
-        let (process, line) = Process::spawn(
-            Command::new(std::env::current_exe()?)
-                .args(["bare-server", "--dir"])
-                .arg(dir.path())
-                .args(["--audience", audience, "--issuer", issuer, "--public-key"])
-                .arg(&public_key),
-        )?;
+        let mut command = Command::new(std::env::current_exe()?);
+        command
+            .args(["bare-server", "--dir"])
+            .arg(dir.path())
+            .args(["--audience", audience, "--issuer", issuer, "--public-key"])
+            .arg(&public_key);
+        if contract_token {
+            command.arg("--contract-token");
+        }
+        let (process, line) = Process::spawn(&mut command)?;
         let url = line["publicUrl"].as_str().context("publicUrl")?.to_string();
         Ok(BareServer {
             process,
@@ -137,6 +155,9 @@ struct Bare {
     key: jsonwebtoken::DecodingKey,
     validation: jsonwebtoken::Validation,
     replay: Mutex<Replay>,
+    /// With `--contract-token`: the key signing access tokens (replays are then recorded in
+    /// SQLite).
+    signer: Option<Ed25519KeyPair>,
     writer: Mutex<Connection>,
     db: PathBuf,
     filler: String,
@@ -160,12 +181,27 @@ pub fn serve(args: BareArgs) -> Result<()> {
     writer.pragma_update(None, "journal_mode", "WAL")?;
     writer.pragma_update(None, "synchronous", "NORMAL")?;
     writer.execute_batch(
-        "CREATE TABLE IF NOT EXISTS processes (id TEXT PRIMARY KEY, data TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS processes (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+         CREATE TABLE IF NOT EXISTS used_assertions (
+             expires_at INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (expires_at, hash)
+         ) WITHOUT ROWID;",
     )?;
+    let signer = match args.contract_token {
+        false => None,
+        true => {
+            let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
+                .map_err(|_| anyhow::anyhow!("generating an Ed25519 key failed"))?;
+            Some(
+                Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
+                    .map_err(|_| anyhow::anyhow!("parsing the Ed25519 key failed"))?,
+            )
+        }
+    };
     let state = Arc::new(Bare {
         key: jsonwebtoken::DecodingKey::from_rsa_pem(&pem)?,
         validation,
         replay: Mutex::default(),
+        signer,
         writer: Mutex::new(writer),
         db,
         filler: "x".repeat(ROW_FILLER),
@@ -229,21 +265,85 @@ async fn token(
         .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
     let now = jsonwebtoken::get_current_timestamp();
     let until = claims.exp.saturating_add(s.validation.leeway);
-    let first = s
-        .replay
-        .lock()
-        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?
-        .first_use(hash, until, now);
+    let first = match &s.signer {
+        None => s
+            .replay
+            .lock()
+            .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?
+            .first_use(hash, until, now),
+        Some(_) => {
+            s.writer
+                .lock()
+                .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?
+                .prepare_cached(
+                    "INSERT INTO used_assertions (expires_at, hash) VALUES (?1, ?2) \
+                 ON CONFLICT DO NOTHING",
+                )
+                .and_then(|mut insert| insert.execute((until as i64, hash.as_slice())))
+                .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?
+                == 1
+        }
+    };
     if !first {
         return Err(StatusCode::UNAUTHORIZED);
     }
     let mut raw = [0u8; 32];
     aws_lc_rs::rand::fill(&mut raw).map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+    let access_token = match &s.signer {
+        None => hex(&raw),
+        Some(key) => access_jwt(key, &s.validation, hex(&raw[..16]), now)
+            .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?,
+    };
     Ok(Json(Token {
-        access_token: hex(&raw),
+        access_token,
         token_type: "Bearer",
         expires_in: 3600,
     }))
+}
+
+/// The claims of an access token, as many and as long as selo's.
+#[derive(Serialize)]
+struct AccessClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    tid: &'a str,
+    acc: &'a str,
+    env: &'a str,
+    iat: u64,
+    exp: u64,
+    jti: String,
+}
+
+/// An Ed25519-signed JWT access token (`alg: EdDSA`) for the validated account.
+fn access_jwt(
+    key: &Ed25519KeyPair,
+    validation: &jsonwebtoken::Validation,
+    jti: String,
+    now: u64,
+) -> serde_json::Result<String> {
+    let first = |set: &Option<std::collections::HashSet<String>>| {
+        set.as_ref()
+            .and_then(|s| s.iter().next().cloned())
+            .unwrap_or_default()
+    };
+    let (iss, aud) = (first(&validation.iss), first(&validation.aud));
+    let claims = serde_json::to_vec(&AccessClaims {
+        iss: &aud,
+        sub: &iss,
+        tid: "bench",
+        acc: "svc",
+        env: "sandbox",
+        iat: now,
+        exp: now + 3600,
+        jti,
+    })?;
+    let mut jwt = URL_SAFE_NO_PAD.encode(br#"{"typ":"JWT","alg":"EdDSA","kid":"k1"}"#);
+    jwt.push('.');
+    URL_SAFE_NO_PAD.encode_string(claims, &mut jwt);
+    let signature = key.sign(jwt.as_bytes());
+    jwt.push('.');
+    URL_SAFE_NO_PAD.encode_string(signature.as_ref(), &mut jwt);
+    Ok(jwt)
 }
 
 /// The create request's body.
@@ -397,6 +497,30 @@ mod tests {
         assert_eq!(jpeg_size(&jpeg[..15]), None);
         assert_eq!(jpeg_size(b"\x89PNG\r\n\x1a\n"), None);
         assert_eq!(jpeg_size(&[0xFF, 0xD8, 0xFF, 0xDA, 0x00, 0x02]), None);
+    }
+
+    #[test]
+    fn contract_access_tokens_are_eddsa_jwts_that_verify() {
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
+        let key = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        validation.set_audience(&["https://aud"]);
+        validation.set_issuer(&["svc@t.iam.acesso.io"]);
+        let jwt = access_jwt(&key, &validation, "j1".into(), 1_000).unwrap();
+        let mut check = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
+        check.validate_exp = false;
+        check.set_issuer(&["https://aud"]);
+        check.set_required_spec_claims(&["iss"]);
+        let decoding = jsonwebtoken::DecodingKey::from_ed_der(key.public_key().as_ref());
+        let claims = jsonwebtoken::decode::<serde_json::Value>(&jwt, &decoding, &check)
+            .unwrap()
+            .claims;
+        assert_eq!(claims["sub"], "svc@t.iam.acesso.io");
+        assert_eq!(claims["exp"], 4_600);
+        assert!(
+            jsonwebtoken::decode::<serde_json::Value>(&format!("{jwt}x"), &decoding, &check)
+                .is_err()
+        );
     }
 
     #[test]

@@ -13,7 +13,9 @@
 //! process, and drives the same workloads against it with the same client, connections and
 //! duration, interleaved with selo's (token on both, then create on both, then get on both).
 //! The report sets selo's server CPU per request and p99 against the bare routes', which is
-//! how the performance goals are defined (perf-limits.md §6).
+//! how the performance goals are defined (perf-limits.md §6). A second bare server runs only
+//! the token workload, its route also doing what CONTRACT §2 requires of any implementation
+//! (a durable replay record, an Ed25519-signed access token), to show the contract's share.
 
 mod bare;
 mod ceilings;
@@ -132,13 +134,24 @@ fn main() -> Result<()> {
         Duration::from_secs(args.duration),
     )?;
     eprintln!("bare routes:");
-    let bare = bare::BareServer::start(&tenant.private_key()?, &tenant.iss, &server.audience)?;
-    eprintln!("workloads, interleaved (selo, then the bare routes, for each):");
-    let mut runs = runtime.block_on(
-        driver.run_interleaved(&[(&server.url, &server.process), (&bare.url, &bare.process)]),
-    )?;
+    let account = tenant.private_key()?;
+    let bare = bare::BareServer::start(&account, &tenant.iss, &server.audience, false)?;
+    let contract = bare::BareServer::start(&account, &tenant.iss, &server.audience, true)?;
+    eprintln!(
+        "workloads, interleaved (selo, then the bare routes, for each; token also on the bare \
+         route doing the contract's work):"
+    );
+    let (mut runs, mut contract_runs) = runtime.block_on(driver.run_interleaved(
+        &[(&server.url, &server.process), (&bare.url, &bare.process)],
+        (
+            &[(&contract.url, &contract.process)],
+            "token, contract work",
+        ),
+    ))?;
     let bare_measured = runs.pop().context("bare results")?;
     let measured = runs.pop().context("selo results")?;
+    let contract_token = contract_runs.pop().context("contract-work token results")?;
+    drop(contract);
     drop(bare);
     drop(server);
 
@@ -158,10 +171,12 @@ fn main() -> Result<()> {
         ceilings,
         workloads: measured,
         bare: bare_measured,
+        contract_token,
     };
     print!("{}", report.render(args.markdown));
     let failed: u64 = (report.workloads.iter())
         .chain(&report.bare)
+        .chain([&report.contract_token])
         .map(|w| w.outcome.failed())
         .sum();
     ensure!(failed == 0, "{failed} non-2xx responses (listed above)");

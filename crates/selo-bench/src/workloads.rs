@@ -217,15 +217,23 @@ impl Driver {
     /// Runs token issuance, process create and process get against each server in `targets`
     /// (base URL and process), interleaved — every server's token run, then every server's
     /// create run, then every server's get run — so that a machine whose speed drifts during
-    /// the run weighs on all of them alike. Each run follows an untimed warm-up.
+    /// the run weighs on all of them alike. Each run follows an untimed warm-up. The servers in
+    /// `token_only` get a token run (named `token_name`) right after the others' and nothing
+    /// else; their measurements come second.
     pub async fn run_interleaved(
         &mut self,
         targets: &[(&str, &Process)],
-    ) -> Result<Vec<Vec<Measured>>> {
+        (token_only, token_name): (&[(&str, &Process)], &'static str),
+    ) -> Result<(Vec<Vec<Measured>>, Vec<Measured>)> {
         let mut tokens = Vec::new();
         for (url, server) in targets {
             eprintln!("  against {url}:");
-            tokens.push(self.token(url, server).await?);
+            tokens.push(self.token(url, server, "token").await?);
+        }
+        let mut extra = Vec::new();
+        for (url, server) in token_only {
+            eprintln!("  against {url}:");
+            extra.push(self.token(url, server, token_name).await?.0);
         }
         let mut creates = Vec::new();
         for ((url, server), (_, access)) in targets.iter().zip(&tokens) {
@@ -240,12 +248,17 @@ impl Driver {
             let get = self.get(url, server, &access, ids).await?;
             results.push(vec![token, create, get]);
         }
-        Ok(results)
+        Ok((results, extra))
     }
 
     /// Token issuance (the warm-up's rate sizes the pool of pre-signed assertions); returns the
     /// measurement and an `Authorization` value for the API calls.
-    async fn token(&mut self, url: &str, server: &Process) -> Result<(Measured, String)> {
+    async fn token(
+        &mut self,
+        url: &str,
+        server: &Process,
+        name: &'static str,
+    ) -> Result<(Measured, String)> {
         let (client, connections, duration) = (&self.client, self.connections, self.duration);
         let warm = tokio::task::block_in_place(|| self.signer.bodies(WARMUP_ASSERTIONS))?;
         let warm = self
@@ -257,7 +270,7 @@ impl Driver {
         let bodies = tokio::task::block_in_place(|| self.signer.bodies(want))?;
         let token = measure(
             server,
-            "token",
+            name,
             client,
             connections,
             duration,
