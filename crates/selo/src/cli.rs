@@ -185,6 +185,9 @@ pub struct ServeArgs {
     /// How long idempotency records are kept, seconds.
     #[arg(long, default_value_t = 86_400)]
     pub idempotency_retention: u64,
+    /// How long one request may take, seconds, body upload included (then 503).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout: u64,
 }
 
 /// `selo admin`.

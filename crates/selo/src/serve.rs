@@ -32,6 +32,7 @@ fn config(args: &ServeArgs) -> ServerConfig {
         duration_seconds: args.lockout_duration,
     };
     cfg.idempotency_retention = std::time::Duration::from_secs(args.idempotency_retention);
+    cfg.request_timeout = std::time::Duration::from_secs(args.request_timeout);
     if args.sync_full {
         cfg.durability = Durability::Full;
     }

@@ -1207,6 +1207,45 @@ async fn raw_http(s: &Server, request: &[u8]) -> Resp {
 }
 
 #[tokio::test]
+async fn a_request_over_the_request_timeout_is_503_and_the_server_goes_on() {
+    let s = Server::start_with(Opts {
+        extra: vec!["--request-timeout".into(), "1".into()],
+        ..Opts::default()
+    });
+    let t = s.tenant();
+    let c = Caller::new(&s, &t).await;
+    // The body never arrives in full: reading it is part of the request's time.
+    let req = format!(
+        "POST /processes/v1 HTTP/1.1\r\nHost: selo\r\nAuthorization: Bearer {}\r\nAPIKEY: {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\nX-Request-Id: slow-1\r\n\r\n{{\"subject\"",
+        c.token, c.key
+    );
+    let r = raw_http(&s, req.as_bytes()).await;
+    let e = envelope(&r, 503);
+    assert_eq!(e["code"], "50301", "{}", r.body);
+    assert_eq!(e["requestId"], "slow-1");
+    assert!(
+        e["description"].as_str().unwrap().contains("retry"),
+        "{}",
+        r.body
+    );
+    // Other requests are served meanwhile and afterwards.
+    let created = c.create(&onboarding("00000000191", images::selfie())).await;
+    assert_eq!(created.status, 200, "{}", created.body);
+
+    // The option is bounded.
+    let out = std::process::Command::new(crate::support::selo_bin())
+        .args(["serve", "--request-timeout", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--request-timeout"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
 async fn a_declared_body_over_2_mib_is_413_before_authentication() {
     let s = Server::start();
     let t = s.tenant();
