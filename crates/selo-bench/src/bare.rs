@@ -6,8 +6,9 @@
 //! - `POST /oauth2/token`: urlencoded form; `jsonwebtoken::decode` of the RS256 assertion
 //!   (`aud`, `iss`, `exp` with the default leeway); replay check in an in-memory map; a random
 //!   opaque access token.
-//! - With `--contract-token` (a second bare server), `POST /oauth2/token` also does the work
-//!   CONTRACT §2 requires of any implementation: the replay record is committed to SQLite
+//! - With `--contract-token` (a second bare server), `POST /oauth2/token` also does the two
+//!   costly parts of CONTRACT §2's mandatory work (its other rows, such as the account lookup,
+//!   lockout and rate limit, stay out): the replay record is committed to SQLite
 //!   (one autocommit insert through the writer, keyed by expiry then hash) instead of kept in
 //!   memory, and the access token is an Ed25519-signed JWT instead of random bytes. It shows
 //!   how much of selo's token cost is the contract's and how much is selo's own.
@@ -84,7 +85,7 @@ pub struct BareServer {
 impl BareServer {
     /// Writes the public key of `account` to a temporary directory and starts the bare server
     /// there, accepting assertions signed by `account` from `issuer` for `audience`; with
-    /// `contract_token`, its token route does the contract's mandatory work too.
+    /// `contract_token`, its token route also does the costly parts of the contract's work.
     pub fn start(
         account: &KeyPair,
         issuer: &str,

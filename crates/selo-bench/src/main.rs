@@ -14,8 +14,8 @@
 //! duration, interleaved with selo's (token on both, then create on both, then get on both).
 //! The report sets selo's server CPU per request and p99 against the bare routes', which is
 //! how the performance goals are defined (perf-limits.md §6). A second bare server runs only
-//! the token workload, its route also doing what CONTRACT §2 requires of any implementation
-//! (a durable replay record, an Ed25519-signed access token), to show the contract's share.
+//! the token workload, its route also doing the two costly parts of CONTRACT §2's mandatory
+//! work (a durable replay record, an Ed25519-signed access token), to show the contract's share.
 
 mod bare;
 mod ceilings;

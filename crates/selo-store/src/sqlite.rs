@@ -29,6 +29,10 @@ pub enum Durability {
 
 const READERS: usize = 4;
 
+/// How many migrations precede the one that moved replay records to `replay_records`.
+#[cfg(test)]
+const REPLAY_RECORDS_MIGRATION: usize = 10;
+
 /// Schema migrations, applied in order; `PRAGMA user_version` counts the applied ones.
 /// Expand-only: a migration never drops or renames what an older binary still reads.
 const MIGRATIONS: &[&str] = &[
@@ -186,18 +190,23 @@ DROP INDEX IF EXISTS used_assertions_by_expiry;
     r#"
 CREATE INDEX webhook_events_due_by_tenant ON webhook_events(tenant_id, status, next_attempt_at, created_at);
 "#,
-    // Replay records keyed by expiry first: records made together sit on the same B-tree pages
-    // (one WAL frame per group commit instead of one per record, wherever its random hash fell),
-    // and the purge is a range delete instead of a scan.
+    // Replay records keyed by expiry first (`REPLAY_RECORDS_MIGRATION`): records made together
+    // sit on the same B-tree pages, and the purge is a range delete instead of a scan. A new
+    // table, so an older binary keeps working on `used_assertions` after a rollback. Older
+    // binaries recorded `max(exp, now) + 60`; an assertion used within its exp leeway has its
+    // record up to 60 s after `exp + 60`, so those records (the only ones that can expire
+    // within 60 s of now) are also copied at each of the 60 seconds before.
     r#"
-CREATE TABLE used_assertions_by_expiry (
+CREATE TABLE replay_records (
     expires_at INTEGER NOT NULL,
     hash BLOB NOT NULL,
     PRIMARY KEY (expires_at, hash)
 ) WITHOUT ROWID;
-INSERT INTO used_assertions_by_expiry (expires_at, hash) SELECT expires_at, hash FROM used_assertions;
-DROP TABLE used_assertions;
-ALTER TABLE used_assertions_by_expiry RENAME TO used_assertions;
+INSERT OR IGNORE INTO replay_records (expires_at, hash) SELECT expires_at, hash FROM used_assertions;
+WITH RECURSIVE back(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM back WHERE k < 60)
+INSERT OR IGNORE INTO replay_records (expires_at, hash)
+    SELECT u.expires_at - back.k, u.hash FROM used_assertions u, back
+    WHERE u.expires_at <= unixepoch() + 60;
 "#,
 ];
 
@@ -246,9 +255,9 @@ impl Writer {
         let mut outcomes = Vec::with_capacity(batch.len());
         {
             let mut upsert = tx.prepare_cached(
-                "INSERT INTO used_assertions (expires_at, hash) VALUES (?1, ?2) \
+                "INSERT INTO replay_records (expires_at, hash) VALUES (?1, ?2) \
                  ON CONFLICT DO UPDATE SET hash = excluded.hash \
-                 WHERE used_assertions.expires_at < ?3",
+                 WHERE replay_records.expires_at < ?3",
             )?;
             for u in batch {
                 outcomes.push(if u.epoch != epoch {
@@ -768,7 +777,7 @@ impl Store for SqliteStore {
     fn assertion_used(&self, hash: &[u8; 32], expires_at: i64, now: i64) -> StoreResult<bool> {
         self.read(|c| {
             Ok(c.prepare_cached(
-                "SELECT 1 FROM used_assertions WHERE expires_at = ?1 AND hash = ?2 \
+                "SELECT 1 FROM replay_records WHERE expires_at = ?1 AND hash = ?2 \
                  AND expires_at >= ?3",
             )?
             .query_row(params![expires_at, hash.as_slice(), now], |_| Ok(()))
@@ -801,10 +810,13 @@ impl Store for SqliteStore {
 
     fn purge_used_assertions(&self, now: i64) -> StoreResult<usize> {
         self.write(|c| {
-            Ok(
-                c.prepare_cached("DELETE FROM used_assertions WHERE expires_at < ?1")?
-                    .execute([now])?,
-            )
+            let purged = c
+                .prepare_cached("DELETE FROM replay_records WHERE expires_at < ?1")?
+                .execute([now])?;
+            // What an older binary recorded (the table stays for a rollback), once expired.
+            c.prepare_cached("DELETE FROM used_assertions WHERE expires_at < ?1")?
+                .execute([now])?;
+            Ok(purged)
         })
     }
 
@@ -1438,4 +1450,53 @@ fn insert_key(tx: &rusqlite::Transaction<'_>, k: &AccountKey) -> StoreResult<()>
     )
     .map_err(conflict_on_unique(format!("key {}", k.id)))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replay_records_of_older_binaries_still_stop_replays() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("selo.db");
+        let mut conn = open_connection(&path, Durability::Normal).unwrap();
+        let tx = conn.transaction().unwrap();
+        for (i, sql) in MIGRATIONS[..REPLAY_RECORDS_MIGRATION].iter().enumerate() {
+            tx.execute_batch(sql).unwrap();
+            tx.pragma_update(None, "user_version", i + 1).unwrap();
+        }
+        tx.commit().unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        // Older binaries recorded until max(exp, now) + 60: an assertion used 30 s after its
+        // exp, and one used well before it.
+        let (late, early) = ([1u8; 32], [2u8; 32]);
+        let old = "INSERT INTO used_assertions (hash, expires_at) VALUES (?1, ?2)";
+        conn.execute(old, params![late.as_slice(), now + 60])
+            .unwrap();
+        conn.execute(old, params![early.as_slice(), now + 1000])
+            .unwrap();
+        drop(conn);
+
+        let store = SqliteStore::open(&path, Durability::Normal).unwrap();
+        let late_exp = now - 30;
+        assert!(store.assertion_used(&late, late_exp + 60, now).unwrap());
+        assert!(store.assertion_used(&early, now + 1000, now).unwrap());
+        assert!(!store.assertion_used(&[3; 32], now + 1000, now).unwrap());
+        // An older binary still finds its own table after a rollback.
+        let conn = open_connection(&path, Durability::Normal).unwrap();
+        let kept: i64 = conn
+            .query_row("SELECT count(*) FROM used_assertions", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kept, 2);
+        // Once expired, both tables are purged.
+        assert!(store.purge_used_assertions(now + 2000).unwrap() >= 2);
+        let kept: i64 = conn
+            .query_row("SELECT count(*) FROM used_assertions", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kept, 0);
+    }
 }

@@ -1206,10 +1206,19 @@ async fn raw_http(s: &Server, request: &[u8]) -> Resp {
     }
 }
 
+/// `f`'s output and when it was ready, counted from `started`.
+async fn timed<T>(
+    started: std::time::Instant,
+    f: impl std::future::Future<Output = T>,
+) -> (T, std::time::Duration) {
+    let out = f.await;
+    (out, started.elapsed())
+}
+
 #[tokio::test]
 async fn a_request_over_the_request_timeout_is_503_and_the_server_goes_on() {
     let s = Server::start_with(Opts {
-        extra: vec!["--request-timeout".into(), "1".into()],
+        extra: vec!["--request-timeout".into(), "3".into()],
         ..Opts::default()
     });
     let t = s.tenant();
@@ -1219,7 +1228,13 @@ async fn a_request_over_the_request_timeout_is_503_and_the_server_goes_on() {
         "POST /processes/v1 HTTP/1.1\r\nHost: selo\r\nAuthorization: Bearer {}\r\nAPIKEY: {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\nX-Request-Id: slow-1\r\n\r\n{{\"subject\"",
         c.token, c.key
     );
-    let r = raw_http(&s, req.as_bytes()).await;
+    let started = std::time::Instant::now();
+    let body = onboarding("00000000191", images::selfie());
+    // Another request is served while the slow one waits.
+    let ((r, abandoned_after), (created, created_after)) = tokio::join!(
+        timed(started, raw_http(&s, req.as_bytes())),
+        timed(started, c.create(&body))
+    );
     let e = envelope(&r, 503);
     assert_eq!(e["code"], "50301", "{}", r.body);
     assert_eq!(e["requestId"], "slow-1");
@@ -1228,13 +1243,24 @@ async fn a_request_over_the_request_timeout_is_503_and_the_server_goes_on() {
         "{}",
         r.body
     );
-    // Other requests are served meanwhile and afterwards.
-    let created = c.create(&onboarding("00000000191", images::selfie())).await;
+    assert!(
+        abandoned_after >= std::time::Duration::from_secs(3),
+        "abandoned after {abandoned_after:?}, before the timeout"
+    );
     assert_eq!(created.status, 200, "{}", created.body);
+    assert!(created_after < abandoned_after);
 
     // The option is bounded.
     let out = std::process::Command::new(crate::support::selo_bin())
-        .args(["serve", "--request-timeout", "0"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--request-timeout",
+            "0",
+            "--data",
+        ])
+        .arg(s.data.path().join("unused"))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
