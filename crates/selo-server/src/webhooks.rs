@@ -97,6 +97,18 @@ struct OAuthTokens {
 }
 
 impl OAuthTokens {
+    fn key(token_url: &str, id: &str) -> String {
+        format!("{token_url} {id}")
+    }
+
+    /// Drops the cached token (the receiver refused it: revoked, or expired early).
+    fn forget(&self, token_url: &str, id: &str) {
+        self.tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&Self::key(token_url, id));
+    }
+
     async fn get(
         &self,
         http: &reqwest::Client,
@@ -105,7 +117,7 @@ impl OAuthTokens {
         secret: &str,
     ) -> Result<String, String> {
         check_url("OAuth2 token URL", token_url)?;
-        let key = format!("{token_url} {id}");
+        let key = Self::key(token_url, id);
         if let Some((t, until)) = self
             .tokens
             .lock()
@@ -348,6 +360,19 @@ impl Worker {
                 format!("transport error: {e}")
             }
         })?;
-        Ok(res.status().as_u16())
+        let status = res.status().as_u16();
+        if let (
+            401,
+            ReceiverAuth::OAuth2 {
+                token_url,
+                client_id,
+                ..
+            },
+        ) = (status, &auth)
+        {
+            // The next attempt fetches a new token instead of repeating the refused one.
+            self.oauth.forget(token_url, client_id);
+        }
+        Ok(status)
     }
 }

@@ -58,7 +58,7 @@ async fn each_auth_mode_sends_the_headers_the_platform_documents() {
         (
             format!("oauth2:{}/token,client-1,secret-1", r.url),
             "authorization",
-            "Bearer tok-123",
+            "Bearer tok-1",
         ),
     ];
     for (i, (auth, header, value)) in modes.iter().enumerate() {
@@ -106,6 +106,104 @@ async fn each_auth_mode_sends_the_headers_the_platform_documents() {
     create(&s, &no_auth, &token, "00000000191").await;
     let calls = r.wait_for(modes.len() + 1, WAIT).await;
     assert!(!calls.last().unwrap().headers.contains_key("authorization"));
+}
+
+/// The delivery log entry of `process`'s event once `done` holds for it (the receiver sees a
+/// call before the server records its answer).
+async fn log_entry_once(
+    s: &Server,
+    t: &Tenant,
+    process: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let log = s.admin(&[
+            "webhook",
+            "deliveries",
+            "--tenant",
+            &t.id,
+            "--process",
+            process,
+        ]);
+        if done(&log[0]) {
+            return log[0].clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "still: {log}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The delivery log entry of `process`'s event once it is delivered.
+async fn delivered(s: &Server, t: &Tenant, process: &str) -> Value {
+    log_entry_once(s, t, process, |e| e["status"] == "delivered").await
+}
+
+/// Waits until `n` attempts of `process`'s event are recorded (so a retry is scheduled).
+async fn attempted(s: &Server, t: &Tenant, process: &str, n: usize) {
+    log_entry_once(s, t, process, |e| {
+        e["attempts"].as_array().is_some_and(|a| a.len() >= n)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn oauth2_tokens_are_cached_retried_after_a_failure_and_replaced_after_a_401() {
+    let s = Server::start_manual_clock();
+    let r = Receiver::start().await;
+    r.script_tokens(&[500]);
+    let t = s.tenant();
+    let auth = format!("oauth2:{}/token,client-1,secret-1", r.url);
+    set_webhook(
+        &s,
+        &t,
+        &format!("{}/hook", r.url),
+        &["--auth", &auth, "--retry-interval", "10"],
+    );
+    let token = s.token(&t).await;
+
+    // The token endpoint fails: the delivery is a failed attempt, retried like any other.
+    let first = create(&s, &t, &token, "00000000191").await;
+    let deadline = std::time::Instant::now() + WAIT;
+    while r.token_calls() < 1 {
+        assert!(std::time::Instant::now() < deadline, "no token request");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    attempted(&s, &t, &first, 1).await;
+    assert!(r.calls().is_empty(), "nothing is sent without a token");
+    s.advance(10).await;
+    let calls = r.wait_for(1, WAIT).await;
+    assert_eq!(calls[0].json()["processId"], first.as_str());
+    assert_eq!(calls[0].headers["authorization"], "Bearer tok-2");
+    let log = delivered(&s, &t, &first).await;
+    let attempts = log["attempts"].as_array().unwrap();
+    assert!(
+        attempts[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("oauth2 token endpoint answered 500"),
+        "{log}"
+    );
+    assert_eq!(attempts[1]["status"], 200);
+
+    // The token is reused until it expires.
+    create(&s, &t, &token, "00000000191").await;
+    let calls = r.wait_for(2, WAIT).await;
+    assert_eq!(calls[1].headers["authorization"], "Bearer tok-2");
+    assert_eq!(r.token_calls(), 2, "the token is cached");
+
+    // A 401 from the receiver drops it: the retry carries a new one.
+    r.script(&[(401, Duration::ZERO)]);
+    let third = create(&s, &t, &token, "00000000191").await;
+    attempted(&s, &t, &third, 1).await;
+    s.advance(10).await;
+    let calls = r.wait_for(4, WAIT).await;
+    assert_eq!(calls[2].headers["authorization"], "Bearer tok-2");
+    assert_eq!(calls[3].headers["authorization"], "Bearer tok-3");
+    assert_eq!(
+        calls[3].headers["webhook-id"],
+        calls[2].headers["webhook-id"]
+    );
 }
 
 #[tokio::test]

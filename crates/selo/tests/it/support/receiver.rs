@@ -32,6 +32,10 @@ struct State {
     default: Mutex<(u16, Duration)>,
     active: AtomicUsize,
     max_active: AtomicUsize,
+    /// Requests to `/token` so far.
+    token_calls: AtomicUsize,
+    /// The next `/token` statuses, in order (then 200).
+    token_script: Mutex<VecDeque<u16>>,
 }
 
 /// A running receiver.
@@ -79,10 +83,17 @@ async fn handle(mut stream: TcpStream, state: Arc<State>) {
         let body = buf[end + 4..end + 4 + len].to_vec();
         buf.drain(..end + 4 + len);
         let (status, body_out) = if path == "/token" {
-            (
-                200,
-                r#"{"access_token":"tok-123","token_type":"Bearer","expires_in":3600}"#.to_string(),
-            )
+            // Tokens are numbered by request: `tok-1`, `tok-2`, …
+            let n = state.token_calls.fetch_add(1, Ordering::SeqCst) + 1;
+            match state.token_script.lock().unwrap().pop_front() {
+                Some(status) => (status, "{}".to_string()),
+                None => (
+                    200,
+                    format!(
+                        r#"{{"access_token":"tok-{n}","token_type":"Bearer","expires_in":3600}}"#
+                    ),
+                ),
+            }
         } else {
             let now = state.active.fetch_add(1, Ordering::SeqCst) + 1;
             state.max_active.fetch_max(now, Ordering::SeqCst);
@@ -139,6 +150,21 @@ impl Receiver {
             .lock()
             .unwrap()
             .extend(answers.iter().copied());
+    }
+
+    /// The next answers of the OAuth2 token endpoint (`/token`), in order (then 200 with a
+    /// new token).
+    pub fn script_tokens(&self, statuses: &[u16]) {
+        self.state
+            .token_script
+            .lock()
+            .unwrap()
+            .extend(statuses.iter().copied());
+    }
+
+    /// Requests to the OAuth2 token endpoint so far.
+    pub fn token_calls(&self) -> usize {
+        self.state.token_calls.load(Ordering::SeqCst)
     }
 
     /// The answer once the script is used up.
