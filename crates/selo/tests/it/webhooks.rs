@@ -1,6 +1,6 @@
-//! Webhooks (CONTRACT §16): delivery with each receiver-auth mode, signatures, retries with
-//! growing intervals, timeouts, the concurrency cap, the delivery log, replay, and nothing lost
-//! across a kill -9.
+//! Webhooks (CONTRACT §16): delivery with each receiver-auth mode (and the OAuth2 token's
+//! cache and refresh), signatures and secret rotation, retries with growing intervals,
+//! timeouts, the concurrency cap, the delivery log, replay, and nothing lost across a kill -9.
 
 use crate::support::receiver::Receiver;
 use crate::support::{Opts, Server, Tenant, images};
@@ -419,6 +419,45 @@ async fn the_concurrency_cap_is_never_exceeded_and_rotation_signs_twice() {
     );
     verify(first["signingSecret"].as_str().unwrap(), call).expect("the old secret still verifies");
     verify(rotated["signingSecret"].as_str().unwrap(), call).expect("the new secret verifies");
+}
+
+#[tokio::test]
+async fn the_previous_secret_stops_signing_when_the_overlap_ends() {
+    let s = Server::start_manual_clock();
+    let r = Receiver::start().await;
+    let t = s.tenant();
+    let first = set_webhook(&s, &t, &r.url, &[]);
+    let rotated = s.admin(&[
+        "webhook",
+        "rotate-secret",
+        "--tenant",
+        &t.id,
+        "--overlap",
+        "60",
+    ]);
+    let (old, new) = (
+        first["signingSecret"].as_str().unwrap(),
+        rotated["signingSecret"].as_str().unwrap(),
+    );
+    let token = s.token(&t).await;
+    create(&s, &t, &token, "00000000191").await;
+    let calls = r.wait_for(1, WAIT).await;
+    assert_eq!(calls[0].headers["webhook-signature"].split(' ').count(), 2);
+    verify(old, &calls[0]).expect("the old secret verifies during the overlap");
+
+    s.advance(120).await;
+    create(&s, &t, &token, "00000000191").await;
+    let calls = r.wait_for(2, WAIT).await;
+    assert_eq!(
+        calls[1].headers["webhook-signature"].split(' ').count(),
+        1,
+        "one signature once the overlap ended"
+    );
+    verify(new, &calls[1]).expect("the new secret verifies");
+    assert!(
+        verify(old, &calls[1]).is_err(),
+        "the old secret no longer verifies"
+    );
 }
 
 #[tokio::test]
