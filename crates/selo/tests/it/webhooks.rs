@@ -15,6 +15,18 @@ fn set_webhook(s: &Server, t: &Tenant, url: &str, extra: &[&str]) -> Value {
     s.admin(&args)
 }
 
+/// `selo admin webhook rotate-secret` with the previous secret valid `overlap` more seconds.
+fn rotate_secret(s: &Server, t: &Tenant, overlap: &str) -> Value {
+    s.admin(&[
+        "webhook",
+        "rotate-secret",
+        "--tenant",
+        &t.id,
+        "--overlap",
+        overlap,
+    ])
+}
+
 async fn create(s: &Server, t: &Tenant, token: &str, cpf: &str) -> String {
     s.api_process(t, token, cpf).await["id"]
         .as_str()
@@ -393,14 +405,7 @@ async fn the_concurrency_cap_is_never_exceeded_and_rotation_signs_twice() {
     r.default_answer(200, Duration::from_millis(300));
     let t = s.tenant();
     let first = set_webhook(&s, &t, &r.url, &["--concurrency", "2"]);
-    let rotated = s.admin(&[
-        "webhook",
-        "rotate-secret",
-        "--tenant",
-        &t.id,
-        "--overlap",
-        "3600",
-    ]);
+    let rotated = rotate_secret(&s, &t, "3600");
     let token = s.token(&t).await;
     for _ in 0..8 {
         create(&s, &t, &token, "00000000191").await;
@@ -427,14 +432,7 @@ async fn the_previous_secret_stops_signing_when_the_overlap_ends() {
     let r = Receiver::start().await;
     let t = s.tenant();
     let first = set_webhook(&s, &t, &r.url, &[]);
-    let rotated = s.admin(&[
-        "webhook",
-        "rotate-secret",
-        "--tenant",
-        &t.id,
-        "--overlap",
-        "60",
-    ]);
+    let rotated = rotate_secret(&s, &t, "60");
     let (old, new) = (
         first["signingSecret"].as_str().unwrap(),
         rotated["signingSecret"].as_str().unwrap(),
