@@ -220,9 +220,15 @@ pub fn check_audience(aud: &str, envs: &Audiences<'_>) -> Result<(), Problem> {
     ))
 }
 
+/// The last second at which an assertion with this `exp` is accepted (`exp` plus the leeway):
+/// its replay record must live at least this long, and need not live longer.
+pub fn accepted_until(exp: i64) -> i64 {
+    exp.saturating_add(LEEWAY_SECONDS)
+}
+
 /// `exp` not past (60 s leeway; 1.2.4), lifetime ≤ 3600 s and `iat` not more than 60 s ahead (1.2.5).
 pub fn check_times(iat: i64, exp: i64, now: i64) -> Result<(), Problem> {
-    if exp < now.saturating_sub(LEEWAY_SECONDS) {
+    if now > accepted_until(exp) {
         return Err(Problem::token(
             AuthCode::Expired,
             format!(

@@ -39,15 +39,22 @@ pub enum StoreError {
 /// Result of a store call.
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// What identifies an assertion's replay record. Both parts are functions of the assertion
+/// alone, so every presentation of one assertion finds the same record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplayKey {
+    /// SHA-256 of the compact assertion.
+    pub hash: [u8; 32],
+    /// Until when the record stops a replay
+    /// ([`accepted_until`](selo_domain::assertion::accepted_until) of its `exp`).
+    pub expires_at: i64,
+}
+
 /// A request to record an assertion as used ([`Store::record_assertion_use`]).
 #[derive(Debug, Clone, Copy)]
 pub struct AssertionUse {
-    /// SHA-256 of the assertion.
-    pub hash: [u8; 32],
-    /// Until when the record must stop a replay. Part of the record's identity: it must be a
-    /// function of the assertion alone (its `exp` plus the leeway), so that every presentation
-    /// of one assertion finds the same record.
-    pub expires_at: i64,
+    /// The record.
+    pub key: ReplayKey,
     /// Now (an older record whose `expires_at` has passed is taken over).
     pub now: i64,
     /// The configuration epoch the request's checks used.
@@ -129,10 +136,9 @@ pub trait Store: Send + Sync {
         policy: LockoutPolicy,
     ) -> StoreResult<Option<i64>>;
 
-    /// Whether an assertion (by SHA-256 and the `expires_at` it is recorded with) is recorded
-    /// as used and not expired at `now`.
-    fn assertion_used(&self, hash: &[u8; 32], expires_at: i64, now: i64) -> StoreResult<bool>;
-    /// Records an assertion (by SHA-256) as used until `expires_at`, provided the configuration
+    /// Whether an assertion is recorded as used and not expired at `now`.
+    fn assertion_used(&self, key: &ReplayKey, now: i64) -> StoreResult<bool>;
+    /// Records an assertion as used until its key's `expires_at`, provided the configuration
     /// epoch is still `epoch` when it commits; an expired record is taken over. Requests are
     /// committed together (group commit); `done` is called, on another thread, once this one
     /// is durable or refused.

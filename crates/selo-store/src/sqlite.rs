@@ -4,8 +4,8 @@
 use crate::{
     Account, AccountKey, ApiKey, AssertionUse, AssertionUseDone, AssertionUseOutcome,
     AttemptOutcome, EventDraft, ExpiredBlob, FinishedByTime, IdempotencyBegin,
-    IdempotencyCompletion, IdempotencyScope, LockoutPolicy, RetentionCutoffs, Store, StoreError,
-    StoreResult, StoredResponse, Tenant, WebhookAttempt, WebhookConfig, WebhookEvent,
+    IdempotencyCompletion, IdempotencyScope, LockoutPolicy, ReplayKey, RetentionCutoffs, Store,
+    StoreError, StoreResult, StoredResponse, Tenant, WebhookAttempt, WebhookConfig, WebhookEvent,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use selo_domain::magic_link::MagicLinkRecord;
@@ -262,7 +262,9 @@ impl Writer {
             for u in batch {
                 outcomes.push(if u.epoch != epoch {
                     AssertionUseOutcome::StaleConfig
-                } else if upsert.execute(params![u.expires_at, u.hash.as_slice(), u.now])? == 1 {
+                } else if upsert.execute(params![u.key.expires_at, u.key.hash.as_slice(), u.now])?
+                    == 1
+                {
                     AssertionUseOutcome::Fresh
                 } else {
                     AssertionUseOutcome::Replayed
@@ -774,13 +776,16 @@ impl Store for SqliteStore {
         })
     }
 
-    fn assertion_used(&self, hash: &[u8; 32], expires_at: i64, now: i64) -> StoreResult<bool> {
+    fn assertion_used(&self, key: &ReplayKey, now: i64) -> StoreResult<bool> {
         self.read(|c| {
             Ok(c.prepare_cached(
                 "SELECT 1 FROM replay_records WHERE expires_at = ?1 AND hash = ?2 \
                  AND expires_at >= ?3",
             )?
-            .query_row(params![expires_at, hash.as_slice(), now], |_| Ok(()))
+            .query_row(
+                params![key.expires_at, key.hash.as_slice(), now],
+                |_| Ok(()),
+            )
             .optional()?
             .is_some())
         })
@@ -1482,21 +1487,25 @@ mod tests {
         drop(conn);
 
         let store = SqliteStore::open(&path, Durability::Normal).unwrap();
-        let late_exp = now - 30;
-        assert!(store.assertion_used(&late, late_exp + 60, now).unwrap());
-        assert!(store.assertion_used(&early, now + 1000, now).unwrap());
-        assert!(!store.assertion_used(&[3; 32], now + 1000, now).unwrap());
+        let used = |hash, exp| {
+            let key = ReplayKey {
+                hash,
+                expires_at: selo_domain::assertion::accepted_until(exp),
+            };
+            store.assertion_used(&key, now).unwrap()
+        };
+        assert!(used(late, now - 30));
+        assert!(used(early, now + 940));
+        assert!(!used([3; 32], now + 940));
         // An older binary still finds its own table after a rollback.
         let conn = open_connection(&path, Durability::Normal).unwrap();
-        let kept: i64 = conn
-            .query_row("SELECT count(*) FROM used_assertions", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(kept, 2);
+        let kept = || -> i64 {
+            conn.query_row("SELECT count(*) FROM used_assertions", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(kept(), 2);
         // Once expired, both tables are purged.
         assert!(store.purge_used_assertions(now + 2000).unwrap() >= 2);
-        let kept: i64 = conn
-            .query_row("SELECT count(*) FROM used_assertions", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(kept, 0);
+        assert_eq!(kept(), 0);
     }
 }

@@ -7,8 +7,8 @@ use selo_domain::web::{WebCapture, WebPerson, WebProcessRecord};
 use selo_store::sqlite::{Durability, SqliteStore};
 use selo_store::{
     Account, AccountKey, ApiKey, AssertionUse, AssertionUseOutcome, AttemptOutcome, EventDraft,
-    IdempotencyBegin, IdempotencyCompletion, IdempotencyScope, LockoutPolicy, RetentionCutoffs,
-    Store, StoreError, StoredResponse, Tenant, WebhookAttempt, WebhookConfig,
+    IdempotencyBegin, IdempotencyCompletion, IdempotencyScope, LockoutPolicy, ReplayKey,
+    RetentionCutoffs, Store, StoreError, StoredResponse, Tenant, WebhookAttempt, WebhookConfig,
 };
 
 /// Records an assertion use and waits for its group commit.
@@ -22,14 +22,20 @@ fn record(
     let (tx, rx) = std::sync::mpsc::channel();
     store.record_assertion_use(
         AssertionUse {
-            hash,
-            expires_at,
+            key: ReplayKey { hash, expires_at },
             now,
             epoch,
         },
         Box::new(move |r| tx.send(r).unwrap()),
     );
     rx.recv().unwrap().unwrap()
+}
+
+/// Whether the record (`hash`, `expires_at`) stops a replay at `now`.
+fn used(store: &dyn Store, hash: [u8; 32], expires_at: i64, now: i64) -> bool {
+    store
+        .assertion_used(&ReplayKey { hash, expires_at }, now)
+        .unwrap()
 }
 
 /// Whether a use at the current epoch was fresh.
@@ -231,12 +237,12 @@ fn contract(store: &dyn Store) {
 
     // Replay records, identified by their expiry and hash.
     let h = [7u8; 32];
-    assert!(!store.assertion_used(&h, 2000, 1000).unwrap());
+    assert!(!used(store, h, 2000, 1000));
     assert!(mark(store, &h, 2000, 1000));
-    assert!(store.assertion_used(&h, 2000, 2000).unwrap());
-    assert!(!store.assertion_used(&h, 2000, 2001).unwrap(), "expired");
+    assert!(used(store, h, 2000, 2000));
+    assert!(!used(store, h, 2000, 2001), "expired");
     assert!(
-        !store.assertion_used(&h, 2100, 1000).unwrap(),
+        !used(store, h, 2100, 1000),
         "another expiry is another record"
     );
     assert!(!mark(store, &h, 2000, 1500), "a replay");
@@ -256,8 +262,8 @@ fn contract(store: &dyn Store) {
         2,
         "the records that expired before 3000"
     );
-    assert!(store.assertion_used(&h, 4000, 3000).unwrap());
-    assert!(!store.assertion_used(&h2, 2500, 2400).unwrap(), "purged");
+    assert!(used(store, h, 4000, 3000));
+    assert!(!used(store, h2, 2500, 2400), "purged");
 
     // API keys.
     let key = ApiKey {
@@ -672,10 +678,7 @@ fn sqlite_config_epoch_moves_with_configuration_changes_from_any_process() {
         AssertionUseOutcome::StaleConfig,
         "a use checked against the old configuration is refused at commit"
     );
-    assert!(
-        !server.assertion_used(&[2; 32], 100, 1).unwrap(),
-        "and not recorded"
-    );
+    assert!(!used(&server, [2; 32], 100, 1), "and not recorded");
     let e1 = server.known_config_epoch();
     assert_ne!(e1, e0, "another connection's commit moves the epoch");
     assert_eq!(server.config_epoch().unwrap(), e1);

@@ -6,9 +6,13 @@ use crate::state::AppState;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use selo_domain::access::{HoursWindow, ip_allowed, parse_cidr};
-use selo_domain::assertion::{Assertion, Audiences, check_audience, check_times, parse_assertion};
+use selo_domain::assertion::{
+    Assertion, Audiences, accepted_until, check_audience, check_times, parse_assertion,
+};
 use selo_domain::problem::{AuthCode, Problem};
-use selo_store::{Account, AccountKey, AssertionUse, AssertionUseOutcome, StoreError, Tenant};
+use selo_store::{
+    Account, AccountKey, AssertionUse, AssertionUseOutcome, ReplayKey, StoreError, Tenant,
+};
 use selo_wire::token::{JWT_BEARER_GRANT, TokenResponse};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -160,9 +164,7 @@ pub async fn issue(
     let iss = a.issuer.iss();
     let replay = ReplayKey {
         hash: crate::auth::sha256(format!("{}.{}", a.signing_input, a.signature).as_bytes()),
-        // The last moment the assertion is accepted (`check_times`): a function of the
-        // assertion alone, so every presentation of it finds the same record.
-        expires_at: a.exp.saturating_add(selo_domain::assertion::LEEWAY_SECONDS),
+        expires_at: accepted_until(a.exp),
     };
     let mut epoch = store.known_config_epoch();
     for _ in 0..MAX_ATTEMPTS {
@@ -183,8 +185,7 @@ pub async fn issue(
         let outcome = record_use(
             state,
             AssertionUse {
-                hash: replay.hash,
-                expires_at: replay.expires_at,
+                key: replay,
                 now,
                 epoch,
             },
@@ -313,18 +314,9 @@ fn evaluate(
     Ok(())
 }
 
-/// What identifies an assertion's replay record.
-struct ReplayKey {
-    /// SHA-256 of the compact assertion.
-    hash: [u8; 32],
-    /// Until when the record stops a replay: the assertion's `exp` plus the leeway.
-    expires_at: i64,
-}
-
 /// `problem`, unless the assertion was already used: the replay row comes first.
 fn replay_first(state: &AppState, replay: &ReplayKey, now: i64, problem: Problem) -> Problem {
-    let store = &state.shared.store;
-    match store.assertion_used(&replay.hash, replay.expires_at, now) {
+    match state.shared.store.assertion_used(replay, now) {
         Ok(true) => replayed(),
         Ok(false) => problem,
         Err(e) => internal(e),

@@ -28,7 +28,15 @@ fn with(base: &Value, f: impl FnOnce(&mut serde_json::Map<String, Value>)) -> Va
 }
 
 async fn setup() -> (Server, Tenant, String) {
-    let s = Server::start();
+    with_tenant(Server::start())
+}
+
+/// [`setup`] on a server whose clock moves only when told.
+fn setup_manual_clock() -> (Server, Tenant, String) {
+    with_tenant(Server::start_manual_clock())
+}
+
+fn with_tenant(s: Server) -> (Server, Tenant, String) {
     let t = s.tenant();
     let aud = s.sandbox().audience.clone();
     (s, t, aud)
@@ -249,10 +257,7 @@ async fn wrong_key_is_1_2_21_and_five_failures_lock_for_fifteen_minutes() {
 
 #[tokio::test]
 async fn lockout_thresholds_are_serve_options() {
-    let s = Server::start_with(Opts {
-        extra: vec!["--lockout-attempts".into(), "2".into()],
-        ..Opts::default()
-    });
+    let s = Server::start_with_flags(&["--lockout-attempts", "2"]);
     let t = s.tenant();
     let other = s.tenant();
     let aud = s.sandbox().audience.clone();
@@ -343,13 +348,7 @@ async fn aud_must_match_exactly_and_another_environments_aud_says_mixed_credenti
 
 #[tokio::test]
 async fn audience_can_be_set_to_an_idcloud_value() {
-    let s = Server::start_with(Opts {
-        extra: vec![
-            "--audience".into(),
-            "https://identityhomolog.acesso.io".into(),
-        ],
-        ..Opts::default()
-    });
+    let s = Server::start_with_flags(&["--audience", "https://identityhomolog.acesso.io"]);
     let t = s.tenant();
     assert_eq!(s.sandbox().audience, "https://identityhomolog.acesso.io");
     assert_eq!(
@@ -407,13 +406,28 @@ async fn time_rules_exp_lifetime_and_iat() {
     );
 }
 
+/// An assertion used within its `exp` leeway stays a replay (1.2.7) up to the last second it
+/// could be accepted, and is expired (1.2.4) after: its record lives exactly that long.
+#[tokio::test]
+async fn a_replay_within_the_exp_leeway_is_1_2_7_until_the_leeway_ends() {
+    let (s, t, aud) = setup_manual_clock();
+    let now = s.now().await;
+    let a = t.assertion_with(
+        &json!({"iss": t.iss, "aud": aud, "scope": "*", "iat": now - 100, "exp": now + 10}),
+    );
+    s.advance(40).await; // 30 s past exp
+    assert_eq!(s.exchange("sandbox", &a).await.0, 200);
+    rejected(s.exchange("sandbox", &a).await, "1.2.7");
+    s.advance(30).await; // exp + 60: the last second it is accepted
+    rejected(s.exchange("sandbox", &a).await, "1.2.7");
+    s.advance(1).await;
+    rejected(s.exchange("sandbox", &a).await, "1.2.4");
+}
+
 #[tokio::test]
 async fn a_replayed_assertion_is_1_2_7_even_after_a_restart() {
     // A fixed audience: the restarted server listens on another port.
-    let mut s = Server::start_with(Opts {
-        extra: vec!["--audience".into(), "https://selo.test".into()],
-        ..Opts::default()
-    });
+    let mut s = Server::start_with_flags(&["--audience", "https://selo.test"]);
     let t = s.tenant();
     let aud = "https://selo.test".to_string();
     let a = t.assertion(&aud);
@@ -485,9 +499,7 @@ async fn ip_allow_list_is_checked_against_the_peer_address() {
 
 #[tokio::test]
 async fn allowed_hours_are_a_daily_utc_window() {
-    let s = Server::start_manual_clock();
-    let t = s.tenant();
-    let aud = s.sandbox().audience.clone();
+    let (s, t, aud) = setup_manual_clock();
     let now = s.now().await;
     let minute = |offset: i64| {
         let m = ((now + offset).rem_euclid(86_400)) / 60;

@@ -62,6 +62,14 @@ impl Server {
         })
     }
 
+    /// Starts a server with these extra `serve` flags.
+    pub fn start_with_flags(flags: &[&str]) -> Server {
+        Server::start_with(Opts {
+            extra: flags.iter().map(|f| f.to_string()).collect(),
+            ..Opts::default()
+        })
+    }
+
     /// Starts a server with options.
     pub fn start_with(opts: Opts) -> Server {
         let data = tempfile::tempdir().expect("tempdir");
