@@ -225,8 +225,6 @@ async fn production_has_no_fault_injection() {
     assert_eq!(res.headers()["selo-features"], "idempotency-key");
 }
 
-/// The seed's warning, end to end: a create that failed after it was stored, or whose
-/// connection reset, is retried by the CLI (SDK) with its Idempotency-Key and makes one process.
 /// Runs `selo process create` for `t` with `reference` as its `clientReference`.
 fn cli_create(s: &Server, t: &Tenant, reference: &str) -> std::process::Output {
     let person = ["--cpf", "00000000191", "--name", "Maria Silva"];
@@ -241,6 +239,8 @@ fn cli_create(s: &Server, t: &Tenant, reference: &str) -> std::process::Output {
         .unwrap()
 }
 
+/// The seed's warning, end to end: a create that failed after it was stored, or whose
+/// connection reset, is retried by the CLI (SDK) with its Idempotency-Key and makes one process.
 #[tokio::test]
 async fn the_cli_never_duplicates_a_create_that_failed_after_commit() {
     let s = Server::start();

@@ -1217,10 +1217,7 @@ async fn timed<T>(
 
 #[tokio::test]
 async fn a_request_over_the_request_timeout_is_503_and_the_server_goes_on() {
-    let s = Server::start_with(Opts {
-        extra: vec!["--request-timeout".into(), "3".into()],
-        ..Opts::default()
-    });
+    let s = Server::start_with_flags(&["--request-timeout", "3"]);
     let t = s.tenant();
     let c = Caller::new(&s, &t).await;
     // The body never arrives in full: reading it is part of the request's time.
