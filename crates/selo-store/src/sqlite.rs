@@ -1201,9 +1201,7 @@ impl Store for SqliteStore {
                     due.push((rank, event?));
                 }
             }
-            due.sort_by(|(ra, a), (rb, b)| {
-                (ra, a.next_attempt_at, a.created_at).cmp(&(rb, b.next_attempt_at, b.created_at))
-            });
+            due.sort_by_key(|(rank, e)| (*rank, e.next_attempt_at, e.created_at));
             Ok(due.into_iter().take(limit).map(|(_, e)| e).collect())
         })
     }
