@@ -43,10 +43,18 @@ impl ManualClock {
         }
     }
 
-    /// Moves the clock forward by `seconds` (negative values are refused by the caller).
-    pub fn advance(&self, seconds: i64) {
+    /// Moves the clock forward by `seconds` and says whether it moved: a negative move, or one
+    /// past what the clock can hold, leaves it alone, so it never goes backwards.
+    #[must_use]
+    pub fn advance(&self, seconds: i64) -> bool {
+        let Some(step) = seconds.checked_mul(1_000_000_000).filter(|s| *s >= 0) else {
+            return false;
+        };
         self.unix_nanos
-            .fetch_add(seconds.saturating_mul(1_000_000_000), Ordering::SeqCst);
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |now| {
+                now.checked_add(step)
+            })
+            .is_ok()
     }
 }
 
@@ -81,8 +89,11 @@ mod tests {
         let start = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
         let clock = ManualClock::starting_at(start);
         assert_eq!(clock.unix(), 1_800_000_000);
-        clock.advance(90);
+        assert!(clock.advance(90));
         assert_eq!(clock.unix(), 1_800_000_090);
         assert_eq!(rfc3339_millis(clock.now()), "2027-01-15T08:01:30.000Z");
+        assert!(!clock.advance(-1), "never backwards");
+        assert!(!clock.advance(i64::MAX), "no wrap past i64");
+        assert_eq!(clock.unix(), 1_800_000_090);
     }
 }

@@ -115,6 +115,7 @@ pub fn error_envelope(
         403 => "permission_error",
         404 => "not_found",
         405 => "method_not_allowed",
+        408 => "timeout",
         409 | 410 => "conflict",
         429 => "rate_limit",
         _ => "internal_error",

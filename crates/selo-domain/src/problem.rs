@@ -194,7 +194,14 @@ pub enum Problem {
     },
     /// Something failed inside Selo (detail goes to the log only).
     Internal,
-    /// The request took longer than the server's per-request timeout.
+    /// The request's body did not arrive in full within the per-request timeout: the
+    /// client's doing (408, CONTRACT §4).
+    BodyTimeout {
+        /// The timeout, in seconds.
+        seconds: u64,
+    },
+    /// The platform cannot serve the request now: overloaded, or the request took longer than
+    /// the per-request timeout after its body arrived (503 `50301`).
     Unavailable,
 }
 

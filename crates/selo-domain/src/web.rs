@@ -225,7 +225,8 @@ impl WebProcessRecord {
                     json!({"scoreEnabled": "SCORE_ENABLED_TRUE", "score": score});
             }
             if outcome.behavior_alert.is_some() {
-                auth["identityFraudstersResult"] = json!("TRUST_RESULT_INCONCLUSIVE");
+                // CONTRACT §8: an alert reads YES (INCONCLUSIVE would be "no alert").
+                auth["identityFraudstersResult"] = json!("TRUST_RESULT_YES");
             }
         }
         let mut p = json!({
@@ -326,9 +327,25 @@ impl Checker<'_> {
     }
 }
 
+/// Schemes a browser would run or read locally instead of navigating to (CONTRACT §19).
+const REFUSED_CALLBACK_SCHEMES: [&str; 6] =
+    ["javascript", "data", "vbscript", "file", "blob", "about"];
+
+/// Whether `uri` starts with a refused scheme, in any letter case (with or without `//`).
+fn refused_scheme(uri: &str) -> bool {
+    uri.split_once(':').is_some_and(|(scheme, _)| {
+        REFUSED_CALLBACK_SCHEMES
+            .iter()
+            .any(|refused| scheme.trim().eq_ignore_ascii_case(refused))
+    })
+}
+
 fn valid_callback(uri: &str) -> bool {
     if uri == "/" {
         return true;
+    }
+    if refused_scheme(uri) {
+        return false;
     }
     match uri.split_once("://") {
         Some((scheme, rest)) => {
@@ -451,6 +468,10 @@ pub fn validate_web_create(body: &Value) -> Result<WebCreate, Problem> {
                 FieldReason::Required,
                 "invalid callbackUri: unable to parse callbackUri: parse \"\": empty url",
             );
+            None
+        }
+        Some(u) if refused_scheme(u) => {
+            c.push("callbackUri", FieldReason::Invalid, format!("invalid callbackUri: the scheme of \"{u}\" is not allowed (javascript, data, vbscript, file, blob and about are refused); use an https URL, an app scheme or \"/\""));
             None
         }
         Some(u) => {
@@ -749,6 +770,26 @@ mod tests {
         assert!(messages(b)[0].1.starts_with(
             "invalid callbackUri: unable to parse callbackUri: parse \"\": empty url"
         ));
+        for refused in [
+            "javascript://%0aalert(1)",
+            "JavaScript://x",
+            "DATA:text/html,x",
+            "file:///etc/passwd",
+            "vbscript://x",
+            "blob://x",
+            "About://blank",
+        ] {
+            let mut b = good();
+            b["callbackUri"] = json!(refused);
+            let m = messages(b);
+            assert_eq!(m[0].0, "callbackUri", "{refused}");
+            assert!(m[0].1.contains("is not allowed"), "{refused}: {}", m[0].1);
+        }
+        for allowed in ["myapp://done", "http://localhost/x"] {
+            let mut b = good();
+            b["callbackUri"] = json!(allowed);
+            assert!(validate_web_create(&b).is_ok(), "{allowed}");
+        }
         let mut b = good();
         b["person"]["duiValue"] = json!("00000000192");
         assert!(messages(b)[0].1.contains("invalid dui value"));

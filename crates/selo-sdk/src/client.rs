@@ -605,8 +605,9 @@ impl Client {
         }
     }
 
-    /// `GET /processes/v1/{id}`. A **410** ([`ApiError::is_gone`]) means the process ended in
-    /// error: [`Verdict::from_api_error`] maps it to [`Verdict::Error`].
+    /// `GET /processes/v1/{id}`. A **410** that is not the retention one
+    /// ([`ApiError::is_ended_in_error`]) means the process ended in error:
+    /// [`Verdict::from_api_error`] maps it to [`Verdict::Error`].
     pub async fn get_process(&self, id: &str) -> Result<ApiProcess, Error> {
         Ok(self.get_process_reply(id).await?.value)
     }

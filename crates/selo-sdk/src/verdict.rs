@@ -56,10 +56,11 @@ impl Verdict {
         Assessment::from_magic_link(body).verdict
     }
 
-    /// The verdict an error of `GET /processes/v1/{id}` implies: a **410** means the process
-    /// ended in error (status 5), so [`Verdict::Error`]; any other error implies none.
+    /// The verdict an error of `GET /processes/v1/{id}` implies: a **410** that says the process
+    /// ended in error (status 5, [`ApiError::is_ended_in_error`]) is [`Verdict::Error`]; any
+    /// other error, a retention 410 included, implies none.
     pub fn from_api_error(error: &ApiError) -> Option<Verdict> {
-        error.is_gone().then_some(Verdict::Error)
+        Assessment::from_api_error(error).map(Assessment::into_verdict)
     }
 
     /// `true` only for [`Verdict::Approved`].
@@ -173,6 +174,20 @@ impl Assessment {
             reason: reason.into(),
             fields,
         }
+    }
+
+    /// The assessment an error of `GET /processes/v1/{id}` implies: [`Verdict::Error`] for the
+    /// 410 of a process that ended in error, none for any other error.
+    pub fn from_api_error(error: &ApiError) -> Option<Assessment> {
+        error.is_ended_in_error().then(|| {
+            let mut fields = BTreeMap::new();
+            fields.insert("httpStatus".to_string(), Value::from(error.status));
+            Assessment::new(
+                Verdict::Error,
+                "the process ended in error (HTTP 410); create a new process",
+                fields,
+            )
+        })
     }
 
     /// Assesses an API-contract process. See the [crate docs](crate#verdicts) for the table.
@@ -832,5 +847,13 @@ mod tests {
         assert_eq!(Verdict::from_api_error(&gone), Some(Verdict::Error));
         let nf = crate::ApiError::from_response(404, None, None, b"{}");
         assert_eq!(Verdict::from_api_error(&nf), None);
+        let retention = crate::ApiError::from_response(
+            410,
+            None,
+            None,
+            br#"{"error": {"code": "41002", "description": "deleted"}}"#,
+        );
+        assert!(retention.is_gone() && !retention.is_ended_in_error());
+        assert_eq!(Verdict::from_api_error(&retention), None);
     }
 }

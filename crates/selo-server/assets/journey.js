@@ -115,8 +115,9 @@
     try {
       res = await fetch(process.captureUrl, {
         method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ token: process.token, imageBase64: await base64(photo) }),
+        // The token travels in a header so the server checks it before reading the photo.
+        headers: { "content-type": "application/json", "selo-journey-token": process.token },
+        body: JSON.stringify({ imageBase64: await base64(photo) }),
       });
     } catch (e) {
       status("Network error: check your connection and try again.", true);

@@ -52,6 +52,11 @@ pub struct ServerConfig {
     pub idempotency_retention: std::time::Duration,
     /// How often the retention sweeper runs.
     pub sweep_interval: std::time::Duration,
+    /// Where `GET /metrics` is served for every environment (production listeners never
+    /// serve it; sandbox listeners do).
+    pub metrics_listen: Option<SocketAddr>,
+    /// Header and idle timeouts, and the cap on open connections (CONTRACT §19).
+    pub connections: crate::http::connections::ConnectionLimits,
 }
 
 impl ServerConfig {
@@ -73,6 +78,8 @@ impl ServerConfig {
             default_rate_limit: 10,
             idempotency_retention: std::time::Duration::from_secs(24 * 3600),
             sweep_interval: std::time::Duration::from_secs(60),
+            metrics_listen: None,
+            connections: Default::default(),
         }
     }
 }

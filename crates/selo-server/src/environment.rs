@@ -30,7 +30,8 @@ impl SigningKey {
     /// Loads `DIR/keys/<env>.ed25519.p8`, generating it (mode 0600) on first start.
     pub fn load_or_create(data_dir: &Path, environment: &str) -> anyhow::Result<Self> {
         let dir = data_dir.join("keys");
-        fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        selo_store::private_fs::create_dir(&dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
         let path = dir.join(format!("{environment}.ed25519.p8"));
         let pkcs8 = match fs::read(&path) {
             Ok(bytes) => bytes,
@@ -82,14 +83,7 @@ impl SigningKey {
 
 /// Writes a secret file readable by its owner only.
 pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let mut opts = fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts
+    let mut f = selo_store::private_fs::new_file()
         .open(path)
         .with_context(|| format!("creating {}", path.display()))?;
     f.write_all(bytes)?;

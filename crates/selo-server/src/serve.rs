@@ -12,14 +12,11 @@ use selo_store::blobs::BlobStore;
 use selo_store::sqlite::SqliteStore;
 use selo_wire::admin::ServeLine;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
 /// Images decoded at the same time (2 per core on the reference machine).
 const DECODE_PERMITS: usize = 4;
-/// Image-carrying requests whose body is read at the same time (the rest wait, unread).
-const UPLOAD_PERMITS: usize = 16;
 
 /// Path of the SQLite database inside a data directory.
 pub fn database_path(data_dir: &std::path::Path) -> std::path::PathBuf {
@@ -46,13 +43,15 @@ pub struct ServeHandle {
     /// One line per environment (what `serve` prints).
     pub lines: Vec<ServeLine>,
     listeners: Vec<(TcpListener, AppState)>,
+    metrics: Option<TcpListener>,
     shared: Arc<Shared>,
     sweep_interval: std::time::Duration,
+    connections: crate::http::connections::ConnectionLimits,
 }
 
 /// Opens the store and binds every listener.
 pub async fn start(config: &ServerConfig) -> anyhow::Result<ServeHandle> {
-    std::fs::create_dir_all(&config.data_dir)
+    selo_store::private_fs::create_dir(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let store = SqliteStore::open(&database_path(&config.data_dir), config.durability)
         .with_context(|| format!("opening the database in {}", config.data_dir.display()))?;
@@ -87,6 +86,17 @@ pub async fn start(config: &ServerConfig) -> anyhow::Result<ServeHandle> {
             Arc::new(Environment::new(env, addr, &config.data_dir)?),
         ));
     }
+    let metrics = match config.metrics_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding {addr} for --metrics-listen"))?,
+        ),
+        None => None,
+    };
+    if let Some(listener) = &metrics {
+        tracing::info!(listen = %listener.local_addr()?, "metrics at GET /metrics");
+    }
     let shared = Arc::new(Shared {
         store: Arc::new(store),
         blobs,
@@ -104,7 +114,7 @@ pub async fn start(config: &ServerConfig) -> anyhow::Result<ServeHandle> {
         key_cache: Default::default(),
         credentials: Default::default(),
         decode_permits: tokio::sync::Semaphore::new(DECODE_PERMITS),
-        upload_permits: Arc::new(tokio::sync::Semaphore::new(UPLOAD_PERMITS)),
+        uploads: Default::default(),
         metrics: Default::default(),
     });
     let mut lines = Vec::new();
@@ -129,8 +139,10 @@ pub async fn start(config: &ServerConfig) -> anyhow::Result<ServeHandle> {
     Ok(ServeHandle {
         lines,
         listeners,
+        metrics,
         shared,
         sweep_interval: config.sweep_interval,
+        connections: config.connections,
     })
 }
 
@@ -143,22 +155,32 @@ impl ServeHandle {
         crate::sweeper::spawn(self.shared.clone(), self.sweep_interval);
         crate::webhooks::Worker::spawn(self.shared.clone());
         let (tx, _) = tokio::sync::broadcast::channel::<()>(1);
+        let limits = self.connections;
+        let places = crate::http::connections::connection_places(limits);
+        let mut served: Vec<(TcpListener, axum::Router)> = self
+            .listeners
+            .into_iter()
+            .map(|(listener, state)| (listener, router(state)))
+            .collect();
+        if let Some(listener) = self.metrics {
+            let app = crate::routes::ops::metrics_router(self.shared.clone());
+            served.push((listener, app));
+        }
         let mut tasks = Vec::new();
-        for (listener, state) in self.listeners {
-            let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+        for (listener, app) in served {
             let mut rx = tx.subscribe();
+            let places = places.clone();
             tasks.push(tokio::spawn(async move {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = rx.recv().await;
-                    })
-                    .await
+                let stop = async move {
+                    let _ = rx.recv().await;
+                };
+                crate::http::connections::serve(listener, app, limits, places, stop).await;
             }));
         }
         shutdown.await;
         let _ = tx.send(());
         for t in tasks {
-            t.await??;
+            t.await?;
         }
         Ok(())
     }

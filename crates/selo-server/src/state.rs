@@ -36,8 +36,8 @@ pub struct Shared {
     pub credentials: crate::caches::EpochCache<crate::services::token::Credentials>,
     /// Bounds how many images are decoded at once (memory and CPU on the create path).
     pub decode_permits: tokio::sync::Semaphore,
-    /// Bounds how many image-carrying requests hold their body in memory at once.
-    pub upload_permits: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Bounds how many image-carrying requests of each tenant hold their body in memory at once.
+    pub uploads: crate::http::body::TenantUploads,
     /// Journeys whose capture is running.
     pub captures: crate::services::capture::InProgress,
     /// Sandbox fault plans.

@@ -1,5 +1,5 @@
 //! Blob files (selfies) beside the database: written to a temporary file, fsynced and renamed,
-//! so a blob either exists whole or not at all.
+//! so a blob either exists whole or not at all; folders `0700`, files `0600`.
 
 use std::fs;
 use std::io::Write;
@@ -26,7 +26,7 @@ fn safe(key: &str) -> bool {
 impl BlobStore {
     /// Blob storage rooted at `root` (created when missing).
     pub fn open(root: &Path) -> std::io::Result<Self> {
-        fs::create_dir_all(root)?;
+        crate::private_fs::create_dir(root)?;
         Ok(BlobStore {
             root: root.to_path_buf(),
         })
@@ -46,10 +46,10 @@ impl BlobStore {
     pub fn put(&self, key: &str, bytes: &[u8]) -> std::io::Result<()> {
         let path = self.path(key)?;
         let dir = path.parent().unwrap_or(&self.root).to_path_buf();
-        fs::create_dir_all(&dir)?;
+        crate::private_fs::create_dir(&dir)?;
         // A temporary name of its own: two writers of one key never share a half-written file.
         let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
-        let mut f = fs::File::create(&tmp)?;
+        let mut f = crate::private_fs::new_file().open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         fs::rename(&tmp, &path)?;

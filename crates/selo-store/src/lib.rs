@@ -8,6 +8,7 @@
 
 pub mod blobs;
 pub mod model;
+pub mod private_fs;
 pub mod sqlite;
 
 pub use model::*;

@@ -479,7 +479,15 @@ const API_KEY_COLS: &str = "id, tenant_id, hash, capabilities, revoked_at, creat
 
 impl SqliteStore {
     /// Opens (creating and migrating when needed) the database at `path`.
+    /// The database and its WAL files are readable by their owner only (they hold webhook
+    /// secrets); SQLite gives the WAL and shared-memory files the database file's mode.
     pub fn open(path: &Path, durability: Durability) -> StoreResult<Self> {
+        crate::private_fs::ensure_file(path)?;
+        for suffix in ["-wal", "-shm"] {
+            let mut side = path.as_os_str().to_owned();
+            side.push(suffix);
+            crate::private_fs::restrict_file(Path::new(&side))?;
+        }
         let mut writer = open_connection(path, durability)?;
         migrate(&mut writer)?;
         let readers = (0..READERS)

@@ -5,7 +5,7 @@ use crate::cli::{
     AccountCommand, AdminArgs, AdminCommand, ApiKeyCommand, KeySource, TenantCommand,
 };
 use crate::keys;
-use crate::output::print;
+use crate::output::{print, usage};
 use anyhow::{Context, bail};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -22,7 +22,7 @@ use std::path::Path;
 
 /// Opens the store of a data directory.
 pub fn open_store(data: &Path) -> anyhow::Result<SqliteStore> {
-    std::fs::create_dir_all(data)
+    selo_store::private_fs::create_dir(data)
         .with_context(|| format!("creating data directory {}", data.display()))?;
     SqliteStore::open(&selo_server::serve::database_path(data), Durability::Normal)
         .with_context(|| format!("opening the database in {}", data.display()))
@@ -42,7 +42,9 @@ fn valid_account_name(name: &str) -> anyhow::Result<()> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if !ok {
-        bail!("account name '{name}' must be 1-64 characters of letters, digits, '.', '_' or '-'");
+        return Err(usage(format!(
+            "account name '{name}' must be 1-64 characters of letters, digits, '.', '_' or '-'"
+        )));
     }
     Ok(())
 }
@@ -57,7 +59,7 @@ fn public_key_from(source: &KeySource) -> anyhow::Result<String> {
     match (&source.key_out, &source.public_key) {
         (Some(out), _) => keys::generate_to(out),
         (None, Some(public)) => keys::read_public(public),
-        (None, None) => bail!("give --key-out FILE or --public-key FILE"),
+        (None, None) => Err(usage("give --key-out FILE or --public-key FILE")),
     }
 }
 
@@ -66,7 +68,7 @@ fn parse_allow_ips(list: &[String]) -> anyhow::Result<Vec<String>> {
         .map(|c| {
             parse_cidr(c)
                 .map(|n| n.to_string())
-                .map_err(anyhow::Error::msg)
+                .map_err(|e| usage(format!("--allow-ip: {e}")))
         })
         .collect()
 }
@@ -84,10 +86,10 @@ fn parse_names(list: &str, known: &[&str], what: &str) -> anyhow::Result<Vec<Str
         .map(String::from)
         .collect();
     if let Some(bad) = names.iter().find(|n| !known.contains(&n.as_str())) {
-        bail!(
+        return Err(usage(format!(
             "unknown {what} '{bad}'; use a comma list of: {}",
             known.join(", ")
-        );
+        )));
     }
     Ok(names)
 }
@@ -106,7 +108,7 @@ pub fn create_tenant(
 ) -> anyhow::Result<TenantCreated> {
     let flows = flows.map(parse_flows).transpose()?;
     if name.trim().is_empty() || name.len() > 200 {
-        bail!("tenant name must be 1-200 characters");
+        return Err(usage("tenant name must be 1-200 characters"));
     }
     let tenant = Tenant {
         id: uuid::Uuid::new_v4().to_string(),
@@ -279,10 +281,14 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
         }) => {
             use selo_domain::retention::{MIN_PROCESS_WINDOW, MIN_WINDOW};
             if selfie.is_some_and(|s| s < MIN_WINDOW) || evidence.is_some_and(|s| s < MIN_WINDOW) {
-                bail!("--selfie and --evidence must be at least {MIN_WINDOW} seconds");
+                return Err(usage(format!(
+                    "--selfie and --evidence must be at least {MIN_WINDOW} seconds"
+                )));
             }
             if process.is_some_and(|s| s < MIN_PROCESS_WINDOW) {
-                bail!("--process must be at least {MIN_PROCESS_WINDOW} seconds (a day)");
+                return Err(usage(format!(
+                    "--process must be at least {MIN_PROCESS_WINDOW} seconds (a day)"
+                )));
             }
             store
                 .set_tenant_retention(&tenant_id, selfie, evidence, process)
@@ -322,7 +328,8 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
             tenant,
             capabilities,
         }) => {
-            let caps = Capabilities::parse_list(&capabilities).map_err(anyhow::Error::msg)?;
+            let caps = Capabilities::parse_list(&capabilities)
+                .map_err(|e| usage(format!("--capabilities: {e}")))?;
             let out = create_api_key(&store, &tenant, &caps)?;
             print(json, &out, || {
                 format!(
@@ -399,7 +406,7 @@ fn run_account(store: &SqliteStore, json: bool, cmd: AccountCommand) -> anyhow::
                 .as_deref()
                 .map(|h| h.parse::<HoursWindow>().map(|w| w.to_string()))
                 .transpose()
-                .map_err(anyhow::Error::msg)?;
+                .map_err(|e| usage(format!("--allowed-hours: {e}")))?;
             store
                 .set_account_access(&tenant, &name, &ips, hours.as_deref())
                 .map_err(not_found_hint)?;

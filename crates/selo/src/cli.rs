@@ -167,8 +167,9 @@ pub struct ServeArgs {
     /// Provision a demo tenant, account and API key on first start (DATA/demo).
     #[arg(long)]
     pub demo: bool,
-    /// Hold the clock still; move it with POST /sandbox/clock (test rigs only).
-    #[arg(long)]
+    /// Hold the clock still; move it with POST /sandbox/clock (test rigs only; refused with
+    /// a production listener, whose clock must be real).
+    #[arg(long, conflicts_with = "production_listen")]
     pub manual_clock: bool,
     /// Failed signature checks that lock an account.
     #[arg(long, default_value_t = 5)]
@@ -185,9 +186,24 @@ pub struct ServeArgs {
     /// How long idempotency records are kept, seconds.
     #[arg(long, default_value_t = 86_400)]
     pub idempotency_retention: u64,
-    /// How long one request may take, seconds, body upload included (then 503).
+    /// How long one request may take, seconds, body upload included (then 408 when the body
+    /// has not arrived in full, else 503).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub request_timeout: u64,
+    /// Also serve GET /metrics (every environment's counters) on this address; production
+    /// listeners never serve it.
+    #[arg(long)]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Open connections at most, every listener together; further ones wait to be accepted.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
+    /// Seconds a connection may take to send a request's complete headers (from when it
+    /// opened, or from the first byte of a later request); then it is closed.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub header_timeout: u64,
+    /// Seconds an idle keep-alive connection is kept open for its next request.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub idle_timeout: u64,
 }
 
 /// `selo admin`.

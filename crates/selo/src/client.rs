@@ -21,6 +21,8 @@ use std::io::IsTerminal;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+/// A usage error: a flag or value that is not valid.
+pub const EXIT_USAGE: u8 = 2;
 /// Done: verdict positive, pending, or none involved.
 pub const EXIT_OK: u8 = 0;
 /// Verdict negative (denied, inconclusive, retry-capture, expired, error, unknown).
@@ -149,9 +151,10 @@ fn report(json: bool, result: Result<(ApiProcess, Option<String>), Error>) -> u8
             }
             code
         }
-        Err(Error::Api(e)) if e.is_gone() => {
+        Err(Error::Api(e)) if e.is_ended_in_error() => {
+            let a = Assessment::from_api_error(&e);
             if json {
-                print_json(envelope(&e), None, e.request_id.clone());
+                print_json(envelope(&e), a, e.request_id.clone());
             } else {
                 println!("error verdict: {e}");
             }

@@ -45,7 +45,8 @@ pub fn ensure(data: &Path, sandbox_url: &str) -> anyhow::Result<DemoCredentials>
 }
 
 fn provision(data: &Path, dir: &Path, url: &str) -> anyhow::Result<DemoCredentials> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    selo_store::private_fs::create_dir(dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
     let store = admin::open_store(data)?;
     let tenant = admin::create_tenant(&store, "Demo", "sandbox", None, None)?;
     let key_path = dir.join(PRIVATE_KEY_FILE);

@@ -30,7 +30,12 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(client::EXIT_FAILED)
+            let usage = e.downcast_ref::<output::UsageError>().is_some();
+            ExitCode::from(if usage {
+                client::EXIT_USAGE
+            } else {
+                client::EXIT_FAILED
+            })
         }
     }
 }

@@ -33,6 +33,12 @@ fn config(args: &ServeArgs) -> ServerConfig {
     };
     cfg.idempotency_retention = std::time::Duration::from_secs(args.idempotency_retention);
     cfg.request_timeout = std::time::Duration::from_secs(args.request_timeout);
+    cfg.metrics_listen = args.metrics_listen;
+    cfg.connections = selo_server::http::connections::ConnectionLimits {
+        header_timeout: std::time::Duration::from_secs(args.header_timeout),
+        idle_timeout: std::time::Duration::from_secs(args.idle_timeout),
+        max_connections: args.max_connections as usize,
+    };
     if args.sync_full {
         cfg.durability = Durability::Full;
     }

@@ -1,8 +1,8 @@
 //! `selo admin webhook …` (CONTRACT §15–§16).
 
 use crate::cli::WebhookCommand;
-use crate::output::print;
-use anyhow::{Context, bail};
+use crate::output::{print, usage};
+use anyhow::Context;
 use selo_domain::clock::{Clock, SystemClock, rfc3339_millis};
 use selo_domain::webhook::{ReceiverAuth, format_secret};
 use selo_server::webhooks::check_url;
@@ -75,18 +75,18 @@ pub fn run(store: &dyn Store, json: bool, cmd: WebhookCommand) -> anyhow::Result
             store.tenant(&tenant)?.with_context(|| {
                 format!("tenant '{tenant}' not found; list tenants with `selo admin tenant list`")
             })?;
-            check_url("webhook URL", &url).map_err(anyhow::Error::msg)?;
-            let auth: ReceiverAuth = auth.parse()?;
+            check_url("webhook URL", &url).map_err(usage)?;
+            let auth: ReceiverAuth = auth.parse().map_err(|e| usage(format!("--auth: {e}")))?;
             if let ReceiverAuth::OAuth2 { token_url, .. } = &auth {
-                check_url("OAuth2 token URL", token_url).map_err(anyhow::Error::msg)?;
+                check_url("OAuth2 token URL", token_url).map_err(usage)?;
             }
             if !(1..=500).contains(&concurrency) {
-                bail!("--concurrency must be between 1 and 500");
+                return Err(usage("--concurrency must be between 1 and 500"));
             }
             if max_attempts == 0 || retry_interval < 0 || timeout < 1 {
-                bail!(
-                    "--max-attempts must be at least 1, --retry-interval at least 0 and --timeout at least 1"
-                );
+                return Err(usage(
+                    "--max-attempts must be at least 1, --retry-interval at least 0 and --timeout at least 1",
+                ));
             }
             let previous = store.webhook(&tenant)?;
             let config = WebhookConfig {
@@ -196,10 +196,10 @@ pub fn run(store: &dyn Store, json: bool, cmd: WebhookCommand) -> anyhow::Result
                 .map(|s| {
                     time::OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339)
                         .map(|t| t.unix_timestamp())
-                        .with_context(|| {
-                            format!(
+                        .map_err(|_| {
+                            usage(format!(
                                 "--since '{s}' is not an RFC 3339 time (e.g. 2026-11-29T00:00:00Z)"
-                            )
+                            ))
                         })
                 })
                 .transpose()?;

@@ -11,10 +11,15 @@ use axum::http::HeaderMap;
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
+use http_body::Body as _;
 use selo_domain::clock::rfc3339_millis;
 use selo_domain::fault::Fault;
 use selo_domain::problem::Problem;
 use selo_domain::rate_limit::Quota;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 /// The request id of the current request (an extension).
@@ -51,25 +56,96 @@ fn unix_millis() -> u64 {
 /// Oversized bodies up to this many times the limit are drained before the 413.
 const DRAIN_FACTOR: u64 = 4;
 
-async fn drain(mut body: axum::body::Body) {
+/// Reads and discards what is left of `body`, at most `max_bytes`.
+async fn drain(mut body: axum::body::Body, max_bytes: u64) {
     use http_body_util::BodyExt;
-    while let Some(Ok(_)) = body.frame().await {}
+    let mut read = 0u64;
+    while read <= max_bytes
+        && let Some(Ok(frame)) = body.frame().await
+    {
+        read += frame.data_ref().map_or(0, |d| d.len() as u64);
+    }
 }
 
-/// Runs the request within the per-request timeout.
+/// How long the rest of a body a handler did not read (its request failed its credentials or
+/// rate limit) is drained, so that a client still sending receives the answer instead of a
+/// reset connection; a body that does not come is abandoned then.
+const UNREAD_DRAIN_WINDOW: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A request body that records when it has been read to its end; dropped unread, it drains
+/// the rest in the background (a bounded number of bytes, for a bounded time).
+struct WatchedBody {
+    inner: axum::body::Body,
+    arrived: Arc<AtomicBool>,
+    drain_bytes: u64,
+}
+
+impl Drop for WatchedBody {
+    fn drop(&mut self) {
+        if self.arrived.load(Ordering::Relaxed) || self.inner.is_end_stream() {
+            return;
+        }
+        let rest = std::mem::take(&mut self.inner);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let max_bytes = self.drain_bytes;
+            runtime.spawn(tokio::time::timeout(
+                UNREAD_DRAIN_WINDOW,
+                drain(rest, max_bytes),
+            ));
+        }
+    }
+}
+
+impl http_body::Body for WatchedBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) || self.inner.is_end_stream() {
+            self.arrived.store(true, Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Runs the request within the per-request timeout. A request whose body has not arrived in
+/// full by then is the client's (408); one that was still being worked on is the platform's
+/// (503).
 async fn run(
     state: &AppState,
     req: Request,
     next: Next,
+    arrived: &AtomicBool,
     request_id: &str,
     route: &str,
 ) -> Response {
-    match tokio::time::timeout(state.shared.request_timeout, next.run(req)).await {
+    let timeout = state.shared.request_timeout;
+    match tokio::time::timeout(timeout, next.run(req)).await {
         Ok(res) => res,
         Err(_) => {
-            tracing::error!(request_id = %request_id, route = %route, "request timed out");
+            let problem = if arrived.load(Ordering::Relaxed) {
+                tracing::error!(request_id = %request_id, route = %route, "request timed out");
+                Problem::Unavailable
+            } else {
+                tracing::info!(request_id = %request_id, route = %route, "request body did not arrive in time");
+                Problem::BodyTimeout {
+                    seconds: timeout.as_secs(),
+                }
+            };
             let mut r = Response::new(axum::body::Body::empty());
-            r.extensions_mut().insert(Problem::Unavailable);
+            r.extensions_mut().insert(problem);
             r
         }
     }
@@ -89,11 +165,22 @@ pub async fn around(State(state): State<AppState>, mut req: Request, next: Next)
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
+    let blind_create =
+        crate::services::idempotency::blind_create_lookup(req.method(), &route, req.headers());
     let declared_len = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let arrived = Arc::new(AtomicBool::new(req.body().is_end_stream()));
+    let drain_bytes = DRAIN_FACTOR * state.shared.body_limit as u64;
+    let req = req.map(|inner| {
+        axum::body::Body::new(WatchedBody {
+            inner,
+            arrived: arrived.clone(),
+            drain_bytes,
+        })
+    });
 
     let limit = state.shared.body_limit;
     let mut res = if let Some(len) = declared_len.filter(|n| *n > limit as u64) {
@@ -102,7 +189,7 @@ pub async fn around(State(state): State<AppState>, mut req: Request, next: Next)
         // connection; a huge one is cut off.
         if len <= DRAIN_FACTOR * limit as u64 {
             let timeout = state.shared.request_timeout;
-            tokio::spawn(tokio::time::timeout(timeout, drain(req.into_body())));
+            tokio::spawn(tokio::time::timeout(timeout, drain(req.into_body(), len)));
         }
         let mut r = Response::new(axum::body::Body::empty());
         r.extensions_mut()
@@ -120,22 +207,36 @@ pub async fn around(State(state): State<AppState>, mut req: Request, next: Next)
             }
             Some((_, Fault::Reset)) => return fault::reset(),
             Some((plan, Fault::StatusAfterCommit(status))) => {
-                let _ = run(&state, req, next, &request_id, &route).await;
+                let _ = run(&state, req, next, &arrived, &request_id, &route).await;
                 fault::injected(status, None, plan)
             }
             Some((_, Fault::Delay { millis })) => {
                 tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
-                run(&state, req, next, &request_id, &route).await
+                run(&state, req, next, &arrived, &request_id, &route).await
             }
-            Some((_, Fault::Ok)) | None => run(&state, req, next, &request_id, &route).await,
+            Some((_, Fault::Ok)) | None => {
+                run(&state, req, next, &arrived, &request_id, &route).await
+            }
         }
     };
     if let Some(problem) = res.extensions_mut().remove::<Problem>() {
         let timestamp = rfc3339_millis(state.shared.clock.now());
-        res = render(&problem, Contract::of(&path), &request_id, &timestamp);
+        res = render(
+            &problem,
+            Contract::of(&path),
+            &request_id,
+            &timestamp,
+            blind_create,
+        );
     }
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         res.headers_mut().insert("request-id", v);
+    }
+    if !arrived.load(Ordering::Relaxed) {
+        // The body was not read (the request was answered before it): this connection carries
+        // no further request, and the client must not reuse it.
+        res.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     res.headers_mut()
         .insert("selo-features", state.features.clone());

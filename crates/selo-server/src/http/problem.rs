@@ -154,11 +154,18 @@ fn api_parts(p: &Problem) -> (StatusCode, String, String) {
         ),
         Problem::NotFinished { reason } => (StatusCode::CONFLICT, s("40901", reason.clone())),
         Problem::RetentionExpired { reason } => (StatusCode::GONE, s("41002", reason.clone())),
+        Problem::BodyTimeout { seconds } => (
+            StatusCode::REQUEST_TIMEOUT,
+            s(
+                "40801",
+                format!("The request body did not arrive in full within {seconds} s; check the connection and send the request again"),
+            ),
+        ),
         Problem::Unavailable => (
             StatusCode::SERVICE_UNAVAILABLE,
             s(
                 "50301",
-                "The request took too long and was abandoned; retry with backoff".into(),
+                "The platform is overloaded and could not finish the request in time; retry with backoff".into(),
             ),
         ),
         Problem::TokenForm { .. } | Problem::TokenRejected { .. } | Problem::Internal => (
@@ -198,9 +205,10 @@ impl Contract {
 
 /// The Web & SDK code of a status: gRPC numbering (3 invalid argument, 5 not found,
 /// 7 permission denied, 8 resource exhausted, 9 failed precondition, 12 unimplemented,
-/// 16 unauthenticated) and `99999` for internal failures.
+/// 16 unauthenticated, 4 deadline exceeded) and `99999` for internal failures.
 fn web_code(status: StatusCode) -> &'static str {
     match status.as_u16() {
+        408 => "4",
         401 => "16",
         403 => "7",
         404 => "5",
@@ -212,12 +220,26 @@ fn web_code(status: StatusCode) -> &'static str {
     }
 }
 
-/// Renders `problem` as the final response for `request_id` at `timestamp`.
+/// Whether `Should-Retry` says `true` (CONTRACT §4): for 429, 408, a 409 of an idempotency key
+/// still in flight and a 5xx — except a 5xx on a create sent without an `Idempotency-Key`,
+/// whose process may exist.
+fn should_retry(problem: &Problem, status: StatusCode, blind_create: bool) -> bool {
+    match status {
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::REQUEST_TIMEOUT => true,
+        StatusCode::CONFLICT => matches!(problem, Problem::IdempotencyInFlight),
+        s => s.is_server_error() && !blind_create,
+    }
+}
+
+/// Renders `problem` as the final response for `request_id` at `timestamp`. `blind_create`
+/// is how the client can find out whether a create sent without an `Idempotency-Key` took
+/// effect (`None` for every other request): a 5xx then says so instead of inviting a retry.
 pub fn render(
     problem: &Problem,
     contract: Contract,
     request_id: &str,
     timestamp: &str,
+    blind_create: Option<&str>,
 ) -> Response {
     let mut res = match problem {
         Problem::TokenForm { error, description } => (
@@ -244,7 +266,12 @@ pub fn render(
             res
         }
         other => {
-            let (status, mut code, description) = api_parts(other);
+            let (status, mut code, mut description) = api_parts(other);
+            if let Some(lookup) = blind_create.filter(|_| status.is_server_error()) {
+                description = format!(
+                    "{description}. The create may have taken effect: {lookup} before you send it again (a create sent with an Idempotency-Key can be retried safely)"
+                );
+            }
             if contract == Contract::Web {
                 code = web_code(status).to_string();
             }
@@ -318,7 +345,7 @@ pub fn render(
             res
         }
     };
-    let retry = res.status().is_server_error() || res.status() == StatusCode::TOO_MANY_REQUESTS;
+    let retry = should_retry(problem, res.status(), blind_create.is_some());
     res.headers_mut().insert(
         "should-retry",
         HeaderValue::from_static(if retry { "true" } else { "false" }),

@@ -2,7 +2,7 @@
 //! link's journey page and capture.
 
 use crate::auth;
-use crate::http::body::{LimitedBody, UploadPermit};
+use crate::http::body::read_body;
 use crate::http::context::Annotations;
 use crate::http::problem::ApiResult;
 use crate::services::idempotency;
@@ -20,9 +20,10 @@ pub async fn create(
     State(state): State<AppState>,
     Extension(notes): Extension<Annotations>,
     headers: HeaderMap,
-    LimitedBody(body): LimitedBody,
+    body: axum::body::Body,
 ) -> ApiResult<Response> {
     let tenant = auth::magic_link_key(&state, &headers, &notes)?;
+    let body = read_body(&state, body).await?;
     let route = idempotency::CREATE_MAGIC_LINK;
     Ok(
         idempotency::keyed(&state, &tenant, route, &headers, &body, async |ticket| {
@@ -52,12 +53,11 @@ pub async fn get(
 /// `POST /journey/v1/link/{token}/capture {imageBase64}`.
 pub async fn capture(
     State(state): State<AppState>,
+    Extension(notes): Extension<Annotations>,
     Path(token): Path<String>,
-    _permit: UploadPermit,
-    LimitedBody(body): LimitedBody,
+    body: axum::body::Body,
 ) -> ApiResult<Json<Value>> {
-    let body = parse_body(&body)?;
-    let done = magic_link::capture(&state, &token, &body).await?;
+    let done = magic_link::capture(&state, &notes, &token, body).await?;
     let data = done.data(&magic_link::link_url(&state, &done.token));
     Ok(Json(json!({
         "state": "PROCESS_STATE_FINISHED",

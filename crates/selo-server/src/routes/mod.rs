@@ -5,7 +5,7 @@ mod documents;
 mod faults;
 mod journey;
 mod magic_link;
-mod ops;
+pub mod ops;
 mod processes;
 mod sandbox;
 mod token;
@@ -34,7 +34,6 @@ pub fn router(state: AppState) -> Router {
     let mut r = Router::new()
         .route("/livez", get(ops::livez))
         .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
         .route("/oauth2/token", post(token::token))
         .route("/.well-known/jwks.json", get(token::jwks))
         .route(
@@ -64,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .route("/link/v2/{token}", get(journey::show_link));
     if state.env.is_sandbox() {
         r = r
+            .route("/metrics", get(ops::metrics))
             .route("/sandbox/scenarios", get(sandbox::scenarios))
             .route("/sandbox/faults", post(faults::create))
             .route("/sandbox/faults/{id}", get(faults::show));

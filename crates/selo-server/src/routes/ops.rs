@@ -1,10 +1,13 @@
 //! `/livez`, `/readyz`, `/metrics`.
 
-use crate::state::AppState;
-use axum::Json;
+use crate::state::{AppState, Shared};
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 /// The process is up.
 pub async fn livez() -> Json<Value> {
@@ -25,15 +28,31 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
     }
 }
 
-/// Prometheus text metrics.
-pub async fn metrics(
-    State(state): State<AppState>,
-) -> ([(axum::http::HeaderName, &'static str); 1], String) {
+/// Prometheus text metrics (sandbox listeners; production's are on `--metrics-listen` only).
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    metrics_text(&state.shared)
+}
+
+/// The Prometheus text of `shared`'s counters.
+fn metrics_text(shared: &Shared) -> Response {
     (
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        state.shared.metrics.render(),
+        shared.metrics.render(),
+    )
+        .into_response()
+}
+
+/// The router of the `--metrics-listen` address: `GET /metrics` and nothing else, for every
+/// environment's counters.
+pub fn metrics_router(shared: Arc<Shared>) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let shared = shared.clone();
+            async move { metrics_text(&shared) }
+        }),
     )
 }

@@ -1,8 +1,9 @@
 //! `POST /processes/v1`, `GET /processes/v1/{id}`, `GET /processes/v1?clientReference=`:
-//! checks run 413 → 401 → 429 → 403 → (idempotency 409/422) → 400 → 404/410.
+//! checks run 413 (declared length) → 401 → 429 → 413 (body read) → 403 → (idempotency
+//! 409/422) → 400 → 404/410.
 
 use crate::auth::{self, Caller};
-use crate::http::body::{LimitedBody, UploadPermit};
+use crate::http::body::read_upload;
 use crate::http::context::Annotations;
 use crate::http::problem::ApiResult;
 use crate::services::idempotency::{self, Ticket};
@@ -22,10 +23,11 @@ pub async fn create(
     State(state): State<AppState>,
     Extension(notes): Extension<Annotations>,
     headers: HeaderMap,
-    _permit: UploadPermit,
-    LimitedBody(body): LimitedBody,
+    body: axum::body::Body,
 ) -> ApiResult<Response> {
+    // Credentials first: a request that fails them is answered without reading its body.
     let caller = auth::authenticate(&state, &headers, &notes)?;
+    let (_permit, body) = read_upload(&state, &caller.principal.tenant_id, body).await?;
     // 403 before anything about the body or its Idempotency-Key (CONTRACT §10's order).
     let parsed = parse_body(&body);
     processes::check_create_capability(parsed.as_ref().ok(), &caller.capabilities)?;

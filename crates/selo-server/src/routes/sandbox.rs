@@ -62,6 +62,18 @@ pub async fn clock(State(state): State<AppState>) -> Json<ClockView> {
     Json(view(&state))
 }
 
+/// The largest single move of the manual clock: ten years (CONTRACT §19).
+pub const MAX_ADVANCE_SECONDS: i64 = 315_360_000;
+
+fn advance_problem(message: String) -> ApiError {
+    ApiError(Problem::Invalid(vec![FieldProblem::new(
+        "advanceSeconds",
+        FieldReason::Invalid,
+        "20003",
+        message,
+    )]))
+}
+
 /// Moves the manual clock forward.
 pub async fn advance_clock(
     State(state): State<AppState>,
@@ -71,17 +83,19 @@ pub async fn advance_clock(
     let seconds = body
         .get("advanceSeconds")
         .and_then(serde_json::Value::as_i64)
-        .filter(|s| *s >= 0)
+        .filter(|s| (0..=MAX_ADVANCE_SECONDS).contains(s))
         .ok_or_else(|| {
-            ApiError(Problem::Invalid(vec![FieldProblem::new(
-                "advanceSeconds",
-                FieldReason::Invalid,
-                "20003",
-                "advanceSeconds must be a whole number of seconds ≥ 0",
-            )]))
+            advance_problem(format!(
+                "advanceSeconds must be a whole number of seconds from 0 to {MAX_ADVANCE_SECONDS}"
+            ))
         })?;
     if let Some(clock) = &state.shared.manual_clock {
-        clock.advance(seconds);
+        if !clock.advance(seconds) {
+            return Err(advance_problem(format!(
+                "the clock cannot move {seconds} s further (it would pass the year 2262); \
+                 advanceSeconds must be from 0 to {MAX_ADVANCE_SECONDS} and keep the clock representable"
+            )));
+        }
         // Test rigs see retention applied at once instead of at the next sweep.
         let shared = state.shared.clone();
         let _ = tokio::task::spawn_blocking(move || crate::sweeper::sweep(&shared)).await;

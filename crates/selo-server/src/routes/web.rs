@@ -2,7 +2,7 @@
 //! call. Checks run 413 → 401 → 429 → 403 → (idempotency) → 400 → 404/409/410.
 
 use crate::auth;
-use crate::http::body::{LimitedBody, UploadPermit};
+use crate::http::body::read_body;
 use crate::http::context::Annotations;
 use crate::http::problem::ApiResult;
 use crate::services::idempotency;
@@ -25,10 +25,11 @@ pub async fn create(
     State(state): State<AppState>,
     Extension(notes): Extension<Annotations>,
     headers: HeaderMap,
-    LimitedBody(body): LimitedBody,
+    body: axum::body::Body,
 ) -> ApiResult<Response> {
     let principal = auth::bearer(&state, &headers)?;
     auth::rate_limit(&state, &principal.tenant_id, &notes)?;
+    let body = read_body(&state, body).await?;
     // 403 (flow not enabled) before anything about the body or its Idempotency-Key.
     let parsed = parse_body(&body);
     if let Ok(value) = &parsed {
@@ -145,23 +146,31 @@ pub async fn set_document(
     Extension(notes): Extension<Annotations>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    LimitedBody(body): LimitedBody,
+    body: axum::body::Body,
 ) -> ApiResult<Json<Value>> {
     let principal = auth::bearer(&state, &headers)?;
     auth::rate_limit(&state, &principal.tenant_id, &notes)?;
-    let body = parse_body(&body)?;
+    let body = parse_body(&read_body(&state, body).await?)?;
     Ok(Json(web::set_document(&state, &principal, &id, &body)?))
 }
 
-/// The journey's capture: `POST /journey/v1/process/{id}/capture {token, imageBase64}`.
+/// The journey's capture: `POST /journey/v1/process/{id}/capture {imageBase64}`, the process
+/// token in the `Selo-Journey-Token` header (or `?token=`), so it is checked before the body is
+/// read (CONTRACT §19).
 pub async fn capture(
     State(state): State<AppState>,
+    Extension(notes): Extension<Annotations>,
     Path(id): Path<String>,
-    _permit: UploadPermit,
-    LimitedBody(body): LimitedBody,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: axum::body::Body,
 ) -> ApiResult<Json<Value>> {
-    let body = parse_body(&body)?;
-    let done = web::capture(&state, &id, &body).await?;
+    let token = headers
+        .get(web::JOURNEY_TOKEN_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| query.get("token").map(String::as_str))
+        .unwrap_or_default();
+    let done = web::capture(&state, &notes, &id, token, body).await?;
     let view = done.view(state.now(), &web::journey_url(&state, &done));
     let redirect = (done.callback_uri != "/").then(|| done.callback_uri.clone());
     Ok(Json(json!({

@@ -15,6 +15,30 @@ pub const CREATE_PROCESS: &str = "POST /processes/v1";
 pub const CREATE_MAGIC_LINK: &str = "POST /v2/magic-link";
 /// The route scope of `POST /client/v1/process`.
 pub const CREATE_WEB_PROCESS: &str = "POST /client/v1/process";
+/// For a create sent without an `Idempotency-Key` (`route` as the router matched it): how the
+/// client finds out whether it took effect after a 5xx. `None` for every other request.
+pub fn blind_create_lookup(
+    method: &axum::http::Method,
+    route: &str,
+    headers: &HeaderMap,
+) -> Option<&'static str> {
+    if method != axum::http::Method::POST || headers.contains_key("idempotency-key") {
+        return None;
+    }
+    match route {
+        "/processes/v1" => {
+            Some("look it up with GET /processes/v1?clientReference=<the clientReference you sent>")
+        }
+        "/client/v1/process" => Some(
+            "look it up with GET /client/v1/process?clientReference=<the clientReference you sent>",
+        ),
+        "/v2/magic-link" => Some(
+            "a link may already exist for this request (Magic Link has no lookup; with an Idempotency-Key a retry answers the same link)",
+        ),
+        _ => None,
+    }
+}
+
 /// Longest accepted key.
 pub const MAX_KEY_LEN: usize = 255;
 

@@ -92,7 +92,7 @@ pub fn load(state: &AppState, tenant_id: &str, token: &str) -> Result<MagicLinkR
         .ok_or_else(not_found)
 }
 
-/// The link a journey URL names.
+/// The link a journey URL names, when it belongs to this listener's environment.
 pub fn journey_link(state: &AppState, token: &str) -> Option<MagicLinkRecord> {
     if !is_uuid(token) {
         return None;
@@ -103,25 +103,35 @@ pub fn journey_link(state: &AppState, token: &str) -> Option<MagicLinkRecord> {
         .magic_link_by_token(&token.to_ascii_lowercase())
         .ok()
         .flatten()
+        .filter(|link| super::in_this_environment(state, &link.tenant_id))
 }
 
-/// The journey's capture of a link: single use; the same image checks and engines; a sandbox
-/// CPF in `external_id` picks the scenario.
+/// The journey's capture of a link: the link token in the path authenticates before the body
+/// is read; the capture counts against the tenant's rate limit and is read within its upload
+/// places; single use; the same image checks and engines; a sandbox CPF in `external_id` picks
+/// the scenario.
 pub async fn capture(
     state: &AppState,
+    notes: &crate::http::context::Annotations,
     token: &str,
-    body: &Value,
+    body: axum::body::Body,
 ) -> Result<MagicLinkRecord, Problem> {
-    let link = journey_link(state, token).ok_or_else(|| Problem::NotFound {
+    let not_found = || Problem::NotFound {
         what: "journey: magic link".into(),
-    })?;
-    let _slot = state.shared.captures.claim(&link.token)?;
+    };
+    let found = journey_link(state, token).ok_or_else(not_found)?;
+    crate::auth::rate_limit(state, &found.tenant_id, notes)?;
+    let (_permit, body) = crate::http::body::read_upload(state, &found.tenant_id, body).await?;
+    let body = selo_domain::validation::parse_body(&body)?;
+    let _slot = state.shared.captures.claim(&found.token)?;
+    // Read again under the slot: a submission that finished meanwhile must be seen.
+    let link = journey_link(state, token).ok_or_else(not_found)?;
     if link.capture.is_some() {
         return Err(Problem::NotFinished {
             reason: "this link was already used; a new verification needs a new link".into(),
         });
     }
-    let image = crate::services::capture::image(state, body).await?;
+    let image = crate::services::capture::image(state, &body).await?;
     let mut done = link.clone();
     let person = link.external_id.as_deref().unwrap_or_default();
     done.capture = Some(LinkCapture {

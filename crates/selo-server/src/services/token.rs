@@ -279,39 +279,51 @@ fn evaluate(
     )?;
     check_times(a.iat, a.exp, now)?;
     // The replay row (1.2.7) comes here, before the IP and hours rows.
+    // Both restrictions fail closed: a stored value that does not parse denies everyone.
     if !account.allow_ips.is_empty() {
-        let nets: Vec<_> = account
-            .allow_ips
-            .iter()
-            .filter_map(|c| parse_cidr(c).ok())
-            .collect();
-        if !ip_allowed(&nets, peer) {
-            let p = Problem::token(
-                AuthCode::IpNotAllowed,
-                format!(
-                    "requests from {peer} are not allowed for '{iss}' (allowed: {})",
-                    account.allow_ips.join(", ")
-                ),
-            );
+        let nets: Result<Vec<_>, _> = account.allow_ips.iter().map(|c| parse_cidr(c)).collect();
+        let description = match nets {
+            Ok(nets) if ip_allowed(&nets, peer) => None,
+            Ok(_) => Some(format!(
+                "requests from {peer} are not allowed for '{iss}' (allowed: {})",
+                account.allow_ips.join(", ")
+            )),
+            Err(_) => Some(unreadable(iss, "IP allow-list")),
+        };
+        if let Some(description) = description {
+            let p = Problem::token(AuthCode::IpNotAllowed, description);
             return Err(replay_first(state, replay, now, p).into());
         }
     }
-    if let Some(window) = account
-        .allowed_hours
-        .as_deref()
-        .and_then(|h| h.parse::<HoursWindow>().ok())
-    {
+    if let Some(hours) = account.allowed_hours.as_deref() {
         let t = state.shared.clock.now();
         let minute = u16::from(t.hour()) * 60 + u16::from(t.minute());
-        if !window.contains(minute) {
-            let p = Problem::token(
-                AuthCode::OutsideHours,
-                format!("'{iss}' may obtain tokens only between {window} UTC"),
-            );
+        let description = match hours.parse::<HoursWindow>() {
+            Ok(window) if window.contains(minute) => None,
+            Ok(window) => Some(format!(
+                "'{iss}' may obtain tokens only between {window} UTC"
+            )),
+            Err(_) => Some(unreadable(iss, "allowed-hours window")),
+        };
+        if let Some(description) = description {
+            let p = Problem::token(AuthCode::OutsideHours, description);
             return Err(replay_first(state, replay, now, p).into());
         }
     }
     Ok(())
+}
+
+/// The refusal of an account whose stored restriction does not parse (it fails closed).
+fn unreadable(iss: &str, what: &str) -> String {
+    tracing::error!(
+        iss,
+        what,
+        "a stored access restriction does not parse; refusing tokens"
+    );
+    format!(
+        "the {what} stored for '{iss}' cannot be read, so every token request is refused; \
+         set it again with `selo admin account set-access`"
+    )
 }
 
 /// `problem`, unless the assertion was already used: the replay row comes first.

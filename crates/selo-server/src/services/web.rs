@@ -283,7 +283,12 @@ pub fn selfie_key(p: &WebProcessRecord) -> String {
     format!("{}/{}.selfie", p.tenant_id, p.id)
 }
 
-/// The process a journey link names, when its token matches (constant-time).
+/// The header that carries a journey's process token to its capture route (checked before the
+/// body is read).
+pub const JOURNEY_TOKEN_HEADER: &str = "selo-journey-token";
+
+/// The process a journey URL names, when `token` is its token and it belongs to this listener's
+/// environment.
 pub fn journey_process(state: &AppState, id: &str, token: &str) -> Option<WebProcessRecord> {
     if !is_uuid(id) {
         return None;
@@ -294,32 +299,38 @@ pub fn journey_process(state: &AppState, id: &str, token: &str) -> Option<WebPro
         .web_process_by_id(&id.to_ascii_lowercase())
         .ok()
         .flatten()?;
-    bool::from(subtle::ConstantTimeEq::ct_eq(
+    let token_matches = bool::from(subtle::ConstantTimeEq::ct_eq(
         token.as_bytes(),
         p.token.as_bytes(),
-    ))
-    .then_some(p)
+    ));
+    (token_matches && super::in_this_environment(state, &p.tenant_id)).then_some(p)
 }
 
-/// The journey's capture: the process token authenticates; the image runs through the same
-/// checks and engines as the API contract.
+/// The journey's capture: the process token (from the URL or header) authenticates before the
+/// body is read; the capture counts against the tenant's rate limit and is read within its
+/// upload places; the image runs through the same checks and engines as the API contract.
 pub async fn capture(
     state: &AppState,
+    notes: &crate::http::context::Annotations,
     id: &str,
-    body: &Value,
+    token: &str,
+    body: axum::body::Body,
 ) -> Result<WebProcessRecord, Problem> {
     if !is_uuid(id) {
         return Err(bad_id(id));
     }
     let store = &state.shared.store;
-    let token = body
-        .get("token")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let p = journey_process(state, id, token).ok_or_else(|| Problem::NotFound {
+    let not_found = || Problem::NotFound {
         what: "journey: process (or its token)".into(),
-    })?;
-    let _slot = state.shared.captures.claim(&p.id)?;
+    };
+    let found = journey_process(state, id, token).ok_or_else(not_found)?;
+    crate::auth::rate_limit(state, &found.tenant_id, notes)?;
+    let (_permit, body) = crate::http::body::read_upload(state, &found.tenant_id, body).await?;
+    let body = selo_domain::validation::parse_body(&body)?;
+    let _slot = state.shared.captures.claim(&found.id)?;
+    // Read again under the slot: a submission that finished while this one was arriving must
+    // be seen, or this one would overwrite the judged selfie.
+    let p = journey_process(state, id, token).ok_or_else(not_found)?;
     if p.awaiting_document() {
         return Err(Problem::NotFinished {
             reason: "this verification is waiting for the person's document; the company must set it first (POST /client/v1/process/{id}/document)".into(),
@@ -338,7 +349,7 @@ pub async fn capture(
             });
         }
     }
-    let image = crate::services::capture::image(state, body).await?;
+    let image = crate::services::capture::image(state, &body).await?;
     let mut done = p.clone();
     done.capture = Some(WebCapture {
         at: state.now(),

@@ -73,7 +73,7 @@ async fn tenant_account_and_apikey_lifecycle_with_json_output() {
 }
 
 #[tokio::test]
-async fn admin_errors_say_what_to_fix_and_exit_3() {
+async fn admin_errors_say_what_to_fix_and_exit_3_or_2_for_invalid_values() {
     let s = Server::start();
     let out = s.admin_raw(&[
         "apikey",
@@ -95,7 +95,11 @@ async fn admin_errors_say_what_to_fix_and_exit_3() {
         "--capabilities",
         "identity,face",
     ]);
-    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an invalid value is a usage error"
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown capability 'face'"));
     let out = s.admin_raw(&["account", "create", "--tenant", tid, "a"]);
     assert_eq!(
@@ -142,7 +146,38 @@ async fn admin_errors_say_what_to_fix_and_exit_3() {
         "--allowed-hours",
         "8-18",
     ]);
-    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(out.status.code(), Some(2));
+    for bad in [
+        vec![
+            "account",
+            "set-access",
+            "--tenant",
+            tid,
+            "a",
+            "--allowed-hours",
+            "25:00-01:00",
+        ],
+        vec![
+            "account",
+            "set-access",
+            "--tenant",
+            tid,
+            "a",
+            "--allow-ip",
+            "10.0.0.0/99",
+        ],
+        vec!["tenant", "set-flows", tid, "nonsense"],
+        vec!["tenant", "set-permissions", tid, "selfie,nonsense"],
+        vec!["tenant", "create", ""],
+    ] {
+        let out = s.admin_raw(&bad);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("nonsense") || err.contains(':'),
+            "{bad:?}: {err}"
+        );
+    }
     let out = s.admin_raw(&["account", "disable", "--tenant", tid, "ghost"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
     let v: Value = s.admin(&["account", "list", "--tenant", tid]);

@@ -152,11 +152,29 @@ async fn get_wait_and_their_exit_codes() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(json_out(&out)["response"]["id"], id.as_str());
 
-    // A status-5 process: GET answers 410, an error verdict (exit 1).
+    // A status-5 process: GET answers 410, an error verdict (exit 1) that --json names.
     let failed = create("00000000787");
     let out = selo(&["process", "get", &failed, "--json"], &creds);
     assert_eq!(out.status.code(), Some(1));
-    assert!(json_out(&out)["response"]["error"]["code"].is_string());
+    let v = json_out(&out);
+    assert!(v["response"]["error"]["code"].is_string());
+    assert_eq!(v["verdict"]["verdict"], "error", "{v}");
+
+    // A process past its retention window: the 410 (41002) says nothing about the verdict,
+    // so the call failed (exit 3). The record is aged in the database: the CLI signs its
+    // assertion with the real clock, so this server's clock cannot be moved 90 days.
+    let old = create("00000000191");
+    let db = rusqlite::Connection::open(s.data.path().join("selo.db")).unwrap();
+    db.execute(
+        "UPDATE processes SET record = json_set(record, '$.createdAt', json_extract(record, '$.createdAt') - 91 * 86400) WHERE id = ?1",
+        [&old],
+    )
+    .unwrap();
+    let out = selo(&["process", "get", &old, "--json"], &creds);
+    assert_eq!(out.status.code(), Some(3));
+    let v = json_out(&out);
+    assert_eq!(v["response"]["error"]["code"], "41002", "{v}");
+    assert!(v["verdict"].is_null(), "{v}");
 
     // Unknown process: the call failed (3).
     let out = selo(

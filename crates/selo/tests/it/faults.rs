@@ -134,11 +134,92 @@ async fn after_commit_faults_answer_an_error_for_a_stored_process() {
         .await
         .unwrap();
     assert_eq!(res.status(), 503);
+    // CONTRACT §4: the process may exist, so a create without an Idempotency-Key is not to be
+    // retried blindly; the description says how to find out.
+    assert_eq!(res.headers()["should-retry"], "false");
+    let v: Value = res.json().await.unwrap();
+    let d = v["error"]["description"].as_str().unwrap();
+    assert!(d.contains("GET /processes/v1?clientReference="), "{d}");
     assert_eq!(
         lookup(&s, &t, &token, "after-commit").await,
         1,
         "the process was stored anyway"
     );
+}
+
+/// `Should-Retry` on a create's 5xx depends on whether a retry can duplicate (CONTRACT §4),
+/// on every create route; other 5xx say `true`.
+#[tokio::test]
+async fn a_create_5xx_says_retry_only_with_an_idempotency_key() {
+    let s = Server::start();
+    let t = s.tenant();
+    let token = s.token(&t).await;
+    let creates = [
+        ("/processes/v1", body("retry-advice"), "clientReference"),
+        (
+            "/client/v1/process",
+            json!({"callbackUri": "/", "flow": "id", "purpose": "biometryonboarding",
+                   "person": {"duiType": "DUI_TYPE_BR_CPF", "duiValue": "00000000191"}}),
+            "clientReference",
+        ),
+        (
+            "/v2/magic-link",
+            json!({"external_id": "x"}),
+            "Idempotency-Key",
+        ),
+    ];
+    for (path, create, hint) in creates {
+        let (_, p) = plan(
+            &s,
+            &token,
+            json!({"match": {"method": "POST", "path": path}, "faults": ["500", "500"]}),
+        )
+        .await;
+        let id = p["id"].as_str().unwrap();
+        let send = |key: Option<&str>| {
+            let mut r = s
+                .http
+                .post(s.url(path))
+                .header("authorization", format!("Bearer {token}"))
+                .header("apikey", &t.api_key)
+                .header("x-api-key", &t.api_key)
+                .header("selo-fault-plan", id)
+                .json(&create);
+            if let Some(key) = key {
+                r = r.header("idempotency-key", key.to_string());
+            }
+            r.send()
+        };
+        let blind = send(None).await.unwrap();
+        assert_eq!(blind.status(), 500, "{path}");
+        assert_eq!(blind.headers()["should-retry"], "false", "{path}");
+        let text = blind.text().await.unwrap();
+        assert!(
+            text.contains("may have taken effect") && text.contains(hint),
+            "{path}: {text}"
+        );
+        let keyed = send(Some(&format!("k-{path}"))).await.unwrap();
+        assert_eq!(keyed.status(), 500, "{path}");
+        assert_eq!(keyed.headers()["should-retry"], "true", "{path}");
+    }
+    // A 5xx of a read can always be retried.
+    let (_, p) = plan(
+        &s,
+        &token,
+        json!({"match": {"method": "GET", "path": "/processes/v1"}, "faults": ["500"]}),
+    )
+    .await;
+    let read = s
+        .http
+        .get(s.url("/processes/v1?clientReference=x"))
+        .header("authorization", format!("Bearer {token}"))
+        .header("apikey", &t.api_key)
+        .header("selo-fault-plan", p["id"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 500);
+    assert_eq!(read.headers()["should-retry"], "true");
 }
 
 #[tokio::test]

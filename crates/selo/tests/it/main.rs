@@ -8,6 +8,7 @@ mod client_cli;
 mod faults;
 mod idempotency;
 mod journey;
+mod limits;
 mod load;
 mod magic_link;
 mod ops;

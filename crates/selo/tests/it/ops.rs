@@ -122,16 +122,16 @@ async fn serve_demo_provisions_once_and_prints_a_next_step() {
 
 #[tokio::test]
 async fn selo_features_lists_the_test_clock_only_with_the_manual_clock() {
-    let s = Server::start_with(Opts {
-        manual_clock: true,
-        production: true,
-        ..Opts::default()
-    });
+    let s = Server::start_manual_clock();
     let res = s.http.get(s.url("/livez")).send().await.unwrap();
     assert_eq!(
         res.headers()["selo-features"],
         "idempotency-key,fault-injection,test-clock"
     );
+    let s = Server::start_with(Opts {
+        production: true,
+        ..Opts::default()
+    });
     let prod = format!("{}/livez", s.env("production").url);
     let res = s.http.get(prod).send().await.unwrap();
     assert_eq!(res.headers()["selo-features"], "idempotency-key");
@@ -141,6 +141,60 @@ async fn selo_features_lists_the_test_clock_only_with_the_manual_clock() {
         404,
         "no test clock on production"
     );
+}
+
+/// CONTRACT §19: production's clock is never the test rig's, so the two flags cannot meet.
+#[test]
+fn the_manual_clock_with_a_production_listener_exits_2() {
+    let data = tempfile::tempdir().unwrap();
+    let out = Command::new(selo_bin())
+        .args(["serve", "--manual-clock", "--listen", "127.0.0.1:0"])
+        .args(["--production-listen", "127.0.0.1:0", "--data"])
+        .arg(data.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--manual-clock") && err.contains("--production-listen"),
+        "{err}"
+    );
+}
+
+/// CONTRACT §19: `advanceSeconds` is 0..=315 360 000 and the clock never goes backwards.
+#[tokio::test]
+async fn the_manual_clock_refuses_advances_out_of_range() {
+    let s = Server::start_manual_clock();
+    let before = s.now().await;
+    for bad in [
+        serde_json::json!(-1),
+        serde_json::json!(315_360_001),
+        serde_json::json!(i64::MAX),
+        serde_json::json!(1.5),
+        serde_json::json!("60"),
+    ] {
+        let res = s
+            .http
+            .post(s.url("/sandbox/clock"))
+            .json(&serde_json::json!({"advanceSeconds": bad}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400, "{bad}");
+        let v: Value = res.json().await.unwrap();
+        assert_eq!(v["error"]["fields"][0]["field"], "advanceSeconds", "{v}");
+        assert!(
+            v["error"]["description"]
+                .as_str()
+                .unwrap()
+                .contains("315360000"),
+            "{v}"
+        );
+    }
+    assert_eq!(s.now().await, before, "a refused advance moves nothing");
+    s.advance(315_360_000).await;
+    assert_eq!(s.now().await, before + 315_360_000);
 }
 
 /// The SDK's `examples/onboarding.rs` runs a full onboarding against `selo serve --demo`
@@ -192,4 +246,79 @@ async fn the_sdk_onboarding_example_runs_against_the_demo() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// CONTRACT §19: the data directory is `0700`; the database (with its WAL), keys and blobs
+/// `0600` whatever the umask, and a directory an older version left open is tightened.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_directory_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let s = Server::start();
+    let data = s.data.path();
+    std::fs::set_permissions(data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let db = data.join("selo.db");
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut s = s;
+    s.restart();
+    let t = s.tenant();
+    let token = s.token(&t).await;
+    let created = s.api_process(&t, &token, "00000000191").await;
+    assert_eq!(created["status"], 3, "{created}");
+    let data = s.data.path();
+    assert_eq!(mode(data), 0o700, "data directory");
+    for file in [
+        "selo.db",
+        "selo.db-wal",
+        "selo.db-shm",
+        "keys/sandbox.ed25519.p8",
+    ] {
+        assert_eq!(mode(&data.join(file)), 0o600, "{file}");
+    }
+    for folder in ["keys", "blobs", &format!("blobs/{}", t.id)] {
+        assert_eq!(mode(&data.join(folder)), 0o700, "{folder}");
+    }
+    let selfies: Vec<_> = std::fs::read_dir(data.join("blobs").join(&t.id))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(!selfies.is_empty());
+    for selfie in selfies {
+        assert_eq!(mode(&selfie), 0o600, "{}", selfie.display());
+    }
+}
+
+/// CONTRACT §19: `/metrics` is never served on a production listener; `--metrics-listen`
+/// serves every environment's counters on an address of the operator's choosing.
+#[tokio::test]
+async fn metrics_stay_off_production_listeners() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let metrics_addr = free.local_addr().unwrap().to_string();
+    drop(free);
+    let s = Server::start_with(Opts {
+        production: true,
+        extra: vec!["--metrics-listen".into(), metrics_addr.clone()],
+        ..Opts::default()
+    });
+    let prod = s.env("production").url.clone();
+    let res = s.http.get(format!("{prod}/livez")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let res = s.http.get(format!("{prod}/metrics")).send().await.unwrap();
+    assert_eq!(res.status(), 404, "no metrics on a production listener");
+    let text = s
+        .http
+        .get(format!("http://{metrics_addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("environment=\"production\",route=\"/livez\",status=\"200\"} 1"),
+        "{text}"
+    );
+    let res = s.http.get(s.url("/metrics")).send().await.unwrap();
+    assert_eq!(res.status(), 200, "sandbox listeners still serve it");
 }

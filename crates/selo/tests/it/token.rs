@@ -554,3 +554,33 @@ async fn a_replay_cannot_hide_behind_another_encoding_or_extreme_times() {
     let c = json!({"iss": t.iss, "aud": aud, "scope": "*", "iat": -1_000_000_000_000_000_000i64, "exp": i64::MAX});
     rejected(s.exchange("sandbox", &t.assertion_with(&c)).await, "1.2.5");
 }
+
+/// An access restriction stored in a form the server cannot read denies instead of allowing
+/// (a damaged or hand-edited database must not open an account to everyone).
+#[tokio::test]
+async fn unreadable_access_restrictions_fail_closed() {
+    let (s, t, aud) = setup().await;
+    let db = rusqlite::Connection::open(s.data.path().join("selo.db")).unwrap();
+    let set = |ips: &str, hours: Option<&str>| {
+        db.execute(
+            "UPDATE accounts SET allow_ips = ?1, allowed_hours = ?2 WHERE tenant_id = ?3",
+            rusqlite::params![ips, hours, t.id],
+        )
+        .unwrap();
+    };
+    // The peer is allowed by the entry that parses; the one that does not still denies.
+    set("127.0.0.1,not-a-network", None);
+    let d = rejected(s.exchange("sandbox", &t.assertion(&aud)).await, "1.3.1");
+    assert!(
+        d.contains("cannot be read") && d.contains("set-access"),
+        "{d}"
+    );
+    set("", Some("25:00-99:99"));
+    let d = rejected(s.exchange("sandbox", &t.assertion(&aud)).await, "1.3.2");
+    assert!(
+        d.contains("cannot be read") && d.contains("set-access"),
+        "{d}"
+    );
+    set("127.0.0.1", None);
+    assert_eq!(s.exchange("sandbox", &t.assertion(&aud)).await.0, 200);
+}

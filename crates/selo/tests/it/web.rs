@@ -42,16 +42,9 @@ async fn create(s: &Server, token: &str, body: &Value) -> (u16, Value) {
 
 /// Completes the journey of `process` with `image` (base64).
 async fn capture(s: &Server, process: &Value, image: &str) -> (u16, Value) {
-    let p = &process["process"];
-    let path = format!("/journey/v1/process/{}/capture", p["id"].as_str().unwrap());
-    call(
-        s,
-        reqwest::Method::POST,
-        &path,
-        None,
-        Some(&json!({"token": p["token"], "imageBase64": image})),
-    )
-    .await
+    let res = s.capture(&process["process"], image).await;
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
 }
 
 fn expect_error(got: &(u16, Value), status: u16, code: &str, fragment: &str) {
@@ -180,6 +173,23 @@ async fn validation_errors_are_code_3_with_the_idcloud_messages() {
             "invalid expiresIn",
         ),
         (with(&|b| b["flow"] = json!("idtoken")), "bioTokenId"),
+        // CONTRACT §19: schemes a browser would run or read locally, in any letter case.
+        (
+            with(&|b| b["callbackUri"] = json!("javascript://%0aalert(document.domain)")),
+            "invalid callbackUri: the scheme of",
+        ),
+        (
+            with(&|b| b["callbackUri"] = json!("JavaScript://x")),
+            "is not allowed",
+        ),
+        (
+            with(&|b| b["callbackUri"] = json!("file:///etc/passwd")),
+            "is not allowed",
+        ),
+        (
+            with(&|b| b["callbackUri"] = json!("Data://text/html,x")),
+            "is not allowed",
+        ),
     ];
     for (body, message) in cases {
         let got = create(&s, &token, &body).await;
@@ -287,7 +297,11 @@ async fn auth_flows_ids_and_tenants() {
     idcheck["flow"] = json!("idcheck");
     assert_eq!(create(&s, &token, &idcheck).await.0, 200);
     let bad = s.admin_raw(&["tenant", "set-flows", &t.id, "idcheck,nope"]);
-    assert_eq!(bad.status.code(), Some(3));
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "an unknown flow is a usage error"
+    );
     let fresh = s.admin(&["tenant", "create", "Flows", "--flows", "id"]);
     let listed = s.admin(&["tenant", "list"]);
     let row = listed
@@ -334,10 +348,24 @@ async fn the_journey_capture_finishes_the_process_with_the_scenario() {
             "LIVENESS_RESULT_LIVE",
         ),
         (
+            "00000000515",
+            "PROCESS_STATE_FINISHED",
+            "PROCESS_RESULT_OK",
+            "AUTHENTICATION_RESULT_INCONCLUSIVE",
+            "LIVENESS_RESULT_LIVE",
+        ),
+        (
             "00000000604",
             "PROCESS_STATE_FINISHED",
             "PROCESS_RESULT_OK",
             "AUTHENTICATION_RESULT_INCONCLUSIVE",
+            "LIVENESS_RESULT_LIVE",
+        ),
+        (
+            "00000000868",
+            "PROCESS_STATE_FINISHED",
+            "PROCESS_RESULT_OK",
+            "AUTHENTICATION_RESULT_POSITIVE",
             "LIVENESS_RESULT_LIVE",
         ),
         (
@@ -373,8 +401,28 @@ async fn the_journey_capture_finishes_the_process_with_the_scenario() {
             "{cpf}"
         );
         assert_eq!(p["authenticationInfo"]["livenessResult"], liveness, "{cpf}");
-        if cpf == "00000000434" {
-            assert_eq!(p["authenticationInfo"]["scoreEngineResult"]["score"], 50);
+        match cpf {
+            "00000000434" => {
+                assert_eq!(p["authenticationInfo"]["scoreEngineResult"]["score"], 50)
+            }
+            "00000000515" => {
+                assert_eq!(p["authenticationInfo"]["scoreEngineResult"]["score"], -60)
+            }
+            _ => {}
+        }
+        // CONTRACT §8: the behaviour alert is TRUST_RESULT_YES, which the SDK reads as an
+        // alert (not approved); no other scenario raises one.
+        let (trust, verdict) = if cpf == "00000000868" {
+            ("TRUST_RESULT_YES", "inconclusive")
+        } else {
+            ("TRUST_RESULT_UNSPECIFIED", "")
+        };
+        assert_eq!(
+            p["authenticationInfo"]["identityFraudstersResult"], trust,
+            "{cpf}"
+        );
+        if !verdict.is_empty() {
+            assert_eq!(selo_sdk::Verdict::from_web_process(&v).as_str(), verdict);
         }
     }
     // A wrong token is 404; a second capture 409; an image below 640x480 is 400.

@@ -87,16 +87,7 @@ fn create_web(creds: &Path, cpf: &str) -> Value {
 
 /// Completes the journey of `process` with `jpeg`, as the journey page would.
 async fn capture(s: &Server, process: &Value, jpeg: &[u8]) {
-    let res = s
-        .http
-        .post(s.url(&format!(
-            "/journey/v1/process/{}/capture",
-            process["id"].as_str().unwrap()
-        )))
-        .json(&json!({"token": process["token"], "imageBase64": images::b64(jpeg)}))
-        .send()
-        .await
-        .unwrap();
+    let res = s.capture(process, &images::b64(jpeg)).await;
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
 }
 

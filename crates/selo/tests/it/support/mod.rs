@@ -336,15 +336,27 @@ impl Server {
 
     /// Completes a Web & SDK process's journey with a 640×480 selfie: the HTTP status.
     pub async fn complete_journey(&self, process: &Value) -> u16 {
+        self.capture(process, &images::selfie())
+            .await
+            .status()
+            .as_u16()
+    }
+
+    /// Submits the journey's capture of `process` (the `process` object of a Web & SDK
+    /// create) as the journey page does: the process token in its header, the base64 image in
+    /// the body.
+    pub async fn capture(&self, process: &Value, image_base64: &str) -> reqwest::Response {
         let id = process["id"].as_str().unwrap();
         self.http
             .post(self.url(&format!("/journey/v1/process/{id}/capture")))
-            .json(&json!({"token": process["token"], "imageBase64": images::selfie()}))
+            .header(
+                "selo-journey-token",
+                process["token"].as_str().unwrap_or_default(),
+            )
+            .json(&json!({"imageBase64": image_base64}))
             .send()
             .await
             .unwrap()
-            .status()
-            .as_u16()
     }
 
     /// Advances the manual clock.

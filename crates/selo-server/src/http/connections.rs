@@ -1,0 +1,264 @@
+//! Accepting and serving connections with the bounds of CONTRACT §19: a connection that has not
+//! sent a request's complete headers within the header timeout (10 s, counted from when it
+//! opened or from the first byte of a later request) is closed, an idle keep-alive connection is
+//! closed after the idle timeout (60 s), and at most `max_connections` are open at once (further
+//! ones wait in the listen backlog). Shutdown stops accepting and lets in-flight requests finish.
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper_util::rt::TokioIo;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, Semaphore};
+use tokio::time::Instant;
+use tower::ServiceExt;
+
+/// The connection bounds.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// How long a request's headers may take to arrive in full.
+    pub header_timeout: Duration,
+    /// How long a keep-alive connection may wait, idle, for its next request.
+    pub idle_timeout: Duration,
+    /// Open connections at most.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 10_000,
+        }
+    }
+}
+
+/// What one connection is doing, as its socket and its requests tell.
+struct Activity {
+    /// Requests being answered.
+    in_flight: usize,
+    /// When the head of the next request began to arrive: the connection's opening for its
+    /// first request, else the first byte read while no request was in flight.
+    head_started: Option<Instant>,
+    /// The last moment the connection did something (read, write, request finished).
+    last_active: Instant,
+}
+
+/// An [`Activity`] shared by a connection's socket, its service and its watchdog, which is
+/// woken when a request finishes.
+#[derive(Clone)]
+struct Watch(Arc<(Mutex<Activity>, Notify)>);
+
+impl Watch {
+    fn new(opened: Instant) -> Self {
+        let activity = Activity {
+            in_flight: 0,
+            head_started: Some(opened),
+            last_active: opened,
+        };
+        Watch(Arc::new((Mutex::new(activity), Notify::new())))
+    }
+
+    fn activity(&self) -> std::sync::MutexGuard<'_, Activity> {
+        self.0.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn update(&self, f: impl FnOnce(&mut Activity)) {
+        f(&mut self.activity());
+    }
+
+    fn read(&self, bytes: usize) {
+        if bytes == 0 {
+            return;
+        }
+        let now = Instant::now();
+        self.update(|a| {
+            a.last_active = now;
+            if a.in_flight == 0 && a.head_started.is_none() {
+                a.head_started = Some(now);
+            }
+        });
+    }
+
+    fn wrote(&self) {
+        let now = Instant::now();
+        self.update(|a| a.last_active = now);
+    }
+
+    fn request_started(&self) {
+        self.update(|a| {
+            a.in_flight += 1;
+            a.head_started = None;
+        });
+    }
+
+    fn request_finished(&self) {
+        let now = Instant::now();
+        self.update(|a| {
+            a.in_flight = a.in_flight.saturating_sub(1);
+            a.last_active = now;
+        });
+        self.0.1.notify_one();
+    }
+
+    /// When the connection breaks a bound unless something happens first (`None` while a
+    /// request is in flight: its time is the request timeout's business).
+    fn deadline(&self, limits: ConnectionLimits) -> Option<Instant> {
+        let a = self.activity();
+        match (a.in_flight, a.head_started) {
+            (0, Some(started)) => Some(started + limits.header_timeout),
+            (0, None) => Some(a.last_active + limits.idle_timeout),
+            _ => None,
+        }
+    }
+
+    /// Resolves when the connection has broken a bound.
+    async fn expired(&self, limits: ConnectionLimits) {
+        loop {
+            match self.deadline(limits) {
+                Some(deadline) if Instant::now() >= deadline => return,
+                Some(deadline) => tokio::time::sleep_until(deadline).await,
+                None => self.0.1.notified().await,
+            }
+        }
+    }
+}
+
+/// A socket that reports its reads and writes to the connection's [`Watch`].
+struct WatchedStream {
+    inner: TcpStream,
+    watch: Watch,
+}
+
+impl AsyncRead for WatchedStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = polled {
+            self.watch.read(buf.filled().len() - before);
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for WatchedStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = polled
+            && n > 0
+        {
+            self.watch.wrote();
+        }
+        polled
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Counts a request as in flight until dropped.
+struct InFlight(Watch);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.request_finished();
+    }
+}
+
+/// The open-connection places shared by every listener of a server.
+pub fn connection_places(limits: ConnectionLimits) -> Arc<Semaphore> {
+    Arc::new(Semaphore::new(limits.max_connections))
+}
+
+/// Serves `router` on `listener` within `limits` (a connection holds one of `open`'s places)
+/// until `shutdown` resolves, then waits for the open connections' in-flight requests to
+/// finish.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: ConnectionLimits,
+    open: Arc<Semaphore>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let place = tokio::select! {
+            place = open.clone().acquire_owned() => place,
+            () = &mut shutdown => break,
+        };
+        let Ok(place) = place else { break };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: let some close, then go on.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let watch = Watch::new(Instant::now());
+        let io = TokioIo::new(WatchedStream {
+            inner: stream,
+            watch: watch.clone(),
+        });
+        let app = router.clone();
+        let requests = watch.clone();
+        let service =
+            hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                requests.request_started();
+                let in_flight = InFlight(requests.clone());
+                let mut req = req.map(axum::body::Body::new);
+                req.extensions_mut().insert(ConnectInfo(peer));
+                let app = app.clone();
+                async move {
+                    let res = app.oneshot(req).await;
+                    drop(in_flight);
+                    res
+                }
+            });
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        // The header bound is the watchdog's, which also tells idle time apart.
+        builder.header_read_timeout(None);
+        let connection = graceful.watch(builder.serve_connection(io, service));
+        tokio::spawn(async move {
+            tokio::select! {
+                result = connection => {
+                    if let Err(e) = result {
+                        tracing::debug!(error = %e, peer = %peer, "connection ended with an error");
+                    }
+                }
+                () = watch.expired(limits) => {
+                    tracing::debug!(peer = %peer, "closing a slow or idle connection");
+                }
+            }
+            drop(place);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
