@@ -24,6 +24,10 @@ pub struct AccessClaims {
     pub tid: String,
     /// Account name.
     pub acc: String,
+    /// The id of the account key that signed the assertion this token was exchanged for
+    /// (empty in tokens of older versions: only the account is then checked).
+    #[serde(default)]
+    pub akid: String,
     /// Environment name.
     pub env: String,
     /// Issued at.
@@ -66,6 +70,7 @@ pub fn bearer(state: &AppState, headers: &HeaderMap) -> Result<Principal, Proble
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| invalid("the Authorization header must be 'Bearer <access_token>'"))?;
+    let epoch = state.shared.store.known_config_epoch();
     if let Some(hit) = state
         .shared
         .token_cache
@@ -74,6 +79,10 @@ pub fn bearer(state: &AppState, headers: &HeaderMap) -> Result<Principal, Proble
     {
         if hit.exp <= state.now() {
             return Err(Problem::BearerExpired);
+        }
+        if hit.checked_epoch != epoch {
+            still_authorized(state, &hit, epoch)?;
+            state.shared.token_cache.checked(token, epoch);
         }
         return Ok(Principal {
             tenant_id: hit.tenant_id,
@@ -107,19 +116,64 @@ pub fn bearer(state: &AppState, headers: &HeaderMap) -> Result<Principal, Proble
     if claims.exp <= state.now() {
         return Err(Problem::BearerExpired);
     }
-    state.shared.token_cache.insert(
-        token,
-        crate::caches::VerifiedToken {
-            tenant_id: claims.tid.clone(),
-            account: claims.acc.clone(),
-            exp: claims.exp,
-            env: claims.env.clone(),
-        },
-    );
-    Ok(Principal {
+    let verified = crate::caches::VerifiedToken {
         tenant_id: claims.tid,
         account: claims.acc,
+        issuer: claims.sub,
+        signed_by: claims.akid,
+        exp: claims.exp,
+        env: claims.env,
+        checked_epoch: epoch,
+    };
+    still_authorized(state, &verified, epoch)?;
+    state.shared.token_cache.insert(token, verified.clone());
+    Ok(Principal {
+        tenant_id: verified.tenant_id,
+        account: verified.account,
     })
+}
+
+/// Whether the account behind a verified token may still call, as of configuration `epoch`
+/// (CONTRACT §19): it exists and is enabled, and the key that signed its assertion is not
+/// revoked. The configuration is read once per account and epoch (the token service's cache);
+/// the epoch moves within a fraction of a second of an admin change (see
+/// [`crate::caches::watch_config_epoch`]).
+fn still_authorized(
+    state: &AppState,
+    token: &crate::caches::VerifiedToken,
+    epoch: u64,
+) -> Result<(), Problem> {
+    let creds = crate::services::token::credentials(
+        state,
+        &token.tenant_id,
+        &token.account,
+        &token.issuer,
+        epoch,
+    )
+    .map_err(|_| {
+        invalid(format!(
+            "the service account '{}' no longer exists; obtain a token for an existing account",
+            token.issuer
+        ))
+    })?;
+    if !creds.account.enabled {
+        return Err(invalid(format!(
+            "the service account '{}' was disabled; enable it (`selo admin account enable`) and obtain a new token",
+            token.issuer
+        )));
+    }
+    let key_live = token.signed_by.is_empty()
+        || creds
+            .keys
+            .iter()
+            .any(|k| k.id == token.signed_by && k.revoked_at.is_none());
+    if !key_live {
+        return Err(invalid(format!(
+            "the key that signed this token's assertion ({}) was revoked; sign a new assertion with a current key and obtain a new token",
+            token.signed_by
+        )));
+    }
+    Ok(())
 }
 
 /// SHA-256 (API keys are stored, and assertions remembered, by this hash).

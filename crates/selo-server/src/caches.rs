@@ -18,10 +18,16 @@ pub struct VerifiedToken {
     pub tenant_id: String,
     /// Account name.
     pub account: String,
+    /// The account's `iss` (`sub` claim).
+    pub issuer: String,
+    /// The account key that signed the assertion (empty for tokens of older versions).
+    pub signed_by: String,
     /// Expiry (Unix seconds), checked against the clock on every use.
     pub exp: i64,
     /// The environment that issued it (a hit from another environment is not a hit).
     pub env: String,
+    /// The configuration epoch at which the account and key were last found live.
+    pub checked_epoch: u64,
 }
 
 /// Access tokens whose signature this server already verified, by their exact text.
@@ -38,6 +44,18 @@ impl TokenCache {
             .unwrap_or_else(|p| p.into_inner())
             .get(token)
             .cloned()
+    }
+
+    /// Notes that `token`'s account and key were found live at `epoch`.
+    pub fn checked(&self, token: &str, epoch: u64) {
+        if let Some(hit) = self
+            .tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(token)
+        {
+            hit.checked_epoch = epoch;
+        }
     }
 
     /// Remembers a verified token.
@@ -75,6 +93,29 @@ impl KeyCache {
         map.insert(id.to_string(), key.clone());
         Some(key)
     }
+}
+
+/// How often the configuration epoch is read while nothing else reads it: an admin change made
+/// by another process (account disabled, key revoked) reaches every cached access token within
+/// this (CONTRACT §19 asks for a second).
+pub const EPOCH_WATCH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Reads the store's configuration epoch every [`EPOCH_WATCH_INTERVAL`] for as long as the
+/// server runs, so that [`selo_store::Store::known_config_epoch`] is never older than that.
+pub fn watch_config_epoch(shared: Arc<crate::state::Shared>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(EPOCH_WATCH_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let store = shared.store.clone();
+            match tokio::task::spawn_blocking(move || store.config_epoch()).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "reading the configuration epoch failed"),
+                Err(e) => tracing::warn!(error = %e, "the configuration epoch task failed"),
+            }
+        }
+    });
 }
 
 /// Values read from the store's configuration, each valid only at the epoch it was read at.

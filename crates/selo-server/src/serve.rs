@@ -154,6 +154,7 @@ impl ServeHandle {
     ) -> anyhow::Result<()> {
         crate::sweeper::spawn(self.shared.clone(), self.sweep_interval);
         crate::webhooks::Worker::spawn(self.shared.clone());
+        crate::caches::watch_config_epoch(self.shared.clone());
         let (tx, _) = tokio::sync::broadcast::channel::<()>(1);
         let limits = self.connections;
         let places = crate::http::connections::connection_places(limits);

@@ -57,6 +57,9 @@ pub struct FaultPlanRequest {
     /// Apply to every matching request of the tenant, without the `Selo-Fault-Plan` header.
     #[serde(default)]
     pub global: bool,
+    /// Seconds until the plan expires (default 3600, at most 86 400).
+    #[serde(default, rename = "ttlSeconds")]
+    pub ttl_seconds: Option<u64>,
 }
 
 /// The requests a plan applies to.
@@ -85,6 +88,9 @@ pub struct FaultPlanView {
     pub consumed: Vec<ConsumedFault>,
     /// How many faults are left.
     pub remaining: usize,
+    /// When the plan expires (RFC 3339); it is forgotten then.
+    #[serde(rename = "expiresAt")]
+    pub expires_at: String,
 }
 
 /// One consumed fault.

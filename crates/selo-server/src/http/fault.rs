@@ -5,7 +5,6 @@ use crate::state::AppState;
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::response::Response;
-use selo_domain::clock::rfc3339_millis;
 use selo_domain::fault::Fault;
 use selo_domain::problem::Problem;
 use std::pin::Pin;
@@ -36,7 +35,7 @@ pub fn pick(state: &AppState, req: &Request, request_id: &str) -> Option<(String
         method: req.method().as_str(),
         path: req.uri().path(),
         request_id,
-        now: rfc3339_millis(state.shared.clock.now()),
+        now: state.shared.clock.now(),
     })
 }
 

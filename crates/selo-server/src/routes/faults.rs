@@ -2,6 +2,7 @@
 //! ever touches its tenant's requests.
 
 use crate::auth;
+use crate::faults::{MAX_LIVE_PLANS, NewPlan};
 use crate::http::context::Annotations;
 use crate::http::problem::ApiResult;
 use crate::state::AppState;
@@ -16,6 +17,12 @@ use selo_wire::sandbox::{FaultPlanRequest, FaultPlanView};
 
 /// Most faults one plan may hold.
 pub const MAX_FAULTS: usize = 100;
+/// A plan's lifetime when the request names none, seconds.
+pub const DEFAULT_TTL_SECONDS: u64 = 3600;
+/// The longest lifetime a plan may ask for, seconds.
+pub const MAX_TTL_SECONDS: u64 = 86_400;
+/// Longest `match.path`.
+pub const MAX_PATH: usize = 512;
 
 fn invalid(
     field: impl Into<String>,
@@ -43,7 +50,22 @@ pub async fn create(
         )])
     })?;
     let mut problems = Vec::new();
-    if !req.matcher.path.starts_with('/') {
+    if req.matcher.method.as_deref().is_some_and(|m| {
+        m.is_empty() || m.len() > 16 || !m.bytes().all(|b| b.is_ascii_alphabetic())
+    }) {
+        problems.push(invalid(
+            "match.method",
+            FieldReason::Invalid,
+            "match.method must be an HTTP method such as POST",
+        ));
+    }
+    if req.matcher.path.len() > MAX_PATH {
+        problems.push(invalid(
+            "match.path",
+            FieldReason::TooLong,
+            format!("match.path may be at most {MAX_PATH} characters"),
+        ));
+    } else if !req.matcher.path.starts_with('/') {
         problems.push(invalid(
             "match.path",
             FieldReason::Invalid,
@@ -64,15 +86,38 @@ pub async fn create(
             Err(e) => problems.push(invalid(format!("faults[{i}]"), FieldReason::Invalid, e)),
         }
     }
+    let ttl = req.ttl_seconds.unwrap_or(DEFAULT_TTL_SECONDS);
+    if !(1..=MAX_TTL_SECONDS).contains(&ttl) {
+        problems.push(invalid(
+            "ttlSeconds",
+            FieldReason::Invalid,
+            format!(
+                "ttlSeconds must be from 1 to {MAX_TTL_SECONDS} (default {DEFAULT_TTL_SECONDS})"
+            ),
+        ));
+    }
     if !problems.is_empty() {
         return Err(Problem::Invalid(problems).into());
     }
-    Ok(Json(state.shared.faults.create(
-        &principal.tenant_id,
-        req.matcher,
+    let now = state.now();
+    let plan = NewPlan {
+        matcher: req.matcher,
         faults,
-        req.global,
-    )))
+        global: req.global,
+        expires_at: now + ttl as i64,
+    };
+    let view = state
+        .shared
+        .faults
+        .create(&principal.tenant_id, plan, now)
+        .ok_or_else(|| {
+            Problem::Invalid(vec![invalid(
+                "faults",
+                FieldReason::Invalid,
+                format!("this tenant already holds {MAX_LIVE_PLANS} live fault plans; let some expire (ttlSeconds) before adding more"),
+            )])
+        })?;
+    Ok(Json(view))
 }
 
 /// Shows a plan and what it consumed.
@@ -87,7 +132,7 @@ pub async fn show(
     let view = state
         .shared
         .faults
-        .view(&principal.tenant_id, &id)
+        .view(&principal.tenant_id, &id, state.now())
         .ok_or_else(|| Problem::NotFound {
             what: format!("fault plan {id}"),
         })?;

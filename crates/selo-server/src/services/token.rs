@@ -31,7 +31,8 @@ fn replayed() -> Problem {
 
 /// Which of an account's keys the signature verifies under.
 enum SignatureCheck {
-    Active,
+    /// An active key verifies it: its id.
+    Active(String),
     RevokedOnly,
     None,
 }
@@ -52,8 +53,12 @@ fn verify_signature(
             .get(&k.id, &k.public_key_pem)
             .is_some_and(|key| key.verify_sig(signing_input.as_bytes(), &signature).is_ok())
     };
-    if keys.iter().filter(|k| k.revoked_at.is_none()).any(verifies) {
-        SignatureCheck::Active
+    if let Some(key) = keys
+        .iter()
+        .filter(|k| k.revoked_at.is_none())
+        .find(|k| verifies(k))
+    {
+        SignatureCheck::Active(key.id.clone())
     } else if keys.iter().filter(|k| k.revoked_at.is_some()).any(verifies) {
         SignatureCheck::RevokedOnly
     } else {
@@ -74,7 +79,7 @@ pub struct Credentials {
 /// The account `iss` names as of configuration epoch `epoch`, from the cache when it was read at
 /// that epoch (1.0.1 when the tenant or account is unknown, or the tenant is another
 /// environment's; those answers are always read from the store).
-fn credentials(
+pub(crate) fn credentials(
     state: &AppState,
     tenant_id: &str,
     name: &str,
@@ -170,14 +175,17 @@ pub async fn issue(
     for _ in 0..MAX_ATTEMPTS {
         let creds = credentials(state, &a.issuer.tenant_id, &a.issuer.account, &iss, epoch)?;
         let now = state.now();
-        if let Err(refusal) = evaluate(state, &a, &iss, &creds, peer, &replay, now) {
-            let current = store.config_epoch().map_err(internal)?;
-            if current != epoch {
-                epoch = current;
-                continue;
+        let signed_by = match evaluate(state, &a, &iss, &creds, peer, &replay, now) {
+            Ok(key_id) => key_id,
+            Err(refusal) => {
+                let current = store.config_epoch().map_err(internal)?;
+                if current != epoch {
+                    epoch = current;
+                    continue;
+                }
+                return Err(refuse(state, refusal, &iss, &creds, now));
             }
-            return Err(refuse(state, refusal, &iss, &creds, now));
-        }
+        };
         // Every row passed: the request counts against the tenant's budget (429 last, §10).
         let tenant_id = &creds.tenant.id;
         crate::auth::rate_limit(state, tenant_id, notes)
@@ -192,7 +200,9 @@ pub async fn issue(
         )
         .await?;
         match outcome {
-            AssertionUseOutcome::Fresh => return access_token(state, &iss, &creds, now),
+            AssertionUseOutcome::Fresh => {
+                return access_token(state, &iss, &creds, &signed_by, now);
+            }
             AssertionUseOutcome::Replayed => {
                 // A replay (or the same assertion presented twice at once: the first wins).
                 // A 401 is not counted: the request's token goes back to the bucket.
@@ -224,7 +234,8 @@ impl From<Problem> for Refusal {
 }
 
 /// The rows of CONTRACT §2 after the issuer's, in order, up to the allowed hours; no side
-/// effects (the replay row is looked up only when a later row fails).
+/// effects (the replay row is looked up only when a later row fails). Returns the id of the
+/// account key whose signature verified.
 fn evaluate(
     state: &AppState,
     a: &Assertion,
@@ -233,7 +244,7 @@ fn evaluate(
     peer: IpAddr,
     replay: &ReplayKey,
     now: i64,
-) -> Result<(), Refusal> {
+) -> Result<String, Refusal> {
     let account = &creds.account;
     if !account.enabled {
         return Err(Problem::token(
@@ -252,8 +263,8 @@ fn evaluate(
         )
         .into());
     }
-    match verify_signature(state, &creds.keys, &a.signing_input, &a.signature) {
-        SignatureCheck::Active => {}
+    let signed_by = match verify_signature(state, &creds.keys, &a.signing_input, &a.signature) {
+        SignatureCheck::Active(key_id) => key_id,
         SignatureCheck::RevokedOnly => {
             return Err(Problem::token(
                 AuthCode::KeyRevoked,
@@ -264,7 +275,7 @@ fn evaluate(
             .into());
         }
         SignatureCheck::None => return Err(Refusal::BadSignature),
-    }
+    };
     let others: Vec<(String, String)> = state
         .other_environments()
         .map(|e| (e.name.clone(), e.audience.clone()))
@@ -310,7 +321,7 @@ fn evaluate(
             return Err(replay_first(state, replay, now, p).into());
         }
     }
-    Ok(())
+    Ok(signed_by)
 }
 
 /// The refusal of an account whose stored restriction does not parse (it fails closed).
@@ -384,6 +395,7 @@ fn access_token(
     state: &AppState,
     iss: &str,
     creds: &Credentials,
+    signed_by: &str,
     now: i64,
 ) -> Result<TokenResponse, Problem> {
     let claims = AccessClaims {
@@ -391,6 +403,7 @@ fn access_token(
         sub: iss.to_string(),
         tid: creds.tenant.id.clone(),
         acc: creds.account.name.clone(),
+        akid: signed_by.to_string(),
         env: state.env.name.clone(),
         iat: now,
         exp: now + ACCESS_TOKEN_SECONDS,

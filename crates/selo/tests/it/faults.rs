@@ -393,3 +393,106 @@ async fn global_plans_reach_magic_link_requests_of_the_tenant() {
     assert_eq!(v["status"], "error", "the Magic Link envelope: {v}");
     assert_eq!(post(t.api_key.clone()).await.unwrap().status(), 200);
 }
+
+/// CONTRACT §19: plans expire after `ttlSeconds` (default an hour, at most a day), a tenant
+/// holds at most 100 live plans, and `match.path` is at most 512 characters.
+#[tokio::test]
+async fn fault_plans_expire_and_are_bounded() {
+    let s = Server::start_manual_clock();
+    let t = s.tenant();
+    let token = s.token(&t).await;
+    let livez = json!({"method": "GET", "path": "/livez"});
+    let (status, p) = plan(
+        &s,
+        &token,
+        json!({"match": livez, "faults": ["503"], "ttlSeconds": 60}),
+    )
+    .await;
+    assert_eq!(status, 200, "{p}");
+    let id = p["id"].as_str().unwrap().to_string();
+    let expires = time::OffsetDateTime::parse(
+        p["expiresAt"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert_eq!(expires.unix_timestamp(), s.now().await + 60);
+    let (_, default) = plan(&s, &token, json!({"match": livez, "faults": ["503"]})).await;
+    let expires = time::OffsetDateTime::parse(
+        default["expiresAt"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert_eq!(expires.unix_timestamp(), s.now().await + 3600);
+    s.advance(60).await;
+    let token = s.token(&t).await;
+    let res = s
+        .http
+        .get(s.url("/livez"))
+        .header("selo-fault-plan", id.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "an expired plan injects nothing");
+    let shown = s
+        .http
+        .get(s.url(&format!("/sandbox/faults/{id}")))
+        .header("authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shown.status(), 404, "an expired plan is forgotten");
+    // Bounds on the request.
+    for (bad, field) in [
+        (
+            json!({"match": livez, "faults": ["503"], "ttlSeconds": 0}),
+            "ttlSeconds",
+        ),
+        (
+            json!({"match": livez, "faults": ["503"], "ttlSeconds": 86_401}),
+            "ttlSeconds",
+        ),
+        (
+            json!({"match": {"path": format!("/{}", "a".repeat(512))}, "faults": ["503"]}),
+            "match.path",
+        ),
+        (
+            json!({"match": {"method": "G E T", "path": "/livez"}, "faults": ["503"]}),
+            "match.method",
+        ),
+    ] {
+        let (status, v) = plan(&s, &token, bad).await;
+        assert_eq!(status, 400, "{v}");
+        assert_eq!(v["error"]["fields"][0]["field"], field, "{v}");
+    }
+    // The one with the default TTL is still live: 99 more fill the tenant's 100.
+    for _ in 0..99 {
+        let (status, v) = plan(&s, &token, json!({"match": livez, "faults": ["ok"]})).await;
+        assert_eq!(status, 200, "{v}");
+    }
+    let (status, v) = plan(&s, &token, json!({"match": livez, "faults": ["ok"]})).await;
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(v["error"]["fields"][0]["field"], "faults");
+    assert!(
+        v["error"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("100 live")
+    );
+    // Another tenant has its own 100; and once they expire, there is room again.
+    let other = s.tenant();
+    let other_token = s.token(&other).await;
+    assert_eq!(
+        plan(&s, &other_token, json!({"match": livez, "faults": ["ok"]}))
+            .await
+            .0,
+        200
+    );
+    s.advance(3600).await;
+    let token = s.token(&t).await;
+    assert_eq!(
+        plan(&s, &token, json!({"match": livez, "faults": ["ok"]}))
+            .await
+            .0,
+        200
+    );
+}
