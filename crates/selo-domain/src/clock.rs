@@ -58,6 +58,13 @@ impl ManualClock {
     }
 }
 
+impl ManualClock {
+    /// The instant it holds, in Unix nanoseconds.
+    pub fn unix_nanos(&self) -> i64 {
+        self.unix_nanos.load(Ordering::SeqCst)
+    }
+}
+
 impl Clock for ManualClock {
     fn now(&self) -> OffsetDateTime {
         OffsetDateTime::from_unix_timestamp_nanos(self.unix_nanos.load(Ordering::SeqCst) as i128)

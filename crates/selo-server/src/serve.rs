@@ -75,6 +75,8 @@ pub async fn start(config: &ServerConfig) -> anyhow::Result<ServeHandle> {
         Some(m) => m.clone(),
         None => Arc::new(SystemClock),
     };
+    // `selo admin` on this data directory reads the same clock.
+    store.set_manual_clock(manual_clock.as_ref().map(|m| m.unix_nanos()))?;
     let mut bound = Vec::new();
     for env in &config.environments {
         let listener = TcpListener::bind(env.listen)

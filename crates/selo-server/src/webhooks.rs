@@ -90,10 +90,30 @@ fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
     tag.as_ref().try_into().unwrap_or([0; 32])
 }
 
-/// OAuth2 client-credentials tokens per token URL + client id, until they expire.
+/// Largest token-endpoint response read, bytes (a token response is a few hundred).
+const MAX_TOKEN_RESPONSE: usize = 64 * 1024;
+
+/// OAuth2 client-credentials tokens per token URL + client id, until they expire (Unix
+/// seconds on the server's clock).
 #[derive(Default)]
 struct OAuthTokens {
-    tokens: Mutex<HashMap<String, (String, Instant)>>,
+    tokens: Mutex<HashMap<String, (String, i64)>>,
+}
+
+/// Reads at most `max` bytes of `res`'s body (an error past that).
+async fn capped_body(mut res: reqwest::Response, max: usize) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = res
+        .chunk()
+        .await
+        .map_err(|e| format!("oauth2 token response: {e}"))?
+    {
+        if body.len() + chunk.len() > max {
+            return Err(format!("oauth2 token response is larger than {max} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 impl OAuthTokens {
@@ -109,13 +129,16 @@ impl OAuthTokens {
             .remove(&Self::key(token_url, id));
     }
 
+    /// A token for `id` at `token_url`: the cached one until it expires at `now` (the server
+    /// clock), else a new one fetched within `timeout` (the endpoint's delivery timeout).
     async fn get(
         &self,
         http: &reqwest::Client,
-        token_url: &str,
-        id: &str,
-        secret: &str,
+        receiver: (&str, &str, &str),
+        timeout: Duration,
+        now: i64,
     ) -> Result<String, String> {
+        let (token_url, id, secret) = receiver;
         check_url("OAuth2 token URL", token_url)?;
         let key = Self::key(token_url, id);
         if let Some((t, until)) = self
@@ -123,12 +146,13 @@ impl OAuthTokens {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&key)
-            && *until > Instant::now()
+            && *until > now
         {
             return Ok(t.clone());
         }
         let res = http
             .post(token_url)
+            .timeout(timeout)
             .basic_auth(id, Some(secret))
             .form(&[
                 ("grant_type", "client_credentials"),
@@ -137,30 +161,38 @@ impl OAuthTokens {
             ])
             .send()
             .await
-            .map_err(|e| format!("oauth2 token request failed: {e}"))?;
+            .map_err(|e| {
+                if e.is_timeout() {
+                    format!(
+                        "oauth2 token request timed out after {} s",
+                        timeout.as_secs()
+                    )
+                } else {
+                    format!("oauth2 token request failed: {e}")
+                }
+            })?;
         if !res.status().is_success() {
             return Err(format!("oauth2 token endpoint answered {}", res.status()));
         }
-        let body: serde_json::Value = res
-            .json()
+        let body = tokio::time::timeout(timeout, capped_body(res, MAX_TOKEN_RESPONSE))
             .await
-            .map_err(|e| format!("oauth2 token response: {e}"))?;
+            .map_err(|_| {
+                format!(
+                    "oauth2 token response did not arrive within {} s",
+                    timeout.as_secs()
+                )
+            })??;
+        let body: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| format!("oauth2 token response is not JSON: {e}"))?;
         let token = body["access_token"]
             .as_str()
             .ok_or("oauth2 token response has no access_token")?
             .to_string();
-        let ttl = body["expires_in"]
-            .as_u64()
-            .unwrap_or(300)
-            .saturating_sub(30)
-            .max(1);
+        let ttl = body["expires_in"].as_i64().unwrap_or(300).clamp(31, 86_400) - 30;
         self.tokens
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(
-                key,
-                (token.clone(), Instant::now() + Duration::from_secs(ttl)),
-            );
+            .insert(key, (token.clone(), now + ttl));
         Ok(token)
     }
 }
@@ -324,7 +356,12 @@ impl Worker {
                 client_secret,
             } => Some(
                 self.oauth
-                    .get(&self.http, token_url, client_id, client_secret)
+                    .get(
+                        &self.http,
+                        (token_url, client_id, client_secret),
+                        Duration::from_secs(config.timeout.max(1) as u64),
+                        now,
+                    )
                     .await?,
             ),
             _ => None,

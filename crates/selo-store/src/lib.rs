@@ -144,6 +144,12 @@ pub trait Store: Send + Sync {
     /// committed together (group commit); `done` is called, on another thread, once this one
     /// is durable or refused.
     fn record_assertion_use(&self, request: AssertionUse, done: AssertionUseDone);
+    /// Records the manual clock of a server started with `--manual-clock` (Unix nanoseconds),
+    /// or that the server's clock is the real one (`None`), so that other processes on the
+    /// data directory (`selo admin`) read the server's one clock.
+    fn set_manual_clock(&self, unix_nanos: Option<i64>) -> StoreResult<()>;
+    /// The manual clock recorded by [`Store::set_manual_clock`], if any.
+    fn manual_clock(&self) -> StoreResult<Option<i64>>;
     /// The configuration epoch as last observed, without asking the database (see
     /// [`Store::config_epoch`]); a commit made at an older epoch is refused with
     /// [`AssertionUseOutcome::StaleConfig`].

@@ -208,6 +208,13 @@ INSERT OR IGNORE INTO replay_records (expires_at, hash)
     SELECT u.expires_at - back.k, u.hash FROM used_assertions u, back
     WHERE u.expires_at <= unixepoch() + 60;
 "#,
+    // The manual clock of a test-rig server, so that `selo admin` reads the same clock.
+    r#"
+CREATE TABLE server_clock (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    manual_unix_nanos INTEGER NOT NULL
+);
+"#,
 ];
 
 /// SQLite-backed [`Store`].
@@ -815,6 +822,29 @@ impl Store for SqliteStore {
                 "the replay-record writer stopped",
             ))));
         }
+    }
+
+    fn set_manual_clock(&self, unix_nanos: Option<i64>) -> StoreResult<()> {
+        self.write(|c| {
+            match unix_nanos {
+                Some(n) => c.execute(
+                    "INSERT INTO server_clock (id, manual_unix_nanos) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET manual_unix_nanos = excluded.manual_unix_nanos",
+                    [n],
+                )?,
+                None => c.execute("DELETE FROM server_clock", [])?,
+            };
+            Ok(())
+        })
+    }
+
+    fn manual_clock(&self) -> StoreResult<Option<i64>> {
+        self.read(|c| {
+            Ok(
+                c.prepare_cached("SELECT manual_unix_nanos FROM server_clock WHERE id = 1")?
+                    .query_row([], |r| r.get(0))
+                    .optional()?,
+            )
+        })
     }
 
     fn known_config_epoch(&self) -> u64 {

@@ -119,6 +119,20 @@ fn web_process(id: &str, tenant_id: &str) -> WebProcessRecord {
 
 /// Runs the whole contract against `store`, which must be empty.
 fn contract(store: &dyn Store) {
+    // The server's clock as other processes read it: recorded, moved, then the real one.
+    assert_eq!(store.manual_clock().unwrap(), None);
+    store
+        .set_manual_clock(Some(1_800_000_000_123_000_000))
+        .unwrap();
+    store
+        .set_manual_clock(Some(1_800_000_090_000_000_000))
+        .unwrap();
+    assert_eq!(
+        store.manual_clock().unwrap(),
+        Some(1_800_000_090_000_000_000)
+    );
+    store.set_manual_clock(None).unwrap();
+    assert_eq!(store.manual_clock().unwrap(), None);
     store.ping().unwrap();
 
     // Tenants.

@@ -31,8 +31,13 @@ pub fn open_store(data: &Path) -> anyhow::Result<SqliteStore> {
 /// Web & SDK permissions a tenant can hold.
 pub const PERMISSIONS: [&str; 2] = ["selfie", "evidenceset"];
 
-fn now() -> i64 {
-    SystemClock.unix()
+/// Now on the server's clock: the manual clock a test-rig server recorded in the store, else
+/// the real one (CONTRACT §9: one clock for every time rule).
+pub fn now(store: &dyn Store) -> i64 {
+    match store.manual_clock() {
+        Ok(Some(nanos)) => nanos.div_euclid(1_000_000_000),
+        _ => SystemClock.unix(),
+    }
 }
 
 fn valid_account_name(name: &str) -> anyhow::Result<()> {
@@ -115,7 +120,7 @@ pub fn create_tenant(
         name: name.trim().to_string(),
         environment: env.to_string(),
         rate_limit,
-        created_at: now(),
+        created_at: now(store),
         flows,
         permissions: None,
         retention: Default::default(),
@@ -142,7 +147,7 @@ pub fn create_account(
         bail!("account '{name}' already exists in tenant {}", tenant.id);
     }
     let public_key_pem = public_key_from(key)?;
-    let t = now();
+    let t = now(store);
     let key = AccountKey {
         id: new_key_id(),
         tenant_id: tenant.id.clone(),
@@ -187,7 +192,7 @@ pub fn create_api_key(
         hash: selo_server::auth::sha256(api_key.as_bytes()),
         capabilities: capabilities.to_list(),
         revoked_at: None,
-        created_at: now(),
+        created_at: now(store),
     };
     store.create_api_key(&key)?;
     Ok(ApiKeyCreated {
@@ -339,7 +344,9 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
             })
         }
         AdminCommand::Apikey(ApiKeyCommand::Revoke { id }) => {
-            store.revoke_api_key(&id, now()).map_err(not_found_hint)?;
+            store
+                .revoke_api_key(&id, now(&store))
+                .map_err(not_found_hint)?;
             done(json, format!("revoked API key {id}"))
         }
         AdminCommand::Apikey(ApiKeyCommand::List { tenant }) => {
@@ -422,7 +429,7 @@ fn run_account(store: &SqliteStore, json: bool, cmd: AccountCommand) -> anyhow::
                 account: name,
                 public_key_pem: public_key_from(&key)?,
                 revoked_at: None,
-                created_at: now(),
+                created_at: now(store),
             };
             store.add_account_key(&key).map_err(not_found_hint)?;
             let out = KeyAdded { key_id: key.id };
@@ -434,7 +441,7 @@ fn run_account(store: &SqliteStore, json: bool, cmd: AccountCommand) -> anyhow::
             key_id,
         } => {
             store
-                .revoke_account_key(&tenant, &name, &key_id, now())
+                .revoke_account_key(&tenant, &name, &key_id, now(store))
                 .map_err(not_found_hint)?;
             done(json, format!("revoked key {key_id}"))
         }

@@ -3,7 +3,7 @@
 use crate::cli::WebhookCommand;
 use crate::output::{print, usage};
 use anyhow::Context;
-use selo_domain::clock::{Clock, SystemClock, rfc3339_millis};
+use selo_domain::clock::rfc3339_millis;
 use selo_domain::webhook::{ReceiverAuth, format_secret};
 use selo_server::webhooks::check_url;
 use selo_store::{Store, WebhookConfig};
@@ -123,7 +123,8 @@ pub fn run(store: &dyn Store, json: bool, cmd: WebhookCommand) -> anyhow::Result
         }
         WebhookCommand::RotateSecret { tenant, overlap } => {
             let mut c = existing(store, &tenant)?;
-            let until = SystemClock.unix() + overlap.max(0);
+            // The server's clock, so the overlap ends when the server says it does.
+            let until = crate::admin::now(store) + overlap.max(0);
             c.previous_secret = Some(std::mem::replace(&mut c.secret, new_secret()?));
             c.previous_until = Some(until);
             store.set_webhook(&c)?;

@@ -96,6 +96,13 @@ pub async fn advance_clock(
                  advanceSeconds must be from 0 to {MAX_ADVANCE_SECONDS} and keep the clock representable"
             )));
         }
+        if let Err(e) = state
+            .shared
+            .store
+            .set_manual_clock(Some(clock.unix_nanos()))
+        {
+            tracing::error!(error = %e, "recording the manual clock for selo admin failed");
+        }
         // Test rigs see retention applied at once instead of at the next sweep.
         let shared = state.shared.clone();
         let _ = tokio::task::spawn_blocking(move || crate::sweeper::sweep(&shared)).await;

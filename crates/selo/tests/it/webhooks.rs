@@ -212,6 +212,80 @@ async fn oauth2_tokens_are_cached_retried_after_a_failure_and_replaced_after_a_4
         calls[3].headers["webhook-id"],
         calls[2].headers["webhook-id"]
     );
+
+    // The token expires on the server's clock (3600 s, less 30 s of margin).
+    s.advance(3570).await;
+    create(&s, &t, &s.token(&t).await, "00000000191").await;
+    let calls = r.wait_for(5, WAIT).await;
+    assert_eq!(calls[4].headers["authorization"], "Bearer tok-4");
+}
+
+/// A token endpoint that never answers is bounded by the endpoint's timeout: the attempt is
+/// recorded as failed (and retried) instead of holding a delivery slot forever.
+#[tokio::test]
+async fn a_hanging_oauth2_token_endpoint_is_a_timed_out_attempt() {
+    let s = Server::start_manual_clock();
+    let r = Receiver::start().await;
+    r.script_tokens(&[crate::support::receiver::TOKEN_HANGS]);
+    let t = s.tenant();
+    let auth = format!("oauth2:{}/token,client-1,secret-1", r.url);
+    set_webhook(
+        &s,
+        &t,
+        &format!("{}/hook", r.url),
+        &["--auth", &auth, "--timeout", "1", "--retry-interval", "10"],
+    );
+    let token = s.token(&t).await;
+    let process = create(&s, &t, &token, "00000000191").await;
+    attempted(&s, &t, &process, 1).await;
+    let log = s.admin(&[
+        "webhook",
+        "deliveries",
+        "--tenant",
+        &t.id,
+        "--process",
+        &process,
+    ]);
+    let error = log[0]["attempts"][0]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(error.contains("timed out after 1 s"), "{log}");
+    // The retry gets a token and delivers.
+    s.advance(10).await;
+    let calls = r.wait_for(1, WAIT).await;
+    assert_eq!(calls[0].headers["authorization"], "Bearer tok-2");
+}
+
+/// `rotate-secret` reads the server's clock: on a server whose manual clock was moved, the
+/// overlap still lasts its seconds from the rotation.
+#[tokio::test]
+async fn a_rotation_overlap_follows_the_servers_clock() {
+    let s = Server::start_manual_clock();
+    let r = Receiver::start().await;
+    let t = s.tenant();
+    set_webhook(&s, &t, &r.url, &[]);
+    s.advance(86_400).await;
+    let rotated = rotate_secret(&s, &t, "60");
+    let until = time::OffsetDateTime::parse(
+        rotated["previousValidUntil"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert_eq!(until.unix_timestamp(), s.now().await + 60);
+    let token = s.token(&t).await;
+    create(&s, &t, &token, "00000000191").await;
+    let calls = r.wait_for(1, WAIT).await;
+    assert_eq!(
+        calls[0].headers["webhook-signature"].split(' ').count(),
+        2,
+        "both secrets sign during the overlap"
+    );
+    s.advance(61).await;
+    let token = s.token(&t).await;
+    create(&s, &t, &token, "00000000191").await;
+    let calls = r.wait_for(2, WAIT).await;
+    assert_eq!(calls[1].headers["webhook-signature"].split(' ').count(), 1);
 }
 
 #[tokio::test]

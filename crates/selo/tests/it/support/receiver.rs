@@ -38,6 +38,9 @@ struct State {
     token_script: Mutex<VecDeque<u16>>,
 }
 
+/// A scripted token-endpoint answer that never comes.
+pub const TOKEN_HANGS: u16 = 0;
+
 /// A running receiver.
 pub struct Receiver {
     /// Base URL (`http://127.0.0.1:PORT`).
@@ -85,7 +88,13 @@ async fn handle(mut stream: TcpStream, state: Arc<State>) {
         let (status, body_out) = if path == "/token" {
             // Tokens are numbered by request: `tok-1`, `tok-2`, …
             let n = state.token_calls.fetch_add(1, Ordering::SeqCst) + 1;
-            match state.token_script.lock().unwrap().pop_front() {
+            let scripted = state.token_script.lock().unwrap().pop_front();
+            match scripted {
+                Some(TOKEN_HANGS) => {
+                    // Never answers (the connection stays open until the test ends).
+                    std::future::pending::<()>().await;
+                    return;
+                }
                 Some(status) => (status, "{}".to_string()),
                 None => (
                     200,
@@ -153,7 +162,7 @@ impl Receiver {
     }
 
     /// The next answers of the OAuth2 token endpoint (`/token`), in order (then 200 with a
-    /// new token).
+    /// new token valid 3600 s); [`TOKEN_HANGS`] never answers.
     pub fn script_tokens(&self, statuses: &[u16]) {
         self.state
             .token_script
