@@ -287,14 +287,15 @@ pub trait Store: Send + Sync {
     fn mark_blob_deleted(&self, blob: &ExpiredBlob, at: i64) -> StoreResult<()>;
 
     /// Processes that finished by time (async API processes, expired Web & SDK ones) of tenants
-    /// with an enabled endpoint, and have no event yet.
+    /// with an endpoint (enabled or paused), and have no event yet.
     fn finished_without_event(&self, now: i64, limit: usize) -> StoreResult<FinishedByTime>;
     /// Creates or replaces a tenant's webhook endpoint.
     fn set_webhook(&self, config: &WebhookConfig) -> StoreResult<()>;
     /// A tenant's webhook endpoint.
     fn webhook(&self, tenant_id: &str) -> StoreResult<Option<WebhookConfig>>;
     /// Records an event outside a state change (one per process: `false` if it existed), only
-    /// when the tenant has an enabled endpoint.
+    /// when the tenant has an endpoint; a paused (disabled) endpoint's events are recorded too
+    /// and wait for it to be enabled again.
     fn record_event(&self, event: &EventDraft) -> StoreResult<bool>;
     /// Pending events due at `now` of tenants with an enabled endpoint: at most the endpoint's
     /// concurrency per tenant (one while it is failing), every tenant's oldest before any

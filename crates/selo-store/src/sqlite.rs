@@ -434,7 +434,7 @@ fn event_row(r: &Row<'_>) -> rusqlite::Result<WebhookEvent> {
 fn insert_event(tx: &rusqlite::Transaction<'_>, e: &EventDraft) -> StoreResult<bool> {
     let n = tx
         .prepare_cached(
-            "INSERT OR IGNORE INTO webhook_events (id, tenant_id, process_id, payload, created_at, status, attempts, next_attempt_at) SELECT ?1, ?2, ?3, ?4, ?5, 'pending', 0, ?5 WHERE EXISTS (SELECT 1 FROM webhooks WHERE tenant_id = ?2 AND enabled = 1)",
+            "INSERT OR IGNORE INTO webhook_events (id, tenant_id, process_id, payload, created_at, status, attempts, next_attempt_at) SELECT ?1, ?2, ?3, ?4, ?5, 'pending', 0, ?5 WHERE EXISTS (SELECT 1 FROM webhooks WHERE tenant_id = ?2)",
         )?
         .execute(params![e.id, e.tenant_id, e.process_id, e.payload, e.created_at])?;
     Ok(n == 1)
@@ -1158,10 +1158,10 @@ impl Store for SqliteStore {
             })
         };
         let api = query(
-            "SELECT p.record FROM processes p JOIN webhooks w ON w.tenant_id = p.tenant_id AND w.enabled = 1 WHERE json_extract(p.record, '$.completesAt') <= ?1 AND NOT EXISTS (SELECT 1 FROM webhook_events e WHERE e.tenant_id = p.tenant_id AND e.process_id = p.id) LIMIT ?2",
+            "SELECT p.record FROM processes p JOIN webhooks w ON w.tenant_id = p.tenant_id WHERE json_extract(p.record, '$.completesAt') <= ?1 AND NOT EXISTS (SELECT 1 FROM webhook_events e WHERE e.tenant_id = p.tenant_id AND e.process_id = p.id) LIMIT ?2",
         )?;
         let web = query(
-            "SELECT p.record FROM web_processes p JOIN webhooks w ON w.tenant_id = p.tenant_id AND w.enabled = 1 WHERE p.captured = 0 AND json_extract(p.record, '$.expiresAt') <= ?1 AND NOT EXISTS (SELECT 1 FROM webhook_events e WHERE e.tenant_id = p.tenant_id AND e.process_id = p.id) LIMIT ?2",
+            "SELECT p.record FROM web_processes p JOIN webhooks w ON w.tenant_id = p.tenant_id WHERE p.captured = 0 AND json_extract(p.record, '$.expiresAt') <= ?1 AND NOT EXISTS (SELECT 1 FROM webhook_events e WHERE e.tenant_id = p.tenant_id AND e.process_id = p.id) LIMIT ?2",
         )?;
         Ok(FinishedByTime {
             api: api.iter().map(|r| decode(r)).collect::<StoreResult<_>>()?,

@@ -595,6 +595,8 @@ fn webhook_queue_contract(store: &dyn Store) {
     let mut wc = endpoint("wc", 8);
     wc.enabled = false;
     store.set_webhook(&wc).unwrap();
+    // A paused endpoint keeps recording (CONTRACT §16) but is not delivered to.
+    assert!(store.record_event(&event("wc", 3, 160)).unwrap());
 
     let due = due_ids(store, 1000, 500);
     assert_eq!(due, ["wa-e0", "wb-e0", "wa-e1", "wb-e1", "wb-e2"]);
@@ -628,11 +630,13 @@ fn webhook_queue_contract(store: &dyn Store) {
     assert!(store.webhook("wa").unwrap().unwrap().failing());
     assert_eq!(due_ids(store, 1000, 500), ["wa-e10", "wb-e1", "wb-e2"]);
     assert_eq!(due_ids(store, 1000, 2), ["wa-e10", "wb-e1"]);
-    // Re-enabling an endpoint delivers what it kept.
+    // Re-enabling an endpoint delivers what it kept, what was recorded while paused included.
     store.set_webhook(&endpoint("wc", 8)).unwrap();
     assert_eq!(
         due_ids(store, 1000, 500),
-        ["wa-e10", "wc-e0", "wb-e1", "wc-e1", "wb-e2", "wc-e2"]
+        [
+            "wa-e10", "wc-e0", "wb-e1", "wc-e1", "wb-e2", "wc-e2", "wc-e3"
+        ]
     );
 }
 

@@ -265,7 +265,8 @@ pub enum WebhookCommand {
         #[arg(long)]
         tenant: String,
     },
-    /// Stop recording and delivering events.
+    /// Pause deliveries: events keep being recorded and go out once `webhook set` enables the
+    /// endpoint again.
     Disable {
         /// Tenant id.
         #[arg(long)]

@@ -452,11 +452,24 @@ async fn exhausted_events_stay_failed_until_replayed() {
         s.admin(&["webhook", "deliveries", "--tenant", &t.id])[0]["status"],
         "delivered"
     );
-    // Disabled: nothing more is recorded.
+    // Disabled: deliveries pause, recording goes on (CONTRACT §16)…
     s.admin(&["webhook", "disable", "--tenant", &t.id]);
-    create(&s, &t, &token, "00000000191").await;
+    let paused = create(&s, &t, &token, "00000000191").await;
+    let log = s.admin(&[
+        "webhook",
+        "deliveries",
+        "--tenant",
+        &t.id,
+        "--process",
+        &paused,
+    ]);
+    assert_eq!(log[0]["status"], "pending", "{log}");
     tokio::time::sleep(Duration::from_millis(700)).await;
-    assert_eq!(r.calls().len(), 3);
+    assert_eq!(r.calls().len(), 3, "nothing is sent while disabled");
+    // …and the event goes out once the endpoint is enabled again.
+    set_webhook(&s, &t, &r.url, &[]);
+    let calls = r.wait_for(4, WAIT).await;
+    assert_eq!(calls[3].json()["processId"], paused.as_str());
 }
 
 #[tokio::test]
