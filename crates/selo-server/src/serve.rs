@@ -112,6 +112,7 @@ pub async fn start(config: &ServerConfig) -> anyhow::Result<ServeHandle> {
         idempotency_retention: config.idempotency_retention,
         faults: Default::default(),
         captures: Default::default(),
+        finishing: Default::default(),
         token_cache: Default::default(),
         key_cache: Default::default(),
         credentials: Default::default(),

@@ -38,6 +38,8 @@ pub struct Shared {
     pub decode_permits: tokio::sync::Semaphore,
     /// Bounds how many image-carrying requests of each tenant hold their body in memory at once.
     pub uploads: crate::http::body::TenantUploads,
+    /// Moments at which a process finishes by time (its webhook event is then due).
+    pub finishing: crate::sweeper::Wakeups,
     /// Journeys whose capture is running.
     pub captures: crate::services::capture::InProgress,
     /// Sandbox fault plans.

@@ -5,8 +5,9 @@
 use crate::state::Shared;
 use selo_store::blobs::BlobStore;
 use selo_store::{RetentionCutoffs, Store};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::Notify;
 
 /// Most blobs deleted per kind in one pass.
 const BATCH: usize = 500;
@@ -100,17 +101,82 @@ pub fn collect_orphans(store: &dyn Store, blobs: &BlobStore) -> usize {
     deleted
 }
 
-/// Runs [`sweep`] every `interval` until the process ends.
+/// The earliest moment (Unix seconds, server clock) a process noted since the last pass
+/// finishes by time, and a wake-up for the sweeper when it is earlier than what it waits for.
+#[derive(Default)]
+pub struct Wakeups {
+    earliest: Mutex<Option<i64>>,
+    noted: Notify,
+}
+
+impl Wakeups {
+    /// A process finishes by time at `at` (an async result or a journey's expiry).
+    pub fn note(&self, at: i64) {
+        let mut earliest = self.earliest.lock().unwrap_or_else(|p| p.into_inner());
+        if earliest.is_none_or(|e| at < e) {
+            *earliest = Some(at);
+            self.noted.notify_one();
+        }
+    }
+
+    /// The earliest moment noted since the last call, forgetting it.
+    fn take(&self) -> Option<i64> {
+        self.earliest
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+}
+
+/// Shortest wait between passes (a moment that cannot be acted on never makes the loop spin).
+const MIN_WAIT: Duration = Duration::from_millis(100);
+
+/// How long from now (the server clock) until Unix second `at`, at least [`MIN_WAIT`].
+fn until(shared: &Shared, at: i64) -> Duration {
+    let ms = at.saturating_mul(1000) - shared.clock.unix_millis();
+    Duration::from_millis(ms.max(0) as u64).max(MIN_WAIT)
+}
+
+/// Runs [`sweep`] every `interval`, and also as soon as a process finishes by time (async API
+/// results, Web & SDK expiry), so its webhook event is written within moments of it (CONTRACT
+/// §16) rather than at the next periodic pass; until the process ends.
 pub fn spawn(shared: Arc<Shared>, interval: Duration) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(interval);
         loop {
-            tick.tick().await;
+            // What was noted so far is committed, so the pass and the store's answer cover it;
+            // moments noted from here on shorten the wait below.
+            shared.finishing.take();
             let s = shared.clone();
-            match tokio::task::spawn_blocking(move || sweep(&s)).await {
-                Ok(n) if n > 0 => tracing::info!(deleted = n, "retention sweep"),
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "retention sweep panicked"),
+            let next = tokio::task::spawn_blocking(move || {
+                let deleted = sweep(&s);
+                if deleted > 0 {
+                    tracing::info!(deleted, "retention sweep");
+                }
+                s.store.next_finish_by_time(s.clock.unix())
+            })
+            .await;
+            let next = match next {
+                Ok(Ok(next)) => next,
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "webhooks: finding the next finishing process failed");
+                    None
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "retention sweep panicked");
+                    None
+                }
+            };
+            let wait = next.map_or(interval, |at| until(&shared, at).min(interval));
+            let mut deadline = tokio::time::Instant::now() + wait;
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep_until(deadline) => break,
+                    () = shared.finishing.noted.notified() => {
+                        if let Some(at) = shared.finishing.take() {
+                            deadline = deadline.min(tokio::time::Instant::now() + until(&shared, at));
+                        }
+                    }
+                }
             }
         }
     });

@@ -289,6 +289,9 @@ pub trait Store: Send + Sync {
     /// Processes that finished by time (async API processes, expired Web & SDK ones) of tenants
     /// with an endpoint (enabled or paused), and have no event yet.
     fn finished_without_event(&self, now: i64, limit: usize) -> StoreResult<FinishedByTime>;
+    /// The earliest moment after `after` at which a process of a tenant with an endpoint
+    /// finishes by time (an async API result, a Web & SDK expiry) without an event yet.
+    fn next_finish_by_time(&self, after: i64) -> StoreResult<Option<i64>>;
     /// Creates or replaces a tenant's webhook endpoint.
     fn set_webhook(&self, config: &WebhookConfig) -> StoreResult<()>;
     /// A tenant's webhook endpoint.

@@ -1169,6 +1169,22 @@ impl Store for SqliteStore {
         })
     }
 
+    fn next_finish_by_time(&self, after: i64) -> StoreResult<Option<i64>> {
+        self.read(|c| {
+            let api: Option<i64> = c
+                .prepare_cached(
+                    "SELECT min(json_extract(p.record, '$.completesAt')) FROM processes p JOIN webhooks w ON w.tenant_id = p.tenant_id WHERE json_extract(p.record, '$.completesAt') > ?1 AND NOT EXISTS (SELECT 1 FROM webhook_events e WHERE e.tenant_id = p.tenant_id AND e.process_id = p.id)",
+                )?
+                .query_row([after], |r| r.get(0))?;
+            let web: Option<i64> = c
+                .prepare_cached(
+                    "SELECT min(json_extract(p.record, '$.expiresAt')) FROM web_processes p JOIN webhooks w ON w.tenant_id = p.tenant_id WHERE p.captured = 0 AND json_extract(p.record, '$.expiresAt') > ?1 AND NOT EXISTS (SELECT 1 FROM webhook_events e WHERE e.tenant_id = p.tenant_id AND e.process_id = p.id)",
+                )?
+                .query_row([after], |r| r.get(0))?;
+            Ok(api.into_iter().chain(web).min())
+        })
+    }
+
     fn set_webhook(&self, w: &WebhookConfig) -> StoreResult<()> {
         self.write(|c| {
             c.execute(

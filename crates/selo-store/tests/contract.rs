@@ -569,6 +569,54 @@ fn due_ids(store: &dyn Store, now: i64, limit: usize) -> Vec<String> {
     due.into_iter().map(|e| e.id).collect()
 }
 
+/// Processes that finish by time: listed once finished and without an event, and the next
+/// such moment known in advance, for tenants with an endpoint only.
+fn finishing_by_time_contract(store: &dyn Store) {
+    let mut async_api = process("fa-1", "wa");
+    async_api.completes_at = Some(500);
+    store.insert_process(&async_api, None, None).unwrap();
+    let mut no_endpoint = process("fa-2", "t1");
+    no_endpoint.completes_at = Some(400);
+    store.insert_process(&no_endpoint, None, None).unwrap();
+    let mut expiring = web_process("fw-1", "wb");
+    expiring.expires_at = 700;
+    store.insert_web_process(&expiring, None).unwrap();
+    assert_eq!(store.next_finish_by_time(0).unwrap(), Some(500));
+    assert_eq!(store.next_finish_by_time(500).unwrap(), Some(700));
+    assert_eq!(store.next_finish_by_time(700).unwrap(), None);
+    let finished = store.finished_without_event(600, 10).unwrap();
+    assert_eq!(
+        finished
+            .api
+            .iter()
+            .map(|p| p.id.as_str())
+            .collect::<Vec<_>>(),
+        ["fa-1"]
+    );
+    assert!(finished.web.is_empty());
+    // Once its event exists it is neither listed nor awaited.
+    let draft = EventDraft {
+        id: "evt-fa-1".into(),
+        tenant_id: "wa".into(),
+        process_id: "fa-1".into(),
+        payload: "{}".into(),
+        created_at: 600,
+    };
+    assert!(store.record_event(&draft).unwrap());
+    assert!(
+        store
+            .finished_without_event(600, 10)
+            .unwrap()
+            .api
+            .is_empty()
+    );
+    assert_eq!(store.next_finish_by_time(0).unwrap(), Some(700));
+    assert_eq!(
+        store.finished_without_event(700, 10).unwrap().web[0].id,
+        "fw-1"
+    );
+}
+
 /// Webhook delivery queue: each tenant's due events are bounded by what its endpoint may have
 /// in flight, so a backlog (or a failing or disabled endpoint) never holds up another tenant.
 fn webhook_queue_contract(store: &dyn Store) {
@@ -578,6 +626,7 @@ fn webhook_queue_contract(store: &dyn Store) {
     store.set_webhook(&endpoint("wa", 2)).unwrap();
     store.set_webhook(&endpoint("wb", 4)).unwrap();
     store.set_webhook(&endpoint("wc", 8)).unwrap();
+    finishing_by_time_contract(store);
     // A tenant with no endpoint records nothing.
     assert!(!store.record_event(&event("t1", 0, 50)).unwrap());
     // Tenant A's large, old backlog; B's and C's few, newer events.

@@ -139,6 +139,10 @@ pub fn create(
             crate::webhooks::api_event(&record, now).as_ref(),
         )
         .map_err(store_failure)?;
+    if let Some(at) = record.completes_at {
+        // Its event is written when it finishes, not at the next periodic sweep.
+        state.shared.finishing.note(at);
+    }
     Ok(stored.body)
 }
 

@@ -95,6 +95,8 @@ pub fn create(
         .store
         .insert_web_process(&record, ticket.map(|t| t.completion(&stored, expires)))
         .map_err(store_failure)?;
+    // An expiry's event is written when it expires, not at the next periodic sweep.
+    state.shared.finishing.note(record.expires_at);
     Ok(stored.body)
 }
 

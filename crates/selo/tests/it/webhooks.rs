@@ -703,3 +703,41 @@ async fn a_failing_endpoint_is_marked_and_slowed_without_losing_events() {
     assert_eq!(shown["health"], "healthy");
     assert_eq!(shown["consecutiveFailures"], 0);
 }
+
+/// Events of processes that finish by time are written when they finish, not at the sweeper's
+/// next periodic pass (a minute): the behaviour alert ~2 s after its create, a journey at its
+/// expiry (real clock; the bound is generous for a loaded machine).
+#[tokio::test]
+async fn events_of_processes_finishing_by_time_arrive_promptly() {
+    let s = Server::start();
+    let r = Receiver::start().await;
+    let t = s.tenant();
+    set_webhook(&s, &t, &r.url, &[]);
+    let token = s.token(&t).await;
+    let started = std::time::Instant::now();
+    let alert = create(&s, &t, &token, "00000000868").await;
+    let web: Value = s
+        .http
+        .post(s.url("/client/v1/process"))
+        .header("authorization", format!("Bearer {token}"))
+        .json(&json!({"callbackUri": "/", "flow": "id", "purpose": "biometryonboarding", "expiresIn": "3s",
+                      "person": {"duiType": "DUI_TYPE_BR_CPF", "duiValue": "00000000191"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let calls = r.wait_for(2, Duration::from_secs(15)).await;
+    let ids: Vec<Value> = calls
+        .iter()
+        .map(|c| c.json()["processId"].clone())
+        .collect();
+    assert_eq!(ids, [json!(alert), web["process"]["id"].clone()]);
+    assert_eq!(calls[1].json()["result"], "expired");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "arrived after {:?}",
+        started.elapsed()
+    );
+}
