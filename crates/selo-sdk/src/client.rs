@@ -76,6 +76,7 @@ struct Inner {
     sleeper: Arc<dyn Sleeper>,
     clock: Arc<dyn Clock>,
     idempotency_keys: bool,
+    token_store: Option<Box<dyn TokenStore>>,
     features: AtomicU8,
     /// Held across a refresh, so concurrent callers share one (single-flight).
     tokens: tokio::sync::Mutex<TokenState>,
@@ -119,6 +120,18 @@ pub struct ClientBuilder {
     connect_timeout: Duration,
     http: Option<reqwest::Client>,
     idempotency_keys: bool,
+    token_store: Option<Box<dyn TokenStore>>,
+}
+
+/// Keeps a client's access token between processes (the `selo` CLI keeps it in a file), so
+/// short-lived programs do not sign an assertion each: the token is used until less than the
+/// refresh margin is left, and a new one is saved. A token is a secret: keep it where only its
+/// owner can read it.
+pub trait TokenStore: Send + Sync {
+    /// The token saved for these credentials, with when it expires, if any.
+    fn load(&self) -> Option<(TokenResponse, SystemTime)>;
+    /// Saves the token just obtained, which expires at `expires_at`.
+    fn save(&self, token: &TokenResponse, expires_at: SystemTime);
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -229,6 +242,12 @@ impl ClientBuilder {
         self
     }
 
+    /// Keeps the access token in `store` between processes (none by default).
+    pub fn token_store(mut self, store: impl TokenStore + 'static) -> Self {
+        self.token_store = Some(Box::new(store));
+        self
+    }
+
     /// Builds the client.
     pub fn build(self) -> Result<Client, Error> {
         let base = Url::parse(self.credentials.base_url())
@@ -265,6 +284,7 @@ impl ClientBuilder {
                 sleeper: self.sleeper,
                 clock: self.clock,
                 idempotency_keys: self.idempotency_keys,
+                token_store: self.token_store,
                 features: AtomicU8::new(FEATURES_UNKNOWN),
                 tokens: tokio::sync::Mutex::new(TokenState::default()),
             }),
@@ -397,6 +417,7 @@ impl Client {
             connect_timeout: Duration::from_secs(10),
             http: None,
             idempotency_keys: true,
+            token_store: None,
         }
     }
 
@@ -431,10 +452,26 @@ impl Client {
 
     async fn cached_token(&self) -> Result<Arc<CachedToken>, Error> {
         let mut st = self.inner.tokens.lock().await;
+        if st.current.is_none() {
+            st.current = self.saved_token();
+        }
         if let Some(t) = st.current.as_ref().filter(|t| self.is_fresh(t)) {
             return Ok(t.clone());
         }
         self.refresh(&mut st).await
+    }
+
+    /// The token the [`TokenStore`] kept, if any.
+    fn saved_token(&self) -> Option<Arc<CachedToken>> {
+        let (response, expires_at) = self.inner.token_store.as_ref()?.load()?;
+        let mut bearer =
+            HeaderValue::from_str(&format!("Bearer {}", response.access_token)).ok()?;
+        bearer.set_sensitive(true);
+        Some(Arc::new(CachedToken {
+            response,
+            bearer,
+            expires_at,
+        }))
     }
 
     /// After a 401 with `stale`: a fresh token, unless another caller already replaced it.
@@ -506,8 +543,12 @@ impl Client {
                                 request_id: raw.request_id.clone(),
                             })?;
                     bearer.set_sensitive(true);
+                    let expires_at = sent_at + Duration::from_secs(response.expires_in);
+                    if let Some(store) = &self.inner.token_store {
+                        store.save(&response, expires_at);
+                    }
                     let token = Arc::new(CachedToken {
-                        expires_at: sent_at + Duration::from_secs(response.expires_in),
+                        expires_at,
                         response,
                         bearer,
                     });

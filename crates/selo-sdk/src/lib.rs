@@ -225,7 +225,7 @@ mod verdict;
 mod web;
 pub mod webhook;
 
-pub use client::{Client, ClientBuilder, DEFAULT_REFRESH_MARGIN, Reply};
+pub use client::{Client, ClientBuilder, DEFAULT_REFRESH_MARGIN, Reply, TokenStore};
 pub use credentials::{ASSERTION_LIFETIME_SECS, Credentials};
 pub use error::{ApiError, Error, TokenError};
 pub use retry::{PollPolicy, RetryPolicy};

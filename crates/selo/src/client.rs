@@ -92,6 +92,19 @@ fn credentials(args: &ClientArgs) -> anyhow::Result<Credentials> {
     Ok(creds)
 }
 
+/// The SDK client of a command: its access token is kept between commands (see
+/// [`crate::token_cache`]).
+fn client(credentials: Credentials) -> anyhow::Result<Client> {
+    let cache =
+        crate::token_cache::FileTokenStore::for_account(credentials.base_url(), credentials.iss());
+    let mut builder =
+        Client::builder(credentials).refresh_margin(crate::token_cache::REFRESH_MARGIN);
+    if let Some(cache) = cache {
+        builder = builder.token_store(cache);
+    }
+    Ok(builder.build()?)
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -260,7 +273,7 @@ fn failed(json: bool, e: &Error) -> u8 {
 
 /// `selo token`.
 pub fn token(args: ClientArgs) -> anyhow::Result<u8> {
-    let client = Client::new(credentials(&args)?)?;
+    let client = client(credentials(&args)?)?;
     let json = args.common.json;
     runtime()?.block_on(async move {
         Ok(match client.token().await {
@@ -296,7 +309,7 @@ fn progress(id: &str) -> Option<tokio::task::JoinHandle<()>> {
 /// `selo process …`.
 pub fn process(args: ProcessArgs) -> anyhow::Result<u8> {
     let json = args.client.common.json;
-    let client = Client::new(credentials(&args.client)?)?;
+    let client = client(credentials(&args.client)?)?;
     let rt = runtime()?;
     match args.command {
         ProcessCommand::Create {
@@ -453,7 +466,7 @@ pub enum FileKind {
 /// `fileContents` (the file is only written on success). `--json` prints the server's body.
 pub fn file(kind: FileKind, args: FileArgs) -> anyhow::Result<u8> {
     let json = args.client.common.json;
-    let client = Client::new(credentials(&args.client)?)?;
+    let client = client(credentials(&args.client)?)?;
     let FileCommand::Get { id, out } = args.command;
     runtime()?.block_on(async move {
         let (what, result) = match kind {

@@ -11,6 +11,7 @@ mod demo;
 mod keys;
 mod output;
 mod serve;
+mod token_cache;
 mod webhook_admin;
 
 use clap::Parser;

@@ -258,9 +258,23 @@ async fn configuration_from_env_and_failures_say_why() {
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("10201"));
 
-    // A disabled account: the token request fails with its code (exit 3).
+    // A disabled account: the cached token is refused (401), and the new token request it
+    // leads to fails with its code (exit 3).
+    // (The server sees the change within a second, CONTRACT §19.)
     s.admin(&["account", "disable", "--tenant", &t.id, "acct"]);
-    let out = selo(&["token"], &creds);
+    let started = std::time::Instant::now();
+    let out = loop {
+        let out = selo(
+            &["process", "get", "00000000-0000-0000-0000-000000000000"],
+            &creds,
+        );
+        if !String::from_utf8_lossy(&out.stderr).contains("40401")
+            || started.elapsed() > std::time::Duration::from_secs(3)
+        {
+            break out;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
     assert_eq!(out.status.code(), Some(3));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("1.2.11"),
@@ -284,4 +298,103 @@ async fn configuration_from_env_and_failures_say_why() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// Client commands keep their access token between runs (a 0600 file keyed by URL and `iss`):
+/// five `process get` in a row after a create make one token request and meet no 401 (each
+/// run signing its own assertion would present the same one twice within a second).
+#[tokio::test]
+async fn client_commands_keep_their_access_token_between_runs() {
+    let s = Server::start();
+    let t = s.tenant();
+    let creds = s.credentials_file(&t);
+    let img = s.selfie_file();
+    let cache = s.data.path().join("token-cache");
+    let run = |args: &[&str]| {
+        Command::new(selo_bin())
+            .args(args)
+            .arg("--credentials")
+            .arg(&creds)
+            .env("SELO_TOKEN_CACHE", &cache)
+            .env_remove("SELO_URL")
+            .env_remove("SELO_APIKEY")
+            .output()
+            .unwrap()
+    };
+    let out = run(&[
+        "process",
+        "create",
+        "--image",
+        img.to_str().unwrap(),
+        "--cpf",
+        "00000000191",
+        "--name",
+        "Maria Silva",
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = json_out(&out)["response"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for _ in 0..5 {
+        let out = run(&["process", "get", &id]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let metrics = s
+        .http
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("route=\"/oauth2/token\",status=\"200\"} 1\n"),
+        "one token request: {metrics}"
+    );
+    assert!(!metrics.contains("status=\"401\""), "no 401: {metrics}");
+    let files: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&files[0]).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // `SELO_TOKEN_CACHE=off` turns it off: that run asks for a token of its own.
+    let out = Command::new(selo_bin())
+        .args(["process", "get", &id, "--credentials"])
+        .arg(&creds)
+        .env("SELO_TOKEN_CACHE", "off")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let metrics = s
+        .http
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("route=\"/oauth2/token\",status=\"200\"} 2\n"),
+        "{metrics}"
+    );
 }
