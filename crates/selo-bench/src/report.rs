@@ -279,8 +279,9 @@ impl Report {
         o
     }
 
-    /// The goals of perf-limits.md §6: selo against the bare routes of the same run, and the
-    /// peak RSS against 128 MiB.
+    /// The goals of perf-limits.md §6 and §7: selo against the bare routes of the same run (the
+    /// token route against the bare route doing the contract's work, §7), and the peak RSS
+    /// against 128 MiB.
     fn goals(&self, md: bool, h: &str) -> String {
         let selo = |name| find(&self.workloads, name);
         let bare = |name| find(&self.bare, name);
@@ -316,8 +317,18 @@ impl Report {
             .max()
             .unwrap_or(0) as f64
             / 1024.0;
+        let (token, contract_token) = (
+            selo("token").server_us_per_req(),
+            self.contract_token.server_us_per_req(),
+        );
         let rows = vec![
-            cpu("token", 1.3),
+            goal(
+                "token: server CPU µs/req (the bare route doing the contract's work, §7)",
+                (token, 1),
+                contract_token,
+                format!("{contract_token:.1}"),
+                1.15,
+            ),
             cpu("get", 1.5),
             goal(
                 "create: server CPU µs/req (the bare route decodes the image once)",
@@ -340,7 +351,7 @@ impl Report {
         let mut o = String::new();
         let _ = writeln!(
             o,
-            "{h}Goals (perf-limits.md §6: selo ÷ the bare route of the same run)\n"
+            "{h}Goals (perf-limits.md §6, token §7: selo ÷ the reference route of the same run)\n"
         );
         table(
             &mut o,
@@ -348,22 +359,22 @@ impl Report {
             &["goal", "selo", "reference", "ratio", "target", "met"],
             &rows,
         );
-        let (s, c) = (
-            selo("token").server_us_per_req(),
-            self.contract_token.server_us_per_req(),
-        );
-        let contract = vec![
-            "token: server CPU µs/req ÷ the bare route doing the contract's work".into(),
-            format!("{s:.1}"),
-            format!("{c:.1}"),
-            format!("{:.2}×", s / c),
+        let bare_token = bare("token").server_us_per_req();
+        let minimal = vec![
+            "token: server CPU µs/req ÷ the bare route without the contract's work".into(),
+            format!("{token:.1}"),
+            format!("{bare_token:.1}"),
+            format!("{:.2}×", token / bare_token),
         ];
-        let _ = writeln!(o, "{h}Against the contract's mandatory work (not a goal)\n");
+        let _ = writeln!(
+            o,
+            "{h}Against the bare token route (§6's old reference, not a goal)\n"
+        );
         table(
             &mut o,
             md,
             &["comparison", "selo", "reference", "ratio"],
-            &[contract],
+            &[minimal],
         );
         o
     }

@@ -64,7 +64,8 @@ pub enum ProcessCommand {
     /// the Web & SDK contract (`--web`), which prints the journey link to send the person to.
     #[command(group(ArgGroup::new("contract").required(true).args(["image", "web"])))]
     Create {
-        /// The selfie (JPEG, PNG or WebP; at least 640x480, at most 800 KiB): API contract.
+        /// The selfie (JPEG, PNG or WebP; longer side at least 640 and shorter side at least 480
+        /// pixels, either orientation; at most 800 KiB): API contract.
         #[arg(long)]
         image: Option<PathBuf>,
         /// Create through the Web & SDK contract (POST /client/v1/process) instead; prints the

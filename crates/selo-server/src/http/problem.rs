@@ -188,12 +188,16 @@ pub enum Contract {
     Web,
     /// The Magic Link contract (`/v2/magic-link…`): its own envelope.
     MagicLink,
+    /// The token service (`/oauth2/token`): every failure in the OAuth2 error body (CONTRACT §2).
+    OAuth,
 }
 
 impl Contract {
     /// The contract a path belongs to.
     pub fn of(path: &str) -> Contract {
-        if path.starts_with("/client/") || path.starts_with("/journey/") {
+        if path == "/oauth2/token" {
+            Contract::OAuth
+        } else if path.starts_with("/client/") || path.starts_with("/journey/") {
             Contract::Web
         } else if path.starts_with("/v2/magic-link") {
             Contract::MagicLink
@@ -288,7 +292,25 @@ pub fn render(
                 Problem::BodyMalformed { .. } | Problem::BadPathParameter { .. } => Some(vec![]),
                 _ => None,
             };
-            let mut res = if contract == Contract::MagicLink {
+            let mut res = if contract == Contract::OAuth {
+                // RFC 6749 §5.2's error names; Selo's code as `code`, as on the 401s.
+                let error = match status {
+                    StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
+                        "temporarily_unavailable"
+                    }
+                    s if s.is_server_error() => "server_error",
+                    _ => "invalid_request",
+                };
+                (
+                    status,
+                    axum::Json(OAuthError {
+                        error: error.to_string(),
+                        error_description: description,
+                        code: Some(code),
+                    }),
+                )
+                    .into_response()
+            } else if contract == Contract::MagicLink {
                 let names: Vec<String> = fields.iter().flatten().map(|f| f.field.clone()).collect();
                 let body = selo_domain::magic_link::error_envelope(
                     status.as_u16(),

@@ -139,8 +139,8 @@ pub fn load(
 
 /// The capture of a finished process whose `kind` document (`selfie`, `evidenceset`) the tenant
 /// may fetch and whose retention window (`keep` seconds after the capture) is still open:
-/// 403 without the permission, 409 before finished, 404 when it finished without a capture,
-/// 410 after the window.
+/// 403 without the permission, 409 before finished and when it ended without a capture (the
+/// process exists; it never reached a state with one), 410 after the window.
 fn finished_capture<'a>(
     state: &AppState,
     tenant: &Tenant,
@@ -159,11 +159,13 @@ fn finished_capture<'a>(
                 ),
             });
         }
-        _ => {
-            return Err(Problem::NotFound {
-                what: format!(
-                    "{kind}: the process finished without a capture, so there is no {kind}"
-                ),
+        (state, _) => {
+            let how = match state {
+                WebState::Finished("EXPIRED") => "expired before the person completed the journey",
+                _ => "ended without a capture",
+            };
+            return Err(Problem::NotFinished {
+                reason: format!("the process {how}, so it has no {kind}; create a new process"),
             });
         }
     };

@@ -166,6 +166,10 @@ async fn token_requests_count_and_a_refused_assertion_is_not_burned() {
         .unwrap();
     assert_eq!(res.status(), 429);
     assert_eq!(res.headers()["retry-after"], "1");
+    // The token service answers in the OAuth2 error body (CONTRACT §2).
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+    assert_eq!(body["code"], "42901", "{body}");
     // A bad assertion is not counted (cannot be tied to a tenant's credentials)...
     let (status, body) = s.exchange("sandbox", "garbage").await;
     assert_eq!((status, body["code"].as_str()), (401, Some("1.2.20")));

@@ -584,3 +584,38 @@ async fn unreadable_access_restrictions_fail_closed() {
     set("127.0.0.1", None);
     assert_eq!(s.exchange("sandbox", &t.assertion(&aud)).await.0, 200);
 }
+
+/// CONTRACT §2: every failure of the token service uses the OAuth2 error body, the 413 and 405
+/// the framework around it answers included.
+#[tokio::test]
+async fn every_token_service_failure_uses_the_oauth2_error_body() {
+    let (s, _, _) = setup().await;
+    let big = "a".repeat(2 * 1024 * 1024 + 1);
+    let res = s
+        .http
+        .post(s.url("/oauth2/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request", "{body}");
+    assert_eq!(body["code"], "41301", "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("larger than")
+    );
+    let res = s.http.get(s.url("/oauth2/token")).send().await.unwrap();
+    assert_eq!(res.status(), 405);
+    assert_eq!(res.headers()["allow"], "POST");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request", "{body}");
+    assert!(
+        body.get("code").is_some() && body["error_description"].is_string(),
+        "{body}"
+    );
+}

@@ -484,6 +484,16 @@ async fn expiry_and_the_selfie_window_follow_the_clock() {
         "9",
         "expired",
     );
+    // It exists but never had a capture: 409 `9` saying so, for both documents.
+    for document in ["selfie", "evidenceset"] {
+        let path = format!("/client/v1/process/{id}/{document}");
+        expect_error(
+            &call(&s, reqwest::Method::GET, &path, Some(&token), None).await,
+            409,
+            "9",
+            &format!("expired before the person completed the journey, so it has no {document}"),
+        );
+    }
 
     // A finished process's selfie: there for 8 hours, then 410.
     let token = s.token(&t).await;
