@@ -200,6 +200,8 @@ pub enum Problem {
         /// The timeout, in seconds.
         seconds: u64,
     },
+    /// The data directory's storage is full: nothing was stored (507 `50701`).
+    StorageFull,
     /// The platform cannot serve the request now: overloaded, or the request took longer than
     /// the per-request timeout after its body arrived (503 `50301`).
     Unavailable,

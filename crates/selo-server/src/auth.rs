@@ -1,6 +1,7 @@
 //! Authentication of resource calls (CONTRACT §3): the Bearer access token, then the `APIKEY`.
 
 use crate::http::context::Annotations;
+use crate::services::store_failure;
 use crate::state::AppState;
 use axum::http::HeaderMap;
 use jsonwebtoken::{Algorithm, Validation};
@@ -214,11 +215,6 @@ fn live(key: Option<ApiKey>, hash: &[u8; 32]) -> Result<ApiKey, Problem> {
         });
     }
     Ok(key)
-}
-
-fn store_failure(e: StoreError) -> Problem {
-    tracing::error!(error = %e, "store read while authenticating failed");
-    Problem::Internal
 }
 
 /// Finds the live API key whose secret is in header `name` (401 when missing, unknown or

@@ -7,6 +7,7 @@ pub mod caches;
 pub mod config;
 pub mod environment;
 pub mod faults;
+pub mod health;
 pub mod http;
 pub mod ids;
 pub mod rate_limit;

@@ -119,6 +119,7 @@ pub async fn start(config: &ServerConfig) -> anyhow::Result<ServeHandle> {
         decode_permits: tokio::sync::Semaphore::new(DECODE_PERMITS),
         uploads: Default::default(),
         metrics: Default::default(),
+        storage: Default::default(),
     });
     let mut lines = Vec::new();
     let mut listeners = Vec::new();

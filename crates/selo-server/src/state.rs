@@ -44,6 +44,8 @@ pub struct Shared {
     pub captures: crate::services::capture::InProgress,
     /// Sandbox fault plans.
     pub faults: crate::faults::FaultPlans,
+    /// Whether the storage takes writes (for `/readyz`).
+    pub storage: crate::health::StorageHealth,
     /// Request counters for `/metrics`.
     pub metrics: crate::http::metrics::Metrics,
 }

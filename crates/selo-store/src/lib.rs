@@ -37,6 +37,25 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+impl StoreError {
+    /// Whether the failure is the storage being full (the database or a file could not grow):
+    /// the operator's to fix, and nothing was stored.
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            StoreError::Db(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.code == rusqlite::ErrorCode::DiskFull
+            }
+            StoreError::Io(e) => is_storage_full(e),
+            _ => false,
+        }
+    }
+}
+
+/// Whether an I/O failure is the file system being full.
+pub fn is_storage_full(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::StorageFull || e.kind() == std::io::ErrorKind::QuotaExceeded
+}
+
 /// Result of a store call.
 pub type StoreResult<T> = Result<T, StoreError>;
 

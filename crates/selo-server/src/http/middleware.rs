@@ -220,6 +220,9 @@ pub async fn around(State(state): State<AppState>, mut req: Request, next: Next)
         }
     };
     if let Some(problem) = res.extensions_mut().remove::<Problem>() {
+        if matches!(problem, Problem::StorageFull) {
+            state.shared.storage.refused_full();
+        }
         let timestamp = rfc3339_millis(state.shared.clock.now());
         res = render(
             &problem,
@@ -231,6 +234,9 @@ pub async fn around(State(state): State<AppState>, mut req: Request, next: Next)
     }
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         res.headers_mut().insert("request-id", v);
+    }
+    if method == axum::http::Method::POST && res.status().is_success() {
+        state.shared.storage.wrote();
     }
     if !arrived.load(Ordering::Relaxed) {
         // The body was not read (the request was answered before it): this connection carries

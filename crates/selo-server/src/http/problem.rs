@@ -22,8 +22,7 @@ impl From<Problem> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        tracing::error!(error = %e, "store failure");
-        ApiError(Problem::Internal)
+        ApiError(crate::services::store_failure(e))
     }
 }
 
@@ -159,6 +158,13 @@ fn api_parts(p: &Problem) -> (StatusCode, String, String) {
             s(
                 "40801",
                 format!("The request body did not arrive in full within {seconds} s; check the connection and send the request again"),
+            ),
+        ),
+        Problem::StorageFull => (
+            StatusCode::INSUFFICIENT_STORAGE,
+            s(
+                "50701",
+                "The platform's storage is full, so nothing was stored; retry later (the operator must free space)".into(),
             ),
         ),
         Problem::Unavailable => (

@@ -14,8 +14,16 @@ pub async fn livez() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// The store answers.
+/// The store answers, and the storage takes writes.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    if state.shared.storage.is_full() && !storage_takes_writes(&state) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(
+                json!({"status": "unavailable", "reason": "the storage is full: writes are refused until space is freed"}),
+            ),
+        );
+    }
     match state.shared.store.ping() {
         Ok(()) => (StatusCode::OK, Json(json!({"status": "ok"}))),
         Err(e) => {
@@ -26,6 +34,18 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
             )
         }
     }
+}
+
+/// Whether a small write to the blob storage succeeds now (asked only while the last writes
+/// found the storage full; a success clears that state).
+fn storage_takes_writes(state: &AppState) -> bool {
+    const PROBE: &str = "readyz/probe";
+    let ok = state.shared.blobs.put(PROBE, &[0u8; 4096]).is_ok();
+    let _ = state.shared.blobs.delete(PROBE);
+    if ok {
+        state.shared.storage.wrote();
+    }
+    ok
 }
 
 /// Prometheus text metrics (sandbox listeners; production's are on `--metrics-listen` only).

@@ -2,6 +2,7 @@
 //! response byte for byte; another body is 422; a request still running is 409. Only 2xx
 //! responses are kept — written in the same transaction as the process they created.
 
+use crate::services::store_failure;
 use crate::state::AppState;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -105,11 +106,6 @@ fn key_from(headers: &HeaderMap) -> Result<Option<String>, Problem> {
     Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
 }
 
-fn internal(e: selo_store::StoreError) -> Problem {
-    tracing::error!(error = %e, "idempotency store failure");
-    Problem::Internal
-}
-
 /// Checks the key (if any) of a create whose raw body is `body`.
 pub fn begin(
     state: &AppState,
@@ -133,7 +129,7 @@ pub fn begin(
         .shared
         .store
         .idempotency_begin(ticket.scope(), &hash, now, lease_until)
-        .map_err(internal)?
+        .map_err(store_failure)?
     {
         IdempotencyBegin::Started => Ok(Start::Run(Some(ticket))),
         IdempotencyBegin::Replay(stored) => Ok(Start::Replay(stored)),

@@ -1,19 +1,15 @@
 //! Magic Link use cases (CONTRACT §7): create, read, and the journey's capture.
 
 use crate::services::idempotency::Ticket;
+use crate::services::store_failure;
 use crate::state::AppState;
 use selo_domain::clock::rfc3339_millis;
 use selo_domain::magic_link::{LinkCapture, MagicLinkRecord, envelope, validate_create};
 use selo_domain::problem::Problem;
 use selo_domain::scenario::Scenario;
 use selo_domain::validation::is_uuid;
-use selo_store::{StoreError, StoredResponse};
+use selo_store::StoredResponse;
 use serde_json::Value;
-
-fn store_failure(e: StoreError) -> Problem {
-    tracing::error!(error = %e, "store failure");
-    Problem::Internal
-}
 
 /// The journey page of a link.
 pub fn link_url(state: &AppState, token: &str) -> String {
@@ -146,10 +142,7 @@ pub async fn capture(
             &format!("{}/{}.link-selfie", done.tenant_id, done.token),
             &image.bytes,
         )
-        .map_err(|e| {
-            tracing::error!(error = %e, "writing a selfie failed");
-            Problem::Internal
-        })?;
+        .map_err(crate::services::blob_failure)?;
     if !state
         .shared
         .store

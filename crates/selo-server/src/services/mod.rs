@@ -11,6 +11,27 @@ pub mod processes;
 pub mod token;
 pub mod web;
 
+/// A store failure as the client sees it: the storage being full (507, which the middleware
+/// also reports through `/readyz`), else an internal failure; the detail goes to the log.
+pub fn store_failure(e: selo_store::StoreError) -> Problem {
+    if e.is_storage_full() {
+        tracing::debug!(error = %e, "store write refused: storage full");
+        return Problem::StorageFull;
+    }
+    tracing::error!(error = %e, "store failure");
+    Problem::Internal
+}
+
+/// A blob (selfie file) write failure as the client sees it, like [`store_failure`].
+pub fn blob_failure(e: std::io::Error) -> Problem {
+    if selo_store::is_storage_full(&e) {
+        tracing::debug!(error = %e, "blob write refused: storage full");
+        return Problem::StorageFull;
+    }
+    tracing::error!(error = %e, "writing a blob failed");
+    Problem::Internal
+}
+
 /// Whether `tenant_id` belongs to the environment of this listener: journeys, captures and
 /// links of another environment answer 404 here, so a process is always judged by its own
 /// environment's engines (CONTRACT §19).

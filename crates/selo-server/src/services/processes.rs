@@ -2,6 +2,7 @@
 
 use crate::auth::{Caller, Principal};
 use crate::services::idempotency::Ticket;
+use crate::services::store_failure;
 use crate::state::AppState;
 use selo_domain::capability::{Capabilities, Capability};
 use selo_domain::problem::{FieldProblem, Problem};
@@ -118,10 +119,7 @@ pub fn create(
         .shared
         .blobs
         .put(&selfie_key(&record), &image.bytes)
-        .map_err(|e| {
-            tracing::error!(error = %e, "writing the selfie failed");
-            Problem::Internal
-        })?;
+        .map_err(crate::services::blob_failure)?;
     let body = serde_json::to_vec(&record.api_view(now)).map_err(|e| {
         tracing::error!(error = %e, "serializing a process failed");
         Problem::Internal
@@ -149,11 +147,6 @@ pub fn create(
 /// Where a process's selfie lives in the blob store.
 pub fn selfie_key(p: &ProcessRecord) -> String {
     format!("{}/{}.selfie", p.tenant_id, p.id)
-}
-
-fn store_failure(e: selo_store::StoreError) -> Problem {
-    tracing::error!(error = %e, "store failure");
-    Problem::Internal
 }
 
 /// `GET /processes/v1/{id}` of `record` (read for the caller's tenant): 400 malformed id, 404

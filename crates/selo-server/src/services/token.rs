@@ -2,6 +2,7 @@
 
 use crate::auth::{ACCESS_TOKEN_SECONDS, AccessClaims};
 use crate::http::context::Annotations;
+use crate::services::store_failure;
 use crate::state::AppState;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -10,17 +11,10 @@ use selo_domain::assertion::{
     Assertion, Audiences, accepted_until, check_audience, check_times, parse_assertion,
 };
 use selo_domain::problem::{AuthCode, Problem};
-use selo_store::{
-    Account, AccountKey, AssertionUse, AssertionUseOutcome, ReplayKey, StoreError, Tenant,
-};
+use selo_store::{Account, AccountKey, AssertionUse, AssertionUseOutcome, ReplayKey, Tenant};
 use selo_wire::token::{JWT_BEARER_GRANT, TokenResponse};
 use std::net::IpAddr;
 use std::sync::Arc;
-
-fn internal(e: StoreError) -> Problem {
-    tracing::error!(error = %e, "store failure in token service");
-    Problem::Internal
-}
 
 fn replayed() -> Problem {
     Problem::token(
@@ -92,7 +86,7 @@ pub(crate) fn credentials(
     if let Some(hit) = state.shared.credentials.get(&key, epoch) {
         return Ok(hit);
     }
-    let tenant = match store.tenant(tenant_id).map_err(internal)? {
+    let tenant = match store.tenant(tenant_id).map_err(store_failure)? {
         None => {
             return Err(Problem::token(
                 AuthCode::UnknownIssuer,
@@ -112,14 +106,16 @@ pub(crate) fn credentials(
     };
     let account = store
         .account(&tenant.id, name)
-        .map_err(internal)?
+        .map_err(store_failure)?
         .ok_or_else(|| {
             Problem::token(
                 AuthCode::UnknownIssuer,
                 format!("account '{name}' does not exist in tenant '{}'", tenant.id),
             )
         })?;
-    let keys = store.account_keys(&tenant.id, name).map_err(internal)?;
+    let keys = store
+        .account_keys(&tenant.id, name)
+        .map_err(store_failure)?;
     let creds = Arc::new(Credentials {
         tenant,
         account,
@@ -178,7 +174,7 @@ pub async fn issue(
         let signed_by = match evaluate(state, &a, &iss, &creds, peer, &replay, now) {
             Ok(key_id) => key_id,
             Err(refusal) => {
-                let current = store.config_epoch().map_err(internal)?;
+                let current = store.config_epoch().map_err(store_failure)?;
                 if current != epoch {
                     epoch = current;
                     continue;
@@ -211,7 +207,7 @@ pub async fn issue(
             }
             AssertionUseOutcome::StaleConfig => {
                 crate::auth::rate_limit_refund(state, tenant_id, notes);
-                epoch = store.config_epoch().map_err(internal)?;
+                epoch = store.config_epoch().map_err(store_failure)?;
             }
         }
     }
@@ -342,7 +338,7 @@ fn replay_first(state: &AppState, replay: &ReplayKey, now: i64, problem: Problem
     match state.shared.store.assertion_used(replay, now) {
         Ok(true) => replayed(),
         Ok(false) => problem,
-        Err(e) => internal(e),
+        Err(e) => store_failure(e),
     }
 }
 
@@ -358,7 +354,7 @@ fn refuse(state: &AppState, refusal: Refusal, iss: &str, creds: &Credentials, no
         state.shared.lockout,
     ) {
         Ok(locked) => locked,
-        Err(e) => return internal(e),
+        Err(e) => return store_failure(e),
     };
     let mut reason = format!(
         "the assertion's signature does not verify under any key of '{iss}'; sign it with the account's private key (RS256)"
@@ -382,7 +378,7 @@ async fn record_use(
         }),
     );
     match rx.await {
-        Ok(outcome) => outcome.map_err(internal),
+        Ok(outcome) => outcome.map_err(store_failure),
         Err(_) => {
             tracing::error!("the replay-record writer dropped a request");
             Err(Problem::Internal)

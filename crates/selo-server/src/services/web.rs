@@ -3,6 +3,7 @@
 
 use crate::auth::Principal;
 use crate::services::idempotency::Ticket;
+use crate::services::store_failure;
 use crate::state::AppState;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -11,13 +12,8 @@ use selo_domain::problem::{FieldProblem, Problem};
 use selo_domain::scenario::Scenario;
 use selo_domain::validation::is_uuid;
 use selo_domain::web::{WebCapture, WebCreate, WebProcessRecord, WebState};
-use selo_store::{StoreError, StoredResponse, Tenant};
+use selo_store::{StoredResponse, Tenant};
 use serde_json::{Value, json};
-
-fn store_failure(e: StoreError) -> Problem {
-    tracing::error!(error = %e, "store failure");
-    Problem::Internal
-}
 
 /// The journey page of a process.
 pub fn journey_url(state: &AppState, p: &WebProcessRecord) -> String {
@@ -364,10 +360,7 @@ pub async fn capture(
         .shared
         .blobs
         .put(&selfie_key(&done), &image.bytes)
-        .map_err(|e| {
-            tracing::error!(error = %e, "writing a selfie failed");
-            Problem::Internal
-        })?;
+        .map_err(crate::services::blob_failure)?;
     // The capture counts at commit time: if the process expired meanwhile, the store refuses it.
     let now = state.now();
     if let Some(c) = done.capture.as_mut() {

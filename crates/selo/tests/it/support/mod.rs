@@ -72,7 +72,12 @@ impl Server {
 
     /// Starts a server with options.
     pub fn start_with(opts: Opts) -> Server {
-        let data = tempfile::tempdir().expect("tempdir");
+        Server::start_in(tempfile::tempdir().expect("tempdir"), opts)
+    }
+
+    /// Starts a server with options on the data directory `data` (a test may mount something
+    /// there first).
+    pub fn start_in(data: tempfile::TempDir, opts: Opts) -> Server {
         let mut s = Server {
             data,
             child: None,

@@ -1,0 +1,121 @@
+//! A full disk (CONTRACT §14, §19): writes are refused with 507 naming the full storage,
+//! `/readyz` answers 503 while they are, reads and acknowledged data survive, and writes work
+//! again once space is freed, without a restart. Runs on a size-limited tmpfs, which needs
+//! root: elsewhere it prints SKIPPED (and fails under `CI=true`, where CI runs as root).
+
+use crate::support::{Opts, Server};
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+/// A tmpfs of `size` mounted on `dir` until dropped (then the folder is removed).
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str, test: &str) -> Option<Tmpfs> {
+        let mounted = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            assert!(
+                std::env::var("CI").is_err(),
+                "{test}: mounting a tmpfs needs root, which CI has"
+            );
+            println!("SKIPPED {test}: mounting a tmpfs needs root");
+            return None;
+        }
+        Some(Tmpfs(dir.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Fills the file system of `dir` with `dir/filler` until a write fails.
+fn fill(dir: &Path) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(dir.join("filler")).unwrap();
+    let chunk = vec![0u8; 64 * 1024];
+    while f.write_all(&chunk).is_ok() {}
+    let small = [0u8; 512];
+    while f.write_all(&small).is_ok() {}
+    let _ = f.sync_all();
+}
+
+#[tokio::test]
+async fn a_full_disk_is_507_and_readyz_503_and_writes_resume_when_space_is_freed() {
+    let test = "a_full_disk_is_507_and_readyz_503_and_writes_resume_when_space_is_freed";
+    let data = tempfile::tempdir().unwrap();
+    let Some(_mount) = Tmpfs::mount(data.path(), "12m", test) else {
+        return;
+    };
+    let path = data.path().to_path_buf();
+    let s = Server::start_in(data, Opts::default());
+    let t = s.tenant();
+    let token = s.token(&t).await;
+    let kept = s.api_process(&t, &token, "00000000191").await;
+    let kept_id = kept["id"].as_str().unwrap().to_string();
+
+    fill(&path);
+    let res = s
+        .http
+        .post(s.url("/processes/v1"))
+        .header("authorization", format!("Bearer {token}"))
+        .header("apikey", &t.api_key)
+        .header("idempotency-key", "full-1")
+        .json(&serde_json::json!({"subject": {"code": "00000000191", "name": "Maria Silva"}, "imageBase64": crate::support::images::selfie()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 507);
+    assert_eq!(
+        res.headers()["should-retry"],
+        "true",
+        "a keyed create may be retried"
+    );
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "50701", "{v}");
+    assert!(
+        v["error"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("storage is full"),
+        "{v}"
+    );
+    let ready = s.http.get(s.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let ready: Value = ready.json().await.unwrap();
+    assert!(
+        ready["reason"].as_str().unwrap().contains("full"),
+        "{ready}"
+    );
+    // Reads still work, and what was acknowledged is there.
+    let read = s
+        .http
+        .get(s.url(&format!("/processes/v1/{kept_id}")))
+        .header("authorization", format!("Bearer {token}"))
+        .header("apikey", &t.api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
+
+    // Space freed: the same server takes writes again, and /readyz says so.
+    std::fs::remove_file(path.join("filler")).unwrap();
+    let ready = s.http.get(s.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let created = s.api_process(&t, &token, "00000000191").await;
+    assert_eq!(created["status"], 3, "{created}");
+}
