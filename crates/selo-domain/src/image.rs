@@ -9,7 +9,9 @@
 //! 2. the decoded bytes must not exceed [`MAX_IMAGE_BYTES`], else [`ImageProblem::TooLarge`];
 //! 3. the signature must be PNG, JPEG or WebP; the signature of another image format is
 //!    [`ImageProblem::UnsupportedFormat`], no known signature is [`ImageProblem::Undecodable`];
-//! 4. the image must decode completely, else [`ImageProblem::Undecodable`];
+//! 4. the size its header declares must be within [`MAX_PIXELS`] and [`MAX_SIDE`], else
+//!    [`ImageProblem::TooManyPixels`]; then the image must decode completely, else
+//!    [`ImageProblem::Undecodable`];
 //! 5. the shorter side must be at least [`MIN_SHORT_SIDE`] and the longer side at least
 //!    [`MIN_LONG_SIDE`] pixels (portrait and landscape both pass), else
 //!    [`ImageProblem::TooSmall`].
@@ -28,9 +30,11 @@ pub const MIN_LONG_SIDE: u32 = 640;
 pub const MIN_SHORT_SIDE: u32 = 480;
 
 /// Images wider or taller than this are refused as undecodable, to bound decoding memory.
-const MAX_SIDE: u32 = 12_000;
-/// Images with more pixels than this are refused as undecodable, to bound decoding memory.
-const MAX_PIXELS: u64 = 50_000_000;
+pub const MAX_SIDE: u32 = 8_192;
+/// Images with more pixels than this (16 MP: 4096×4096; a 12 MP phone photo fits) are refused
+/// as undecodable (20900), to bound what one decode allocates: a JPEG is decoded to one byte
+/// per pixel (≤ 16 MiB), a WebP to its RGB(A) output (≤ 64 MiB), a PNG one row at a time.
+pub const MAX_PIXELS: u64 = 16 * 1024 * 1024;
 
 /// An accepted selfie image format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +83,12 @@ pub enum ImageProblem {
         "image could not be decoded; send a complete, uncorrupted JPEG, PNG or WebP file (check that the file was not truncated or altered before base64 encoding)"
     )]
     Undecodable,
+    /// The image declares more than [`MAX_PIXELS`] pixels or more than [`MAX_SIDE`] a side, so
+    /// it is not decoded (contract code 20900: the platform cannot decode it).
+    #[error(
+        "image is too large to decode: at most 16 megapixels (4096x4096) and 8192 pixels a side; downscale the selfie (1280x960 is plenty) and send it again"
+    )]
+    TooManyPixels,
     /// The shorter side is under [`MIN_SHORT_SIDE`] or the longer side under [`MIN_LONG_SIDE`]
     /// pixels (contract code 20807).
     #[error(
@@ -116,6 +126,14 @@ pub fn check_image_base64(input: &str) -> Result<CheckedImage, ImageProblem> {
         return Err(ImageProblem::UnsupportedFormat);
     }
     let format = sniff(&bytes)?;
+    // The declared size first: an image over the bounds is never decoded.
+    if let Some((_, width, height)) = header_info(&bytes)
+        && !within_bounds(width, height)
+        && width > 0
+        && height > 0
+    {
+        return Err(ImageProblem::TooManyPixels);
+    }
     let (width, height) = decode_fully(format, &bytes)?;
     let (short, long) = (width.min(height), width.max(height));
     if short < MIN_SHORT_SIDE || long < MIN_LONG_SIDE {
@@ -237,6 +255,28 @@ fn is_other_image_format(b: &[u8]) -> bool {
     b.len() >= 12 && &b[4..8] == b"ftyp" && FTYP_BRANDS.iter().any(|brand| b[8..12] == brand[..])
 }
 
+/// The format and dimensions of an image file, read from its header alone (no pixel is
+/// decoded): for describing a stored selfie that was checked when it arrived.
+pub fn header_info(bytes: &[u8]) -> Option<(ImageFormat, u32, u32)> {
+    let format = sniff(bytes).ok()?;
+    let (width, height) = match format {
+        ImageFormat::Png => {
+            let reader = png::Decoder::new(Cursor::new(bytes)).read_info().ok()?;
+            (reader.info().width, reader.info().height)
+        }
+        ImageFormat::Jpeg => {
+            let mut decoder = zune_jpeg::JpegDecoder::new(bytes);
+            decoder.decode_headers().ok()?;
+            let info = decoder.info()?;
+            (u32::from(info.width), u32::from(info.height))
+        }
+        ImageFormat::Webp => image_webp::WebPDecoder::new(Cursor::new(bytes))
+            .ok()?
+            .dimensions(),
+    };
+    Some((format, width, height))
+}
+
 /// Whether `width × height` is within the decoding bounds.
 fn within_bounds(width: u32, height: u32) -> bool {
     width > 0
@@ -276,11 +316,14 @@ fn decode_png(bytes: &[u8]) -> Option<(u32, u32)> {
 
 /// Decodes a JPEG in strict mode, so that truncated or corrupt scans are errors.
 fn decode_jpeg(bytes: &[u8]) -> Option<(u32, u32)> {
+    use zune_jpeg::zune_core::colorspace::ColorSpace;
     use zune_jpeg::zune_core::options::DecoderOptions;
+    // Every scan is still decoded in full; only the output is one byte per pixel.
     let options = DecoderOptions::default()
         .set_strict_mode(true)
         .set_max_width(MAX_SIDE as usize)
-        .set_max_height(MAX_SIDE as usize);
+        .set_max_height(MAX_SIDE as usize)
+        .jpeg_set_out_colorspace(ColorSpace::Luma);
     let mut decoder = zune_jpeg::JpegDecoder::new_with_options(bytes, options);
     decoder.decode_headers().ok()?;
     let info = decoder.info()?;
@@ -882,11 +925,35 @@ mod tests {
         enc_out[ihdr + 8..ihdr + 12].copy_from_slice(&20_000u32.to_be_bytes());
         let crc = crc32(&enc_out[ihdr..ihdr + 17]);
         enc_out[ihdr + 17..ihdr + 21].copy_from_slice(&crc.to_be_bytes());
-        assert_eq!(check(&enc_out).problem(), ImageProblem::Undecodable);
-        assert!(within_bounds(12_000, 4_000));
-        assert!(!within_bounds(12_001, 480));
-        assert!(!within_bounds(10_000, 6_000));
+        assert_eq!(check(&enc_out).problem(), ImageProblem::TooManyPixels);
+        // The header alone still tells what the file claims (for describing a stored selfie).
+        assert_eq!(
+            header_info(&enc_out),
+            Some((ImageFormat::Png, 20_000, 20_000))
+        );
+        // 16 MP and 8192 px a side at most (CONTRACT §19: what one decode may allocate).
+        assert!(within_bounds(4_096, 4_096));
+        assert!(within_bounds(8_192, 2_048));
+        assert!(!within_bounds(4_097, 4_096));
+        assert!(!within_bounds(8_193, 480));
         assert!(!within_bounds(0, 640));
+    }
+
+    #[test]
+    fn header_info_reads_dimensions_without_decoding() {
+        assert_eq!(
+            header_info(&jpeg_bytes(800, 600, false)),
+            Some((ImageFormat::Jpeg, 800, 600))
+        );
+        assert_eq!(
+            header_info(&png_bytes(640, 480)),
+            Some((ImageFormat::Png, 640, 480))
+        );
+        assert_eq!(
+            header_info(&webp_bytes(640, 480)),
+            Some((ImageFormat::Webp, 640, 480))
+        );
+        assert_eq!(header_info(b"not an image"), None);
     }
 
     /// CRC-32 (IEEE), for patching PNG chunks in tests.

@@ -431,6 +431,7 @@ pub fn image_problem_code(p: ImageProblem) -> (FieldReason, &'static str) {
     match p {
         ImageProblem::InvalidBase64 | ImageProblem::Undecodable => (FieldReason::Invalid, "20900"),
         ImageProblem::TooLarge => (FieldReason::TooLarge, "20506"),
+        ImageProblem::TooManyPixels => (FieldReason::TooLarge, "20900"),
         ImageProblem::UnsupportedFormat => (FieldReason::UnsupportedFormat, "20505"),
         ImageProblem::TooSmall => (FieldReason::TooSmall, "20807"),
     }

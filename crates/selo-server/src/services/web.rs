@@ -7,7 +7,6 @@ use crate::services::store_failure;
 use crate::state::AppState;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use selo_domain::image::check_image_base64;
 use selo_domain::problem::{FieldProblem, Problem};
 use selo_domain::scenario::Scenario;
 use selo_domain::validation::is_uuid;
@@ -222,7 +221,8 @@ pub fn evidence_set(
     finished_capture(state, tenant, p, "evidenceset", tenant.retention.evidence)?;
     // A tenant may keep evidence sets longer than selfies: without the selfie the PDF says so.
     let bytes = read_selfie(state, p)?.unwrap_or_default();
-    let image = check_image_base64(&STANDARD.encode(&bytes)).ok();
+    // The selfie was checked when it arrived: its header is enough (no decode here).
+    let image = selo_domain::image::header_info(&bytes);
     let now = state.shared.clock.now();
     let url = journey_url(state, p);
     let view = p.view(now.unix_timestamp(), &url);
@@ -233,9 +233,7 @@ pub fn evidence_set(
         view: &view,
         tenant_name: &tenant.name,
         authentication_url: &url,
-        selfie: image
-            .as_ref()
-            .map(|i| (bytes.as_slice(), i.format, i.width, i.height)),
+        selfie: image.map(|(format, width, height)| (bytes.as_slice(), format, width, height)),
         generated_at: &selo_domain::clock::rfc3339_millis(now),
         client: None,
     });

@@ -530,6 +530,13 @@ async fn image_errors_each_on_their_own() {
             "20807",
             "too_small",
         ),
+        // Small on disk, 20 MP in memory: over the decode bound (16 MP), never decoded.
+        (
+            "5000x4000 flat jpeg",
+            json!(images::b64(&images::flat_jpeg(5000, 4000))),
+            "20900",
+            "too_large",
+        ),
     ];
     for (label, image, code, reason) in cases {
         let mut body = json!({"subject": {"code": "00000000191", "name": "Maria Silva"}});

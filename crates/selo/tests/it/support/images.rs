@@ -28,6 +28,20 @@ pub fn jpeg(w: u16, h: u16) -> Vec<u8> {
     out
 }
 
+/// A flat grey JPEG of `w`×`h` (tiny on disk whatever its size in pixels).
+pub fn flat_jpeg(w: u16, h: u16) -> Vec<u8> {
+    let mut out = Vec::new();
+    jpeg_encoder::Encoder::new(&mut out, 50)
+        .encode(
+            &vec![128u8; usize::from(w) * usize::from(h)],
+            w,
+            h,
+            jpeg_encoder::ColorType::Luma,
+        )
+        .unwrap();
+    out
+}
+
 /// A PNG of `w`×`h`.
 pub fn png(w: u32, h: u32) -> Vec<u8> {
     let mut out = Vec::new();
