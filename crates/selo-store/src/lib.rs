@@ -35,6 +35,10 @@ pub enum StoreError {
     /// Stored data could not be decoded.
     #[error("corrupt record: {0}")]
     Corrupt(String),
+    /// The operation was interrupted inside the store (its writer recovered from a fault);
+    /// nothing was written, and the same request may be sent again.
+    #[error("interrupted: {0}")]
+    Interrupted(String),
 }
 
 impl StoreError {

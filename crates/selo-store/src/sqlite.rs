@@ -14,7 +14,7 @@ use selo_domain::retention::Retention;
 use selo_domain::web::WebProcessRecord;
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 /// How hard commits are pushed to disk.
@@ -222,9 +222,13 @@ pub struct SqliteStore {
     writer: Arc<Writer>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
-    /// The group-commit queue for replay records, started on first use.
-    replay_queue: OnceLock<mpsc::Sender<(AssertionUse, AssertionUseDone)>>,
+    /// The group-commit queue for replay records, started on first use and again whenever its
+    /// thread is found gone.
+    replay_queue: Mutex<Option<ReplayQueue>>,
 }
+
+/// The sending end of the replay-record writer's queue.
+type ReplayQueue = mpsc::Sender<(AssertionUse, AssertionUseDone)>;
 
 /// The one writing connection and the configuration epoch it observes.
 struct Writer {
@@ -285,29 +289,72 @@ impl Writer {
     /// The group-commit loop: waits for one request, takes whatever else is queued (up to
     /// [`MAX_BATCH`]), commits them together and answers each; ends when the store is dropped.
     fn run_replay_queue(&self, queue: mpsc::Receiver<(AssertionUse, AssertionUseDone)>) {
-        while let Ok(first) = queue.recv() {
-            let mut jobs = vec![first];
-            while jobs.len() < MAX_BATCH {
-                match queue.try_recv() {
-                    Ok(job) => jobs.push(job),
-                    Err(_) => break,
+        supervised_group_commit(queue, |batch| self.record_batch(batch));
+    }
+}
+
+/// Runs the group-commit loop of [`Writer::run_replay_queue`] with `commit` committing each
+/// batch. A panic inside `commit` (a bug) is caught: the batch's requests are answered
+/// [`StoreError::Interrupted`] (the server says 503, retry) and the loop goes on, so one panic
+/// never stalls every later token request.
+fn supervised_group_commit(
+    queue: mpsc::Receiver<(AssertionUse, AssertionUseDone)>,
+    commit: impl Fn(&[AssertionUse]) -> StoreResult<Vec<AssertionUseOutcome>>,
+) {
+    while let Ok(first) = queue.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let batch: Vec<AssertionUse> = jobs.iter().map(|(u, _)| *u).collect();
+        let committed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| commit(&batch)));
+        match committed {
+            Ok(Ok(outcomes)) => {
+                for ((_, done), outcome) in jobs.into_iter().zip(outcomes) {
+                    done(Ok(outcome));
                 }
             }
-            let batch: Vec<AssertionUse> = jobs.iter().map(|(u, _)| *u).collect();
-            match self.record_batch(&batch) {
-                Ok(outcomes) => {
-                    for ((_, done), outcome) in jobs.into_iter().zip(outcomes) {
-                        done(Ok(outcome));
-                    }
+            Ok(Err(e)) => {
+                let full = e.is_storage_full();
+                let text = e.to_string();
+                for (_, done) in jobs {
+                    done(Err(if full {
+                        StoreError::Io(std::io::Error::new(
+                            std::io::ErrorKind::StorageFull,
+                            text.clone(),
+                        ))
+                    } else {
+                        StoreError::Io(std::io::Error::other(text.clone()))
+                    }));
                 }
-                Err(e) => {
-                    let text = e.to_string();
-                    for (_, done) in jobs {
-                        done(Err(StoreError::Io(std::io::Error::other(text.clone()))));
-                    }
+            }
+            Err(_) => {
+                tracing::error!(
+                    requests = jobs.len(),
+                    "the replay-record writer panicked; its requests are answered 503 and it goes on"
+                );
+                for (_, done) in jobs {
+                    done(Err(StoreError::Interrupted(
+                        "the replay-record writer was interrupted".into(),
+                    )));
                 }
             }
         }
+    }
+}
+
+impl SqliteStore {
+    /// Starts the replay-record writer thread; returns its queue.
+    fn start_replay_writer(&self) -> std::io::Result<ReplayQueue> {
+        let (tx, rx) = mpsc::channel();
+        let writer = self.writer.clone();
+        std::thread::Builder::new()
+            .name("selo-replay-commit".into())
+            .spawn(move || writer.run_replay_queue(rx))?;
+        Ok(tx)
     }
 }
 
@@ -509,7 +556,7 @@ impl SqliteStore {
             }),
             readers,
             next_reader: AtomicUsize::new(0),
-            replay_queue: OnceLock::new(),
+            replay_queue: Mutex::new(None),
         })
     }
 
@@ -807,21 +854,35 @@ impl Store for SqliteStore {
     }
 
     fn record_assertion_use(&self, request: AssertionUse, done: AssertionUseDone) {
-        let queue = self.replay_queue.get_or_init(|| {
-            let (tx, rx) = mpsc::channel();
-            let writer = self.writer.clone();
-            std::thread::Builder::new()
-                .name("selo-replay-commit".into())
-                .spawn(move || writer.run_replay_queue(rx))
-                .expect("spawning the replay-record writer thread");
-            tx
-        });
-        let sent = queue.send((request, done));
-        if let Err(mpsc::SendError((_, done))) = sent {
-            done(Err(StoreError::Io(std::io::Error::other(
-                "the replay-record writer stopped",
-            ))));
+        let mut job = (request, done);
+        // The writer thread is (re)started when it is not running: on first use, and should it
+        // ever have ended, so a lost thread never stalls token requests.
+        for _ in 0..2 {
+            let queue = {
+                let mut slot = self.replay_queue.lock().unwrap_or_else(|p| p.into_inner());
+                match slot.as_ref() {
+                    Some(q) => q.clone(),
+                    None => match self.start_replay_writer() {
+                        Ok(q) => slot.insert(q).clone(),
+                        Err(e) => {
+                            (job.1)(Err(StoreError::Io(e)));
+                            return;
+                        }
+                    },
+                }
+            };
+            match queue.send(job) {
+                Ok(()) => return,
+                Err(mpsc::SendError(back)) => {
+                    tracing::error!("the replay-record writer had stopped; starting it again");
+                    *self.replay_queue.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                    job = back;
+                }
+            }
         }
+        (job.1)(Err(StoreError::Interrupted(
+            "the replay-record writer could not be started".into(),
+        )));
     }
 
     fn set_manual_clock(&self, unix_nanos: Option<i64>) -> StoreResult<()> {
@@ -1511,6 +1572,63 @@ fn insert_key(tx: &rusqlite::Transaction<'_>, k: &AccountKey) -> StoreResult<()>
 
 #[cfg(test)]
 mod tests {
+    /// One request through `supervised_group_commit`'s queue, answered on this thread.
+    fn one(
+        queue: &mpsc::Sender<(AssertionUse, AssertionUseDone)>,
+    ) -> StoreResult<AssertionUseOutcome> {
+        let (tx, rx) = mpsc::channel();
+        let request = AssertionUse {
+            key: crate::ReplayKey {
+                hash: [7; 32],
+                expires_at: 100,
+            },
+            now: 1,
+            epoch: 0,
+        };
+        queue
+            .send((request, Box::new(move |r| tx.send(r).unwrap())))
+            .unwrap();
+        rx.recv().unwrap()
+    }
+
+    #[test]
+    fn a_panic_in_the_group_commit_answers_its_batch_and_the_writer_goes_on() {
+        let (queue, rx) = mpsc::channel();
+        let batches = AtomicUsize::new(0);
+        let writer = std::thread::spawn(move || {
+            supervised_group_commit(rx, |batch| {
+                if batches.fetch_add(1, Ordering::SeqCst) == 0 {
+                    panic!("injected fault in the replay-record writer");
+                }
+                Ok(vec![AssertionUseOutcome::Fresh; batch.len()])
+            })
+        });
+        assert!(matches!(one(&queue), Err(StoreError::Interrupted(_))));
+        assert_eq!(one(&queue).unwrap(), AssertionUseOutcome::Fresh);
+        drop(queue);
+        writer.join().unwrap();
+    }
+
+    #[test]
+    fn a_writer_thread_that_ended_is_started_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("s.db"), Durability::Normal).unwrap();
+        // A queue whose thread is gone: its receiver was dropped.
+        let (dead, _) = mpsc::channel();
+        *store.replay_queue.lock().unwrap() = Some(dead);
+        let (tx, rx) = mpsc::channel();
+        let request = AssertionUse {
+            key: crate::ReplayKey {
+                hash: [9; 32],
+                expires_at: 100,
+            },
+            now: 1,
+            epoch: store.known_config_epoch(),
+        };
+        store.record_assertion_use(request, Box::new(move |r| tx.send(r).unwrap()));
+        assert_eq!(rx.recv().unwrap().unwrap(), AssertionUseOutcome::Fresh);
+    }
+
     use super::*;
 
     #[test]

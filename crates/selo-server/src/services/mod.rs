@@ -18,6 +18,10 @@ pub fn store_failure(e: selo_store::StoreError) -> Problem {
         tracing::debug!(error = %e, "store write refused: storage full");
         return Problem::StorageFull;
     }
+    if let selo_store::StoreError::Interrupted(why) = &e {
+        tracing::warn!(reason = %why, "store operation interrupted");
+        return Problem::Unavailable;
+    }
     tracing::error!(error = %e, "store failure");
     Problem::Internal
 }
