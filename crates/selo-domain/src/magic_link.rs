@@ -55,6 +55,30 @@ pub fn verified(scenario: Scenario) -> bool {
 }
 
 impl MagicLinkRecord {
+    /// When the link was created (Unix seconds; 0 if `created_on` does not parse).
+    pub fn created_unix(&self) -> i64 {
+        time::OffsetDateTime::parse(
+            &self.created_on,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .map_or(0, time::OffsetDateTime::unix_timestamp)
+    }
+
+    /// When the link was used, else created (Unix seconds): its process window, after which
+    /// its personal data are forgotten, counts from here.
+    pub fn finishes_at(&self) -> i64 {
+        self.capture
+            .as_ref()
+            .map_or_else(|| self.created_unix(), |c| c.at)
+    }
+
+    /// Forgets the person (`external_id`, the request as received) and keeps the tombstone:
+    /// the token, times, the redirect settings and the verdict.
+    pub fn scrub_personal_data(&mut self) {
+        self.external_id = None;
+        self.request = Value::Null;
+    }
+
     /// The redirect after completion, if the integrator gave one.
     pub fn redirect_url(&self) -> Option<String> {
         self.metadata

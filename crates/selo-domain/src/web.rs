@@ -165,6 +165,23 @@ pub enum WebState {
 }
 
 impl WebProcessRecord {
+    /// When the process finished, or will by expiring (Unix seconds): its process window, after
+    /// which its personal data are forgotten, counts from here.
+    pub fn finishes_at(&self) -> i64 {
+        self.capture.as_ref().map_or(self.expires_at, |c| c.at)
+    }
+
+    /// Forgets the person (document value, name, e-mail, phone, notification channels) and
+    /// keeps the tombstone: ids, flow, times and the verdict.
+    pub fn scrub_personal_data(&mut self) {
+        let person = &mut self.person;
+        person.dui_value.clear();
+        person.friendly_name = None;
+        person.email = None;
+        person.phone = None;
+        person.notifications.clear();
+    }
+
     /// The state at `now`: a capture decides; without one, `expiresAt` passed means
     /// `FINISHED` + `EXPIRED`.
     pub fn state_at(&self, now: i64) -> WebState {

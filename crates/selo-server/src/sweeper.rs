@@ -51,6 +51,14 @@ pub fn sweep(shared: &Shared) -> usize {
         now,
         defaults: selo_domain::retention::Retention::default(),
     };
+    match shared.store.scrub_personal_data(&cutoffs, BATCH) {
+        Ok(n) if n > 0 => tracing::info!(
+            scrubbed = n,
+            "personal data past the process window forgotten"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "scrubbing personal data failed"),
+    }
     let mut deleted = 0;
     loop {
         let expired = match shared.store.blobs_past_retention(&cutoffs, BATCH) {

@@ -306,6 +306,10 @@ pub trait Store: Send + Sync {
     /// Whether a committed record owns the blob `key` (`<tenant>/<id>.selfie` of a process or
     /// captured Web & SDK process, `<tenant>/<token>.link-selfie` of a used magic link).
     fn blob_owned(&self, key: &str) -> StoreResult<bool>;
+    /// Forgets the personal data of Web & SDK processes and Magic Links whose process window
+    /// (per tenant, else `cutoffs.defaults`) has ended at `cutoffs.now`, at most `limit` of
+    /// each; the records stay as tombstones with their verdicts. Returns how many it scrubbed.
+    fn scrub_personal_data(&self, cutoffs: &RetentionCutoffs, limit: usize) -> StoreResult<usize>;
     /// Leaves the tombstone of a deleted blob: when it was deleted.
     fn mark_blob_deleted(&self, blob: &ExpiredBlob, at: i64) -> StoreResult<()>;
 

@@ -215,6 +215,19 @@ CREATE TABLE server_clock (
     manual_unix_nanos INTEGER NOT NULL
 );
 "#,
+    // Personal data are forgotten when the process window ends: when each journey finished
+    // (or will, by expiring) is a column, written from the record's own rule from now on; the
+    // rows written before are filled in once here.
+    r#"
+ALTER TABLE web_processes ADD COLUMN finished_at INTEGER;
+ALTER TABLE web_processes ADD COLUMN scrubbed_at INTEGER;
+UPDATE web_processes SET finished_at = COALESCE(json_extract(record, '$.capture.at'), json_extract(record, '$.expiresAt'));
+ALTER TABLE magic_links ADD COLUMN finished_at INTEGER;
+ALTER TABLE magic_links ADD COLUMN scrubbed_at INTEGER;
+UPDATE magic_links SET finished_at = COALESCE(json_extract(record, '$.capture.at'), created_at);
+CREATE INDEX web_processes_by_finish ON web_processes(scrubbed_at, finished_at);
+CREATE INDEX magic_links_by_finish ON magic_links(scrubbed_at, finished_at);
+"#,
 ];
 
 /// SQLite-backed [`Store`].
@@ -356,6 +369,21 @@ impl SqliteStore {
             .spawn(move || writer.run_replay_queue(rx))?;
         Ok(tx)
     }
+}
+
+/// Rewrites a stored record without its personal data.
+type ScrubRecord = fn(&str) -> StoreResult<String>;
+
+fn scrub_web_record(record: &str) -> StoreResult<String> {
+    let mut p: WebProcessRecord = decode(record)?;
+    p.scrub_personal_data();
+    encode(&p)
+}
+
+fn scrub_link_record(record: &str) -> StoreResult<String> {
+    let mut link: MagicLinkRecord = decode(record)?;
+    link.scrub_personal_data();
+    encode(&link)
 }
 
 /// Most replay records committed in one transaction.
@@ -589,7 +617,7 @@ impl SqliteStore {
 const SWEEPS: [(&str, &str); 3] = [
     (
         "processes",
-        "SELECT p.tenant_id, p.id, '.selfie' FROM processes p JOIN tenants t ON t.id = p.tenant_id WHERE p.blob_deleted_at IS NULL AND COALESCE(json_extract(p.record, '$.completesAt'), p.created_at) + COALESCE(t.process_retention, ?4) <= ?1 AND ?3 IS NOT NULL LIMIT ?2",
+        "SELECT p.tenant_id, p.id, '.selfie' FROM processes p JOIN tenants t ON t.id = p.tenant_id WHERE p.blob_deleted_at IS NULL AND COALESCE(json_extract(p.record, '$.completesAt'), p.created_at) + COALESCE(t.selfie_retention, ?3) <= ?1 AND ?4 IS NOT NULL LIMIT ?2",
     ),
     (
         "web_processes",
@@ -1130,9 +1158,9 @@ impl Store for SqliteStore {
         self.write(|c| {
             let tx = c.transaction()?;
             tx.prepare_cached(
-                "INSERT INTO web_processes (id, tenant_id, client_reference, created_at, captured, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO web_processes (id, tenant_id, client_reference, created_at, captured, record, finished_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
-            .execute(params![p.id, p.tenant_id, p.client_reference, p.created_at, p.capture.is_some(), record])
+            .execute(params![p.id, p.tenant_id, p.client_reference, p.created_at, p.capture.is_some(), record, p.finishes_at()])
             .map_err(conflict_on_unique(format!("process {}", p.id)))?;
             if let Some(done) = idempotency {
                 complete_idempotency(&tx, done)?;
@@ -1195,9 +1223,9 @@ impl Store for SqliteStore {
             let tx = c.transaction()?;
             let n = tx
                 .prepare_cached(
-                    "UPDATE web_processes SET record = ?2, captured = 1 WHERE id = ?1 AND captured = 0 AND json_extract(record, '$.expiresAt') > json_extract(?2, '$.capture.at')",
+                    "UPDATE web_processes SET record = ?2, captured = 1, finished_at = ?3 WHERE id = ?1 AND captured = 0 AND json_extract(record, '$.expiresAt') > json_extract(?2, '$.capture.at')",
                 )?
-                .execute(params![p.id, record])?;
+                .execute(params![p.id, record, p.finishes_at()])?;
             if n == 1
                 && let Some(e) = event
             {
@@ -1413,9 +1441,9 @@ impl Store for SqliteStore {
         self.write(|c| {
             let tx = c.transaction()?;
             tx.prepare_cached(
-                "INSERT INTO magic_links (token, tenant_id, created_at, completed, record) VALUES (?1, ?2, unixepoch(), ?3, ?4)",
+                "INSERT INTO magic_links (token, tenant_id, created_at, completed, record, finished_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
-            .execute(params![link.token, link.tenant_id, link.capture.is_some(), record])
+            .execute(params![link.token, link.tenant_id, link.created_unix(), link.capture.is_some(), record, link.finishes_at()])
             .map_err(conflict_on_unique(format!("magic link {}", link.token)))?;
             if let Some(done) = idempotency {
                 complete_idempotency(&tx, done)?;
@@ -1446,9 +1474,9 @@ impl Store for SqliteStore {
         self.write(|c| {
             let n = c
                 .prepare_cached(
-                    "UPDATE magic_links SET record = ?2, completed = 1 WHERE token = ?1 AND completed = 0",
+                    "UPDATE magic_links SET record = ?2, completed = 1, finished_at = ?3 WHERE token = ?1 AND completed = 0",
                 )?
-                .execute(params![link.token, record])?;
+                .execute(params![link.token, record, link.finishes_at()])?;
             Ok(n == 1)
         })
     }
@@ -1483,6 +1511,41 @@ impl Store for SqliteStore {
             out.extend(rows);
         }
         Ok(out)
+    }
+
+    fn scrub_personal_data(&self, cutoffs: &RetentionCutoffs, limit: usize) -> StoreResult<usize> {
+        let tables: [(&str, &str, ScrubRecord); 2] = [
+            ("web_processes", "id", scrub_web_record),
+            ("magic_links", "token", scrub_link_record),
+        ];
+        let mut scrubbed = 0;
+        for (table, key, scrub) in tables {
+            let due: Vec<(String, String)> = self.read(|c| {
+                let mut st = c.prepare_cached(&format!(
+                    "SELECT r.{key}, r.record FROM {table} r JOIN tenants t ON t.id = r.tenant_id \
+                     WHERE r.scrubbed_at IS NULL AND r.finished_at + COALESCE(t.process_retention, ?2) <= ?1 LIMIT ?3"
+                ))?;
+                let rows = st
+                    .query_map(
+                        params![cutoffs.now, cutoffs.defaults.process, limit as i64],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )?
+                    .collect::<Result<_, _>>()?;
+                Ok(rows)
+            })?;
+            for (id, record) in due {
+                let record = scrub(&record)?;
+                self.write(|c| {
+                    c.prepare_cached(&format!(
+                        "UPDATE {table} SET record = ?2, scrubbed_at = ?3 WHERE {key} = ?1"
+                    ))?
+                    .execute(params![id, record, cutoffs.now])?;
+                    Ok(())
+                })?;
+                scrubbed += 1;
+            }
+        }
+        Ok(scrubbed)
     }
 
     fn blob_owned(&self, key: &str) -> StoreResult<bool> {

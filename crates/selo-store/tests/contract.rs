@@ -407,14 +407,14 @@ fn contract(store: &dyn Store) {
     );
     assert!(!store.blob_owned("t1/p1.other").unwrap());
 
-    // Retention: blobs past their window, once each.
-    // Windows of 0 s: everything finished by `now` is past retention.
+    // Retention: blobs past their window, once each. Both contracts' selfies follow the
+    // selfie window (5 s: w1 was captured at 5, p1 finished at 10), never the process window.
     let cutoffs = RetentionCutoffs {
-        now: 10,
+        now: 15,
         defaults: selo_domain::retention::Retention {
             selfie: 5,
             evidence: 0,
-            process: 0,
+            process: 1_000,
         },
     };
     let expired = store.blobs_past_retention(&cutoffs, 100).unwrap();
@@ -569,6 +569,46 @@ fn due_ids(store: &dyn Store, now: i64, limit: usize) -> Vec<String> {
     due.into_iter().map(|e| e.id).collect()
 }
 
+/// Personal data of journeys are forgotten when the process window after they finished ends;
+/// the tombstone stays.
+fn personal_data_contract(store: &dyn Store) {
+    let mut p = web_process("pd-1", "wa");
+    p.person.friendly_name = Some("Maria".into());
+    p.person.email = Some("maria@example.com".into());
+    p.expires_at = 1_000;
+    store.insert_web_process(&p, None).unwrap();
+    let window = selo_domain::retention::Retention::default().process;
+    let at = |now: i64| RetentionCutoffs {
+        now,
+        defaults: selo_domain::retention::Retention::default(),
+    };
+    // (Journeys of other parts of the contract that finished earlier go first.)
+    store
+        .scrub_personal_data(&at(1_000 + window - 1), 10)
+        .unwrap();
+    let before = store.web_process("wa", "pd-1").unwrap().unwrap();
+    assert_eq!(before.person.email.as_deref(), Some("maria@example.com"));
+    assert_eq!(
+        store.scrub_personal_data(&at(1_000 + window), 10).unwrap(),
+        1
+    );
+    let kept = store.web_process("wa", "pd-1").unwrap().unwrap();
+    assert_eq!(
+        (
+            kept.person.dui_value.as_str(),
+            kept.person.email,
+            kept.person.friendly_name
+        ),
+        ("", None, None)
+    );
+    assert_eq!(kept.id, "pd-1");
+    assert_eq!(
+        store.scrub_personal_data(&at(1_000 + window), 10).unwrap(),
+        0,
+        "once"
+    );
+}
+
 /// Processes that finish by time: listed once finished and without an event, and the next
 /// such moment known in advance, for tenants with an endpoint only.
 fn finishing_by_time_contract(store: &dyn Store) {
@@ -627,6 +667,7 @@ fn webhook_queue_contract(store: &dyn Store) {
     store.set_webhook(&endpoint("wb", 4)).unwrap();
     store.set_webhook(&endpoint("wc", 8)).unwrap();
     finishing_by_time_contract(store);
+    personal_data_contract(store);
     // A tenant with no endpoint records nothing.
     assert!(!store.record_event(&event("t1", 0, 50)).unwrap());
     // Tenant A's large, old backlog; B's and C's few, newer events.

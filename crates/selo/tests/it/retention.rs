@@ -34,14 +34,28 @@ async fn finished_processes_are_kept_ninety_days() {
     };
     let (api_blob, web_blob) = (blob(&created["id"]), blob(&web["id"]));
     assert!(api_blob.exists() && web_blob.exists());
-    // The sweeper deletes the Web & SDK selfie after 8 hours, the API process's after 90 days.
-    s.advance(8 * 3600).await;
+    // The sweeper deletes both contracts' selfies once the selfie window (8 hours) passed.
+    s.advance(8 * 3600 - 1).await;
+    assert!(api_blob.exists() && web_blob.exists());
+    s.advance(1).await;
     assert!(
-        !web_blob.exists(),
-        "the selfie is deleted once its window passed"
+        !web_blob.exists() && !api_blob.exists(),
+        "the selfies are deleted once their window passed"
     );
-    assert!(api_blob.exists());
     s.advance(90 * DAY - 1 - 8 * 3600).await;
+    // Until the process window ends the person's data are kept…
+    let person_kept = |needle: &str| {
+        let db = rusqlite::Connection::open(s.data.path().join("selo.db")).unwrap();
+        let record: String = db
+            .query_row(
+                "SELECT record FROM web_processes WHERE id = ?1",
+                [web["id"].as_str().unwrap()],
+                |r| r.get(0),
+            )
+            .unwrap();
+        record.contains(needle)
+    };
+    assert!(person_kept("00000000191"));
     let token = s.token(&t).await;
     assert_eq!(
         read(token.clone(), api_path.clone(), true)
@@ -58,7 +72,12 @@ async fn finished_processes_are_kept_ninety_days() {
         200
     );
     s.advance(1).await;
-    assert!(!api_blob.exists(), "deleted with the process's retention");
+    // …then forgotten (the tombstone and its verdict stay).
+    assert!(
+        !person_kept("00000000191"),
+        "the CPF is forgotten after the process window"
+    );
+    assert!(person_kept("\"capture\""), "the verdict stays");
     let gone = read(token.clone(), api_path, true).await.unwrap();
     assert_eq!(
         gone.status(),
