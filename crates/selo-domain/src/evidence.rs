@@ -1157,6 +1157,11 @@ mod tests {
             .output()
             .is_ok_and(|o| o.status.success());
         if !found {
+            assert!(
+                std::env::var("CI").is_err(),
+                "a_pdf_reader_finds_the_text: pdftotext is required under CI (.ci/run installs poppler-utils)"
+            );
+            println!("SKIPPED a_pdf_reader_finds_the_text: install poppler-utils for pdftotext");
             return;
         }
         let r = record(Scenario::Approved);

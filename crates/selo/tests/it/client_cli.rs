@@ -219,7 +219,13 @@ async fn configuration_from_env_and_failures_say_why() {
     let s = Server::start();
     let t = s.tenant();
     let creds = s.credentials_file(&t);
-    // SELO_CREDENTIALS, SELO_URL and SELO_APIKEY are read from the environment.
+    // SELO_CREDENTIALS, SELO_URL and SELO_APIKEY are read from the environment: the file's own
+    // URL and API key are wrong, so the create only works if both variables are honoured.
+    let mut file: Value = serde_json::from_slice(&std::fs::read(&creds).unwrap()).unwrap();
+    file["url"] = Value::from("http://127.0.0.1:9");
+    file["apiKey"] = Value::from("selo_wrong");
+    let misleading = s.data.path().join("misleading-credentials.json");
+    std::fs::write(&misleading, serde_json::to_vec(&file).unwrap()).unwrap();
     let out = Command::new(selo_bin())
         .args([
             "process",
@@ -231,7 +237,7 @@ async fn configuration_from_env_and_failures_say_why() {
             "--image",
         ])
         .arg(s.selfie_file())
-        .env("SELO_CREDENTIALS", &creds)
+        .env("SELO_CREDENTIALS", &misleading)
         .env("SELO_URL", &s.sandbox().url)
         .env("SELO_APIKEY", s.api_key(&t, "identity"))
         .output()

@@ -331,7 +331,7 @@ async fn the_cli_never_duplicates_a_create_that_failed_after_commit() {
         ("cli-after-commit", json!(["503:after-commit"])),
         ("cli-reset", json!(["reset"])),
     ] {
-        plan(&s, &token, json!({"match": {"method": "POST", "path": "/processes/v1"}, "faults": faults, "global": true})).await;
+        let (_, p) = plan(&s, &token, json!({"match": {"method": "POST", "path": "/processes/v1"}, "faults": faults, "global": true})).await;
         let out = cli_create(&s, &t, reference);
         assert_eq!(
             out.status.code(),
@@ -344,6 +344,19 @@ async fn the_cli_never_duplicates_a_create_that_failed_after_commit() {
             1,
             "{reference}: exactly one process"
         );
+        // The fault did hit the CLI's create (else this proves nothing).
+        let shown: Value = s
+            .http
+            .get(s.url(&format!("/sandbox/faults/{}", p["id"].as_str().unwrap())))
+            .header("authorization", format!("Bearer {token}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(shown["remaining"], 0, "{reference}: {shown}");
+        assert_eq!(shown["consumed"][0]["request"], "POST /processes/v1");
     }
 }
 

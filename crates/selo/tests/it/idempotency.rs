@@ -149,45 +149,75 @@ async fn concurrent_creates_with_one_key_make_one_process() {
     let s = Server::start();
     let t = s.tenant();
     let token = s.token(&t).await;
-    let b = body("00000000191", "race");
-    let mut tasks = Vec::new();
-    for _ in 0..32 {
-        let (s2, t2, token2, b2) = (s.http.clone(), t.clone(), token.clone(), b.clone());
-        let url = s.url("/processes/v1");
-        tasks.push(tokio::spawn(async move {
-            let res = s2
-                .post(url)
-                .header("authorization", format!("Bearer {token2}"))
-                .header("apikey", &t2.api_key)
-                .header("idempotency-key", "one-key")
-                .json(&b2)
-                .send()
-                .await
-                .unwrap();
-            let status = res.status().as_u16();
-            let v: Value = res.json().await.unwrap();
-            (status, v)
-        }));
-    }
-    let mut ids = std::collections::HashSet::new();
-    for task in tasks {
-        let (status, v) = task.await.unwrap();
-        match status {
-            200 => {
-                ids.insert(v["id"].as_str().unwrap().to_string());
+    // Rounds of 32 simultaneous creates with one key each: exactly one process per key, every
+    // 200 names it, the others are 409 `40901` with `Should-Retry: true` (CONTRACT §4) — and a
+    // 409 must be seen at least once, or the race was never run.
+    let mut conflicts = 0;
+    for round in 0..5 {
+        let reference = format!("race-{round}");
+        let key = format!("one-key-{round}");
+        let b = body("00000000191", &reference);
+        let mut tasks = Vec::new();
+        for _ in 0..32 {
+            let (s2, t2, token2, b2, key2) = (
+                s.http.clone(),
+                t.clone(),
+                token.clone(),
+                b.clone(),
+                key.clone(),
+            );
+            let url = s.url("/processes/v1");
+            tasks.push(tokio::spawn(async move {
+                let res = s2
+                    .post(url)
+                    .header("authorization", format!("Bearer {token2}"))
+                    .header("apikey", &t2.api_key)
+                    .header("idempotency-key", key2)
+                    .json(&b2)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = res.status().as_u16();
+                let retry = res
+                    .headers()
+                    .get("should-retry")
+                    .map(|v| v.to_str().unwrap().to_string());
+                let v: Value = res.json().await.unwrap();
+                (status, retry, v)
+            }));
+        }
+        let mut ids = std::collections::HashSet::new();
+        for task in tasks {
+            let (status, retry, v) = task.await.unwrap();
+            match status {
+                200 => {
+                    ids.insert(v["id"].as_str().unwrap().to_string());
+                }
+                409 => {
+                    assert_eq!(v["error"]["code"], "40901");
+                    assert_eq!(
+                        retry.as_deref(),
+                        Some("true"),
+                        "a key still in flight is worth retrying"
+                    );
+                    conflicts += 1;
+                }
+                other => panic!("unexpected {other}: {v}"),
             }
-            409 => assert_eq!(v["error"]["code"], "40901"),
-            other => panic!("unexpected {other}: {v}"),
+        }
+        assert_eq!(ids.len(), 1, "every 200 names the same process");
+        assert_eq!(
+            lookup(&s, &t, &token, &reference).await["items"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+        if conflicts > 0 {
+            break;
         }
     }
-    assert_eq!(ids.len(), 1, "every 200 names the same process");
-    assert_eq!(
-        lookup(&s, &t, &token, "race").await["items"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert!(conflicts > 0, "no create ever found its key in flight");
 }
 
 #[tokio::test]

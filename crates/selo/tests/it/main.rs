@@ -16,6 +16,7 @@ mod processes;
 mod rate_limits;
 mod resource_auth;
 mod retention;
+mod serve_flags;
 mod storage;
 mod token;
 mod web;

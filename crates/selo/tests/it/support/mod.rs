@@ -9,10 +9,11 @@ pub mod receiver;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The selo binary under test.
@@ -127,6 +128,25 @@ impl Server {
         std::thread::spawn(move || for _ in lines {});
         self.child = Some(child);
         self.envs = envs;
+    }
+
+    /// Sends SIGTERM (a graceful shutdown) and waits up to `within` for the server to exit;
+    /// returns its exit code (`None` if it had not exited, or died of a signal).
+    pub fn terminate(&mut self, within: Duration) -> Option<i32> {
+        let child = self.child.as_mut()?;
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .ok()?;
+        let deadline = std::time::Instant::now() + within;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 
     /// Kills the server with SIGKILL (no graceful shutdown).
@@ -418,16 +438,27 @@ pub fn unix_now() -> i64 {
 }
 
 impl Tenant {
-    /// The standard claims, valid now for `aud`. RS256 signatures are deterministic, so `iat`
-    /// steps back a second per call to keep every assertion unique (a repeat is a replay).
+    /// The standard claims, valid now for `aud`. RS256 signatures are deterministic, so each
+    /// call takes an `iat` this account has not used yet (a repeat would be a replay).
     pub fn claims(&self, aud: &str) -> Value {
         self.claims_at(aud, unix_now())
     }
 
-    /// The standard claims for `aud`, dated `now` (stepping back per call like [`Tenant::claims`]).
+    /// The standard claims for `aud`, dated `now` or, when this account already used that
+    /// `iat`, the latest second before it that it has not (so no two calls in the test process
+    /// ever sign byte-identical assertions).
     pub fn claims_at(&self, aud: &str, now: i64) -> Value {
-        static SEQ: AtomicI64 = AtomicI64::new(0);
-        let iat = now - SEQ.fetch_add(1, Ordering::Relaxed) % 50;
+        static USED: Mutex<BTreeMap<String, BTreeSet<i64>>> = Mutex::new(BTreeMap::new());
+        let iat = {
+            let mut used = USED.lock().unwrap_or_else(|p| p.into_inner());
+            let taken = used.entry(self.iss.clone()).or_default();
+            let mut iat = now;
+            while taken.contains(&iat) {
+                iat -= 1;
+            }
+            taken.insert(iat);
+            iat
+        };
         json!({"iss": self.iss, "aud": aud, "scope": "*", "iat": iat, "exp": iat + 3600})
     }
 
