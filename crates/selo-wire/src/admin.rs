@@ -183,6 +183,9 @@ pub struct DeliveryInfo {
     pub process_id: String,
     /// `pending`, `delivered` or `failed`.
     pub status: String,
+    /// When the next attempt is due (RFC 3339, server clock), while `pending`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<String>,
     /// The payload.
     pub payload: serde_json::Value,
     /// Attempts, oldest first.

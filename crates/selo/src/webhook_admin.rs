@@ -158,6 +158,7 @@ pub fn run(store: &dyn Store, json: bool, cmd: WebhookCommand) -> anyhow::Result
                         .collect();
                     mine.sort_by_key(|a| a.attempt);
                     DeliveryInfo {
+                        next_attempt_at: (e.status == "pending").then(|| at(e.next_attempt_at)),
                         event_id: e.id,
                         process_id: e.process_id,
                         status: e.status,

@@ -312,11 +312,12 @@ async fn results_follow_the_outcome_and_there_is_one_event_per_process() {
         }
     }
     let calls = r.wait_for(expected.len(), WAIT).await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Events are written with the state change, so the log is already complete.
+    let log = s.admin(&["webhook", "deliveries", "--tenant", &t.id]);
     assert_eq!(
-        r.calls().len(),
+        log.as_array().unwrap().len(),
         expected.len(),
-        "divergence and error send nothing; one event each"
+        "divergence and error record nothing; one event each: {log}"
     );
     for (id, result) in expected {
         let call = calls
@@ -386,21 +387,54 @@ async fn failures_are_retried_at_growing_intervals_and_2xx_stops() {
     let token = s.token(&t).await;
     let id = create(&s, &t, &token, "00000000191").await;
     r.wait_for(1, WAIT).await;
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    assert_eq!(r.calls().len(), 1, "no retry before the interval");
+    // The schedule, read from the log: the retry is due 10 s (then 20 s) after the attempt, on
+    // the manual clock, and only due events are sent.
+    let due_after = |entry: &Value| {
+        let parse = |v: &Value| {
+            time::OffsetDateTime::parse(
+                v.as_str().unwrap(),
+                &time::format_description::well_known::Rfc3339,
+            )
+            .unwrap()
+            .unix_timestamp()
+        };
+        let attempts = entry["attempts"].as_array().unwrap();
+        parse(&entry["nextAttemptAt"]) - parse(&attempts[attempts.len() - 1]["at"])
+    };
+    let entry = log_entry_once(&s, &t, &id, |e| {
+        e["attempts"].as_array().is_some_and(|a| a.len() == 1)
+    })
+    .await;
+    assert_eq!(
+        due_after(&entry),
+        10,
+        "no retry before the interval: {entry}"
+    );
+    assert_eq!(r.calls().len(), 1);
     s.advance(10).await;
     r.wait_for(2, WAIT).await; // answered 200, but after the 1-s timeout: a failure
-    tokio::time::sleep(Duration::from_millis(3000)).await;
+    let entry = log_entry_once(&s, &t, &id, |e| {
+        e["attempts"].as_array().is_some_and(|a| a.len() == 2)
+    })
+    .await;
+    assert_eq!(
+        due_after(&entry),
+        20,
+        "the second retry waits 20 s: {entry}"
+    );
     s.advance(19).await;
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    assert_eq!(r.calls().len(), 2, "the second retry waits 20 s");
+    assert_eq!(r.calls().len(), 2);
     s.advance(1).await;
     r.wait_for(3, WAIT).await; // 503
     s.advance(40).await;
     r.wait_for(4, WAIT).await; // default 200
+    let entry = delivered(&s, &t, &id).await;
+    assert!(
+        entry.get("nextAttemptAt").is_none(),
+        "a 2xx stops the retries: {entry}"
+    );
     s.advance(3600).await;
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    assert_eq!(r.calls().len(), 4, "a 2xx stops the retries");
+    assert_eq!(r.calls().len(), 4);
     let log = s.admin(&["webhook", "deliveries", "--tenant", &t.id, "--process", &id]);
     let attempts = log[0]["attempts"].as_array().unwrap();
     assert_eq!(log[0]["status"], "delivered");
@@ -439,19 +473,17 @@ async fn exhausted_events_stay_failed_until_replayed() {
     let token = s.token(&t).await;
     let id = create(&s, &t, &token, "00000000191").await;
     r.wait_for(2, WAIT).await;
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    let log = s.admin(&["webhook", "deliveries", "--tenant", &t.id]);
-    assert_eq!(log[0]["status"], "failed");
+    let entry = log_entry_once(&s, &t, &id, |e| e["status"] == "failed").await;
+    assert!(
+        entry.get("nextAttemptAt").is_none(),
+        "failed is final: {entry}"
+    );
     assert_eq!(r.calls().len(), 2);
     r.default_answer(200, Duration::ZERO);
     let replayed = s.admin(&["webhook", "replay", "--tenant", &t.id, "--process", &id]);
     assert_eq!(replayed["replayed"], 1);
     r.wait_for(3, WAIT).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(
-        s.admin(&["webhook", "deliveries", "--tenant", &t.id])[0]["status"],
-        "delivered"
-    );
+    delivered(&s, &t, &id).await;
     // Disabled: deliveries pause, recording goes on (CONTRACT §16)…
     s.admin(&["webhook", "disable", "--tenant", &t.id]);
     let paused = create(&s, &t, &token, "00000000191").await;
