@@ -771,6 +771,49 @@ async fn review_fixes_double_capture_and_permission_order() {
         v["contentType"], winner,
         "the stored bytes are the winner's"
     );
+    // A submission whose credentials were checked before the first one committed, and whose
+    // body arrives after: it must not overwrite the judged selfie (its record is read again
+    // once it holds the capture slot).
+    let (_, racing) = create(&s, &token, &create_body("00000000191")).await;
+    let p = &racing["process"];
+    let id = p["id"].as_str().unwrap();
+    let late_body =
+        serde_json::to_vec(&json!({"imageBase64": images::b64(&images::png(800, 600))})).unwrap();
+    let head = format!(
+        "POST /journey/v1/process/{id}/capture HTTP/1.1\r\nHost: selo\r\nContent-Type: application/json\r\nSelo-Journey-Token: {}\r\nContent-Length: {}\r\n\r\n",
+        p["token"].as_str().unwrap(),
+        late_body.len()
+    );
+    let addr = s.url("").trim_start_matches("http://").to_string();
+    let mut late = tokio::net::TcpStream::connect(addr).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    late.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let first = images::selfie();
+    assert_eq!(capture(&s, &racing, &first).await.0, 200);
+    late.write_all(&late_body).await.unwrap();
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !String::from_utf8_lossy(&answer).contains("\r\n\r\n") {
+        let n = late.read(&mut chunk).await.unwrap();
+        assert!(n > 0);
+        answer.extend_from_slice(&chunk[..n]);
+    }
+    let answer = String::from_utf8_lossy(&answer).to_string();
+    assert!(answer.starts_with("HTTP/1.1 409"), "{answer}");
+    let (_, v) = call(
+        &s,
+        reqwest::Method::GET,
+        &format!("/client/v1/process/{id}/selfie"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(
+        v["fileContents"].as_str(),
+        Some(first.as_str()),
+        "the stored selfie is the judged one"
+    );
     // 403 comes before 400 and 404 on the file endpoints.
     s.admin(&["tenant", "set-permissions", &t.id, "evidenceset"]);
     expect_error(
