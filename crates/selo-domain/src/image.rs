@@ -32,8 +32,9 @@ pub const MIN_SHORT_SIDE: u32 = 480;
 /// Images wider or taller than this are refused as undecodable, to bound decoding memory.
 pub const MAX_SIDE: u32 = 8_192;
 /// Images with more pixels than this (16 MP: 4096×4096; a 12 MP phone photo fits) are refused
-/// as undecodable (20900), to bound what one decode allocates: a JPEG is decoded to one byte
-/// per pixel (≤ 16 MiB), a WebP to its RGB(A) output (≤ 64 MiB), a PNG one row at a time.
+/// (20900), to bound what one decode allocates: a baseline JPEG is decoded to one byte per
+/// pixel (≤ 16 MiB; a progressive one also keeps its coefficients, ≈ 96 MiB at most), a WebP to
+/// its RGB(A) output (≤ 64 MiB), a PNG one row at a time.
 pub const MAX_PIXELS: u64 = 16 * 1024 * 1024;
 
 /// An accepted selfie image format.

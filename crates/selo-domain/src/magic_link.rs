@@ -44,6 +44,9 @@ pub struct MagicLinkRecord {
     pub request: Value,
     /// The completed journey (the link is single-use).
     pub capture: Option<LinkCapture>,
+    /// Whether its personal data were forgotten (past its window): it takes no capture then.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub scrubbed: bool,
 }
 
 /// Whether the scenario verifies the person (approved and inconclusive-positive do).
@@ -77,6 +80,7 @@ impl MagicLinkRecord {
     pub fn scrub_personal_data(&mut self) {
         self.external_id = None;
         self.request = Value::Null;
+        self.scrubbed = true;
     }
 
     /// The redirect after completion, if the integrator gave one.

@@ -140,6 +140,11 @@
     if (res.status === 400) {
       status("This photo cannot be used: " + reason + ". Please take another.", true);
       show("start");
+    } else if (res.status === 409 && reason.indexOf("being completed") >= 0) {
+      // Another submission of this journey (an earlier try that stalled) is still running.
+      status("An earlier try is still being sent; wait a moment, then send again.", true);
+      offerRetry(submit);
+      show("review");
     } else if (res.status === 409 || res.status === 410 || res.status === 404) {
       closed(reason);
     } else {

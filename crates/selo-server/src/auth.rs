@@ -151,11 +151,13 @@ fn still_authorized(
         &token.issuer,
         epoch,
     )
-    .map_err(|_| {
-        invalid(format!(
+    .map_err(|p| match p {
+        // The account (or its tenant) is gone; a store failure stays what it is.
+        Problem::TokenRejected { .. } => invalid(format!(
             "the service account '{}' no longer exists; obtain a token for an existing account",
             token.issuer
-        ))
+        )),
+        other => other,
     })?;
     if !creds.account.enabled {
         return Err(invalid(format!(

@@ -20,7 +20,7 @@ impl StorageHealth {
         }
     }
 
-    /// A write succeeded: the storage takes writes again.
+    /// A probe write succeeded: the storage takes writes again.
     pub fn wrote(&self) {
         if self.full.swap(false, Ordering::Relaxed) {
             tracing::info!("storage takes writes again: /readyz answers 200");

@@ -161,7 +161,6 @@ impl ServeHandle {
         crate::caches::watch_config_epoch(self.shared.clone());
         let (tx, _) = tokio::sync::broadcast::channel::<()>(1);
         let limits = self.connections;
-        let places = crate::http::connections::connection_places(limits);
         let mut served: Vec<(TcpListener, axum::Router)> = self
             .listeners
             .into_iter()
@@ -174,7 +173,9 @@ impl ServeHandle {
         let mut tasks = Vec::new();
         for (listener, app) in served {
             let mut rx = tx.subscribe();
-            let places = places.clone();
+            // Each listener its own places: a flood on one (the public sandbox) never takes
+            // production's or monitoring's.
+            let places = crate::http::connections::connection_places(limits);
             tasks.push(tokio::spawn(async move {
                 let stop = async move {
                     let _ = rx.recv().await;
@@ -186,6 +187,10 @@ impl ServeHandle {
         let _ = tx.send(());
         for t in tasks {
             t.await?;
+        }
+        if self.shared.manual_clock.is_some() {
+            // `selo admin` goes back to the real clock once this test rig is gone.
+            self.shared.store.set_manual_clock(None)?;
         }
         Ok(())
     }

@@ -13,15 +13,16 @@ use tokio::sync::Notify;
 const BATCH: usize = 500;
 
 /// Writes the events of processes that finished by time (async API scenarios, Web & SDK
-/// expiry) since the last pass.
-fn emit_time_events(shared: &Shared, now: i64) {
+/// expiry) by `now`; says whether a batch was full (more may be waiting).
+fn emit_time_events(shared: &Shared, now: i64) -> bool {
     let finished = match shared.store.finished_without_event(now, BATCH) {
         Ok(f) => f,
         Err(e) => {
             tracing::error!(error = %e, "webhooks: listing finished processes failed");
-            return;
+            return false;
         }
     };
+    let full = finished.api.len() >= BATCH || finished.web.len() >= BATCH;
     let drafts = finished
         .api
         .iter()
@@ -37,6 +38,7 @@ fn emit_time_events(shared: &Shared, now: i64) {
             tracing::error!(error = %e, "webhooks: recording an event failed");
         }
     }
+    full
 }
 
 /// One pass: writes the events of processes that finished by time, purges expired replay
@@ -44,6 +46,13 @@ fn emit_time_events(shared: &Shared, now: i64) {
 pub fn sweep(shared: &Shared) -> usize {
     let now = shared.clock.unix();
     emit_time_events(shared, now);
+    sweep_retention(shared, now)
+}
+
+/// The retention part of a pass at `now`: purges expired replay records, forgets personal data
+/// past the process window, then deletes every blob past its window; returns how many blobs it
+/// deleted.
+fn sweep_retention(shared: &Shared, now: i64) -> usize {
     if let Err(e) = shared.store.purge_used_assertions(now) {
         tracing::error!(error = %e, "purging expired replay records failed");
     }
@@ -145,37 +154,66 @@ fn until(shared: &Shared, at: i64) -> Duration {
     Duration::from_millis(ms.max(0) as u64).max(MIN_WAIT)
 }
 
-/// Runs [`sweep`] every `interval`, and also as soon as a process finishes by time (async API
-/// results, Web & SDK expiry), so its webhook event is written within moments of it (CONTRACT
-/// §16) rather than at the next periodic pass; until the process ends.
+/// What one pass of the loop found: whether more finished processes wait than one batch took,
+/// and the next moment a process finishes by time after the pass's `now`.
+struct Pass {
+    backlog: bool,
+    next: Option<i64>,
+}
+
+/// One pass at the server's `now`: the full sweep when `full`, else only the events of
+/// processes that finished by time.
+fn pass(shared: &Shared, full: bool) -> Pass {
+    let now = shared.clock.unix();
+    let backlog = emit_time_events(shared, now);
+    if full {
+        let deleted = sweep_retention(shared, now);
+        if deleted > 0 {
+            tracing::info!(deleted, "retention sweep");
+        }
+    }
+    // Asked for moments after the pass's own `now`: one that came due during the pass is found
+    // (and is already due, so the wait is the shortest).
+    let next = shared.store.next_finish_by_time(now).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "webhooks: finding the next finishing process failed");
+        None
+    });
+    Pass { backlog, next }
+}
+
+/// Runs [`sweep`] every `interval`, and the events of processes that finish by time (async
+/// API results, Web & SDK expiry) as soon as they finish, so each webhook event is written
+/// within moments of it (CONTRACT §16) rather than at the next periodic pass; until the process
+/// ends.
 pub fn spawn(shared: Arc<Shared>, interval: Duration) {
     tokio::spawn(async move {
+        let mut next_full = tokio::time::Instant::now();
         loop {
             // What was noted so far is committed, so the pass and the store's answer cover it;
             // moments noted from here on shorten the wait below.
             shared.finishing.take();
+            let full = tokio::time::Instant::now() >= next_full;
+            if full {
+                next_full = tokio::time::Instant::now() + interval;
+            }
             let s = shared.clone();
-            let next = tokio::task::spawn_blocking(move || {
-                let deleted = sweep(&s);
-                if deleted > 0 {
-                    tracing::info!(deleted, "retention sweep");
-                }
-                s.store.next_finish_by_time(s.clock.unix())
-            })
-            .await;
-            let next = match next {
-                Ok(Ok(next)) => next,
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, "webhooks: finding the next finishing process failed");
-                    None
-                }
+            let found = match tokio::task::spawn_blocking(move || pass(&s, full)).await {
+                Ok(found) => found,
                 Err(e) => {
-                    tracing::error!(error = %e, "retention sweep panicked");
-                    None
+                    tracing::error!(error = %e, "the sweeper's pass panicked");
+                    Pass {
+                        backlog: false,
+                        next: None,
+                    }
                 }
             };
-            let wait = next.map_or(interval, |at| until(&shared, at).min(interval));
-            let mut deadline = tokio::time::Instant::now() + wait;
+            let mut deadline = if found.backlog {
+                tokio::time::Instant::now() + MIN_WAIT
+            } else {
+                found.next.map_or(next_full, |at| {
+                    next_full.min(tokio::time::Instant::now() + until(&shared, at))
+                })
+            };
             loop {
                 tokio::select! {
                     () = tokio::time::sleep_until(deadline) => break,

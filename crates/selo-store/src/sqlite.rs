@@ -1533,17 +1533,27 @@ impl Store for SqliteStore {
                     .collect::<Result<_, _>>()?;
                 Ok(rows)
             })?;
-            for (id, record) in due {
-                let record = scrub(&record)?;
-                self.write(|c| {
-                    c.prepare_cached(&format!(
-                        "UPDATE {table} SET record = ?2, scrubbed_at = ?3 WHERE {key} = ?1"
-                    ))?
-                    .execute(params![id, record, cutoffs.now])?;
-                    Ok(())
-                })?;
-                scrubbed += 1;
+            let rewritten = due
+                .iter()
+                .map(|(id, record)| Ok((id, scrub(record)?)))
+                .collect::<StoreResult<Vec<_>>>()?;
+            if rewritten.is_empty() {
+                continue;
             }
+            self.write(|c| {
+                let tx = c.transaction()?;
+                {
+                    let mut update = tx.prepare_cached(&format!(
+                        "UPDATE {table} SET record = ?2, scrubbed_at = ?3 WHERE {key} = ?1"
+                    ))?;
+                    for (id, record) in &rewritten {
+                        update.execute(params![id, record, cutoffs.now])?;
+                    }
+                }
+                tx.commit()?;
+                Ok(())
+            })?;
+            scrubbed += rewritten.len();
         }
         Ok(scrubbed)
     }

@@ -195,7 +195,7 @@ pub struct ServeArgs {
     /// listeners never serve it.
     #[arg(long)]
     pub metrics_listen: Option<SocketAddr>,
-    /// Open connections at most, every listener together; further ones wait to be accepted.
+    /// Open connections at most on each listener; further ones wait to be accepted.
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
     /// Seconds a connection may take to send a request's complete headers (from when it

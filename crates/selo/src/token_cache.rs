@@ -58,7 +58,10 @@ impl FileTokenStore {
 
     fn write(&self, saved: &Saved) -> std::io::Result<()> {
         let dir = self.path.parent().unwrap_or(Path::new("."));
-        selo_store::private_fs::create_dir(dir)?;
+        // A folder the user named (SELO_TOKEN_CACHE) keeps its own mode; one made here is 0700.
+        if !dir.is_dir() {
+            selo_store::private_fs::create_dir(dir)?;
+        }
         let tmp = self
             .path
             .with_extension(format!("tmp-{}", std::process::id()));

@@ -25,10 +25,12 @@ pub struct TenantUploads {
 impl TenantUploads {
     fn of(&self, tenant_id: &str) -> Arc<Semaphore> {
         let mut places = self.places.lock().unwrap_or_else(|p| p.into_inner());
-        places
-            .entry(tenant_id.to_string())
-            .or_insert_with(|| Arc::new(Semaphore::new(UPLOADS_PER_TENANT)))
-            .clone()
+        if let Some(tenant) = places.get(tenant_id) {
+            return tenant.clone();
+        }
+        let tenant = Arc::new(Semaphore::new(UPLOADS_PER_TENANT));
+        places.insert(tenant_id.to_string(), tenant.clone());
+        tenant
     }
 }
 
@@ -58,23 +60,32 @@ pub async fn read_upload(
 
 /// Reads a body of at most `body_limit` bytes (else 413).
 pub async fn read_body(state: &AppState, body: Body) -> Result<Bytes, Problem> {
-    let limit = state.shared.body_limit;
+    read_at_most(body, state.shared.body_limit).await
+}
+
+async fn read_at_most(body: Body, limit: usize) -> Result<Bytes, Problem> {
     axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| Problem::PayloadTooLarge { limit })
 }
 
-/// The raw request body, at most `body_limit` bytes (else 413), for routes whose credentials
-/// travel in the body itself (the token service's form).
-pub struct LimitedBody(pub Bytes);
+/// The largest token-request form: an assertion is well under a kilobyte.
+pub const TOKEN_FORM_LIMIT: usize = 64 * 1024;
 
-impl FromRequest<AppState> for LimitedBody {
+/// The token service's form, whose credentials travel in the body itself, so it is read
+/// before they are checked: at most [`TOKEN_FORM_LIMIT`] bytes (else 413).
+pub struct TokenForm(pub Bytes);
+
+impl FromRequest<AppState> for TokenForm {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        read_body(state, req.into_body())
-            .await
-            .map(LimitedBody)
-            .map_err(ApiError)
+        read_at_most(
+            req.into_body(),
+            TOKEN_FORM_LIMIT.min(state.shared.body_limit),
+        )
+        .await
+        .map(TokenForm)
+        .map_err(ApiError)
     }
 }

@@ -167,6 +167,24 @@ impl AsyncWrite for WatchedStream {
         polled
     }
 
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = polled
+            && n > 0
+        {
+            self.watch.wrote();
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_flush(cx)
     }
@@ -185,7 +203,7 @@ impl Drop for InFlight {
     }
 }
 
-/// The open-connection places shared by every listener of a server.
+/// The open-connection places of one listener.
 pub fn connection_places(limits: ConnectionLimits) -> Arc<Semaphore> {
     Arc::new(Semaphore::new(limits.max_connections))
 }

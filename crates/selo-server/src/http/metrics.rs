@@ -28,9 +28,13 @@ impl Metrics {
         s.seconds += latency.as_secs_f64();
     }
 
-    /// The Prometheus text exposition.
-    pub fn render(&self) -> String {
-        let map = self.series.lock().unwrap_or_else(|p| p.into_inner());
+    /// The Prometheus text exposition of every environment's counters, or of `only` one's.
+    pub fn render(&self, only: Option<&str>) -> String {
+        let all = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        let map: BTreeMap<_, _> = all
+            .iter()
+            .filter(|((env, _, _), _)| only.is_none_or(|o| o == env))
+            .collect();
         let mut out = String::new();
         out.push_str("# HELP selo_http_requests_total Requests answered, by environment, route and status.\n");
         out.push_str("# TYPE selo_http_requests_total counter\n");
@@ -69,7 +73,10 @@ mod tests {
         let m = Metrics::default();
         m.record("sandbox", "/livez", 200, Duration::from_millis(2));
         m.record("sandbox", "/livez", 200, Duration::from_millis(2));
-        let text = m.render();
+        m.record("production", "/livez", 200, Duration::from_millis(2));
+        assert!(!m.render(Some("sandbox")).contains("production"));
+        let text = m.render(None);
+        assert!(text.contains("environment=\"production\""));
         assert!(text.contains(
             "selo_http_requests_total{environment=\"sandbox\",route=\"/livez\",status=\"200\"} 2"
         ));

@@ -76,13 +76,22 @@ const UNREAD_DRAIN_WINDOW: std::time::Duration = std::time::Duration::from_secs(
 /// the rest in the background (a bounded number of bytes, for a bounded time).
 struct WatchedBody {
     inner: axum::body::Body,
-    arrived: Arc<AtomicBool>,
+    progress: Arc<BodyProgress>,
     drain_bytes: u64,
+}
+
+/// How far the reading of a request's body got.
+#[derive(Default)]
+struct BodyProgress {
+    /// The handler began reading it (it was past its credentials and waiting on no capacity).
+    started: AtomicBool,
+    /// It was read to its end.
+    arrived: AtomicBool,
 }
 
 impl Drop for WatchedBody {
     fn drop(&mut self) {
-        if self.arrived.load(Ordering::Relaxed) || self.inner.is_end_stream() {
+        if self.progress.arrived.load(Ordering::Relaxed) || self.inner.is_end_stream() {
             return;
         }
         let rest = std::mem::take(&mut self.inner);
@@ -104,9 +113,10 @@ impl http_body::Body for WatchedBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        self.progress.started.store(true, Ordering::Relaxed);
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         if matches!(polled, Poll::Ready(None)) || self.inner.is_end_stream() {
-            self.arrived.store(true, Ordering::Relaxed);
+            self.progress.arrived.store(true, Ordering::Relaxed);
         }
         polled
     }
@@ -120,14 +130,14 @@ impl http_body::Body for WatchedBody {
     }
 }
 
-/// Runs the request within the per-request timeout. A request whose body has not arrived in
-/// full by then is the client's (408); one that was still being worked on is the platform's
-/// (503).
+/// Runs the request within the per-request timeout. A request whose body was being read and
+/// had not arrived in full by then is the client's (408); one that was still being worked on,
+/// or waiting for capacity before its body was read, is the platform's (503).
 async fn run(
     state: &AppState,
     req: Request,
     next: Next,
-    arrived: &AtomicBool,
+    progress: &BodyProgress,
     request_id: &str,
     route: &str,
 ) -> Response {
@@ -135,7 +145,9 @@ async fn run(
     match tokio::time::timeout(timeout, next.run(req)).await {
         Ok(res) => res,
         Err(_) => {
-            let problem = if arrived.load(Ordering::Relaxed) {
+            let client_slow = progress.started.load(Ordering::Relaxed)
+                && !progress.arrived.load(Ordering::Relaxed);
+            let problem = if !client_slow {
                 tracing::error!(request_id = %request_id, route = %route, "request timed out");
                 Problem::Unavailable
             } else {
@@ -172,12 +184,15 @@ pub async fn around(State(state): State<AppState>, mut req: Request, next: Next)
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let arrived = Arc::new(AtomicBool::new(req.body().is_end_stream()));
+    let progress = Arc::new(BodyProgress::default());
+    if req.body().is_end_stream() {
+        progress.arrived.store(true, Ordering::Relaxed);
+    }
     let drain_bytes = DRAIN_FACTOR * state.shared.body_limit as u64;
     let req = req.map(|inner| {
         axum::body::Body::new(WatchedBody {
             inner,
-            arrived: arrived.clone(),
+            progress: progress.clone(),
             drain_bytes,
         })
     });
@@ -186,7 +201,7 @@ pub async fn around(State(state): State<AppState>, mut req: Request, next: Next)
     let mut res = if let Some(len) = declared_len.filter(|n| *n > limit as u64) {
         // Answer at once, but keep reading (and discarding) a moderately oversized body in the
         // background so that a client still sending receives the 413 instead of a reset
-        // connection; a huge one is cut off.
+        // connection; of a huge one, only the first 4 × the limit (the watched body's drain).
         if len <= DRAIN_FACTOR * limit as u64 {
             let timeout = state.shared.request_timeout;
             tokio::spawn(tokio::time::timeout(timeout, drain(req.into_body(), len)));
@@ -207,15 +222,15 @@ pub async fn around(State(state): State<AppState>, mut req: Request, next: Next)
             }
             Some((_, Fault::Reset)) => return fault::reset(),
             Some((plan, Fault::StatusAfterCommit(status))) => {
-                let _ = run(&state, req, next, &arrived, &request_id, &route).await;
+                let _ = run(&state, req, next, &progress, &request_id, &route).await;
                 fault::injected(status, None, plan)
             }
             Some((_, Fault::Delay { millis })) => {
                 tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
-                run(&state, req, next, &arrived, &request_id, &route).await
+                run(&state, req, next, &progress, &request_id, &route).await
             }
             Some((_, Fault::Ok)) | None => {
-                run(&state, req, next, &arrived, &request_id, &route).await
+                run(&state, req, next, &progress, &request_id, &route).await
             }
         }
     };
@@ -235,10 +250,7 @@ pub async fn around(State(state): State<AppState>, mut req: Request, next: Next)
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         res.headers_mut().insert("request-id", v);
     }
-    if method == axum::http::Method::POST && res.status().is_success() {
-        state.shared.storage.wrote();
-    }
-    if !arrived.load(Ordering::Relaxed) {
+    if !progress.arrived.load(Ordering::Relaxed) {
         // The body was not read (the request was answered before it): this connection carries
         // no further request, and the client must not reuse it.
         res.headers_mut()

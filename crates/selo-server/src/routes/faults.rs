@@ -37,11 +37,11 @@ pub async fn create(
     State(state): State<AppState>,
     Extension(notes): Extension<Annotations>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> ApiResult<Json<FaultPlanView>> {
     let principal = auth::bearer(&state, &headers)?;
     auth::rate_limit(&state, &principal.tenant_id, &notes)?;
-    let value = parse_body(&body)?;
+    let value = parse_body(&crate::http::body::read_body(&state, body).await?)?;
     let req: FaultPlanRequest = serde_json::from_value(value).map_err(|e| {
         Problem::Invalid(vec![invalid(
             "match",

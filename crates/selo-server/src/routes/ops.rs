@@ -16,7 +16,12 @@ pub async fn livez() -> Json<Value> {
 
 /// The store answers, and the storage takes writes.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    if state.shared.storage.is_full() && !storage_takes_writes(&state) {
+    let probe = state.clone();
+    if state.shared.storage.is_full()
+        && !tokio::task::spawn_blocking(move || storage_takes_writes(&probe))
+            .await
+            .unwrap_or(false)
+    {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(
@@ -48,19 +53,20 @@ fn storage_takes_writes(state: &AppState) -> bool {
     ok
 }
 
-/// Prometheus text metrics (sandbox listeners; production's are on `--metrics-listen` only).
+/// Prometheus text metrics of this (sandbox) listener's environment alone; every
+/// environment's are on `--metrics-listen` only.
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    metrics_text(&state.shared)
+    metrics_text(&state.shared, Some(&state.env.name))
 }
 
-/// The Prometheus text of `shared`'s counters.
-fn metrics_text(shared: &Shared) -> Response {
+/// The Prometheus text of `shared`'s counters (of environment `only`, when given).
+fn metrics_text(shared: &Shared, only: Option<&str>) -> Response {
     (
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        shared.metrics.render(),
+        shared.metrics.render(only),
     )
         .into_response()
 }
@@ -72,7 +78,7 @@ pub fn metrics_router(shared: Arc<Shared>) -> Router {
         "/metrics",
         get(move || {
             let shared = shared.clone();
-            async move { metrics_text(&shared) }
+            async move { metrics_text(&shared, None) }
         }),
     )
 }

@@ -1,6 +1,6 @@
 //! `POST /oauth2/token`, `GET /.well-known/jwks.json`.
 
-use crate::http::body::LimitedBody;
+use crate::http::body::TokenForm;
 use crate::http::context::Annotations;
 use crate::http::problem::ApiResult;
 use crate::services;
@@ -15,7 +15,7 @@ pub async fn token(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Extension(notes): Extension<Annotations>,
-    LimitedBody(body): LimitedBody,
+    TokenForm(body): TokenForm,
 ) -> ApiResult<Json<TokenResponse>> {
     let mut grant_type = None;
     let mut assertion = None;

@@ -23,17 +23,18 @@ pub fn blind_create_lookup(
     route: &str,
     headers: &HeaderMap,
 ) -> Option<&'static str> {
+    // Creates are POSTs: other requests never pay for the comparison below.
     if method != axum::http::Method::POST || headers.contains_key("idempotency-key") {
         return None;
     }
-    match route {
-        "/processes/v1" => {
+    match format!("{method} {route}").as_str() {
+        CREATE_PROCESS => {
             Some("look it up with GET /processes/v1?clientReference=<the clientReference you sent>")
         }
-        "/client/v1/process" => Some(
+        CREATE_WEB_PROCESS => Some(
             "look it up with GET /client/v1/process?clientReference=<the clientReference you sent>",
         ),
-        "/v2/magic-link" => Some(
+        CREATE_MAGIC_LINK => Some(
             "a link may already exist for this request (Magic Link has no lookup; with an Idempotency-Key a retry answers the same link)",
         ),
         _ => None,

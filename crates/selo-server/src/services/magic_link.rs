@@ -56,6 +56,7 @@ pub fn create(
             .unwrap_or_else(|_| rfc3339_millis(now)),
         request: body.clone(),
         capture: None,
+        scrubbed: false,
     };
     let stored = StoredResponse {
         status: 200,
@@ -102,56 +103,69 @@ pub fn journey_link(state: &AppState, token: &str) -> Option<MagicLinkRecord> {
         .filter(|link| super::in_this_environment(state, &link.tenant_id))
 }
 
-/// The journey's capture of a link: the link token in the path authenticates before the body
-/// is read; the capture counts against the tenant's rate limit and is read within its upload
-/// places; single use; the same image checks and engines; a sandbox CPF in `external_id` picks
-/// the scenario.
+fn used() -> Problem {
+    Problem::NotFinished {
+        reason: "this link was already used; a new verification needs a new link".into(),
+    }
+}
+
+/// The link when it still takes a capture: 404 unknown (or another environment's), 409 used,
+/// 410 once its personal data were forgotten (past its window).
+fn open_link(state: &AppState, token: &str) -> Result<MagicLinkRecord, Problem> {
+    let link = journey_link(state, token).ok_or_else(|| Problem::NotFound {
+        what: "journey: magic link".into(),
+    })?;
+    if link.capture.is_some() {
+        return Err(used());
+    }
+    if link.scrubbed {
+        return Err(Problem::RetentionExpired {
+            reason:
+                "this link expired under the retention policy; a new verification needs a new link"
+                    .into(),
+        });
+    }
+    Ok(link)
+}
+
+/// The journey's capture of a link (see [`crate::services::capture::receive`] for the order of
+/// checks): the link token in the path authenticates before the body is read; single use; the
+/// same image checks and engines; a sandbox CPF in `external_id` picks the scenario.
 pub async fn capture(
     state: &AppState,
     notes: &crate::http::context::Annotations,
     token: &str,
     body: axum::body::Body,
 ) -> Result<MagicLinkRecord, Problem> {
-    let not_found = || Problem::NotFound {
-        what: "journey: magic link".into(),
-    };
-    let found = journey_link(state, token).ok_or_else(not_found)?;
-    crate::auth::rate_limit(state, &found.tenant_id, notes)?;
-    let (_permit, body) = crate::http::body::read_upload(state, &found.tenant_id, body).await?;
-    let body = selo_domain::validation::parse_body(&body)?;
-    let _slot = state.shared.captures.claim(&found.token)?;
-    // Read again under the slot: a submission that finished meanwhile must be seen.
-    let link = journey_link(state, token).ok_or_else(not_found)?;
-    if link.capture.is_some() {
-        return Err(Problem::NotFinished {
-            reason: "this link was already used; a new verification needs a new link".into(),
-        });
-    }
-    let image = crate::services::capture::image(state, &body).await?;
+    let received = crate::services::capture::receive(
+        state,
+        notes,
+        &token.to_ascii_lowercase(),
+        || open_link(state, token),
+        |link| &link.tenant_id,
+        body,
+    )
+    .await?;
+    let link = &received.record;
     let mut done = link.clone();
     let person = link.external_id.as_deref().unwrap_or_default();
     done.capture = Some(LinkCapture {
         at: state.now(),
         scenario: Scenario::for_person(person, state.env.is_sandbox()),
-        image_type: image.format.media_type().to_string(),
+        image_type: received.image.format.media_type().to_string(),
     });
-    state
-        .shared
-        .blobs
-        .put(
-            &format!("{}/{}.link-selfie", done.tenant_id, done.token),
-            &image.bytes,
-        )
-        .map_err(crate::services::blob_failure)?;
-    if !state
-        .shared
-        .store
-        .complete_magic_link(&done)
-        .map_err(store_failure)?
-    {
-        return Err(Problem::NotFinished {
-            reason: "this link was already used; a new verification needs a new link".into(),
-        });
-    }
+    crate::services::capture::store_selfie(
+        state,
+        &format!("{}/{}.link-selfie", done.tenant_id, done.token),
+        &received.image.bytes,
+        || {
+            state
+                .shared
+                .store
+                .complete_magic_link(&done)
+                .map_err(store_failure)
+        },
+        used,
+    )?;
     Ok(done)
 }

@@ -304,9 +304,40 @@ pub fn journey_process(state: &AppState, id: &str, token: &str) -> Option<WebPro
     (token_matches && super::in_this_environment(state, &p.tenant_id)).then_some(p)
 }
 
-/// The journey's capture: the process token (from the URL or header) authenticates before the
-/// body is read; the capture counts against the tenant's rate limit and is read within its
-/// upload places; the image runs through the same checks and engines as the API contract.
+/// The journey's process when it still takes a capture: 404 for an unknown id or a wrong
+/// token (or another environment's), 409 when it waits for its document or was completed, 410
+/// once it expired.
+fn open_journey(state: &AppState, id: &str, token: &str) -> Result<WebProcessRecord, Problem> {
+    let p = journey_process(state, id, token).ok_or_else(|| Problem::NotFound {
+        what: "journey: process (or its token)".into(),
+    })?;
+    if p.awaiting_document() {
+        return Err(Problem::NotFinished {
+            reason: "this verification is waiting for the person's document; the company must set it first (POST /client/v1/process/{id}/document)".into(),
+        });
+    }
+    match p.state_at(state.now()) {
+        WebState::Created => Ok(p),
+        WebState::Finished("EXPIRED") => Err(expired()),
+        _ => Err(completed()),
+    }
+}
+
+fn expired() -> Problem {
+    Problem::RetentionExpired {
+        reason: "this verification link expired; ask for a new one".into(),
+    }
+}
+
+fn completed() -> Problem {
+    Problem::NotFinished {
+        reason: "this verification was already completed".into(),
+    }
+}
+
+/// The journey's capture (see [`crate::services::capture::receive`] for the order of checks):
+/// the process token (from the header or URL) authenticates before the body is read; the image
+/// runs through the same checks and engines as the API contract.
 pub async fn capture(
     state: &AppState,
     notes: &crate::http::context::Annotations,
@@ -317,66 +348,43 @@ pub async fn capture(
     if !is_uuid(id) {
         return Err(bad_id(id));
     }
-    let store = &state.shared.store;
-    let not_found = || Problem::NotFound {
-        what: "journey: process (or its token)".into(),
-    };
-    let found = journey_process(state, id, token).ok_or_else(not_found)?;
-    crate::auth::rate_limit(state, &found.tenant_id, notes)?;
-    let (_permit, body) = crate::http::body::read_upload(state, &found.tenant_id, body).await?;
-    let body = selo_domain::validation::parse_body(&body)?;
-    let _slot = state.shared.captures.claim(&found.id)?;
-    // Read again under the slot: a submission that finished while this one was arriving must
-    // be seen, or this one would overwrite the judged selfie.
-    let p = journey_process(state, id, token).ok_or_else(not_found)?;
-    if p.awaiting_document() {
-        return Err(Problem::NotFinished {
-            reason: "this verification is waiting for the person's document; the company must set it first (POST /client/v1/process/{id}/document)".into(),
-        });
-    }
-    match p.state_at(state.now()) {
-        WebState::Created => {}
-        WebState::Finished("EXPIRED") => {
-            return Err(Problem::RetentionExpired {
-                reason: "this verification link expired; ask for a new one".into(),
-            });
-        }
-        _ => {
-            return Err(Problem::NotFinished {
-                reason: "this verification was already completed".into(),
-            });
-        }
-    }
-    let image = crate::services::capture::image(state, &body).await?;
+    let received = crate::services::capture::receive(
+        state,
+        notes,
+        &id.to_ascii_lowercase(),
+        || open_journey(state, id, token),
+        |p| &p.tenant_id,
+        body,
+    )
+    .await?;
+    let p = &received.record;
     let mut done = p.clone();
-    done.capture = Some(WebCapture {
-        at: state.now(),
-        scenario: Scenario::for_person(&p.person.dui_value, state.env.is_sandbox()),
-        image_type: image.format.media_type().to_string(),
-    });
-    state
-        .shared
-        .blobs
-        .put(&selfie_key(&done), &image.bytes)
-        .map_err(crate::services::blob_failure)?;
     // The capture counts at commit time: if the process expired meanwhile, the store refuses it.
     let now = state.now();
-    if let Some(c) = done.capture.as_mut() {
-        c.at = now;
-    }
+    done.capture = Some(WebCapture {
+        at: now,
+        scenario: Scenario::for_person(&p.person.dui_value, state.env.is_sandbox()),
+        image_type: received.image.format.media_type().to_string(),
+    });
     let event = crate::webhooks::web_event(&done, now);
-    if !store
-        .complete_web_process(&done, event.as_ref())
-        .map_err(store_failure)?
-    {
-        if now >= p.expires_at {
-            return Err(Problem::RetentionExpired {
-                reason: "this verification link expired; ask for a new one".into(),
-            });
-        }
-        return Err(Problem::NotFinished {
-            reason: "this verification was already completed".into(),
-        });
-    }
+    crate::services::capture::store_selfie(
+        state,
+        &selfie_key(&done),
+        &received.image.bytes,
+        || {
+            state
+                .shared
+                .store
+                .complete_web_process(&done, event.as_ref())
+                .map_err(store_failure)
+        },
+        || {
+            if now >= p.expires_at {
+                expired()
+            } else {
+                completed()
+            }
+        },
+    )?;
     Ok(done)
 }

@@ -325,4 +325,9 @@ async fn metrics_stay_off_production_listeners() {
     );
     let res = s.http.get(s.url("/metrics")).send().await.unwrap();
     assert_eq!(res.status(), 200, "sandbox listeners still serve it");
+    let text = res.text().await.unwrap();
+    assert!(
+        !text.contains("production"),
+        "a sandbox listener shows its own environment only: {text}"
+    );
 }

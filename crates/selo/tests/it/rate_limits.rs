@@ -264,3 +264,24 @@ async fn tenants_default_to_ten_per_second_and_changes_apply_within_a_second() {
         );
     }
 }
+
+/// A journey capture counts against its tenant's budget (issue 13 §3) — but only while the
+/// journey takes one: captures of a finished journey are 409 before anything is spent, so
+/// whoever holds an old link cannot use up the integrator's requests.
+#[tokio::test]
+async fn captures_count_but_a_finished_journeys_do_not() {
+    let s = Server::start_manual_clock();
+    let (t, token) = limited_with_token(&s, "3").await;
+    let web = s.web_process(&token, "00000000191").await; // 1 of 3
+    assert_eq!(s.complete_journey(&web).await, 200); // 2 of 3
+    for _ in 0..5 {
+        let res = s.capture(&web, &crate::support::images::selfie()).await;
+        assert_eq!(res.status(), 409, "a finished journey takes no capture");
+    }
+    assert_eq!(documents(&s, &t, &token).await.status(), 200, "3 of 3");
+    assert_eq!(
+        documents(&s, &t, &token).await.status(),
+        429,
+        "the budget was 3"
+    );
+}

@@ -214,3 +214,44 @@ async fn a_restart_deletes_blobs_no_record_owns() {
         .unwrap();
     assert_eq!(res.status(), 200);
 }
+
+/// An unused Magic Link whose personal data were forgotten (its process window after its
+/// creation ended) takes no capture: 410, not a capture judged against a tombstone.
+#[tokio::test]
+async fn a_link_past_its_window_takes_no_capture() {
+    let s = Server::start_manual_clock();
+    let t = s.tenant();
+    let link: Value = s
+        .http
+        .post(s.url("/v2/magic-link"))
+        .header("x-api-key", &t.api_key)
+        .json(&json!({"external_id": "00000000272"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = link["data"]["token"].as_str().unwrap().to_string();
+    s.advance(90 * DAY).await;
+    let res = s
+        .http
+        .post(s.url(&format!("/journey/v1/link/{token}/capture")))
+        .json(&json!({"imageBase64": crate::support::images::selfie()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 410);
+    let db = rusqlite::Connection::open(s.data.path().join("selo.db")).unwrap();
+    let record: String = db
+        .query_row(
+            "SELECT record FROM magic_links WHERE token = ?1",
+            [&token],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        !record.contains("00000000272"),
+        "the external_id is forgotten: {record}"
+    );
+}
