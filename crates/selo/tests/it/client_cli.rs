@@ -357,15 +357,7 @@ async fn client_commands_keep_their_access_token_between_runs() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let metrics = s
-        .http
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     assert!(
         metrics.contains("route=\"/oauth2/token\",status=\"200\"} 1\n"),
         "one token request: {metrics}"
@@ -390,15 +382,7 @@ async fn client_commands_keep_their_access_token_between_runs() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
-    let metrics = s
-        .http
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     assert!(
         metrics.contains("route=\"/oauth2/token\",status=\"200\"} 2\n"),
         "{metrics}"

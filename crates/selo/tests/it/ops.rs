@@ -21,15 +21,7 @@ async fn livez_readyz_and_metrics() {
     s.http.get(s.url("/nope")).send().await.unwrap();
     let clock = s.http.get(s.url("/sandbox/clock")).send().await.unwrap();
     assert_eq!(clock.status(), 404, "no test clock without --manual-clock");
-    let text = s
-        .http
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = s.metrics().await;
     assert!(
         text.contains(
             "selo_http_requests_total{environment=\"sandbox\",route=\"/livez\",status=\"200\"} 1"

@@ -384,6 +384,18 @@ impl Server {
             .unwrap()
     }
 
+    /// The sandbox listener's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Advances the manual clock.
     pub async fn advance(&self, seconds: i64) {
         let res = self
