@@ -9,6 +9,8 @@ use selo_domain::capability::Capabilities;
 use selo_domain::problem::Problem;
 use selo_store::{ApiKey, Store, StoreError};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use subtle::ConstantTimeEq;
 
 /// Access-token lifetime, seconds.
@@ -81,13 +83,13 @@ pub fn bearer(state: &AppState, headers: &HeaderMap) -> Result<Principal, Proble
         if hit.exp <= state.now() {
             return Err(Problem::BearerExpired);
         }
-        if hit.checked_epoch != epoch {
+        if hit.checked_epoch.load(Ordering::Relaxed) != epoch {
             still_authorized(state, &hit, epoch)?;
-            state.shared.token_cache.checked(token, epoch);
+            hit.checked_epoch.store(epoch, Ordering::Relaxed);
         }
         return Ok(Principal {
-            tenant_id: hit.tenant_id,
-            account: hit.account,
+            tenant_id: hit.tenant_id.clone(),
+            account: hit.account.clone(),
         });
     }
     let header = jsonwebtoken::decode_header(token)
@@ -124,14 +126,15 @@ pub fn bearer(state: &AppState, headers: &HeaderMap) -> Result<Principal, Proble
         signed_by: claims.akid,
         exp: claims.exp,
         env: claims.env,
-        checked_epoch: epoch,
+        checked_epoch: AtomicU64::new(epoch),
     };
     still_authorized(state, &verified, epoch)?;
-    state.shared.token_cache.insert(token, verified.clone());
-    Ok(Principal {
-        tenant_id: verified.tenant_id,
-        account: verified.account,
-    })
+    let principal = Principal {
+        tenant_id: verified.tenant_id.clone(),
+        account: verified.account.clone(),
+    };
+    state.shared.token_cache.insert(token, Arc::new(verified));
+    Ok(principal)
 }
 
 /// Whether the account behind a verified token may still call, as of configuration `epoch`

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 const MAX_ENTRIES: usize = 50_000;
 
 /// A verified access token's claims that matter for authorization.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct VerifiedToken {
     /// Tenant id.
     pub tenant_id: String,
@@ -27,18 +27,18 @@ pub struct VerifiedToken {
     /// The environment that issued it (a hit from another environment is not a hit).
     pub env: String,
     /// The configuration epoch at which the account and key were last found live.
-    pub checked_epoch: u64,
+    pub checked_epoch: std::sync::atomic::AtomicU64,
 }
 
 /// Access tokens whose signature this server already verified, by their exact text.
 #[derive(Default)]
 pub struct TokenCache {
-    tokens: Mutex<HashMap<String, VerifiedToken>>,
+    tokens: Mutex<HashMap<String, Arc<VerifiedToken>>>,
 }
 
 impl TokenCache {
     /// The verified claims of `token`, if it was seen before.
-    pub fn get(&self, token: &str) -> Option<VerifiedToken> {
+    pub fn get(&self, token: &str) -> Option<Arc<VerifiedToken>> {
         self.tokens
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -46,20 +46,8 @@ impl TokenCache {
             .cloned()
     }
 
-    /// Notes that `token`'s account and key were found live at `epoch`.
-    pub fn checked(&self, token: &str, epoch: u64) {
-        if let Some(hit) = self
-            .tokens
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_mut(token)
-        {
-            hit.checked_epoch = epoch;
-        }
-    }
-
     /// Remembers a verified token.
-    pub fn insert(&self, token: &str, verified: VerifiedToken) {
+    pub fn insert(&self, token: &str, verified: Arc<VerifiedToken>) {
         let mut map = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= MAX_ENTRIES {
             map.clear();

@@ -15,7 +15,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tower::ServiceExt;
 
@@ -51,23 +51,21 @@ struct Activity {
     last_active: Instant,
 }
 
-/// An [`Activity`] shared by a connection's socket, its service and its watchdog, which is
-/// woken when a request finishes.
+/// An [`Activity`] shared by a connection's socket, its service and its watchdog.
 #[derive(Clone)]
-struct Watch(Arc<(Mutex<Activity>, Notify)>);
+struct Watch(Arc<Mutex<Activity>>);
 
 impl Watch {
     fn new(opened: Instant) -> Self {
-        let activity = Activity {
+        Watch(Arc::new(Mutex::new(Activity {
             in_flight: 0,
             head_started: Some(opened),
             last_active: opened,
-        };
-        Watch(Arc::new((Mutex::new(activity), Notify::new())))
+        })))
     }
 
     fn activity(&self) -> std::sync::MutexGuard<'_, Activity> {
-        self.0.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn update(&self, f: impl FnOnce(&mut Activity)) {
@@ -105,7 +103,6 @@ impl Watch {
             a.in_flight = a.in_flight.saturating_sub(1);
             a.last_active = now;
         });
-        self.0.1.notify_one();
     }
 
     /// When the connection breaks a bound unless something happens first (`None` while a
@@ -119,13 +116,15 @@ impl Watch {
         }
     }
 
-    /// Resolves when the connection has broken a bound.
+    /// Resolves when the connection has broken a bound. While a request is in flight it looks
+    /// again every header timeout (nothing wakes it per request, which would cost every request
+    /// a task switch); a bound is then enforced at most one header timeout late.
     async fn expired(&self, limits: ConnectionLimits) {
         loop {
             match self.deadline(limits) {
                 Some(deadline) if Instant::now() >= deadline => return,
                 Some(deadline) => tokio::time::sleep_until(deadline).await,
-                None => self.0.1.notified().await,
+                None => tokio::time::sleep(limits.header_timeout).await,
             }
         }
     }
