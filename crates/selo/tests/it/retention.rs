@@ -201,17 +201,7 @@ async fn a_restart_deletes_blobs_no_record_owns() {
         "no image outlives its data"
     );
     let token = s.token(&t).await;
-    let res = s
-        .http
-        .get(s.url(&format!(
-            "/processes/v1/{}",
-            created["id"].as_str().unwrap()
-        )))
-        .header("authorization", format!("Bearer {token}"))
-        .header("apikey", &t.api_key)
-        .send()
-        .await
-        .unwrap();
+    let res = s.get_process(&t, &token, &created["id"]).await;
     assert_eq!(res.status(), 200);
 }
 

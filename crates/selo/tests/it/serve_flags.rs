@@ -200,17 +200,7 @@ async fn sync_full_serves_and_keeps_what_it_acknowledged() {
     s.kill9();
     s.restart();
     let token = s.token(&t).await;
-    let res = s
-        .http
-        .get(s.url(&format!(
-            "/processes/v1/{}",
-            created["id"].as_str().unwrap()
-        )))
-        .header("authorization", format!("Bearer {token}"))
-        .header("apikey", &t.api_key)
-        .send()
-        .await
-        .unwrap();
+    let res = s.get_process(&t, &token, &created["id"]).await;
     assert_eq!(res.status(), 200);
 }
 

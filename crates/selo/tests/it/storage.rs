@@ -66,7 +66,6 @@ async fn a_full_disk_is_507_and_readyz_503_and_writes_resume_when_space_is_freed
     let t = s.tenant();
     let token = s.token(&t).await;
     let kept = s.api_process(&t, &token, "00000000191").await;
-    let kept_id = kept["id"].as_str().unwrap().to_string();
 
     fill(&path);
     let res = s
@@ -107,14 +106,7 @@ async fn a_full_disk_is_507_and_readyz_503_and_writes_resume_when_space_is_freed
         "{ready}"
     );
     // Reads still work, and what was acknowledged is there.
-    let read = s
-        .http
-        .get(s.url(&format!("/processes/v1/{kept_id}")))
-        .header("authorization", format!("Bearer {token}"))
-        .header("apikey", &t.api_key)
-        .send()
-        .await
-        .unwrap();
+    let read = s.get_process(&t, &token, &kept["id"]).await;
     assert_eq!(read.status(), 200);
 
     // Space freed: the same server takes writes again, and /readyz says so.

@@ -340,6 +340,18 @@ impl Server {
             .unwrap()
     }
 
+    /// `GET /processes/v1/{id}` of `tenant`'s process (a `Value` holding the id, or the id).
+    pub async fn get_process(&self, tenant: &Tenant, token: &str, id: &Value) -> reqwest::Response {
+        let id = id.as_str().unwrap();
+        self.http
+            .get(self.url(&format!("/processes/v1/{id}")))
+            .header("authorization", format!("Bearer {token}"))
+            .header("apikey", &tenant.api_key)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// `POST /client/v1/process` (flow `id`, callback `/`) for `cpf`: the `process` object.
     pub async fn web_process(&self, token: &str, cpf: &str) -> Value {
         let v: Value = self
