@@ -1,5 +1,6 @@
 //! Sandbox fault injection (CONTRACT §12), and the SDK/CLI surviving it without duplicates.
 
+use crate::support::SendJson;
 use crate::support::{Opts, Server, Tenant, images, selo_bin};
 use serde_json::{Value, json};
 
@@ -22,12 +23,8 @@ async fn lookup(s: &Server, t: &Tenant, token: &str, reference: &str) -> usize {
         .get(s.url(&format!("/processes/v1?clientReference={reference}")))
         .header("authorization", format!("Bearer {token}"))
         .header("apikey", &t.api_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     v["items"].as_array().unwrap().len()
 }
 
@@ -96,12 +93,8 @@ async fn a_plan_consumes_its_faults_in_order_for_requests_naming_it() {
         .http
         .get(s.url(&format!("/sandbox/faults/{id}")))
         .header("authorization", format!("Bearer {token}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     let consumed: Vec<&str> = shown["consumed"]
         .as_array()
         .unwrap()
@@ -349,12 +342,8 @@ async fn the_cli_never_duplicates_a_create_that_failed_after_commit() {
             .http
             .get(s.url(&format!("/sandbox/faults/{}", p["id"].as_str().unwrap())))
             .header("authorization", format!("Bearer {token}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .send_json()
+            .await;
         assert_eq!(shown["remaining"], 0, "{reference}: {shown}");
         assert_eq!(shown["consumed"][0]["request"], "POST /processes/v1");
     }

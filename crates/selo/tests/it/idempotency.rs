@@ -1,5 +1,6 @@
 //! `Idempotency-Key` on creates (CONTRACT §11) and the `clientReference` lookup (§5 [ext]).
 
+use crate::support::SendJson;
 use crate::support::{Server, Tenant, images};
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -39,12 +40,8 @@ async fn lookup(s: &Server, t: &Tenant, token: &str, reference: &str) -> Value {
         .get(s.url(&format!("/processes/v1?clientReference={reference}")))
         .header("authorization", format!("Bearer {token}"))
         .header("apikey", &t.api_key)
-        .send()
+        .send_json()
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 fn body(cpf: &str, reference: &str) -> Value {

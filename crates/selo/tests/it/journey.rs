@@ -2,6 +2,7 @@
 //! it and the integrator reads the result through the API. Screenshots of every step at 360 px
 //! and 1280 px go to `target/journey-screenshots/`.
 
+use crate::support::SendJson;
 use crate::support::browser::{self, Browser, Camera};
 use crate::support::{Server, images};
 use serde_json::{Value, json};
@@ -25,12 +26,8 @@ async fn read(s: &Server, token: &str, id: &str) -> Value {
         .http
         .get(s.url(&format!("/client/v1/process/{id}")))
         .header("authorization", format!("Bearer {token}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     v["process"].clone()
 }
 
@@ -151,12 +148,8 @@ async fn a_denied_camera_completes_by_upload() {
             p["id"].as_str().unwrap()
         )))
         .header("authorization", format!("Bearer {token}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     assert_eq!(selfie["contentType"], "image/jpeg");
 }
 
@@ -173,12 +166,8 @@ async fn a_magic_link_journey_completes_once_in_the_browser() {
         .post(s.url("/v2/magic-link"))
         .header("x-api-key", &t.api_key)
         .json(&json!({"external_id": "00000000272", "metadata": {"redirect_url": back}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     let link = created["data"]["magic_link_url"].as_str().unwrap();
     let b = Browser::start(360, Camera::Fake).await;
     b.goto(link).await;
@@ -201,12 +190,8 @@ async fn a_magic_link_journey_completes_once_in_the_browser() {
         .http
         .get(s.url(&format!("/v2/magic-link/{token}")))
         .header("x-api-key", &t.api_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     assert_eq!(result["data"]["result"]["status"], "not_verified");
     assert_eq!(
         result["data"]["response"]["unico"]["result"],

@@ -1,6 +1,7 @@
 //! Operational limits (CONTRACT §19): credentials before bodies, per-tenant upload capacity,
 //! header and idle timeouts, the connection cap.
 
+use crate::support::SendJson;
 use crate::support::{Server, Tenant, images};
 use serde_json::json;
 use std::time::Duration;
@@ -233,12 +234,8 @@ async fn journeys_and_links_answer_404_on_another_environments_listener() {
             &json!({"callbackUri": "/", "flow": "id", "purpose": "biometryonboarding",
                       "person": {"duiType": "DUI_TYPE_BR_CPF", "duiValue": "00000000272"}}),
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     let process = &created["process"];
     let (id, journey_token) = (
         process["id"].as_str().unwrap(),
@@ -249,12 +246,8 @@ async fn journeys_and_links_answer_404_on_another_environments_listener() {
         .post(format!("{prod}/v2/magic-link"))
         .header("x-api-key", &p.api_key)
         .json(&json!({"external_id": "00000000272"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     let link_token = link["data"]["token"].as_str().unwrap().to_string();
     let page = |base: &str| format!("{base}/journey/{id}?token={journey_token}");
     let capture = |base: &str| format!("{base}/journey/v1/process/{id}/capture");
@@ -296,12 +289,8 @@ async fn journeys_and_links_answer_404_on_another_environments_listener() {
         .http
         .get(format!("{prod}/client/v1/process/{id}"))
         .header("authorization", format!("Bearer {token}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     assert_eq!(read["process"]["result"], "PROCESS_RESULT_OK", "{read}");
     let res = s
         .http

@@ -1,5 +1,6 @@
 //! Rate limits (CONTRACT §10): per-tenant token buckets on the server's clock.
 
+use crate::support::SendJson;
 use crate::support::{Server, Tenant, images};
 use serde_json::{Value, json};
 
@@ -126,12 +127,8 @@ async fn order_is_401_then_429_then_403_then_400_and_a_rejected_create_does_noth
         .get(s.url("/processes/v1?clientReference=rl-1"))
         .header("authorization", format!("Bearer {token}"))
         .header("apikey", &t.api_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     assert_eq!(found["items"], json!([]));
     // With a token back: 403 before 400.
     s.advance(1).await;

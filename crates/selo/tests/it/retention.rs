@@ -1,5 +1,6 @@
 //! Retention (CONTRACT §9): decided from the clock when the request arrives.
 
+use crate::support::SendJson;
 use crate::support::Server;
 use serde_json::{Value, json};
 
@@ -216,12 +217,8 @@ async fn a_link_past_its_window_takes_no_capture() {
         .post(s.url("/v2/magic-link"))
         .header("x-api-key", &t.api_key)
         .json(&json!({"external_id": "00000000272"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     let token = link["data"]["token"].as_str().unwrap().to_string();
     s.advance(90 * DAY).await;
     let res = s

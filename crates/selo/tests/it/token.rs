@@ -1,5 +1,6 @@
 //! The token service, `POST /oauth2/token`: every row of CONTRACT §2, in order.
 
+use crate::support::SendJson;
 use crate::support::{Opts, Server, Tenant, sign_rs256, unix_now};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -69,12 +70,8 @@ async fn a_valid_assertion_gets_an_eddsa_access_token_published_in_jwks() {
     let jwks: Value = s
         .http
         .get(s.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     assert_eq!(jwks["keys"][0]["kid"], header["kid"]);
     assert_eq!(jwks["keys"][0]["kty"], "OKP");
     assert_eq!(jwks["keys"][0]["crv"], "Ed25519");

@@ -2,6 +2,7 @@
 //! cache and refresh), signatures and secret rotation, retries with growing intervals,
 //! timeouts, the concurrency cap, the delivery log, replay, and nothing lost across a kill -9.
 
+use crate::support::SendJson;
 use crate::support::receiver::Receiver;
 use crate::support::{Opts, Server, Tenant, images};
 use serde_json::{Value, json};
@@ -343,12 +344,8 @@ async fn web_processes_notify_on_completion_and_on_expiry() {
             .header("authorization", format!("Bearer {token}"))
             .json(&json!({"callbackUri": "/", "flow": "idcheck", "purpose": "creditprocess", "expiresIn": expires,
                           "person": {"duiType": "DUI_TYPE_BR_CPF", "duiValue": "00000000191"}}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .send_json()
+            .await;
         ids.push(v["process"].clone());
     }
     let p = &ids[0];
@@ -754,12 +751,8 @@ async fn events_of_processes_finishing_by_time_arrive_promptly() {
         .header("authorization", format!("Bearer {token}"))
         .json(&json!({"callbackUri": "/", "flow": "id", "purpose": "biometryonboarding", "expiresIn": "3s",
                       "person": {"duiType": "DUI_TYPE_BR_CPF", "duiValue": "00000000191"}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     let calls = r.wait_for(2, Duration::from_secs(15)).await;
     let ids: Vec<Value> = calls
         .iter()

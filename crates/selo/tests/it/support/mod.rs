@@ -332,12 +332,8 @@ impl Server {
             .header("authorization", format!("Bearer {token}"))
             .header("apikey", &tenant.api_key)
             .json(&json!({"subject": {"code": cpf, "name": "Maria Silva"}, "imageBase64": images::selfie()}))
-            .send()
+            .send_json()
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
     }
 
     /// `GET /processes/v1/{id}` of `tenant`'s process (a `Value` holding the id, or the id).
@@ -362,12 +358,8 @@ impl Server {
                 &json!({"callbackUri": "/", "flow": "id", "purpose": "biometryonboarding",
                           "person": {"duiType": "DUI_TYPE_BR_CPF", "duiValue": cpf}}),
             )
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .send_json()
+            .await;
         v["process"].clone()
     }
 
@@ -422,15 +414,7 @@ impl Server {
 
     /// The server's clock (manual clock only).
     pub async fn now(&self) -> i64 {
-        let v: Value = self
-            .http
-            .get(self.url("/sandbox/clock"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v: Value = self.http.get(self.url("/sandbox/clock")).send_json().await;
         v["unix"].as_i64().unwrap()
     }
 }
@@ -438,6 +422,19 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill9();
+    }
+}
+
+/// Sends a request and reads its JSON body (panicking on a transport error or a body that is
+/// not JSON): the tail of most test requests.
+pub trait SendJson {
+    /// See the trait.
+    fn send_json(self) -> impl std::future::Future<Output = Value>;
+}
+
+impl SendJson for reqwest::RequestBuilder {
+    async fn send_json(self) -> Value {
+        self.send().await.unwrap().json().await.unwrap()
     }
 }
 
