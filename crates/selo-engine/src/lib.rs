@@ -1,0 +1,282 @@
+//! Selo's local face engines (CONTRACT §17): everything that loads models and runs them.
+//!
+//! [`Engine::analyse`] takes a checked selfie and returns what the engines saw: the faces, the
+//! quality gates in order, the passive liveness cues and, when every gate passed, the 128-d
+//! face embedding. The rules that turn those into a verdict live in
+//! `selo_domain::verification`; this crate measures.
+//!
+//! Models are ONNX files written by `selo models install` (see [`catalogue`]); they are loaded
+//! once, checked against the manifest's SHA-256, and run with `tract` (pure Rust, no network).
+//! [`Engine::analyse`] is CPU-bound: callers run it off their async workers.
+
+pub mod align;
+pub mod catalogue;
+pub mod detect;
+pub mod pixels;
+pub mod quality;
+
+use crate::catalogue::{DETECTOR_FILE, EMBEDDER_FILE, ModelInfo};
+use selo_domain::image::ImageFormat;
+use serde::Serialize;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+use tract_onnx::prelude::*;
+
+/// The embedding's length.
+pub const EMBEDDING_LEN: usize = 128;
+/// The embedder's input normalisation: dlib's mean RGB, subtracted before dividing by 255.
+const MEAN_RGB: [f32; 3] = [122.782, 117.001, 104.298];
+
+type Plan = Arc<TypedRunnableModel>;
+
+/// Why the engines could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// Nothing is installed in the directory.
+    #[error("no models in {0}: run `selo models install` (with the same --models or SELO_MODELS)")]
+    NotInstalled(String),
+    /// A file differs from its manifest or is unreadable.
+    #[error("{0}; run `selo models install` again")]
+    Damaged(String),
+}
+
+/// The loaded models, shared by every request.
+pub struct Engine {
+    detector: Plan,
+    embedder: Plan,
+    anchors: Vec<(f32, f32)>,
+    models: Vec<ModelInfo>,
+}
+
+/// A face as the analysis shows it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FaceBox {
+    /// `[x, y, width, height]` in image pixels, rounded.
+    #[serde(rename = "box")]
+    pub bounds: [i32; 4],
+    /// Detection confidence, 0..1 (three decimals).
+    pub score: f32,
+}
+
+/// What the engines saw in one selfie.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    /// The faces found, largest first.
+    pub faces: Vec<FaceBox>,
+    /// The gates that ran, in order, up to the first that failed.
+    pub gates: Vec<quality::Gate>,
+    /// The liveness cues (`None` when a gate failed before they could be measured).
+    pub liveness: Option<quality::LivenessSignals>,
+    /// The face embedding (`None` when a gate failed). Biometric data: never log it.
+    pub embedding: Option<Vec<f32>>,
+    /// Milliseconds per stage: `decode`, `detect`, `gates`, `embed`.
+    pub timings_ms: Vec<(&'static str, f64)>,
+    /// The aligned chip fed to the embedder, for the reference check in tests.
+    pub chip: Option<align::Chip>,
+}
+
+impl Analysis {
+    /// The first gate that failed, if any.
+    pub fn refused(&self) -> Option<selo_domain::verification::GateReason> {
+        self.gates.iter().find(|g| !g.passed).map(|g| g.name)
+    }
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("models", &self.models)
+            .finish()
+    }
+}
+
+impl Engine {
+    /// Loads the models of a directory written by `selo models install`, checking each file's
+    /// SHA-256 against the manifest.
+    ///
+    /// # Errors
+    ///
+    /// [`LoadError::NotInstalled`] when the directory has no manifest, [`LoadError::Damaged`]
+    /// when a file is missing, altered or not a model.
+    pub fn load(dir: &Path) -> Result<Engine, LoadError> {
+        let models = catalogue::read_manifest(dir)
+            .map_err(LoadError::Damaged)?
+            .ok_or_else(|| LoadError::NotInstalled(dir.display().to_string()))?;
+        let plan = |file: &str| -> Result<Plan, LoadError> {
+            let info = models.iter().find(|m| m.file == file).ok_or_else(|| {
+                LoadError::Damaged(format!(
+                    "the models manifest in {} names no {file}",
+                    dir.display()
+                ))
+            })?;
+            let path = dir.join(file);
+            let bytes = std::fs::read(&path)
+                .map_err(|e| LoadError::Damaged(format!("cannot read {}: {e}", path.display())))?;
+            if sha256_hex(&bytes) != info.sha256 {
+                return Err(LoadError::Damaged(format!(
+                    "{} does not have the SHA-256 its manifest records",
+                    path.display()
+                )));
+            }
+            tract_onnx::onnx()
+                .model_for_read(&mut bytes.as_slice())
+                .and_then(|m| m.into_optimized())
+                .and_then(|m| m.into_runnable())
+                .map_err(|e| {
+                    LoadError::Damaged(format!("{} is not a runnable model: {e}", path.display()))
+                })
+        };
+        Ok(Engine {
+            detector: plan(DETECTOR_FILE)?,
+            embedder: plan(EMBEDDER_FILE)?,
+            anchors: detect::anchors(),
+            models,
+        })
+    }
+
+    /// The installed models (name, version, hash, licence, source).
+    pub fn models(&self) -> &[ModelInfo] {
+        &self.models
+    }
+
+    /// Runs the pipeline on a checked image: detection, the gates in order, liveness cues and
+    /// the embedding.
+    ///
+    /// # Errors
+    ///
+    /// A message when the image cannot be decoded to pixels or a model fails to run (both
+    /// internal: the image already passed its checks).
+    pub fn analyse(&self, format: ImageFormat, bytes: &[u8]) -> Result<Analysis, String> {
+        let mut timings = Vec::new();
+        let mut lap = Instant::now();
+        let mut tick = |name: &'static str| {
+            let now = Instant::now();
+            timings.push((name, ((now - lap).as_secs_f64() * 1e6).round() / 1e3));
+            lap = now;
+        };
+        let image = pixels::decode_rgb(format, bytes).map_err(|e| e.to_string())?;
+        tick("decode");
+        let faces = self.detect(&image)?;
+        tick("detect");
+        let pose = faces.first().map(align::Pose::of);
+        let chip = pose.map(|p| align::chip(&image, p));
+        let gates = quality::gates(image.width, image.height, &faces, chip.as_ref(), pose);
+        let passed = gates.len() == selo_domain::verification::GateReason::ALL.len()
+            && gates.iter().all(|g| g.passed);
+        let liveness = chip.as_ref().filter(|_| passed).map(quality::liveness);
+        tick("gates");
+        let embedding = match chip.as_ref().filter(|_| passed) {
+            Some(chip) => Some(self.embed(chip)?),
+            None => None,
+        };
+        tick("embed");
+        Ok(Analysis {
+            faces: faces
+                .iter()
+                .map(|f| FaceBox {
+                    bounds: [
+                        f.x0.round() as i32,
+                        f.y0.round() as i32,
+                        f.width().round() as i32,
+                        f.height().round() as i32,
+                    ],
+                    score: (f.score * 1000.0).round() / 1000.0,
+                })
+                .collect(),
+            gates,
+            liveness,
+            embedding,
+            timings_ms: timings,
+            chip,
+        })
+    }
+
+    /// Detects faces (largest first). BlazeFace's short-range model is made for selfies; when
+    /// it finds nothing in the whole frame, a second pass looks at the central square half the
+    /// shorter side wide, so a face too far from the camera is found (and refused as
+    /// `face_too_small`) rather than reported missing.
+    pub fn detect(&self, image: &pixels::Rgb) -> Result<Vec<detect::Face>, String> {
+        let whole = detect::Letterbox::of(image);
+        let faces = self.detect_in(image, whole)?;
+        if !faces.is_empty() {
+            return Ok(faces);
+        }
+        let side = image.width.min(image.height) as f32 / 2.0;
+        let centre = detect::Letterbox {
+            scale: side / detect::INPUT_SIDE as f32,
+            left: (image.width as f32 - side) / 2.0,
+            top: (image.height as f32 - side) / 2.0,
+        };
+        self.detect_in(image, centre)
+    }
+
+    fn detect_in(
+        &self,
+        image: &pixels::Rgb,
+        lb: detect::Letterbox,
+    ) -> Result<Vec<detect::Face>, String> {
+        let (regressors, scores) = self.detector_outputs(&detect::input(image, lb))?;
+        Ok(detect::decode(&regressors, &scores, &self.anchors, lb))
+    }
+
+    /// The detector's raw outputs (regressors, scores) for an input made by [`detect::input`].
+    pub fn detector_outputs(&self, input: &[f32]) -> Result<(Vec<f32>, Vec<f32>), String> {
+        let side = detect::INPUT_SIDE;
+        let input = Tensor::from_shape(&[1, 3, side, side], input).map_err(|e| e.to_string())?;
+        let out = self
+            .detector
+            .run(tvec![input.into_tvalue()])
+            .map_err(|e| e.to_string())?;
+        match (f32s(&out[0]), f32s(&out[1])) {
+            (Ok(r), Ok(s))
+                if r.len() == detect::ANCHORS * detect::REGRESSORS
+                    && s.len() == detect::ANCHORS =>
+            {
+                Ok((r.to_vec(), s.to_vec()))
+            }
+            _ => Err("the detector's outputs do not have BlazeFace's shapes".into()),
+        }
+    }
+
+    /// The 128-d embedding of an aligned chip.
+    pub fn embed(&self, chip: &align::Chip) -> Result<Vec<f32>, String> {
+        let input = Tensor::from_shape(
+            &[1, 3, align::CHIP_SIDE, align::CHIP_SIDE],
+            &embedder_input(chip),
+        )
+        .map_err(|e| e.to_string())?;
+        let out = self
+            .embedder
+            .run(tvec![input.into_tvalue()])
+            .map_err(|e| e.to_string())?;
+        let values = f32s(&out[0]).map_err(|e| e.to_string())?;
+        if values.len() != EMBEDDING_LEN {
+            return Err("the embedder's output is not 128 values".into());
+        }
+        Ok(values.to_vec())
+    }
+}
+
+/// The embedder's input for a chip: NCHW, `(pixel - MEAN_RGB) / 255`.
+pub fn embedder_input(chip: &align::Chip) -> Vec<f32> {
+    let n = align::CHIP_SIDE * align::CHIP_SIDE;
+    let mut data = vec![0.0f32; 3 * n];
+    for (i, p) in chip.pixels.iter().enumerate() {
+        for c in 0..3 {
+            data[c * n + i] = (p[c] - MEAN_RGB[c]) / 255.0;
+        }
+    }
+    data
+}
+
+/// An output tensor's values.
+fn f32s(value: &TValue) -> TractResult<&[f32]> {
+    value.try_as_plain_ram()?.as_slice::<f32>()
+}
+
+/// SHA-256 of bytes, lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,151 @@
+//! Decoded RGB pixels and the sampling the pipeline needs.
+
+use selo_domain::image::ImageFormat;
+use std::io::Cursor;
+
+/// An RGB image, 8 bits per channel, rows top to bottom.
+#[derive(Debug, Clone)]
+pub struct Rgb {
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// `width * height * 3` bytes.
+    pub data: Vec<u8>,
+}
+
+impl Rgb {
+    /// The pixel at (x, y), clamped to the image.
+    fn at(&self, x: isize, y: isize) -> [f32; 3] {
+        let x = x.clamp(0, self.width as isize - 1) as usize;
+        let y = y.clamp(0, self.height as isize - 1) as usize;
+        let i = (y * self.width + x) * 3;
+        [
+            f32::from(self.data[i]),
+            f32::from(self.data[i + 1]),
+            f32::from(self.data[i + 2]),
+        ]
+    }
+
+    /// Bilinear sample at a real-valued position (pixel centres at integer + 0.5), or `fill`
+    /// outside the image.
+    pub fn sample(&self, x: f32, y: f32, fill: [f32; 3]) -> [f32; 3] {
+        let (fx, fy) = (x - 0.5, y - 0.5);
+        if fx < -1.0 || fy < -1.0 || fx > self.width as f32 || fy > self.height as f32 {
+            return fill;
+        }
+        let (x0, y0) = (fx.floor(), fy.floor());
+        let (ax, ay) = (fx - x0, fy - y0);
+        let (x0, y0) = (x0 as isize, y0 as isize);
+        let p00 = self.at(x0, y0);
+        let p10 = self.at(x0 + 1, y0);
+        let p01 = self.at(x0, y0 + 1);
+        let p11 = self.at(x0 + 1, y0 + 1);
+        let mut out = [0.0; 3];
+        for c in 0..3 {
+            let top = p00[c] + (p10[c] - p00[c]) * ax;
+            let bottom = p01[c] + (p11[c] - p01[c]) * ax;
+            out[c] = top + (bottom - top) * ay;
+        }
+        out
+    }
+
+    /// Area-averaged value of the box (x0, y0)–(x1, y1) in source pixels, used to shrink an
+    /// image without aliasing.
+    pub fn area_mean(&self, x0: f32, y0: f32, x1: f32, y1: f32) -> [f32; 3] {
+        let xs = (x0.floor().max(0.0) as usize)..(x1.ceil().min(self.width as f32) as usize);
+        let ys = (y0.floor().max(0.0) as usize)..(y1.ceil().min(self.height as f32) as usize);
+        let mut sum = [0.0f32; 3];
+        let mut n = 0.0f32;
+        for y in ys {
+            for x in xs.clone() {
+                let i = (y * self.width + x) * 3;
+                for (c, s) in sum.iter_mut().enumerate() {
+                    *s += f32::from(self.data[i + c]);
+                }
+                n += 1.0;
+            }
+        }
+        if n == 0.0 {
+            return self.sample((x0 + x1) / 2.0, (y0 + y1) / 2.0, [0.0; 3]);
+        }
+        sum.map(|s| s / n)
+    }
+}
+
+/// Why an image could not be decoded to pixels (the image checks already passed, so this is
+/// rare: a decoder disagreeing with the checker).
+#[derive(Debug, thiserror::Error)]
+#[error("the image could not be decoded to pixels")]
+pub struct DecodeError;
+
+/// Decodes a checked image to RGB.
+///
+/// # Errors
+///
+/// [`DecodeError`] when the decoder refuses the bytes.
+pub fn decode_rgb(format: ImageFormat, bytes: &[u8]) -> Result<Rgb, DecodeError> {
+    let decoded = std::panic::catch_unwind(|| match format {
+        ImageFormat::Jpeg => decode_jpeg(bytes),
+        ImageFormat::Png => decode_png(bytes),
+        ImageFormat::Webp => decode_webp(bytes),
+    });
+    decoded.ok().flatten().ok_or(DecodeError)
+}
+
+fn decode_jpeg(bytes: &[u8]) -> Option<Rgb> {
+    use zune_jpeg::zune_core::colorspace::ColorSpace;
+    use zune_jpeg::zune_core::options::DecoderOptions;
+    let options = DecoderOptions::default().jpeg_set_out_colorspace(ColorSpace::RGB);
+    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(bytes, options);
+    let data = decoder.decode().ok()?;
+    let info = decoder.info()?;
+    rgb(usize::from(info.width), usize::from(info.height), data)
+}
+
+fn decode_png(bytes: &[u8]) -> Option<Rgb> {
+    let mut decoder = png::Decoder::new(Cursor::new(bytes));
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = decoder.read_info().ok()?;
+    let mut buf = vec![0; reader.output_buffer_size()?];
+    let frame = reader.next_frame(&mut buf).ok()?;
+    buf.truncate(frame.buffer_size());
+    let (width, height) = (frame.width as usize, frame.height as usize);
+    let data = match frame.color_type {
+        png::ColorType::Rgb => buf,
+        png::ColorType::Rgba => buf
+            .chunks_exact(4)
+            .flat_map(|p| [p[0], p[1], p[2]])
+            .collect(),
+        png::ColorType::Grayscale => buf.iter().flat_map(|&g| [g, g, g]).collect(),
+        png::ColorType::GrayscaleAlpha => buf
+            .chunks_exact(2)
+            .flat_map(|p| [p[0], p[0], p[0]])
+            .collect(),
+        png::ColorType::Indexed => return None,
+    };
+    rgb(width, height, data)
+}
+
+fn decode_webp(bytes: &[u8]) -> Option<Rgb> {
+    let mut decoder = image_webp::WebPDecoder::new(Cursor::new(bytes)).ok()?;
+    let (width, height) = decoder.dimensions();
+    let mut buf = vec![0u8; decoder.output_buffer_size()?];
+    decoder.read_image(&mut buf).ok()?;
+    let data = if decoder.has_alpha() {
+        buf.chunks_exact(4)
+            .flat_map(|p| [p[0], p[1], p[2]])
+            .collect()
+    } else {
+        buf
+    };
+    rgb(width as usize, height as usize, data)
+}
+
+fn rgb(width: usize, height: usize, data: Vec<u8>) -> Option<Rgb> {
+    (data.len() == width * height * 3).then_some(Rgb {
+        width,
+        height,
+        data,
+    })
+}

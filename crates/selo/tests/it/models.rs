@@ -1,0 +1,61 @@
+//! `selo models list` (CONTRACT §17) on the models `.ci/run` installed with `selo models
+//! install` (`SELO_MODELS`); without them it prints SKIPPED, and fails under `CI=true`.
+
+use crate::support::selo_bin;
+use std::process::Command;
+
+fn list(models: &std::path::Path, json: bool) -> std::process::Output {
+    let mut cmd = Command::new(selo_bin());
+    cmd.args(["models", "list", "--models"]).arg(models);
+    if json {
+        cmd.arg("--json");
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn models_list_prints_each_models_provenance() {
+    let Some(models) = std::env::var_os("SELO_MODELS") else {
+        let why = "set SELO_MODELS to a directory written by `selo models install`";
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "needs {why} under CI"
+        );
+        println!("SKIPPED models_list_prints_each_models_provenance: {why}");
+        return;
+    };
+    let out = list(models.as_ref(), true);
+    assert!(out.status.success());
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 2);
+    for m in listed {
+        let keys: Vec<&str> = m.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys.len(), 5, "{m}");
+        for key in ["name", "version", "sha256", "license", "source"] {
+            assert!(
+                m[key].as_str().is_some_and(|v| !v.is_empty()),
+                "{key} in {m}"
+            );
+        }
+        assert_eq!(m["sha256"].as_str().unwrap().len(), 64);
+    }
+    assert_eq!(listed[0]["name"], "blazeface-short-range");
+    assert!(
+        listed[1]["source"]
+            .as_str()
+            .unwrap()
+            .contains("@vladmandic/face-api@1.7.15")
+    );
+}
+
+#[test]
+fn models_list_says_how_to_install_when_nothing_is() {
+    let empty = tempfile::tempdir().unwrap();
+    let out = list(empty.path(), false);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("selo models install"), "{text}");
+    let out = list(empty.path(), true);
+    assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), "[]");
+}
