@@ -1,7 +1,7 @@
 """Converts the pinned model packages into the ONNX files Selo's local engines run.
 
 Run by `selo models install` (never at build or run time) with an interpreter that has the
-pinned conversion packages (see PYTHON_PACKAGES in crates/selo/src/models.rs):
+pinned conversion packages (CONVERTER_PYTHON_PACKAGES in crates/selo-engine/src/catalogue.rs):
 
     python3 convert.py blazeface  SRC.tflite OUT.onnx
     python3 convert.py dlib       MANIFEST.json WEIGHTS.bin OUT.onnx

@@ -11,8 +11,8 @@ pub const CHIP_SIDE: usize = 150;
 const CENTROID: (f32, f32) = (0.5, 0.43);
 const EYE_TO_MOUTH: f32 = 0.45;
 
-/// An aligned face chip, RGB as `f32` 0..255, row-major.
-#[derive(Debug, Clone)]
+/// An aligned face chip, RGB as `f32` 0..255, row-major. Biometric data: no `Debug`.
+#[derive(Clone)]
 pub struct Chip {
     /// `CHIP_SIDE * CHIP_SIDE` pixels.
     pub pixels: Vec<[f32; 3]>,

@@ -149,7 +149,7 @@ pub fn decode(
     let mut candidates = Vec::new();
     for (i, &(ax, ay)) in anchors.iter().enumerate() {
         let score = 1.0 / (1.0 + (-scores[i].clamp(-100.0, 100.0)).exp());
-        if score < MIN_SCORE {
+        if score.is_nan() || score < MIN_SCORE {
             continue;
         }
         let r = &regressors[i * REGRESSORS..(i + 1) * REGRESSORS];
@@ -159,6 +159,10 @@ pub fn decode(
         let bottom_right = to_image(cx + w / 2.0, cy + h / 2.0);
         let keypoints =
             std::array::from_fn(|k| to_image(r[4 + 2 * k] / side + ax, r[5 + 2 * k] / side + ay));
+        let finite = r.iter().all(|v| v.is_finite());
+        if !finite || w <= 0.0 || h <= 0.0 {
+            continue;
+        }
         candidates.push(Face {
             x0: top_left.x,
             y0: top_left.y,
@@ -178,11 +182,14 @@ pub fn decode(
 fn weighted_nms(mut candidates: Vec<Face>) -> Vec<Face> {
     candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut out = Vec::new();
-    while let Some(best) = candidates.first().cloned() {
-        let (cluster, rest): (Vec<Face>, Vec<Face>) = candidates
+    while !candidates.is_empty() {
+        // The best always leaves the list with its cluster, so this ends whatever the boxes.
+        let best = candidates.remove(0);
+        let (mut cluster, rest): (Vec<Face>, Vec<Face>) = candidates
             .into_iter()
             .partition(|c| best.iou(c) > MIN_SUPPRESSION_IOU);
         candidates = rest;
+        cluster.insert(0, best.clone());
         let total: f32 = cluster.iter().map(|c| c.score).sum();
         let mean =
             |f: &dyn Fn(&Face) -> f32| cluster.iter().map(|c| f(c) * c.score).sum::<f32>() / total;
@@ -226,6 +233,13 @@ mod tests {
             keypoints: [Point { x: x0, y: 0.0 }; 6],
         };
         let faces = weighted_nms(vec![face(0.0, 0.9), face(1.0, 0.9), face(50.0, 0.6)]);
+        let mut empty = face(80.0, 0.8);
+        empty.x1 = empty.x0;
+        assert_eq!(
+            weighted_nms(vec![empty]).len(),
+            1,
+            "a zero-area box still ends the loop"
+        );
         assert_eq!(faces.len(), 2);
         assert!((faces[0].x0 - 0.5).abs() < 1e-6);
         assert_eq!(faces[0].score, 0.9);

@@ -59,8 +59,8 @@ pub struct FaceBox {
     pub score: f32,
 }
 
-/// What the engines saw in one selfie.
-#[derive(Debug, Clone)]
+/// What the engines saw in one selfie. Its `Debug` leaves out the embedding and the chip.
+#[derive(Clone)]
 pub struct Analysis {
     /// The faces found, largest first.
     pub faces: Vec<FaceBox>,
@@ -74,6 +74,18 @@ pub struct Analysis {
     pub timings_ms: Vec<(&'static str, f64)>,
     /// The aligned chip fed to the embedder, for the reference check in tests.
     pub chip: Option<align::Chip>,
+}
+
+impl std::fmt::Debug for Analysis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Analysis")
+            .field("faces", &self.faces)
+            .field("gates", &self.gates)
+            .field("liveness", &self.liveness)
+            .field("embedding", &self.embedding.as_ref().map(|_| "<redacted>"))
+            .field("timings_ms", &self.timings_ms)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Analysis {

@@ -75,12 +75,10 @@ fn fixtures(test: &str) -> Option<&'static Fixtures> {
         Some(Fixtures { engine, photos })
     });
     if loaded.is_none() {
-        let why = "set SELO_MODELS (selo models install) and SELO_TEST_FACES (the demo photos of @vladmandic/face-api)";
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{test} needs the models and test faces under CI: {why}"
+        skipped(
+            test,
+            "set SELO_MODELS (selo models install) and SELO_TEST_FACES (the demo photos of @vladmandic/face-api)",
         );
-        println!("SKIPPED {test}: {why}");
     }
     loaded.as_ref()
 }
@@ -165,12 +163,10 @@ fn all_selfies(fx: &Fixtures) -> Vec<((usize, usize), Rgb)> {
 /// (SKIPPED) without `SELO_REFERENCE_PYTHON` (a Python with onnxruntime).
 fn reference(test: &str, model: &str, input: &[f32], shape: [usize; 4]) -> Option<Vec<f32>> {
     let Some(python) = std::env::var_os("SELO_REFERENCE_PYTHON") else {
-        let why = "set SELO_REFERENCE_PYTHON to a Python with onnxruntime";
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{test} needs {why} under CI"
+        skipped(
+            test,
+            "set SELO_REFERENCE_PYTHON to a Python with onnxruntime",
         );
-        println!("SKIPPED {test}: {why}");
         return None;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -201,6 +197,24 @@ fn reference(test: &str, model: &str, input: &[f32], shape: [usize; 4]) -> Optio
     )
 }
 
+/// The largest absolute difference between two outputs of the same length.
+fn largest_difference(ours: &[f32], reference: &[f32]) -> f32 {
+    assert_eq!(ours.len(), reference.len());
+    ours.iter()
+        .zip(reference)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max)
+}
+
+/// Prints SKIPPED for a test whose tools are missing here; under `CI=true` fails instead.
+fn skipped(test: &str, why: &str) {
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{test} needs, under CI: {why}"
+    );
+    println!("SKIPPED {test}: {why}");
+}
+
 #[test]
 fn embeddings_equal_onnxruntimes_on_every_test_face() {
     let test = "embeddings_equal_onnxruntimes_on_every_test_face";
@@ -220,11 +234,7 @@ fn embeddings_equal_onnxruntimes_on_every_test_face() {
         ) else {
             return;
         };
-        let worst = embedding
-            .iter()
-            .zip(&expected)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f32::max);
+        let worst = largest_difference(embedding, &expected);
         assert!(
             worst < 1e-3,
             "face {key:?}: embedding differs from onnxruntime's by {worst}"
@@ -254,11 +264,7 @@ fn detector_outputs_equal_onnxruntimes() {
     let (regressors, scores) = fx.engine.detector_outputs(&input).unwrap();
     let ours: Vec<f32> = regressors.into_iter().chain(scores).collect();
     assert_eq!(ours.len(), expected.len());
-    let worst = ours
-        .iter()
-        .zip(&expected)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f32::max);
+    let worst = largest_difference(&ours, &expected);
     assert!(
         worst < 1e-3,
         "detector outputs differ from onnxruntime's by {worst}"

@@ -131,10 +131,9 @@ fn install(dir: &Path, json: bool) -> anyhow::Result<()> {
             name: "dlib-resnet29-face-recognition".into(),
             version: "1.7.15".into(),
             sha256: embedder,
-            license: "CC0-1.0 (dlib-models weights, public domain); MIT (face-api.js packaging)"
-                .into(),
+            license: "CC0-1.0 AND MIT".into(),
             source: format!(
-                "npm {} (sha256 {}): package/model/face_recognition_model.bin + weights manifest, rebuilt as ONNX by convert.py",
+                "npm {} (sha256 {}): package/model/face_recognition_model.bin + weights manifest (dlib-models weights, CC0-1.0; face-api.js packaging, MIT), rebuilt as ONNX by convert.py",
                 FACE_API.spec, FACE_API.sha256
             ),
             file: EMBEDDER_FILE.into(),
@@ -252,8 +251,10 @@ fn convert(
     Ok(actual)
 }
 
+/// Runs a tool with its output on stderr (stdout is ours: `--json` prints one document).
 fn run_tool(cmd: &mut Command, name: &str, fix: &str) -> anyhow::Result<()> {
     let status = cmd
+        .stdout(std::process::Stdio::from(std::io::stderr()))
         .status()
         .with_context(|| format!("cannot run {name}: {fix}"))?;
     if !status.success() {
