@@ -21,6 +21,8 @@ use std::io::Cursor;
 use base64::Engine as _;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use zune_jpeg::zune_core::colorspace::ColorSpace;
+use zune_jpeg::zune_core::options::DecoderOptions;
 
 /// The largest accepted image, in decoded bytes (800 KiB).
 pub const MAX_IMAGE_BYTES: usize = 819_200;
@@ -293,10 +295,46 @@ fn decode_fully(format: ImageFormat, bytes: &[u8]) -> Result<(u32, u32), ImagePr
     // is still treated as "undecodable" rather than taking the request down.
     let result = std::panic::catch_unwind(|| match format {
         ImageFormat::Png => decode_png(bytes),
-        ImageFormat::Jpeg => decode_jpeg(bytes),
-        ImageFormat::Webp => decode_webp(bytes),
+        ImageFormat::Jpeg => decode_jpeg(bytes, ColorSpace::Luma).map(|(w, h, _)| (w, h)),
+        ImageFormat::Webp => decode_webp(bytes).map(|(w, h, _, _)| (w, h)),
     });
     result.ok().flatten().ok_or(ImageProblem::Undecodable)
+}
+
+/// The pixels of an image, 8-bit RGB, rows top to bottom.
+#[derive(Clone)]
+pub struct RgbPixels {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// `width × height × 3` bytes.
+    pub data: Vec<u8>,
+}
+
+/// Decodes an image that passed [`check_image_base64`] to RGB, with the same decoders, bounds
+/// and strictness as the check (`None` for what the check would call undecodable).
+pub fn decode_rgb(format: ImageFormat, bytes: &[u8]) -> Option<RgbPixels> {
+    let decoded = std::panic::catch_unwind(|| match format {
+        ImageFormat::Png => png_rgb(bytes),
+        ImageFormat::Jpeg => decode_jpeg(bytes, ColorSpace::RGB),
+        ImageFormat::Webp => decode_webp(bytes).map(|(width, height, buf, alpha)| {
+            let data = if alpha {
+                buf.chunks_exact(4)
+                    .flat_map(|p| [p[0], p[1], p[2]])
+                    .collect()
+            } else {
+                buf
+            };
+            (width, height, data)
+        }),
+    });
+    let (width, height, data) = decoded.ok().flatten()?;
+    (data.len() as u64 == u64::from(width) * u64::from(height) * 3).then_some(RgbPixels {
+        width,
+        height,
+        data,
+    })
 }
 
 /// Decodes every row of a PNG (one row buffer at a time) up to `IEND`.
@@ -315,16 +353,42 @@ fn decode_png(bytes: &[u8]) -> Option<(u32, u32)> {
     Some((width, height))
 }
 
-/// Decodes a JPEG in strict mode, so that truncated or corrupt scans are errors.
-fn decode_jpeg(bytes: &[u8]) -> Option<(u32, u32)> {
-    use zune_jpeg::zune_core::colorspace::ColorSpace;
-    use zune_jpeg::zune_core::options::DecoderOptions;
-    // Every scan is still decoded in full; only the output is one byte per pixel.
+/// A PNG's first frame as RGB (palette and 16-bit samples expanded, alpha dropped).
+fn png_rgb(bytes: &[u8]) -> Option<(u32, u32, Vec<u8>)> {
+    let mut decoder = png::Decoder::new(Cursor::new(bytes));
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = decoder.read_info().ok()?;
+    if !within_bounds(reader.info().width, reader.info().height) {
+        return None;
+    }
+    let mut buf = vec![0; reader.output_buffer_size()?];
+    let frame = reader.next_frame(&mut buf).ok()?;
+    buf.truncate(frame.buffer_size());
+    let data = match frame.color_type {
+        png::ColorType::Rgb => buf,
+        png::ColorType::Rgba => buf
+            .chunks_exact(4)
+            .flat_map(|p| [p[0], p[1], p[2]])
+            .collect(),
+        png::ColorType::Grayscale => buf.iter().flat_map(|&g| [g, g, g]).collect(),
+        png::ColorType::GrayscaleAlpha => buf
+            .chunks_exact(2)
+            .flat_map(|p| [p[0], p[0], p[0]])
+            .collect(),
+        png::ColorType::Indexed => return None,
+    };
+    Some((frame.width, frame.height, data))
+}
+
+/// Decodes a JPEG in strict mode to `colorspace` (the check asks for luma: every scan is still
+/// decoded in full, only the output is one byte per pixel), so that truncated or corrupt scans
+/// are errors.
+fn decode_jpeg(bytes: &[u8], colorspace: ColorSpace) -> Option<(u32, u32, Vec<u8>)> {
     let options = DecoderOptions::default()
         .set_strict_mode(true)
         .set_max_width(MAX_SIDE as usize)
         .set_max_height(MAX_SIDE as usize)
-        .jpeg_set_out_colorspace(ColorSpace::Luma);
+        .jpeg_set_out_colorspace(colorspace);
     let mut decoder = zune_jpeg::JpegDecoder::new_with_options(bytes, options);
     decoder.decode_headers().ok()?;
     let info = decoder.info()?;
@@ -332,10 +396,10 @@ fn decode_jpeg(bytes: &[u8]) -> Option<(u32, u32)> {
     if !within_bounds(width, height) {
         return None;
     }
-    decoder.decode().ok()?;
+    let pixels = decoder.decode().ok()?;
     // zune-jpeg pads a truncated scan with zeros instead of failing, so also require the
     // marker structure to be complete up to EOI.
-    jpeg_reaches_eoi(bytes).then_some((width, height))
+    jpeg_reaches_eoi(bytes).then_some((width, height, pixels))
 }
 
 /// Walks the JPEG marker segments (skipping entropy-coded data after each SOS) and tells
@@ -386,8 +450,9 @@ fn jpeg_reaches_eoi(b: &[u8]) -> bool {
     }
 }
 
-/// Decodes a WebP image (the first frame of an animation).
-fn decode_webp(bytes: &[u8]) -> Option<(u32, u32)> {
+/// Decodes a WebP image (the first frame of an animation): width, height, pixels, and whether
+/// they are RGBA (else RGB).
+fn decode_webp(bytes: &[u8]) -> Option<(u32, u32, Vec<u8>, bool)> {
     let mut decoder = image_webp::WebPDecoder::new(Cursor::new(bytes)).ok()?;
     let (width, height) = decoder.dimensions();
     if !within_bounds(width, height) {
@@ -397,7 +462,7 @@ fn decode_webp(bytes: &[u8]) -> Option<(u32, u32)> {
     decoder.set_memory_limit(size.saturating_mul(2).max(16 << 20));
     let mut buf = vec![0u8; size];
     decoder.read_image(&mut buf).ok()?;
-    Some((width, height))
+    Some((width, height, buf, decoder.has_alpha()))
 }
 
 #[cfg(test)]
@@ -986,5 +1051,43 @@ mod tests {
         assert!(small.contains(&format!("{MIN_LONG_SIDE}x{MIN_SHORT_SIDE}")));
         assert!(small.contains("at least 640"));
         assert!(small.contains("at least 480"));
+    }
+
+    #[test]
+    fn decode_rgb_gives_the_pixels_of_every_format() {
+        let (w, h) = (64u32, 48u32);
+        let pattern = pattern_rgb(w, h);
+        for (format, bytes) in [
+            (ImageFormat::Png, png_bytes(w, h)),
+            (ImageFormat::Webp, webp_bytes(w, h)),
+        ] {
+            let rgb = decode_rgb(format, &bytes).unwrap();
+            assert_eq!((rgb.width, rgb.height), (w, h));
+            assert_eq!(rgb.data, pattern, "{format:?} is lossless");
+        }
+        let rgb = decode_rgb(ImageFormat::Jpeg, &jpeg_bytes(64, 48, false)).unwrap();
+        assert_eq!(
+            (rgb.width, rgb.height, rgb.data.len()),
+            (64, 48, 64 * 48 * 3)
+        );
+        let close = rgb
+            .data
+            .iter()
+            .zip(&pattern)
+            .filter(|(a, b)| a.abs_diff(**b) < 40)
+            .count();
+        assert!(
+            close * 10 > pattern.len() * 9,
+            "JPEG pixels are near the original"
+        );
+    }
+
+    #[test]
+    fn decode_rgb_refuses_what_the_check_refuses() {
+        let jpeg = jpeg_bytes(64, 48, false);
+        assert!(decode_rgb(ImageFormat::Jpeg, &jpeg[..jpeg.len() / 2]).is_none());
+        let png = png_bytes(64, 48);
+        assert!(decode_rgb(ImageFormat::Png, &png[..png.len() - 20]).is_none());
+        assert!(decode_rgb(ImageFormat::Webp, b"RIFF\0\0\0\0WEBPVP8 ").is_none());
     }
 }

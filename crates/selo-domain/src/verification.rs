@@ -1,5 +1,5 @@
-//! The rules of real verification (CONTRACT §17): the quality gates' reasons and what they ask
-//! of the person, and the identity decision from face distances. The engines measure; this module decides.
+//! The rules of real verification (CONTRACT §17): the quality gates' reasons in their order,
+//! the match thresholds and the face distance. The engines measure; this module decides.
 
 use serde::{Deserialize, Serialize};
 
@@ -51,29 +51,6 @@ impl GateReason {
             GateReason::FaceNotFrontal => "face_not_frontal",
         }
     }
-
-    /// What the person should do, in plain words (the journey page shows it; API errors end
-    /// with it).
-    pub fn advice(self) -> &'static str {
-        match self {
-            GateReason::FaceNotFound => {
-                "No face was found. Make sure your whole face is in the picture."
-            }
-            GateReason::MultipleFaces => {
-                "More than one face is in the picture. Take it alone, with no one behind you."
-            }
-            GateReason::FaceTooSmall => "Your face is too small. Come closer to the camera.",
-            GateReason::FaceCutOff => {
-                "Part of your face is outside the picture. Centre your face in the frame."
-            }
-            GateReason::TooDark => "The picture is too dark. Find more light.",
-            GateReason::TooBright => {
-                "The picture is too bright. Move away from direct light or the window."
-            }
-            GateReason::Blurry => "The picture is blurry. Hold still and clean the lens.",
-            GateReason::FaceNotFrontal => "Look straight at the camera.",
-        }
-    }
 }
 
 /// A tenant's face-distance thresholds: at most `accept` is the same person, over `reject`
@@ -99,58 +76,9 @@ impl Default for MatchThresholds {
 }
 
 impl MatchThresholds {
-    /// Checks a pair given on the command line: finite, `0 < accept <= reject <= 4` (the
-    /// embeddings' distances stay well under 4).
-    pub fn validate(accept: f32, reject: f32) -> Result<MatchThresholds, String> {
-        if !(accept.is_finite() && reject.is_finite()) || accept <= 0.0 || reject > 4.0 {
-            return Err(format!(
-                "match thresholds must be numbers with 0 < accept <= reject <= 4 (got accept {accept}, reject {reject})"
-            ));
-        }
-        if accept > reject {
-            return Err(format!(
-                "--match-accept ({accept}) must not be greater than --match-reject ({reject})"
-            ));
-        }
-        Ok(MatchThresholds { accept, reject })
-    }
-
-    /// `unicoId.result` for the smallest distance to the code's enrolled faces (`None`: the
-    /// code has no enrolled face).
-    pub fn identity(self, nearest: Option<f32>) -> IdentityResult {
-        match nearest {
-            Some(d) if d <= self.accept => IdentityResult::Yes,
-            Some(d) if d > self.reject => IdentityResult::No,
-            _ => IdentityResult::Inconclusive,
-        }
-    }
-
     /// Whether a distance is within `accept` (1:1 and the fraud search).
     pub fn accepts(self, distance: f32) -> bool {
         distance <= self.accept
-    }
-}
-
-/// `unicoId.result`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum IdentityResult {
-    /// Same person as the enrolled faces.
-    Yes,
-    /// Another person.
-    No,
-    /// Neither.
-    Inconclusive,
-}
-
-impl IdentityResult {
-    /// The contract's spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IdentityResult::Yes => "yes",
-            IdentityResult::No => "no",
-            IdentityResult::Inconclusive => "inconclusive",
-        }
     }
 }
 
@@ -168,23 +96,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_identity_follows_the_thresholds() {
+    fn a_distance_is_accepted_up_to_the_line() {
         let t = MatchThresholds::default();
-        assert_eq!(t.identity(Some(0.3)), IdentityResult::Yes);
-        assert_eq!(t.identity(Some(0.4)), IdentityResult::Yes);
-        assert_eq!(t.identity(Some(0.5)), IdentityResult::Inconclusive);
-        assert_eq!(t.identity(Some(0.6)), IdentityResult::Inconclusive);
-        assert_eq!(t.identity(Some(0.61)), IdentityResult::No);
-        assert_eq!(t.identity(None), IdentityResult::Inconclusive);
-    }
-
-    #[test]
-    fn thresholds_are_checked() {
-        assert!(MatchThresholds::validate(0.4, 0.6).is_ok());
-        assert!(MatchThresholds::validate(0.7, 0.6).is_err());
-        assert!(MatchThresholds::validate(0.0, 0.6).is_err());
-        assert!(MatchThresholds::validate(f32::NAN, 0.6).is_err());
-        assert!(MatchThresholds::validate(0.4, 5.0).is_err());
+        assert!(t.accepts(0.3) && t.accepts(0.4));
+        assert!(!t.accepts(0.41) && !t.accepts(f32::NAN));
     }
 
     #[test]

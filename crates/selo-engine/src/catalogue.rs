@@ -9,6 +9,8 @@ use std::path::Path;
 pub struct Package {
     /// `npm pack` spec.
     pub spec: &'static str,
+    /// Its version (the part of `spec` after the last `@`).
+    pub version: &'static str,
     /// The file `npm pack` writes.
     pub tarball: &'static str,
     /// SHA-256 of that tarball (hex).
@@ -18,6 +20,7 @@ pub struct Package {
 /// MediaPipe's face detection package (BlazeFace models, Apache-2.0).
 pub const MEDIAPIPE_FACE_DETECTION: Package = Package {
     spec: "@mediapipe/face_detection@0.4.1657300184",
+    version: "0.4.1657300184",
     tarball: "mediapipe-face_detection-0.4.1657300184.tgz",
     sha256: "a118cde74923dc4435257fbfbb613464a0f58d115dff6314d4ff96c8aebf6419",
 };
@@ -26,9 +29,83 @@ pub const MEDIAPIPE_FACE_DETECTION: Package = Package {
 /// demo photos the tests use (MIT).
 pub const FACE_API: Package = Package {
     spec: "@vladmandic/face-api@1.7.15",
+    version: "1.7.15",
     tarball: "vladmandic-face-api-1.7.15.tgz",
     sha256: "0d77fffeef362ef9c0939cf6c567f3a2e8e177f114fa257a3270cbd2e509b031",
 };
+
+/// One model the engines run: where it comes from, how it is converted, and the SHA-256 the
+/// conversion must give (the converter is reproducible, so the output is pinned too; the
+/// engine loads nothing else).
+#[derive(Debug, Clone, Copy)]
+pub struct Model {
+    /// Its name in `selo models list`.
+    pub name: &'static str,
+    /// The ONNX file in the models directory.
+    pub file: &'static str,
+    /// The package that carries it.
+    pub package: Package,
+    /// The package members the converter reads.
+    pub members: &'static [&'static str],
+    /// The converter's first argument (`blazeface` or `dlib`).
+    pub converter: &'static str,
+    /// SPDX licence of the weights and their packaging.
+    pub license: &'static str,
+    /// How the ONNX file is made, for `source`.
+    pub conversion: &'static str,
+    /// SHA-256 of the ONNX file (hex).
+    pub onnx_sha256: &'static str,
+}
+
+/// BlazeFace short range: face detection with six keypoints.
+pub const DETECTOR: Model = Model {
+    name: "blazeface-short-range",
+    file: "blazeface-short-range.onnx",
+    package: MEDIAPIPE_FACE_DETECTION,
+    members: &["package/face_detection_short_range.tflite"],
+    converter: "blazeface",
+    license: "Apache-2.0",
+    conversion: "converted with tflite2onnx 0.4.1",
+    onnx_sha256: "6f4beb2fd5cfdc9e82321e8bd98bf1c3b265e350d2af2e5a7212dc639e6b165b",
+};
+
+/// dlib's ResNet-29 face recognition model: the 128-d embedding.
+pub const EMBEDDER: Model = Model {
+    name: "dlib-resnet29-face-recognition",
+    file: "dlib-resnet29-face-recognition.onnx",
+    package: FACE_API,
+    members: &[
+        "package/model/face_recognition_model-weights_manifest.json",
+        "package/model/face_recognition_model.bin",
+    ],
+    converter: "dlib",
+    license: "CC0-1.0 AND MIT",
+    conversion: "dlib-models weights (CC0-1.0) in face-api.js's packaging (MIT), rebuilt as ONNX by convert.py",
+    onnx_sha256: "da161c29e31392c1c0ded9e298269c007d00fc01ddebb9759e52a6ce1b5d0f12",
+};
+
+/// Every model, in the order `selo models list` prints them.
+pub const MODELS: [Model; 2] = [DETECTOR, EMBEDDER];
+
+impl Model {
+    /// Its manifest entry once installed.
+    pub fn info(&self) -> ModelInfo {
+        ModelInfo {
+            name: self.name.into(),
+            version: self.package.version.into(),
+            sha256: self.onnx_sha256.into(),
+            license: self.license.into(),
+            source: format!(
+                "npm {} (sha256 {}): {}, {}",
+                self.package.spec,
+                self.package.sha256,
+                self.members.join(" + "),
+                self.conversion
+            ),
+            file: self.file.into(),
+        }
+    }
+}
 
 /// The Python packages the converter needs, pinned (installed into a private environment
 /// under the models directory by `selo models install`).
@@ -44,10 +121,6 @@ pub const CONVERTER_PYTHON_PACKAGES: &[&str] = &[
 /// The converter (`python3 convert.py …`), kept in this repository.
 pub const CONVERTER: &str = include_str!("../models/convert.py");
 
-/// The detector's file in the models directory.
-pub const DETECTOR_FILE: &str = "blazeface-short-range.onnx";
-/// The embedder's file in the models directory.
-pub const EMBEDDER_FILE: &str = "dlib-resnet29-face-recognition.onnx";
 /// The manifest's file in the models directory.
 pub const MANIFEST_FILE: &str = "models.json";
 
@@ -83,4 +156,28 @@ pub fn read_manifest(dir: &Path) -> Result<Option<Vec<ModelInfo>>, String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(format!("cannot read {}: {e}", path.display())),
     }
+}
+
+/// Reads one installed model file, checked against its pinned SHA-256.
+///
+/// # Errors
+///
+/// A message naming the file when it cannot be read or its bytes are not the pinned ones.
+pub fn read_verified(dir: &Path, model: Model) -> Result<Vec<u8>, String> {
+    let path = dir.join(model.file);
+    let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if sha256_hex(&bytes) != model.onnx_sha256 {
+        return Err(format!(
+            "{} is not the pinned {} model (its SHA-256 differs)",
+            path.display(),
+            model.name
+        ));
+    }
+    Ok(bytes)
+}
+
+/// SHA-256 of bytes, lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }

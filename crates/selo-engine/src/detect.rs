@@ -77,9 +77,18 @@ pub struct Letterbox {
 }
 
 impl Letterbox {
-    /// The letterbox of an image.
+    /// The whole image, letterboxed.
     pub fn of(image: &Rgb) -> Letterbox {
-        let side = image.width.max(image.height) as f32;
+        Letterbox::centred(image, image.width.max(image.height) as f32)
+    }
+
+    /// The central square half the image's shorter side wide: where a second pass looks for a
+    /// face too far from the camera for the whole-frame pass.
+    pub fn centre(image: &Rgb) -> Letterbox {
+        Letterbox::centred(image, image.width.min(image.height) as f32 / 2.0)
+    }
+
+    fn centred(image: &Rgb, side: f32) -> Letterbox {
         Letterbox {
             scale: side / INPUT_SIDE as f32,
             left: (image.width as f32 - side) / 2.0,

@@ -15,7 +15,7 @@ pub mod detect;
 pub mod pixels;
 pub mod quality;
 
-use crate::catalogue::{DETECTOR_FILE, EMBEDDER_FILE, ModelInfo};
+use crate::catalogue::{DETECTOR, EMBEDDER, Model, ModelInfo};
 use selo_domain::image::ImageFormat;
 use serde::Serialize;
 use std::path::Path;
@@ -59,7 +59,7 @@ pub struct FaceBox {
     pub score: f32,
 }
 
-/// What the engines saw in one selfie. Its `Debug` leaves out the embedding and the chip.
+/// What the engines saw in one selfie. Its `Debug` leaves out the embedding.
 #[derive(Clone)]
 pub struct Analysis {
     /// The faces found, largest first.
@@ -72,8 +72,6 @@ pub struct Analysis {
     pub embedding: Option<Vec<f32>>,
     /// Milliseconds per stage: `decode`, `detect`, `gates`, `embed`.
     pub timings_ms: Vec<(&'static str, f64)>,
-    /// The aligned chip fed to the embedder, for the reference check in tests.
-    pub chip: Option<align::Chip>,
 }
 
 impl std::fmt::Debug for Analysis {
@@ -104,8 +102,8 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// Loads the models of a directory written by `selo models install`, checking each file's
-    /// SHA-256 against the manifest.
+    /// Loads the models of a directory written by `selo models install`, each file checked
+    /// against its pinned SHA-256.
     ///
     /// # Errors
     ///
@@ -115,33 +113,19 @@ impl Engine {
         let models = catalogue::read_manifest(dir)
             .map_err(LoadError::Damaged)?
             .ok_or_else(|| LoadError::NotInstalled(dir.display().to_string()))?;
-        let plan = |file: &str| -> Result<Plan, LoadError> {
-            let info = models.iter().find(|m| m.file == file).ok_or_else(|| {
-                LoadError::Damaged(format!(
-                    "the models manifest in {} names no {file}",
-                    dir.display()
-                ))
-            })?;
-            let path = dir.join(file);
-            let bytes = std::fs::read(&path)
-                .map_err(|e| LoadError::Damaged(format!("cannot read {}: {e}", path.display())))?;
-            if sha256_hex(&bytes) != info.sha256 {
-                return Err(LoadError::Damaged(format!(
-                    "{} does not have the SHA-256 its manifest records",
-                    path.display()
-                )));
-            }
+        let plan = |model: Model| -> Result<Plan, LoadError> {
+            let bytes = catalogue::read_verified(dir, model).map_err(LoadError::Damaged)?;
             tract_onnx::onnx()
                 .model_for_read(&mut bytes.as_slice())
                 .and_then(|m| m.into_optimized())
                 .and_then(|m| m.into_runnable())
                 .map_err(|e| {
-                    LoadError::Damaged(format!("{} is not a runnable model: {e}", path.display()))
+                    LoadError::Damaged(format!("{} is not a runnable model: {e}", model.file))
                 })
         };
         Ok(Engine {
-            detector: plan(DETECTOR_FILE)?,
-            embedder: plan(EMBEDDER_FILE)?,
+            detector: plan(DETECTOR)?,
+            embedder: plan(EMBEDDER)?,
             anchors: detect::anchors(),
             models,
         })
@@ -200,7 +184,6 @@ impl Engine {
             liveness,
             embedding,
             timings_ms: timings,
-            chip,
         })
     }
 
@@ -209,18 +192,11 @@ impl Engine {
     /// shorter side wide, so a face too far from the camera is found (and refused as
     /// `face_too_small`) rather than reported missing.
     pub fn detect(&self, image: &pixels::Rgb) -> Result<Vec<detect::Face>, String> {
-        let whole = detect::Letterbox::of(image);
-        let faces = self.detect_in(image, whole)?;
+        let faces = self.detect_in(image, detect::Letterbox::of(image))?;
         if !faces.is_empty() {
             return Ok(faces);
         }
-        let side = image.width.min(image.height) as f32 / 2.0;
-        let centre = detect::Letterbox {
-            scale: side / detect::INPUT_SIDE as f32,
-            left: (image.width as f32 - side) / 2.0,
-            top: (image.height as f32 - side) / 2.0,
-        };
-        self.detect_in(image, centre)
+        self.detect_in(image, detect::Letterbox::centre(image))
     }
 
     fn detect_in(
@@ -285,10 +261,4 @@ pub fn embedder_input(chip: &align::Chip) -> Vec<f32> {
 /// An output tensor's values.
 fn f32s(value: &TValue) -> TractResult<&[f32]> {
     value.try_as_plain_ram()?.as_slice::<f32>()
-}
-
-/// SHA-256 of bytes, lowercase hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
-    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -1,7 +1,7 @@
-//! Decoded RGB pixels and the sampling the pipeline needs.
+//! Decoded RGB pixels (decoded by `selo_domain::image`, the checks' decoders) and the sampling
+//! the pipeline needs.
 
 use selo_domain::image::ImageFormat;
-use std::io::Cursor;
 
 /// An RGB image, 8 bits per channel, rows top to bottom.
 #[derive(Debug, Clone)]
@@ -79,73 +79,16 @@ impl Rgb {
 #[error("the image could not be decoded to pixels")]
 pub struct DecodeError;
 
-/// Decodes a checked image to RGB.
+/// Decodes a checked image to RGB, with the image checks' own decoders and bounds.
 ///
 /// # Errors
 ///
 /// [`DecodeError`] when the decoder refuses the bytes.
 pub fn decode_rgb(format: ImageFormat, bytes: &[u8]) -> Result<Rgb, DecodeError> {
-    let decoded = std::panic::catch_unwind(|| match format {
-        ImageFormat::Jpeg => decode_jpeg(bytes),
-        ImageFormat::Png => decode_png(bytes),
-        ImageFormat::Webp => decode_webp(bytes),
-    });
-    decoded.ok().flatten().ok_or(DecodeError)
-}
-
-fn decode_jpeg(bytes: &[u8]) -> Option<Rgb> {
-    use zune_jpeg::zune_core::colorspace::ColorSpace;
-    use zune_jpeg::zune_core::options::DecoderOptions;
-    let options = DecoderOptions::default().jpeg_set_out_colorspace(ColorSpace::RGB);
-    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(bytes, options);
-    let data = decoder.decode().ok()?;
-    let info = decoder.info()?;
-    rgb(usize::from(info.width), usize::from(info.height), data)
-}
-
-fn decode_png(bytes: &[u8]) -> Option<Rgb> {
-    let mut decoder = png::Decoder::new(Cursor::new(bytes));
-    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
-    let mut reader = decoder.read_info().ok()?;
-    let mut buf = vec![0; reader.output_buffer_size()?];
-    let frame = reader.next_frame(&mut buf).ok()?;
-    buf.truncate(frame.buffer_size());
-    let (width, height) = (frame.width as usize, frame.height as usize);
-    let data = match frame.color_type {
-        png::ColorType::Rgb => buf,
-        png::ColorType::Rgba => buf
-            .chunks_exact(4)
-            .flat_map(|p| [p[0], p[1], p[2]])
-            .collect(),
-        png::ColorType::Grayscale => buf.iter().flat_map(|&g| [g, g, g]).collect(),
-        png::ColorType::GrayscaleAlpha => buf
-            .chunks_exact(2)
-            .flat_map(|p| [p[0], p[0], p[0]])
-            .collect(),
-        png::ColorType::Indexed => return None,
-    };
-    rgb(width, height, data)
-}
-
-fn decode_webp(bytes: &[u8]) -> Option<Rgb> {
-    let mut decoder = image_webp::WebPDecoder::new(Cursor::new(bytes)).ok()?;
-    let (width, height) = decoder.dimensions();
-    let mut buf = vec![0u8; decoder.output_buffer_size()?];
-    decoder.read_image(&mut buf).ok()?;
-    let data = if decoder.has_alpha() {
-        buf.chunks_exact(4)
-            .flat_map(|p| [p[0], p[1], p[2]])
-            .collect()
-    } else {
-        buf
-    };
-    rgb(width as usize, height as usize, data)
-}
-
-fn rgb(width: usize, height: usize, data: Vec<u8>) -> Option<Rgb> {
-    (data.len() == width * height * 3).then_some(Rgb {
-        width,
-        height,
-        data,
+    let pixels = selo_domain::image::decode_rgb(format, bytes).ok_or(DecodeError)?;
+    Ok(Rgb {
+        width: pixels.width as usize,
+        height: pixels.height as usize,
+        data: pixels.data,
     })
 }

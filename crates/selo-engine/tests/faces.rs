@@ -8,8 +8,9 @@
 
 use selo_domain::image::ImageFormat;
 use selo_domain::verification::{GateReason, distance};
-use selo_engine::Engine;
+use selo_engine::catalogue::{DETECTOR, EMBEDDER};
 use selo_engine::pixels::{Rgb, decode_rgb};
+use selo_engine::{Engine, align};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -221,17 +222,17 @@ fn embeddings_equal_onnxruntimes_on_every_test_face() {
     let Some(fx) = fixtures(test) else { return };
     let mut compared = 0;
     for (key, img) in all_selfies(fx) {
-        let a = analyse(fx, &img);
-        let (Some(embedding), Some(chip)) = (&a.embedding, &a.chip) else {
+        let bytes = jpeg(&img, 92);
+        let a = fx.engine.analyse(ImageFormat::Jpeg, &bytes).unwrap();
+        let Some(embedding) = &a.embedding else {
             continue;
         };
-        let input = selo_engine::embedder_input(chip);
-        let Some(expected) = reference(
-            test,
-            selo_engine::catalogue::EMBEDDER_FILE,
-            &input,
-            [1, 3, 150, 150],
-        ) else {
+        // The chip the pipeline embedded, made again from the same pixels.
+        let pixels = decode_rgb(ImageFormat::Jpeg, &bytes).unwrap();
+        let face = &fx.engine.detect(&pixels).unwrap()[0];
+        let chip = align::chip(&pixels, align::Pose::of(face));
+        let input = selo_engine::embedder_input(&chip);
+        let Some(expected) = reference(test, EMBEDDER.file, &input, [1, 3, 150, 150]) else {
             return;
         };
         let worst = largest_difference(embedding, &expected);
@@ -241,9 +242,9 @@ fn embeddings_equal_onnxruntimes_on_every_test_face() {
         );
         compared += 1;
     }
-    assert!(
-        compared >= 15,
-        "only {compared} test faces passed the gates"
+    assert_eq!(
+        compared, 20,
+        "docs/engines.md says 20 of the 23 test faces pass every gate"
     );
 }
 
@@ -253,12 +254,7 @@ fn detector_outputs_equal_onnxruntimes() {
     let Some(fx) = fixtures(test) else { return };
     let img = selfie(fx, 0, 1);
     let input = selo_engine::detect::input(&img, selo_engine::detect::Letterbox::of(&img));
-    let Some(expected) = reference(
-        test,
-        selo_engine::catalogue::DETECTOR_FILE,
-        &input,
-        [1, 3, 128, 128],
-    ) else {
+    let Some(expected) = reference(test, DETECTOR.file, &input, [1, 3, 128, 128]) else {
         return;
     };
     let (regressors, scores) = fx.engine.detector_outputs(&input).unwrap();
@@ -440,4 +436,32 @@ fn a_grey_replay_is_not_live() {
         !signals.live(),
         "a screen's blue cast is refused: {signals:?}"
     );
+}
+
+#[test]
+fn a_model_file_that_is_not_the_pinned_one_is_refused() {
+    let Some(models) = std::env::var_os("SELO_MODELS").map(PathBuf::from) else {
+        skipped(
+            "a_model_file_that_is_not_the_pinned_one_is_refused",
+            "set SELO_MODELS (selo models install)",
+        );
+        return;
+    };
+    let copy = tempfile::tempdir().unwrap();
+    for name in ["models.json", DETECTOR.file, EMBEDDER.file] {
+        std::fs::copy(models.join(name), copy.path().join(name)).unwrap();
+    }
+    assert!(Engine::load(copy.path()).is_ok());
+    let mut bytes = std::fs::read(copy.path().join(EMBEDDER.file)).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(copy.path().join(EMBEDDER.file), bytes).unwrap();
+    let err = Engine::load(copy.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("not the pinned") && err.contains("selo models install"),
+        "{err}"
+    );
+    let empty = tempfile::tempdir().unwrap();
+    let err = Engine::load(empty.path()).unwrap_err().to_string();
+    assert!(err.contains("selo models install"), "{err}");
 }

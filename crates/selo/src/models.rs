@@ -8,19 +8,12 @@ use crate::cli::{ModelsArgs, ModelsCommand};
 use crate::output;
 use anyhow::{Context, bail};
 use selo_engine::catalogue::{
-    self, CONVERTER, CONVERTER_PYTHON_PACKAGES, DETECTOR_FILE, EMBEDDER_FILE, FACE_API,
-    MANIFEST_FILE, MEDIAPIPE_FACE_DETECTION, ModelInfo, Package,
+    self, CONVERTER, CONVERTER_PYTHON_PACKAGES, MANIFEST_FILE, MODELS, Model, ModelInfo, Package,
+    sha256_hex,
 };
-use selo_engine::sha256_hex;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// What the conversion must produce, byte for byte (the converter is reproducible; a different
-/// hash means a different converter or package, which is refused rather than trusted).
-const DETECTOR_ONNX_SHA256: &str =
-    "6f4beb2fd5cfdc9e82321e8bd98bf1c3b265e350d2af2e5a7212dc639e6b165b";
-const EMBEDDER_ONNX_SHA256: &str =
-    "da161c29e31392c1c0ded9e298269c007d00fc01ddebb9759e52a6ce1b5d0f12";
 
 /// Runs `selo models …`.
 pub fn run(args: ModelsArgs) -> anyhow::Result<()> {
@@ -59,20 +52,15 @@ fn list(dir: &Path, json: bool) -> anyhow::Result<()> {
     })
 }
 
-/// The installed manifest when every file in it still has its recorded hash.
-fn intact(dir: &Path) -> Option<Vec<ModelInfo>> {
-    let models = catalogue::read_manifest(dir).ok()??;
-    let ok = [DETECTOR_FILE, EMBEDDER_FILE].iter().all(|file| {
-        models.iter().any(|m| {
-            m.file == *file
-                && std::fs::read(dir.join(file)).is_ok_and(|b| sha256_hex(&b) == m.sha256)
-        })
-    });
-    ok.then_some(models)
+/// Whether every model is installed with its pinned bytes.
+fn intact(dir: &Path) -> bool {
+    MODELS
+        .iter()
+        .all(|model| catalogue::read_verified(dir, *model).is_ok())
 }
 
 fn install(dir: &Path, json: bool) -> anyhow::Result<()> {
-    if intact(dir).is_some() {
+    if intact(dir) && catalogue::read_manifest(dir).is_ok_and(|m| m.is_some()) {
         eprintln!("models already installed in {}", dir.display());
         return list(dir, json);
     }
@@ -80,65 +68,24 @@ fn install(dir: &Path, json: bool) -> anyhow::Result<()> {
     let work = dir.join(".install");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
-
-    let detection = fetch(&work, MEDIAPIPE_FACE_DETECTION)?;
-    let face_api = fetch(&work, FACE_API)?;
     let python = converter_python(dir)?;
     let script = work.join("convert.py");
     std::fs::write(&script, CONVERTER)?;
 
-    let detector_src = extract(
-        &detection,
-        &work,
-        "package/face_detection_short_range.tflite",
-    )?;
-    let manifest_src = extract(
-        &face_api,
-        &work,
-        "package/model/face_recognition_model-weights_manifest.json",
-    )?;
-    let weights_src = extract(&face_api, &work, "package/model/face_recognition_model.bin")?;
-
-    let detector = convert(
-        &python,
-        &script,
-        &["blazeface", path(&detector_src)?],
-        dir,
-        DETECTOR_FILE,
-        DETECTOR_ONNX_SHA256,
-    )?;
-    let embedder = convert(
-        &python,
-        &script,
-        &["dlib", path(&manifest_src)?, path(&weights_src)?],
-        dir,
-        EMBEDDER_FILE,
-        EMBEDDER_ONNX_SHA256,
-    )?;
-    let models = vec![
-        ModelInfo {
-            name: "blazeface-short-range".into(),
-            version: "0.4.1657300184".into(),
-            sha256: detector,
-            license: "Apache-2.0".into(),
-            source: format!(
-                "npm {} (sha256 {}): package/face_detection_short_range.tflite, converted with tflite2onnx 0.4.1",
-                MEDIAPIPE_FACE_DETECTION.spec, MEDIAPIPE_FACE_DETECTION.sha256
-            ),
-            file: DETECTOR_FILE.into(),
-        },
-        ModelInfo {
-            name: "dlib-resnet29-face-recognition".into(),
-            version: "1.7.15".into(),
-            sha256: embedder,
-            license: "CC0-1.0 AND MIT".into(),
-            source: format!(
-                "npm {} (sha256 {}): package/model/face_recognition_model.bin + weights manifest (dlib-models weights, CC0-1.0; face-api.js packaging, MIT), rebuilt as ONNX by convert.py",
-                FACE_API.spec, FACE_API.sha256
-            ),
-            file: EMBEDDER_FILE.into(),
-        },
-    ];
+    // Every model is converted and checked in the work folder before any is moved into place,
+    // so a failed install leaves the previous models as they were.
+    for model in MODELS {
+        let tarball = fetch(&work, model.package)?;
+        let mut args = vec![OsString::from(model.converter)];
+        for member in model.members {
+            args.push(extract(&tarball, &work, member)?.into_os_string());
+        }
+        convert(&python, &script, &args, &work, model)?;
+    }
+    for model in MODELS {
+        std::fs::rename(work.join(model.file), dir.join(model.file))?;
+    }
+    let models: Vec<ModelInfo> = MODELS.iter().map(Model::info).collect();
     let manifest = dir.join(MANIFEST_FILE);
     let tmp = dir.join(format!("{MANIFEST_FILE}.tmp"));
     std::fs::write(&tmp, serde_json::to_vec_pretty(&models)?)?;
@@ -146,11 +93,6 @@ fn install(dir: &Path, json: bool) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&work);
     eprintln!("models installed in {}", dir.display());
     list(dir, json)
-}
-
-fn path(p: &Path) -> anyhow::Result<&str> {
-    p.to_str()
-        .with_context(|| format!("{} is not a UTF-8 path", p.display()))
 }
 
 /// `npm pack` of a pinned package into `work`, its SHA-256 checked.
@@ -221,34 +163,33 @@ fn converter_python(dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(python)
 }
 
-/// Runs the converter and moves its output into place once its hash is the pinned one.
+/// Runs the converter into the work folder and checks that its output is the pinned bytes.
 fn convert(
     python: &Path,
     script: &Path,
-    args: &[&str],
-    dir: &Path,
-    file: &str,
-    pinned: &str,
-) -> anyhow::Result<String> {
-    let tmp = dir.join(format!("{file}.tmp"));
+    args: &[OsString],
+    work: &Path,
+    model: Model,
+) -> anyhow::Result<()> {
+    let out = work.join(model.file);
     run_tool(
         Command::new(python)
             .arg(script)
             .args(args)
-            .arg(&tmp)
+            .arg(&out)
             .env("PYTHONHASHSEED", "0"),
         "the model converter",
         "see its output above",
     )?;
-    let actual = sha256_hex(&std::fs::read(&tmp)?);
-    if actual != pinned {
-        let _ = std::fs::remove_file(&tmp);
+    let actual = sha256_hex(&std::fs::read(&out)?);
+    if actual != model.onnx_sha256 {
         bail!(
-            "converting {file} gave SHA-256 {actual}, not the pinned {pinned}: the converter's packages differ from the pinned ones"
+            "converting {} gave SHA-256 {actual}, not the pinned {}: the converter's packages differ from the pinned ones; nothing was installed",
+            model.file,
+            model.onnx_sha256
         );
     }
-    std::fs::rename(&tmp, dir.join(file))?;
-    Ok(actual)
+    Ok(())
 }
 
 /// Runs a tool with its output on stderr (stdout is ours: `--json` prints one document).

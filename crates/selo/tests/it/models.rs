@@ -59,3 +59,35 @@ fn models_list_says_how_to_install_when_nothing_is() {
     let out = list(empty.path(), true);
     assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), "[]");
 }
+
+#[test]
+fn models_install_without_its_tools_fails_with_the_fix_and_installs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = dir.path().join("models");
+    let out = Command::new(selo_bin())
+        .args(["models", "install", "--models"])
+        .arg(&models)
+        .env("PATH", dir.path().join("no-tools-here"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("install"),
+        "the error says what to install: {err}"
+    );
+    assert!(
+        !models.join("models.json").exists(),
+        "nothing was installed"
+    );
+}
+
+#[test]
+fn models_list_refuses_a_damaged_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("models.json"), b"{not json").unwrap();
+    let out = list(dir.path(), true);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("models.json"), "{err}");
+}
