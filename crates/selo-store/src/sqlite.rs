@@ -1223,7 +1223,9 @@ impl Store for SqliteStore {
             let tx = c.transaction()?;
             let n = tx
                 .prepare_cached(
-                    "UPDATE web_processes SET record = ?2, captured = 1, finished_at = ?3 WHERE id = ?1 AND captured = 0 AND json_extract(record, '$.expiresAt') > json_extract(?2, '$.capture.at')",
+                    // Until captured, finished_at holds the journey's expiry; ?3 is the capture's
+                    // moment.
+                    "UPDATE web_processes SET record = ?2, captured = 1, finished_at = ?3 WHERE id = ?1 AND captured = 0 AND scrubbed_at IS NULL AND finished_at > ?3",
                 )?
                 .execute(params![p.id, record, p.finishes_at()])?;
             if n == 1
@@ -1474,7 +1476,7 @@ impl Store for SqliteStore {
         self.write(|c| {
             let n = c
                 .prepare_cached(
-                    "UPDATE magic_links SET record = ?2, completed = 1, finished_at = ?3 WHERE token = ?1 AND completed = 0",
+                    "UPDATE magic_links SET record = ?2, completed = 1, finished_at = ?3 WHERE token = ?1 AND completed = 0 AND scrubbed_at IS NULL",
                 )?
                 .execute(params![link.token, record, link.finishes_at()])?;
             Ok(n == 1)
@@ -1520,40 +1522,32 @@ impl Store for SqliteStore {
         ];
         let mut scrubbed = 0;
         for (table, key, scrub) in tables {
-            let due: Vec<(String, String)> = self.read(|c| {
-                let mut st = c.prepare_cached(&format!(
-                    "SELECT r.{key}, r.record FROM {table} r JOIN tenants t ON t.id = r.tenant_id \
-                     WHERE r.scrubbed_at IS NULL AND r.finished_at + COALESCE(t.process_retention, ?2) <= ?1 LIMIT ?3"
-                ))?;
-                let rows = st
-                    .query_map(
+            // Read and rewrite in one write transaction, so a capture committing meanwhile is
+            // neither overwritten nor left unscrubbed (captures refuse a scrubbed row).
+            scrubbed += self.write(|c| {
+                let tx = c.transaction()?;
+                let due: Vec<(String, String)> = {
+                    let mut st = tx.prepare_cached(&format!(
+                        "SELECT r.{key}, r.record FROM {table} r JOIN tenants t ON t.id = r.tenant_id \
+                         WHERE r.scrubbed_at IS NULL AND r.finished_at + COALESCE(t.process_retention, ?2) <= ?1 LIMIT ?3"
+                    ))?;
+                    st.query_map(
                         params![cutoffs.now, cutoffs.defaults.process, limit as i64],
                         |r| Ok((r.get(0)?, r.get(1)?)),
                     )?
-                    .collect::<Result<_, _>>()?;
-                Ok(rows)
-            })?;
-            let rewritten = due
-                .iter()
-                .map(|(id, record)| Ok((id, scrub(record)?)))
-                .collect::<StoreResult<Vec<_>>>()?;
-            if rewritten.is_empty() {
-                continue;
-            }
-            self.write(|c| {
-                let tx = c.transaction()?;
+                    .collect::<Result<_, _>>()?
+                };
                 {
                     let mut update = tx.prepare_cached(&format!(
                         "UPDATE {table} SET record = ?2, scrubbed_at = ?3 WHERE {key} = ?1"
                     ))?;
-                    for (id, record) in &rewritten {
-                        update.execute(params![id, record, cutoffs.now])?;
+                    for (id, record) in &due {
+                        update.execute(params![id, scrub(record)?, cutoffs.now])?;
                     }
                 }
                 tx.commit()?;
-                Ok(())
+                Ok(due.len())
             })?;
-            scrubbed += rewritten.len();
         }
         Ok(scrubbed)
     }

@@ -1,6 +1,7 @@
 //! The store contract: what every `Store` implementation must do. Each backend runs the same
 //! suite (SQLite here; PostgreSQL will call `contract` with its own store).
 
+use selo_domain::magic_link::{LinkCapture, MagicLinkRecord};
 use selo_domain::process::{ProcessKind, ProcessRecord};
 use selo_domain::scenario::Scenario;
 use selo_domain::web::{WebCapture, WebPerson, WebProcessRecord};
@@ -596,8 +597,8 @@ fn personal_data_contract(store: &dyn Store) {
     assert_eq!(
         (
             kept.person.dui_value.as_str(),
-            kept.person.email,
-            kept.person.friendly_name
+            kept.person.email.as_deref(),
+            kept.person.friendly_name.as_deref()
         ),
         ("", None, None)
     );
@@ -606,6 +607,54 @@ fn personal_data_contract(store: &dyn Store) {
         store.scrub_personal_data(&at(1_000 + window), 10).unwrap(),
         0,
         "once"
+    );
+    // A journey whose window ended takes no capture once scrubbed (even one that would still
+    // be in time by its own clock), so a scrub and a capture never overwrite each other.
+    let mut late = kept.clone();
+    late.capture = Some(WebCapture {
+        at: 999,
+        scenario: Scenario::Approved,
+        image_type: "image/png".into(),
+    });
+    assert!(!store.complete_web_process(&late, None).unwrap());
+
+    // Magic links: forgotten a window after their creation (unused), then closed to captures.
+    let link = MagicLinkRecord {
+        token: "pd-link".into(),
+        tenant_id: "wa".into(),
+        external_id: Some("00000000191".into()),
+        metadata: serde_json::json!({"redirect_url": "https://example.com/back"}),
+        created_on: "1970-01-01T00:16:40Z".into(),
+        request: serde_json::json!({"external_id": "00000000191"}),
+        capture: None,
+        scrubbed: false,
+    };
+    store.insert_magic_link(&link, None).unwrap();
+    assert_eq!(
+        store.scrub_personal_data(&at(1_000 + window), 10).unwrap(),
+        1
+    );
+    let forgotten = store.magic_link("wa", "pd-link").unwrap().unwrap();
+    assert!(forgotten.scrubbed);
+    assert_eq!(forgotten.external_id, None);
+    assert_eq!(forgotten.metadata, link.metadata, "the redirect is kept");
+    let mut used = link.clone();
+    used.capture = Some(LinkCapture {
+        at: 1_000 + window,
+        scenario: Scenario::Approved,
+        image_type: "image/png".into(),
+    });
+    assert!(
+        !store.complete_magic_link(&used).unwrap(),
+        "a capture that read the link before the scrub cannot write its person back"
+    );
+    assert!(
+        store
+            .magic_link("wa", "pd-link")
+            .unwrap()
+            .unwrap()
+            .external_id
+            .is_none()
     );
 }
 
