@@ -439,10 +439,17 @@ impl Client {
 
     // ----- tokens -------------------------------------------------------------------------
 
-    /// The access token as the token endpoint issued it (`expires_in` as issued), from the
-    /// cache, or fetched when less than the refresh margin remains.
+    /// The access token, from the cache (or the [`TokenStore`]), or fetched when less than
+    /// the refresh margin remains. `expires_in` counts from now: a cached token reports the
+    /// seconds it has left, not those it was issued with.
     pub async fn token(&self) -> Result<TokenResponse, Error> {
-        Ok(self.cached_token().await?.response.clone())
+        let cached = self.cached_token().await?;
+        let mut response = cached.response.clone();
+        response.expires_in = cached
+            .expires_at
+            .duration_since(self.inner.clock.now())
+            .map_or(0, |left| left.as_secs());
+        Ok(response)
     }
 
     /// The access token string (see [`token`](Self::token)).

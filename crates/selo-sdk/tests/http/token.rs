@@ -1,7 +1,7 @@
 //! Token service: the assertion, the cache, the refresh margin, single-flight, failures.
 
 use crate::support::*;
-use selo_sdk::Error;
+use selo_sdk::{Error, TokenStore as _};
 use serde_json::json;
 use std::time::Duration;
 use wiremock::matchers::{method, path, path_regex};
@@ -64,6 +64,8 @@ async fn cached_token_is_reused_across_calls() {
     rig.time.advance(Duration::from_secs(1800));
     client.get_process("p-1").await.unwrap();
     assert_eq!(rig.token_requests().await.len(), 1);
+    // The cached token reports what it has left, not what it was issued with.
+    assert_eq!(client.token().await.unwrap().expires_in, 1800);
 
     let gets = rig.requests("GET", "/processes/v1/p-1").await;
     assert_eq!(gets.len(), 4);
@@ -314,4 +316,67 @@ async fn replays_are_retried_a_bounded_number_of_times() {
         .unwrap_err();
     assert!(matches!(&err, Error::Token(t) if t.code.as_deref() == Some("1.2.7")));
     assert_eq!(server.received_requests().await.unwrap().len(), 11);
+}
+
+/// A [`selo_sdk::TokenStore`] in memory, shared with the test.
+#[derive(Clone, Default)]
+struct MemoryStore(
+    std::sync::Arc<
+        std::sync::Mutex<
+            Option<(
+                selo_sdk::selo_wire::token::TokenResponse,
+                std::time::SystemTime,
+            )>,
+        >,
+    >,
+);
+
+impl selo_sdk::TokenStore for MemoryStore {
+    fn load(
+        &self,
+    ) -> Option<(
+        selo_sdk::selo_wire::token::TokenResponse,
+        std::time::SystemTime,
+    )> {
+        self.0.lock().unwrap().clone()
+    }
+    fn save(
+        &self,
+        token: &selo_sdk::selo_wire::token::TokenResponse,
+        expires_at: std::time::SystemTime,
+    ) {
+        *self.0.lock().unwrap() = Some((token.clone(), expires_at));
+    }
+}
+
+#[tokio::test]
+async fn a_saved_token_is_used_until_its_margin_then_replaced_and_saved() {
+    use selo_sdk::time::Clock as _;
+    let rig = Rig::new().await;
+    mount_process_ok(&rig).await;
+    let store = MemoryStore::default();
+    let saved: selo_sdk::selo_wire::token::TokenResponse = serde_json::from_value(
+        json!({"access_token": "tok-saved", "token_type": "Bearer", "expires_in": 3600}),
+    )
+    .unwrap();
+    store.save(&saved, rig.time.now() + Duration::from_secs(3600));
+
+    let client = rig.builder().token_store(store.clone()).build().unwrap();
+    client.get_process("p-1").await.unwrap();
+    assert_eq!(
+        rig.token_requests().await.len(),
+        0,
+        "the saved token is used"
+    );
+    let gets = rig.requests("GET", "/processes/v1/p-1").await;
+    assert_eq!(header(&gets[0], "authorization"), Some("Bearer tok-saved"));
+
+    // Inside the refresh margin: a new token is fetched, used and saved.
+    rig.time.advance(Duration::from_secs(3001));
+    let fresh = rig.builder().token_store(store.clone()).build().unwrap();
+    fresh.get_process("p-1").await.unwrap();
+    assert_eq!(rig.token_requests().await.len(), 1);
+    let (kept, expires_at) = store.load().unwrap();
+    assert_eq!(kept.access_token, "tok-1");
+    assert_eq!(expires_at, rig.time.now() + Duration::from_secs(3600));
 }

@@ -147,36 +147,49 @@ async fn admin_errors_say_what_to_fix_and_exit_3_or_2_for_invalid_values() {
         "8-18",
     ]);
     assert_eq!(out.status.code(), Some(2));
-    for bad in [
-        vec![
-            "account",
-            "set-access",
-            "--tenant",
-            tid,
-            "a",
-            "--allowed-hours",
-            "25:00-01:00",
-        ],
-        vec![
-            "account",
-            "set-access",
-            "--tenant",
-            tid,
-            "a",
-            "--allow-ip",
-            "10.0.0.0/99",
-        ],
-        vec!["tenant", "set-flows", tid, "nonsense"],
-        vec!["tenant", "set-permissions", tid, "selfie,nonsense"],
-        vec!["tenant", "create", ""],
+    // Each refusal names the value and says what is expected.
+    for (bad, says) in [
+        (
+            vec![
+                "account",
+                "set-access",
+                "--tenant",
+                tid,
+                "a",
+                "--allowed-hours",
+                "25:00-01:00",
+            ],
+            "'25:00-01:00' is not a UTC window of the form HH:MM-HH:MM",
+        ),
+        (
+            vec![
+                "account",
+                "set-access",
+                "--tenant",
+                tid,
+                "a",
+                "--allow-ip",
+                "10.0.0.0/99",
+            ],
+            "'10.0.0.0/99' is not an IP address or CIDR",
+        ),
+        (
+            vec!["tenant", "set-flows", tid, "nonsense"],
+            "unknown flow 'nonsense'; use a comma list of:",
+        ),
+        (
+            vec!["tenant", "set-permissions", tid, "selfie,nonsense"],
+            "unknown permission 'nonsense'; use a comma list of: selfie, evidenceset",
+        ),
+        (
+            vec!["tenant", "create", ""],
+            "tenant name must be 1-200 characters",
+        ),
     ] {
         let out = s.admin_raw(&bad);
         assert_eq!(out.status.code(), Some(2), "{bad:?}");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            err.contains("nonsense") || err.contains(':'),
-            "{bad:?}: {err}"
-        );
+        assert!(err.contains(says), "{bad:?}: {err}");
     }
     let out = s.admin_raw(&["account", "disable", "--tenant", tid, "ghost"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));

@@ -1,13 +1,13 @@
 //! The client commands (`selo token`, `selo process …`) against a real server: output and the
 //! exit codes of CONTRACT §15.
 
-use crate::support::{Server, selo_bin};
+use crate::support::{Server, selo_command};
 use serde_json::Value;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn selo(args: &[&str], creds: &PathBuf) -> Output {
-    Command::new(selo_bin())
+    selo_command()
         .args(args)
         .arg("--credentials")
         .arg(creds)
@@ -226,7 +226,7 @@ async fn configuration_from_env_and_failures_say_why() {
     file["apiKey"] = Value::from("selo_wrong");
     let misleading = s.data.path().join("misleading-credentials.json");
     std::fs::write(&misleading, serde_json::to_vec(&file).unwrap()).unwrap();
-    let out = Command::new(selo_bin())
+    let out = selo_command()
         .args([
             "process",
             "create",
@@ -248,14 +248,14 @@ async fn configuration_from_env_and_failures_say_why() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = Command::new(selo_bin())
+    let out = selo_command()
         .args(["token"])
         .env("SELO_CREDENTIALS", &creds)
         .env("SELO_APIKEY", "selo_wrong")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "a token needs no API key");
-    let out = Command::new(selo_bin())
+    let out = selo_command()
         .args(["process", "get", "00000000-0000-0000-0000-000000000000"])
         .env("SELO_CREDENTIALS", &creds)
         .env("SELO_APIKEY", "selo_wrong")
@@ -289,7 +289,7 @@ async fn configuration_from_env_and_failures_say_why() {
     );
 
     // No credentials anywhere: says how to get some.
-    let out = Command::new(selo_bin())
+    let out = selo_command()
         .args(["token", "--data"])
         .arg(s.data.path().join("nowhere"))
         .env_remove("SELO_CREDENTIALS")
@@ -299,7 +299,7 @@ async fn configuration_from_env_and_failures_say_why() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("serve --demo"));
 
     // Usage errors exit 2.
-    let out = Command::new(selo_bin())
+    let out = selo_command()
         .args(["process", "create", "--cpf", "1"])
         .output()
         .unwrap();
@@ -317,7 +317,7 @@ async fn client_commands_keep_their_access_token_between_runs() {
     let img = s.selfie_file();
     let cache = s.data.path().join("token-cache");
     let run = |args: &[&str]| {
-        Command::new(selo_bin())
+        selo_command()
             .args(args)
             .arg("--credentials")
             .arg(&creds)
@@ -375,7 +375,7 @@ async fn client_commands_keep_their_access_token_between_runs() {
         assert_eq!(mode & 0o777, 0o600);
     }
     // `SELO_TOKEN_CACHE=off` turns it off: that run asks for a token of its own.
-    let out = Command::new(selo_bin())
+    let out = selo_command()
         .args(["process", "get", &id, "--credentials"])
         .arg(&creds)
         .env("SELO_TOKEN_CACHE", "off")

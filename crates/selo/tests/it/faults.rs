@@ -1,7 +1,7 @@
 //! Sandbox fault injection (CONTRACT §12), and the SDK/CLI surviving it without duplicates.
 
 use crate::support::SendJson;
-use crate::support::{Opts, Server, Tenant, images, selo_bin};
+use crate::support::{Opts, Server, Tenant, images};
 use serde_json::{Value, json};
 
 async fn plan(s: &Server, token: &str, body: Value) -> (u16, Value) {
@@ -302,7 +302,7 @@ async fn production_has_no_fault_injection() {
 /// Runs `selo process create` for `t` with `reference` as its `clientReference`.
 fn cli_create(s: &Server, t: &Tenant, reference: &str) -> std::process::Output {
     let person = ["--cpf", "00000000191", "--name", "Maria Silva"];
-    std::process::Command::new(selo_bin())
+    crate::support::selo_command()
         .args(["process", "create", "--client-reference", reference])
         .args(person)
         .arg("--image")

@@ -1,11 +1,10 @@
 //! `selo models list` (CONTRACT §17) on the models `.ci/run` installed with `selo models
 //! install` (`SELO_MODELS`); without them it prints SKIPPED, and fails under `CI=true`.
 
-use crate::support::selo_bin;
-use std::process::Command;
+use crate::support::selo_command;
 
 fn list(models: &std::path::Path, json: bool) -> std::process::Output {
-    let mut cmd = Command::new(selo_bin());
+    let mut cmd = selo_command();
     cmd.args(["models", "list", "--models"]).arg(models);
     if json {
         cmd.arg("--json");
@@ -64,7 +63,7 @@ fn models_list_says_how_to_install_when_nothing_is() {
 fn models_install_without_its_tools_fails_with_the_fix_and_installs_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let models = dir.path().join("models");
-    let out = Command::new(selo_bin())
+    let out = selo_command()
         .args(["models", "install", "--models"])
         .arg(&models)
         .env("PATH", dir.path().join("no-tools-here"))

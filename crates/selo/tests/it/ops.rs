@@ -1,6 +1,6 @@
 //! Operations endpoints and the demo start (CONTRACT §14, §15).
 
-use crate::support::{Opts, Server, selo_bin};
+use crate::support::{Opts, Server, selo_bin, selo_command};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -38,7 +38,7 @@ async fn livez_readyz_and_metrics() {
 async fn serve_demo_provisions_once_and_prints_a_next_step() {
     let data = tempfile::tempdir().unwrap();
     let start = || {
-        let mut child = Command::new(selo_bin())
+        let mut child = selo_command()
             .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--data"])
             .arg(data.path())
             .stdout(Stdio::piped())
@@ -139,7 +139,7 @@ async fn selo_features_lists_the_test_clock_only_with_the_manual_clock() {
 #[test]
 fn the_manual_clock_with_a_production_listener_exits_2() {
     let data = tempfile::tempdir().unwrap();
-    let out = Command::new(selo_bin())
+    let out = selo_command()
         .args(["serve", "--manual-clock", "--listen", "127.0.0.1:0"])
         .args(["--production-listen", "127.0.0.1:0", "--data"])
         .arg(data.path())
@@ -207,7 +207,7 @@ async fn the_sdk_onboarding_example_runs_against_the_demo() {
         return;
     }
     let data = tempfile::tempdir().unwrap();
-    let mut child = Command::new(selo_bin())
+    let mut child = selo_command()
         .args([
             "serve",
             "--demo",

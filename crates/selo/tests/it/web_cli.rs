@@ -2,10 +2,10 @@
 //! `process get|wait` of Web & SDK processes, `selfie get`, `evidence get` (CONTRACT §6, §15).
 //! The journey is completed without a browser, through its capture call.
 
-use crate::support::{Server, Tenant, images, selo_bin};
+use crate::support::{Server, Tenant, images, selo_command};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 /// Writes a credentials file for `t` (the demo format) and returns its path; `api_key: false`
 /// leaves `apiKey` out, as a Web & SDK-only integrator's file would.
@@ -28,7 +28,7 @@ fn credentials_file(s: &Server, t: &Tenant, api_key: bool) -> PathBuf {
 }
 
 fn selo(args: &[&str], creds: &Path) -> Output {
-    Command::new(selo_bin())
+    selo_command()
         .args(args)
         .arg("--credentials")
         .arg(creds)

@@ -21,6 +21,18 @@ pub fn selo_bin() -> &'static str {
     env!("CARGO_BIN_EXE_selo")
 }
 
+/// A `selo` command whose client token cache (`SELO_TOKEN_CACHE`) is this test run's own
+/// folder, never the developer's `~/.cache/selo`.
+pub fn selo_command() -> Command {
+    static CACHE: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let mut cmd = Command::new(selo_bin());
+    cmd.env(
+        "SELO_TOKEN_CACHE",
+        CACHE.get_or_init(|| tempfile::tempdir().unwrap()).path(),
+    );
+    cmd
+}
+
 /// Options for starting a server.
 #[derive(Default, Clone)]
 pub struct Opts {
