@@ -173,14 +173,11 @@ impl ServeHandle {
         let mut tasks = Vec::new();
         for (listener, app) in served {
             let mut rx = tx.subscribe();
-            // Each listener its own places: a flood on one (the public sandbox) never takes
-            // production's or monitoring's.
-            let places = crate::http::connections::connection_places(limits);
             tasks.push(tokio::spawn(async move {
                 let stop = async move {
                     let _ = rx.recv().await;
                 };
-                crate::http::connections::serve(listener, app, limits, places, stop).await;
+                crate::http::connections::serve(listener, app, limits, stop).await;
             }));
         }
         shutdown.await;

@@ -10,6 +10,7 @@ use hyper_util::rt::TokioIo;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -40,10 +41,8 @@ impl Default for ConnectionLimits {
     }
 }
 
-/// What one connection is doing, as its socket and its requests tell.
+/// When one connection last did something, as its socket and its requests tell.
 struct Activity {
-    /// Requests being answered.
-    in_flight: usize,
     /// When the head of the next request began to arrive: the connection's opening for its
     /// first request, else the first byte read while no request was in flight.
     head_started: Option<Instant>,
@@ -51,69 +50,77 @@ struct Activity {
     last_active: Instant,
 }
 
-/// An [`Activity`] shared by a connection's socket, its service and its watchdog.
+/// What a connection's socket, its service and its watchdog share.
+struct Shared {
+    /// Requests being answered. While one is, the socket's reads and writes are not recorded
+    /// (the request timeout bounds it), so an upload pays no lock or clock read per read.
+    in_flight: AtomicUsize,
+    activity: Mutex<Activity>,
+}
+
+/// A connection's [`Shared`] state.
 #[derive(Clone)]
-struct Watch(Arc<Mutex<Activity>>);
+struct Watch(Arc<Shared>);
 
 impl Watch {
     fn new(opened: Instant) -> Self {
-        Watch(Arc::new(Mutex::new(Activity {
-            in_flight: 0,
-            head_started: Some(opened),
-            last_active: opened,
-        })))
+        Watch(Arc::new(Shared {
+            in_flight: AtomicUsize::new(0),
+            activity: Mutex::new(Activity {
+                head_started: Some(opened),
+                last_active: opened,
+            }),
+        }))
     }
 
     fn activity(&self) -> std::sync::MutexGuard<'_, Activity> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.0.activity.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn update(&self, f: impl FnOnce(&mut Activity)) {
-        f(&mut self.activity());
+    fn busy(&self) -> bool {
+        self.0.in_flight.load(Ordering::Acquire) > 0
     }
 
     fn read(&self, bytes: usize) {
-        if bytes == 0 {
+        if bytes == 0 || self.busy() {
             return;
         }
         let now = Instant::now();
-        self.update(|a| {
-            a.last_active = now;
-            if a.in_flight == 0 && a.head_started.is_none() {
-                a.head_started = Some(now);
-            }
-        });
+        let mut a = self.activity();
+        a.last_active = now;
+        if a.head_started.is_none() {
+            a.head_started = Some(now);
+        }
     }
 
     fn wrote(&self) {
-        let now = Instant::now();
-        self.update(|a| a.last_active = now);
+        if !self.busy() {
+            self.activity().last_active = Instant::now();
+        }
     }
 
     fn request_started(&self) {
-        self.update(|a| {
-            a.in_flight += 1;
-            a.head_started = None;
-        });
+        self.0.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.activity().head_started = None;
     }
 
     fn request_finished(&self) {
-        let now = Instant::now();
-        self.update(|a| {
-            a.in_flight = a.in_flight.saturating_sub(1);
-            a.last_active = now;
-        });
+        let mut a = self.activity();
+        a.last_active = Instant::now();
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// When the connection breaks a bound unless something happens first (`None` while a
     /// request is in flight: its time is the request timeout's business).
     fn deadline(&self, limits: ConnectionLimits) -> Option<Instant> {
-        let a = self.activity();
-        match (a.in_flight, a.head_started) {
-            (0, Some(started)) => Some(started + limits.header_timeout),
-            (0, None) => Some(a.last_active + limits.idle_timeout),
-            _ => None,
+        if self.busy() {
+            return None;
         }
+        let a = self.activity();
+        Some(match a.head_started {
+            Some(started) => started + limits.header_timeout,
+            None => a.last_active + limits.idle_timeout,
+        })
     }
 
     /// Resolves when the connection has broken a bound. While a request is in flight it looks
@@ -202,29 +209,23 @@ impl Drop for InFlight {
     }
 }
 
-/// The open-connection places of one listener.
-pub fn connection_places(limits: ConnectionLimits) -> Arc<Semaphore> {
-    Arc::new(Semaphore::new(limits.max_connections))
-}
-
-/// Serves `router` on `listener` within `limits` (a connection holds one of `open`'s places)
-/// until `shutdown` resolves, then waits for the open connections' in-flight requests to
-/// finish.
+/// Serves `router` on `listener` within `limits` (each listener its own
+/// `max_connections` places: a flood on one never takes another's) until `shutdown` resolves,
+/// then waits for the open connections' in-flight requests to finish.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
-    open: Arc<Semaphore>,
     shutdown: impl Future<Output = ()>,
 ) {
+    let open = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
         let place = tokio::select! {
-            place = open.clone().acquire_owned() => place,
+            place = open.clone().acquire_owned() => place.expect("the semaphore is never closed"),
             () = &mut shutdown => break,
         };
-        let Ok(place) = place else { break };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,

@@ -53,8 +53,9 @@ fn unix_millis() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Oversized bodies up to this many times the limit are drained before the 413.
-const DRAIN_FACTOR: u64 = 4;
+/// Of a body left unread (answered before it was read: too large, or refused before its
+/// credentials passed), up to this many times the body limit is drained.
+const UNREAD_DRAIN_FACTOR: u64 = 4;
 
 /// Reads and discards what is left of `body`, at most `max_bytes`.
 async fn drain(mut body: axum::body::Body, max_bytes: u64) {
@@ -177,35 +178,35 @@ pub async fn around(State(state): State<AppState>, mut req: Request, next: Next)
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
-    let blind_create =
-        crate::services::idempotency::blind_create_lookup(req.method(), &route, req.headers());
+    // A create sent without an Idempotency-Key gets its lookup advice on a 5xx (worked out
+    // then, from the route).
+    let keyless_post =
+        method == axum::http::Method::POST && !req.headers().contains_key("idempotency-key");
     let declared_len = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     let progress = Arc::new(BodyProgress::default());
-    if req.body().is_end_stream() {
+    // A request without a body (most GETs) needs no watching.
+    let req = if req.body().is_end_stream() {
         progress.arrived.store(true, Ordering::Relaxed);
-    }
-    let drain_bytes = DRAIN_FACTOR * state.shared.body_limit as u64;
-    let req = req.map(|inner| {
-        axum::body::Body::new(WatchedBody {
-            inner,
-            progress: progress.clone(),
-            drain_bytes,
+        req
+    } else {
+        let drain_bytes = UNREAD_DRAIN_FACTOR * state.shared.body_limit as u64;
+        req.map(|inner| {
+            axum::body::Body::new(WatchedBody {
+                inner,
+                progress: progress.clone(),
+                drain_bytes,
+            })
         })
-    });
+    };
 
     let limit = state.shared.body_limit;
-    let mut res = if let Some(len) = declared_len.filter(|n| *n > limit as u64) {
-        // Answer at once, but keep reading (and discarding) a moderately oversized body in the
-        // background so that a client still sending receives the 413 instead of a reset
-        // connection; of a huge one, only the first 4 × the limit (the watched body's drain).
-        if len <= DRAIN_FACTOR * limit as u64 {
-            let timeout = state.shared.request_timeout;
-            tokio::spawn(tokio::time::timeout(timeout, drain(req.into_body(), len)));
-        }
+    let mut res = if declared_len.is_some_and(|n| n > limit as u64) {
+        // Answered at once; the unread body is drained by the watched body when `req` drops.
+        drop(req);
         let mut r = Response::new(axum::body::Body::empty());
         r.extensions_mut()
             .insert(Problem::PayloadTooLarge { limit });
@@ -239,6 +240,9 @@ pub async fn around(State(state): State<AppState>, mut req: Request, next: Next)
             state.shared.storage.refused_full();
         }
         let timestamp = rfc3339_millis(state.shared.clock.now());
+        let blind_create = keyless_post
+            .then(|| crate::services::idempotency::blind_create_lookup(&route))
+            .flatten();
         res = render(
             &problem,
             Contract::of(&path),

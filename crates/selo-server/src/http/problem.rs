@@ -234,8 +234,6 @@ fn web_code(status: StatusCode) -> &'static str {
 /// still in flight and a 5xx — except a 5xx on a create sent without an `Idempotency-Key`,
 /// whose process may exist.
 fn should_retry(problem: &Problem, status: StatusCode, blind_create: bool) -> bool {
-    // A full storage stored nothing: even a create without a key is safe to send again.
-    let blind_create = blind_create && !matches!(problem, Problem::StorageFull);
     match status {
         StatusCode::TOO_MANY_REQUESTS | StatusCode::REQUEST_TIMEOUT => true,
         StatusCode::CONFLICT => matches!(problem, Problem::IdempotencyInFlight),
@@ -253,6 +251,8 @@ pub fn render(
     timestamp: &str,
     blind_create: Option<&str>,
 ) -> Response {
+    // A full storage stored nothing: even a create without a key is safe to send again.
+    let blind_create = blind_create.filter(|_| !matches!(problem, Problem::StorageFull));
     let mut res = match problem {
         Problem::TokenForm { error, description } => (
             StatusCode::BAD_REQUEST,
@@ -279,9 +279,7 @@ pub fn render(
         }
         other => {
             let (status, mut code, mut description) = api_parts(other);
-            if let Some(lookup) = blind_create
-                .filter(|_| status.is_server_error() && !matches!(other, Problem::StorageFull))
-            {
+            if let Some(lookup) = blind_create.filter(|_| status.is_server_error()) {
                 description = format!(
                     "{description}. The create may have taken effect: {lookup} before you send it again (a create sent with an Idempotency-Key can be retried safely)"
                 );

@@ -16,28 +16,23 @@ pub const CREATE_PROCESS: &str = "POST /processes/v1";
 pub const CREATE_MAGIC_LINK: &str = "POST /v2/magic-link";
 /// The route scope of `POST /client/v1/process`.
 pub const CREATE_WEB_PROCESS: &str = "POST /client/v1/process";
-/// For a create sent without an `Idempotency-Key` (`route` as the router matched it): how the
-/// client finds out whether it took effect after a 5xx. `None` for every other request.
-pub fn blind_create_lookup(
-    method: &axum::http::Method,
-    route: &str,
-    headers: &HeaderMap,
-) -> Option<&'static str> {
-    // Creates are POSTs: other requests never pay for the comparison below.
-    if method != axum::http::Method::POST || headers.contains_key("idempotency-key") {
-        return None;
-    }
-    match format!("{method} {route}").as_str() {
-        CREATE_PROCESS => {
-            Some("look it up with GET /processes/v1?clientReference=<the clientReference you sent>")
-        }
-        CREATE_WEB_PROCESS => Some(
+/// For a create sent without an `Idempotency-Key` (`route` as the router matched it, the
+/// method a POST): how the client finds out whether it took effect after a 5xx. `None` for
+/// every other route.
+pub fn blind_create_lookup(route: &str) -> Option<&'static str> {
+    let is = |scope: &str| scope.strip_prefix("POST ") == Some(route);
+    if is(CREATE_PROCESS) {
+        Some("look it up with GET /processes/v1?clientReference=<the clientReference you sent>")
+    } else if is(CREATE_WEB_PROCESS) {
+        Some(
             "look it up with GET /client/v1/process?clientReference=<the clientReference you sent>",
-        ),
-        CREATE_MAGIC_LINK => Some(
+        )
+    } else if is(CREATE_MAGIC_LINK) {
+        Some(
             "a link may already exist for this request (Magic Link has no lookup; with an Idempotency-Key a retry answers the same link)",
-        ),
-        _ => None,
+        )
+    } else {
+        None
     }
 }
 

@@ -3,7 +3,7 @@
 
 use crate::support::SendJson;
 use crate::support::{Server, Tenant, images};
-use serde_json::json;
+use serde_json::{Value, json};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -14,9 +14,8 @@ async fn connect(s: &Server) -> TcpStream {
     TcpStream::connect(addr).await.unwrap()
 }
 
-/// Reads one response head from `tcp`: its status, or `None` when the server closed the
-/// connection first.
-async fn status_of(tcp: &mut TcpStream) -> Option<u16> {
+/// Reads one response head from `tcp`, or `None` when the server closed the connection first.
+async fn head_of(tcp: &mut TcpStream) -> Option<String> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 1024];
     while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -25,7 +24,15 @@ async fn status_of(tcp: &mut TcpStream) -> Option<u16> {
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     }
-    let head = String::from_utf8_lossy(&buf);
+    Some(String::from_utf8_lossy(&buf).to_ascii_lowercase())
+}
+
+/// The status of one response read from `tcp` (`None`: closed first).
+async fn status_of(tcp: &mut TcpStream) -> Option<u16> {
+    status_in(&head_of(tcp).await?)
+}
+
+fn status_in(head: &str) -> Option<u16> {
     head.split(' ').nth(1)?.parse().ok()
 }
 
@@ -106,14 +113,16 @@ async fn requests_failing_their_credentials_are_answered_without_their_bodies() 
             .await
             .unwrap();
         waiting.push(tokio::spawn(async move {
-            let status = status_of(&mut tcp).await;
-            (status, expected, tcp)
+            let head = head_of(&mut tcp).await.unwrap_or_default();
+            (head, expected, tcp)
         }));
     }
     let mut open = Vec::new();
     for answer in waiting {
-        let (status, expected, tcp) = answer.await.unwrap();
-        assert_eq!(status, Some(expected));
+        let (head, expected, tcp) = answer.await.unwrap();
+        assert_eq!(status_in(&head), Some(expected), "{head}");
+        // Answered before its body was read: the connection carries nothing more.
+        assert!(head.contains("\r\nconnection: close\r\n"), "{head}");
         open.push(tcp);
     }
     assert!(
@@ -300,4 +309,46 @@ async fn journeys_and_links_answer_404_on_another_environments_listener() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
+}
+
+/// The token form, read before its credentials can be checked, is capped at 64 KiB (far under
+/// the body limit), whether its length is declared or it comes chunked.
+#[tokio::test]
+async fn the_token_form_is_capped_at_64_kib() {
+    let s = Server::start();
+    let form = format!(
+        "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion={}",
+        "a".repeat(100 * 1024)
+    );
+    let res = s
+        .http
+        .post(s.url("/oauth2/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(
+        (&body["error"], &body["code"]),
+        (&json!("invalid_request"), &json!("41301")),
+        "{body}"
+    );
+
+    let mut tcp = connect(&s).await;
+    let mut request = String::from(
+        "POST /oauth2/token HTTP/1.1\r\nHost: selo\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n",
+    );
+    for chunk in form.as_bytes().chunks(8 * 1024) {
+        request.push_str(&format!(
+            "{:x}\r\n{}\r\n",
+            chunk.len(),
+            std::str::from_utf8(chunk).unwrap()
+        ));
+    }
+    request.push_str("0\r\n\r\n");
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let head = head_of(&mut tcp).await.unwrap_or_default();
+    assert_eq!(status_in(&head), Some(413), "{head}");
 }

@@ -614,3 +614,38 @@ async fn every_token_service_failure_uses_the_oauth2_error_body() {
         "{body}"
     );
 }
+
+/// CONTRACT §2: the token service's own failures use the OAuth2 names (RFC 6749 §5.2 and its
+/// registry): `server_error` for a 500, `temporarily_unavailable` for a 503.
+#[tokio::test]
+async fn token_service_failures_use_the_oauth2_error_names() {
+    let (s, t, aud) = setup().await;
+    let token = s.token(&t).await;
+    let res = s
+        .http
+        .post(s.url("/sandbox/faults"))
+        .header("authorization", format!("Bearer {token}"))
+        .json(&json!({"match": {"method": "POST", "path": "/oauth2/token"}, "faults": ["500", "503"]}))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let plan: Value = res.json().await.unwrap();
+    assert_eq!(status, 200, "{plan}");
+    for expected in ["server_error", "temporarily_unavailable"] {
+        let res = s
+            .http
+            .post(s.url("/oauth2/token"))
+            .header("selo-fault-plan", plan["id"].as_str().unwrap())
+            .form(&[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                ("assertion", &t.assertion(&aud)),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_server_error());
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"], expected, "{body}");
+    }
+}
