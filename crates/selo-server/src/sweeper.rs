@@ -41,12 +41,10 @@ fn emit_time_events(shared: &Shared, now: i64) -> bool {
     full
 }
 
-/// One pass: writes the events of processes that finished by time, purges expired replay
-/// records, then deletes every blob past its window; returns how many blobs it deleted.
+/// One full pass now (the sandbox's `POST /sandbox/sweep`): see [`pass`]; returns how many
+/// blobs it deleted.
 pub fn sweep(shared: &Shared) -> usize {
-    let now = shared.clock.unix();
-    emit_time_events(shared, now);
-    sweep_retention(shared, now)
+    pass(shared, true).deleted
 }
 
 /// The retention part of a pass at `now`: purges expired replay records, forgets personal data
@@ -118,30 +116,48 @@ pub fn collect_orphans(store: &dyn Store, blobs: &BlobStore) -> usize {
     deleted
 }
 
-/// The earliest moment (Unix seconds, server clock) a process noted since the last pass
-/// finishes by time, and a wake-up for the sweeper when it is earlier than what it waits for.
-#[derive(Default)]
+/// When the sweeper will next look (Unix seconds, server clock) for processes finishing by
+/// time, and a wake-up when a create notes an earlier moment. A create whose moment comes
+/// later than that costs no wake-up.
 pub struct Wakeups {
-    earliest: Mutex<Option<i64>>,
+    wake_at: Mutex<i64>,
     noted: Notify,
 }
 
+impl Default for Wakeups {
+    fn default() -> Self {
+        Wakeups {
+            wake_at: Mutex::new(i64::MAX),
+            noted: Notify::new(),
+        }
+    }
+}
+
 impl Wakeups {
+    fn wake_at(&self) -> std::sync::MutexGuard<'_, i64> {
+        self.wake_at.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// A process finishes by time at `at` (an async result or a journey's expiry).
     pub fn note(&self, at: i64) {
-        let mut earliest = self.earliest.lock().unwrap_or_else(|p| p.into_inner());
-        if earliest.is_none_or(|e| at < e) {
-            *earliest = Some(at);
+        let mut wake_at = self.wake_at();
+        if at < *wake_at {
+            *wake_at = at;
             self.noted.notify_one();
         }
     }
 
-    /// The earliest moment noted since the last call, forgetting it.
-    fn take(&self) -> Option<i64> {
-        self.earliest
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
+    /// A pass begins: what it does not see yet is noted from here on, every moment waking the
+    /// sweeper.
+    fn pass_begins(&self) {
+        *self.wake_at() = i64::MAX;
+    }
+
+    /// A pass found `next` as the next moment: the earlier of it and what was noted meanwhile.
+    fn settle(&self, next: Option<i64>) -> i64 {
+        let mut wake_at = self.wake_at();
+        *wake_at = (*wake_at).min(next.unwrap_or(i64::MAX));
+        *wake_at
     }
 }
 
@@ -159,6 +175,7 @@ fn until(shared: &Shared, at: i64) -> Duration {
 struct Pass {
     backlog: bool,
     next: Option<i64>,
+    deleted: usize,
 }
 
 /// One pass at the server's `now`: the full sweep when `full`, else only the events of
@@ -166,11 +183,13 @@ struct Pass {
 fn pass(shared: &Shared, full: bool) -> Pass {
     let now = shared.clock.unix();
     let backlog = emit_time_events(shared, now);
-    if full {
-        let deleted = sweep_retention(shared, now);
-        if deleted > 0 {
-            tracing::info!(deleted, "retention sweep");
-        }
+    let deleted = if full {
+        sweep_retention(shared, now)
+    } else {
+        0
+    };
+    if deleted > 0 {
+        tracing::info!(deleted, "retention sweep");
     }
     // Asked for moments after the pass's own `now`: one that came due during the pass is found
     // (and is already due, so the wait is the shortest).
@@ -178,10 +197,14 @@ fn pass(shared: &Shared, full: bool) -> Pass {
         tracing::error!(error = %e, "webhooks: finding the next finishing process failed");
         None
     });
-    Pass { backlog, next }
+    Pass {
+        backlog,
+        next,
+        deleted,
+    }
 }
 
-/// Runs [`sweep`] every `interval`, and the events of processes that finish by time (async
+/// Runs a full [`pass`] every `interval`, and the events of processes that finish by time (async
 /// API results, Web & SDK expiry) as soon as they finish, so each webhook event is written
 /// within moments of it (CONTRACT §16) rather than at the next periodic pass; until the process
 /// ends.
@@ -191,7 +214,7 @@ pub fn spawn(shared: Arc<Shared>, interval: Duration) {
         loop {
             // What was noted so far is committed, so the pass and the store's answer cover it;
             // moments noted from here on shorten the wait below.
-            shared.finishing.take();
+            shared.finishing.pass_begins();
             let full = tokio::time::Instant::now() >= next_full;
             if full {
                 next_full = tokio::time::Instant::now() + interval;
@@ -204,23 +227,24 @@ pub fn spawn(shared: Arc<Shared>, interval: Duration) {
                     Pass {
                         backlog: false,
                         next: None,
+                        deleted: 0,
                     }
                 }
             };
+            let wake_at = shared.finishing.settle(found.next);
             let mut deadline = if found.backlog {
                 tokio::time::Instant::now() + MIN_WAIT
+            } else if wake_at == i64::MAX {
+                next_full
             } else {
-                found.next.map_or(next_full, |at| {
-                    next_full.min(tokio::time::Instant::now() + until(&shared, at))
-                })
+                next_full.min(tokio::time::Instant::now() + until(&shared, wake_at))
             };
             loop {
                 tokio::select! {
                     () = tokio::time::sleep_until(deadline) => break,
                     () = shared.finishing.noted.notified() => {
-                        if let Some(at) = shared.finishing.take() {
-                            deadline = deadline.min(tokio::time::Instant::now() + until(&shared, at));
-                        }
+                        let at = *shared.finishing.wake_at();
+                        deadline = deadline.min(tokio::time::Instant::now() + until(&shared, at));
                     }
                 }
             }
