@@ -101,13 +101,23 @@ struct OAuthTokens {
 }
 
 /// Reads at most `max` bytes of `res`'s body (an error past that).
-async fn capped_body(mut res: reqwest::Response, max: usize) -> Result<Vec<u8>, String> {
+async fn capped_body(
+    mut res: reqwest::Response,
+    max: usize,
+    timeout: Duration,
+) -> Result<Vec<u8>, String> {
     let mut body = Vec::new();
-    while let Some(chunk) = res
-        .chunk()
-        .await
-        .map_err(|e| format!("oauth2 token response: {e}"))?
-    {
+    while let Some(chunk) = res.chunk().await.map_err(|e| {
+        // The request's own timeout lasts until the body has arrived.
+        if e.is_timeout() {
+            format!(
+                "oauth2 token response did not arrive within {} s",
+                timeout.as_secs()
+            )
+        } else {
+            format!("oauth2 token response: {e}")
+        }
+    })? {
         if body.len() + chunk.len() > max {
             return Err(format!("oauth2 token response is larger than {max} bytes"));
         }
@@ -174,14 +184,7 @@ impl OAuthTokens {
         if !res.status().is_success() {
             return Err(format!("oauth2 token endpoint answered {}", res.status()));
         }
-        let body = tokio::time::timeout(timeout, capped_body(res, MAX_TOKEN_RESPONSE))
-            .await
-            .map_err(|_| {
-                format!(
-                    "oauth2 token response did not arrive within {} s",
-                    timeout.as_secs()
-                )
-            })??;
+        let body = capped_body(res, MAX_TOKEN_RESPONSE, timeout).await?;
         let body: serde_json::Value = serde_json::from_slice(&body)
             .map_err(|e| format!("oauth2 token response is not JSON: {e}"))?;
         let token = body["access_token"]

@@ -152,12 +152,13 @@ async fn delivered(s: &Server, t: &Tenant, process: &str) -> Value {
     log_entry_once(s, t, process, |e| e["status"] == "delivered").await
 }
 
-/// Waits until `n` attempts of `process`'s event are recorded (so a retry is scheduled).
-async fn attempted(s: &Server, t: &Tenant, process: &str, n: usize) {
+/// Waits until `n` attempts of `process`'s event are recorded (so a retry is scheduled):
+/// its delivery log entry then.
+async fn attempted(s: &Server, t: &Tenant, process: &str, n: usize) -> Value {
     log_entry_once(s, t, process, |e| {
         e["attempts"].as_array().is_some_and(|a| a.len() >= n)
     })
-    .await;
+    .await
 }
 
 #[tokio::test]
@@ -221,13 +222,15 @@ async fn oauth2_tokens_are_cached_retried_after_a_failure_and_replaced_after_a_4
     assert_eq!(calls[4].headers["authorization"], "Bearer tok-4");
 }
 
-/// A token endpoint that never answers is bounded by the endpoint's timeout: the attempt is
-/// recorded as failed (and retried) instead of holding a delivery slot forever.
+/// A token endpoint that never answers, or stops inside its body, is bounded by the endpoint's
+/// timeout, and a token response over 64 KiB is refused: each attempt is recorded as failed
+/// (and retried) instead of holding a delivery slot forever or filling memory.
 #[tokio::test]
-async fn a_hanging_oauth2_token_endpoint_is_a_timed_out_attempt() {
+async fn a_hanging_or_oversized_oauth2_token_response_is_a_failed_attempt() {
+    use crate::support::receiver::{TOKEN_BODY_STALLS, TOKEN_HANGS, TOKEN_TOO_LARGE};
     let s = Server::start_manual_clock();
     let r = Receiver::start().await;
-    r.script_tokens(&[crate::support::receiver::TOKEN_HANGS]);
+    r.script_tokens(&[TOKEN_HANGS, TOKEN_BODY_STALLS, TOKEN_TOO_LARGE]);
     let t = s.tenant();
     let auth = format!("oauth2:{}/token,client-1,secret-1", r.url);
     set_webhook(
@@ -238,24 +241,23 @@ async fn a_hanging_oauth2_token_endpoint_is_a_timed_out_attempt() {
     );
     let token = s.token(&t).await;
     let process = create(&s, &t, &token, "00000000191").await;
-    attempted(&s, &t, &process, 1).await;
-    let log = s.admin(&[
-        "webhook",
-        "deliveries",
-        "--tenant",
-        &t.id,
-        "--process",
-        &process,
-    ]);
-    let error = log[0]["attempts"][0]["error"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    assert!(error.contains("timed out after 1 s"), "{log}");
-    // The retry gets a token and delivers.
-    s.advance(10).await;
+    for (attempt, says) in [
+        (1, "timed out after 1 s"),
+        (2, "did not arrive within 1 s"),
+        (3, "larger than 65536 bytes"),
+    ] {
+        let entry = attempted(&s, &t, &process, attempt).await;
+        let error = entry["attempts"][attempt - 1]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(error.contains(says), "attempt {attempt}: {entry}");
+        // Retries count from the endpoint's growing intervals; move well past the next.
+        s.advance(600).await;
+    }
+    // The next retry gets a token and delivers.
     let calls = r.wait_for(1, WAIT).await;
-    assert_eq!(calls[0].headers["authorization"], "Bearer tok-2");
+    assert_eq!(calls[0].headers["authorization"], "Bearer tok-4");
 }
 
 /// `rotate-secret` reads the server's clock: on a server whose manual clock was moved, the

@@ -40,6 +40,10 @@ struct State {
 
 /// A scripted token-endpoint answer that never comes.
 pub const TOKEN_HANGS: u16 = 0;
+/// A scripted token-endpoint answer whose headers come and whose body never ends.
+pub const TOKEN_BODY_STALLS: u16 = 1;
+/// A scripted token-endpoint answer of 70 KiB (over the server's 64 KiB cap).
+pub const TOKEN_TOO_LARGE: u16 = 2;
 
 /// A running receiver.
 pub struct Receiver {
@@ -95,6 +99,19 @@ async fn handle(mut stream: TcpStream, state: Arc<State>) {
                     std::future::pending::<()>().await;
                     return;
                 }
+                Some(TOKEN_BODY_STALLS) => {
+                    let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"access_token\":";
+                    let _ = stream.write_all(head.as_bytes()).await;
+                    std::future::pending::<()>().await;
+                    return;
+                }
+                Some(TOKEN_TOO_LARGE) => (
+                    200,
+                    format!(
+                        r#"{{"access_token":"tok-{n}","padding":"{}","expires_in":3600}}"#,
+                        "x".repeat(70 * 1024)
+                    ),
+                ),
                 Some(status) => (status, "{}".to_string()),
                 None => (
                     200,
@@ -162,7 +179,8 @@ impl Receiver {
     }
 
     /// The next answers of the OAuth2 token endpoint (`/token`), in order (then 200 with a
-    /// new token valid 3600 s); [`TOKEN_HANGS`] never answers.
+    /// new token valid 3600 s); [`TOKEN_HANGS`] never answers, [`TOKEN_BODY_STALLS`] stops
+    /// inside its body, [`TOKEN_TOO_LARGE`] answers 70 KiB.
     pub fn script_tokens(&self, statuses: &[u16]) {
         self.state
             .token_script
