@@ -1,6 +1,7 @@
 //! The hosted journey page (`userRedirectUrl`): plain HTML, CSS and JS served from the binary.
 //! The page posts the capture to `/journey/v1/process/{id}/capture`.
 
+use crate::http::problem::ApiError;
 use crate::services::web;
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
@@ -86,9 +87,10 @@ pub async fn show(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let token = query.get("token").map(String::as_str).unwrap_or_default();
-    let found = web::journey_process(&state, &id, token);
-    let Some(p) = found else {
-        return invalid_link();
+    let p = match web::journey_process(&state, &id, token) {
+        Ok(Some(p)) => p,
+        Ok(None) => return invalid_link(),
+        Err(problem) => return ApiError(problem).into_response(),
     };
     let tenant = tenant_name(&state, &p.tenant_id);
     let now = state.now();
@@ -105,8 +107,10 @@ pub async fn show(
 
 /// `GET /link/v2/{token}`: the Magic Link journey (single use).
 pub async fn show_link(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    let Some(link) = crate::services::magic_link::journey_link(&state, &token) else {
-        return invalid_link();
+    let link = match crate::services::magic_link::journey_link(&state, &token) {
+        Ok(Some(link)) => link,
+        Ok(None) => return invalid_link(),
+        Err(problem) => return ApiError(problem).into_response(),
     };
     let tenant = tenant_name(&state, &link.tenant_id);
     let process = if link.capture.is_some() {

@@ -90,17 +90,19 @@ pub fn load(state: &AppState, tenant_id: &str, token: &str) -> Result<MagicLinkR
 }
 
 /// The link a journey URL names, when it belongs to this listener's environment.
-pub fn journey_link(state: &AppState, token: &str) -> Option<MagicLinkRecord> {
+pub fn journey_link(state: &AppState, token: &str) -> Result<Option<MagicLinkRecord>, Problem> {
     if !is_uuid(token) {
-        return None;
+        return Ok(None);
     }
-    state
+    let link = state
         .shared
         .store
         .magic_link_by_token(&token.to_ascii_lowercase())
-        .ok()
-        .flatten()
-        .filter(|link| super::in_this_environment(state, &link.tenant_id))
+        .map_err(store_failure)?;
+    match link {
+        Some(link) if super::in_this_environment(state, &link.tenant_id)? => Ok(Some(link)),
+        _ => Ok(None),
+    }
 }
 
 fn used() -> Problem {
@@ -112,7 +114,7 @@ fn used() -> Problem {
 /// The link when it still takes a capture: 404 unknown (or another environment's), 409 used,
 /// 410 once its personal data were forgotten (past its window).
 fn open_link(state: &AppState, token: &str) -> Result<MagicLinkRecord, Problem> {
-    let link = journey_link(state, token).ok_or_else(|| Problem::NotFound {
+    let link = journey_link(state, token)?.ok_or_else(|| Problem::NotFound {
         what: "journey: magic link".into(),
     })?;
     if link.capture.is_some() {

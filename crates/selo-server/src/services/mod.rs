@@ -38,16 +38,14 @@ pub fn blob_failure(e: std::io::Error) -> Problem {
 
 /// Whether `tenant_id` belongs to the environment of this listener: journeys, captures and
 /// links of another environment answer 404 here, so a process is always judged by its own
-/// environment's engines (CONTRACT §19).
-pub fn in_this_environment(state: &AppState, tenant_id: &str) -> bool {
-    match state.shared.store.tenant(tenant_id) {
-        Ok(Some(tenant)) => tenant.environment == state.env.name,
-        Ok(None) => false,
-        Err(e) => {
-            tracing::error!(error = %e, "reading a journey's tenant failed");
-            false
-        }
-    }
+/// environment's engines (CONTRACT §19). A store failure is a failure, not a 404.
+pub fn in_this_environment(state: &AppState, tenant_id: &str) -> Result<bool, Problem> {
+    Ok(state
+        .shared
+        .store
+        .tenant(tenant_id)
+        .map_err(store_failure)?
+        .is_some_and(|tenant| tenant.environment == state.env.name))
 }
 
 /// Runs `work` (CPU-heavy: it decodes an image) on the blocking pool, holding one of the

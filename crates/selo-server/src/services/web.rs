@@ -287,28 +287,34 @@ pub const JOURNEY_TOKEN_HEADER: &str = "selo-journey-token";
 
 /// The process a journey URL names, when `token` is its token and it belongs to this listener's
 /// environment.
-pub fn journey_process(state: &AppState, id: &str, token: &str) -> Option<WebProcessRecord> {
+pub fn journey_process(
+    state: &AppState,
+    id: &str,
+    token: &str,
+) -> Result<Option<WebProcessRecord>, Problem> {
     if !is_uuid(id) {
-        return None;
+        return Ok(None);
     }
-    let p = state
+    let Some(p) = state
         .shared
         .store
         .web_process_by_id(&id.to_ascii_lowercase())
-        .ok()
-        .flatten()?;
+        .map_err(store_failure)?
+    else {
+        return Ok(None);
+    };
     let token_matches = bool::from(subtle::ConstantTimeEq::ct_eq(
         token.as_bytes(),
         p.token.as_bytes(),
     ));
-    (token_matches && super::in_this_environment(state, &p.tenant_id)).then_some(p)
+    Ok((token_matches && super::in_this_environment(state, &p.tenant_id)?).then_some(p))
 }
 
 /// The journey's process when it still takes a capture: 404 for an unknown id or a wrong
 /// token (or another environment's), 409 when it waits for its document or was completed, 410
 /// once it expired.
 fn open_journey(state: &AppState, id: &str, token: &str) -> Result<WebProcessRecord, Problem> {
-    let p = journey_process(state, id, token).ok_or_else(|| Problem::NotFound {
+    let p = journey_process(state, id, token)?.ok_or_else(|| Problem::NotFound {
         what: "journey: process (or its token)".into(),
     })?;
     if p.awaiting_document() {
