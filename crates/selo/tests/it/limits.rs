@@ -157,6 +157,20 @@ async fn one_tenants_stalled_uploads_do_not_delay_another_tenant() {
     for _ in 0..3 {
         assert_eq!(create_within(&s, &b, &token_b, bounded).await, 200);
     }
+    // While A's places are all held, A's own next upload waits for one of them.
+    let own = s
+        .http
+        .post(s.url("/processes/v1"))
+        .timeout(Duration::from_secs(1))
+        .header("authorization", format!("Bearer {token_a}"))
+        .header("apikey", &a.api_key)
+        .json(&json!({"subject": {"code": "00000000191", "name": "Maria Silva"}, "imageBase64": images::selfie()}))
+        .send()
+        .await;
+    assert!(
+        own.as_ref().is_err_and(reqwest::Error::is_timeout),
+        "tenant A's upload did not wait: {own:?}"
+    );
     drop(stalled);
 }
 

@@ -87,9 +87,11 @@ async fn serve_demo_provisions_once_and_prints_a_next_step() {
         .find(|l| l.contains("process create"))
         .unwrap()
         .trim();
+    let cache = tempfile::tempdir().unwrap();
     let out = Command::new("sh")
         .args(["-c", step])
         .env_remove("SELO_CREDENTIALS")
+        .env("SELO_TOKEN_CACHE", cache.path())
         .output()
         .unwrap();
     assert_eq!(
@@ -197,12 +199,9 @@ async fn the_sdk_onboarding_example_runs_against_the_demo() {
         .with_file_name("examples")
         .join("onboarding");
     if !example.exists() {
-        assert!(
-            std::env::var("CI").is_err(),
-            "the onboarding example must be built under CI (the README's test command, cargo test --workspace, builds it)"
-        );
-        println!(
-            "SKIPPED the_sdk_onboarding_example_runs_against_the_demo: build it with cargo test --workspace"
+        crate::support::skipped(
+            "the_sdk_onboarding_example_runs_against_the_demo",
+            "build it with cargo test --workspace (the README's test command)",
         );
         return;
     }

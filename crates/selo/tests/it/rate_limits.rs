@@ -219,7 +219,6 @@ async fn tenants_default_to_ten_per_second_and_changes_apply_within_a_second() {
     ]);
     let t = Tenant {
         id: id.clone(),
-        account: "acct".into(),
         iss: a["iss"].as_str().unwrap().into(),
         key_id: a["keyId"].as_str().unwrap().into(),
         key_path,

@@ -10,8 +10,6 @@ use tokio::net::{TcpListener, TcpStream};
 /// One received request.
 #[derive(Debug, Clone)]
 pub struct Call {
-    /// Path.
-    pub path: String,
     /// Headers, lower-case names.
     pub headers: HashMap<String, String>,
     /// Body.
@@ -123,11 +121,7 @@ async fn handle(mut stream: TcpStream, state: Arc<State>) {
         } else {
             let now = state.active.fetch_add(1, Ordering::SeqCst) + 1;
             state.max_active.fetch_max(now, Ordering::SeqCst);
-            state.calls.lock().unwrap().push(Call {
-                path,
-                headers,
-                body,
-            });
+            state.calls.lock().unwrap().push(Call { headers, body });
             let (status, delay) = state
                 .script
                 .lock()
