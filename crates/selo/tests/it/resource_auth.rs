@@ -400,28 +400,9 @@ async fn access_tokens_stop_when_their_account_is_disabled_or_their_key_revoked(
     assert_eq!(again.0, 200, "{}", again.2);
     // Revoking the key that signed the assertion ends the token; a token from another key of
     // the same account keeps working.
-    let second = s.data.path().join("second.pem");
-    s.admin(&[
-        "account",
-        "add-key",
-        "--tenant",
-        &t.id,
-        "acct",
-        "--key-out",
-        second.to_str().unwrap(),
-    ]);
-    let mut other = t.clone();
-    other.key_path = second;
+    let other = s.add_key(&t, "second");
     let other_token = s.token(&other).await;
-    s.admin(&[
-        "account",
-        "revoke-key",
-        "--tenant",
-        &t.id,
-        "acct",
-        "--key-id",
-        &t.key_id,
-    ]);
+    s.revoke_key(&t);
     let (d, first) = all_refuse(&s, &t, &token, &web_id, within).await;
     assert!(d.contains("revoked"), "{d}");
     assert!(first < first_within, "refused after {first:?}");

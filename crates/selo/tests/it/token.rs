@@ -268,30 +268,12 @@ async fn lockout_thresholds_are_serve_options() {
 #[tokio::test]
 async fn revoked_keys_get_1_2_6_and_a_new_key_works() {
     let (s, t, aud) = setup().await;
-    let new_key = s.data.path().join("second.pem");
-    let added = s.admin(&[
-        "account",
-        "add-key",
-        "--tenant",
-        &t.id,
-        "acct",
-        "--key-out",
-        new_key.to_str().unwrap(),
-    ]);
-    assert!(added["keyId"].is_string());
-    s.admin(&[
-        "account",
-        "revoke-key",
-        "--tenant",
-        &t.id,
-        "acct",
-        "--key-id",
-        &t.key_id,
-    ]);
+    let second = s.add_key(&t, "second");
+    assert_ne!(second.key_id, t.key_id);
+    s.revoke_key(&t);
     let d = rejected(s.exchange("sandbox", &t.assertion(&aud)).await, "1.2.6");
     assert!(d.contains("revoked"), "{d}");
-    let a = sign_rs256(&new_key, &json!({"alg": "RS256"}), &t.claims(&aud));
-    assert_eq!(s.exchange("sandbox", &a).await.0, 200);
+    assert_eq!(s.exchange("sandbox", &second.assertion(&aud)).await.0, 200);
     // A key of another account is still 1.2.21, not 1.2.6.
     let other = s.tenant();
     let a = sign_rs256(&other.key_path, &json!({"alg": "RS256"}), &t.claims(&aud));

@@ -784,9 +784,8 @@ async fn review_fixes_double_capture_and_permission_order() {
         p["token"].as_str().unwrap(),
         slow_body.len()
     );
-    let addr = s.url("").trim_start_matches("http://").to_string();
-    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut slow = crate::support::raw::connect(&s).await;
+    use tokio::io::AsyncWriteExt;
     slow.write_all(head.as_bytes()).await.unwrap();
     // (Handling a header block takes microseconds; this leaves a loaded machine ample time.)
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -797,15 +796,10 @@ async fn review_fixes_double_capture_and_permission_order() {
         .unwrap_or_default();
     assert!(described.contains("being completed"), "{second:?}");
     slow.write_all(&slow_body).await.unwrap();
-    let mut answer = Vec::new();
-    let mut chunk = [0u8; 4096];
-    while !String::from_utf8_lossy(&answer).contains("\r\n\r\n") {
-        let n = slow.read(&mut chunk).await.unwrap();
-        assert!(n > 0);
-        answer.extend_from_slice(&chunk[..n]);
-    }
-    let answer = String::from_utf8_lossy(&answer).to_string();
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let answer = crate::support::raw::head_of(&mut slow)
+        .await
+        .unwrap_or_default();
+    assert!(answer.starts_with("http/1.1 200"), "{answer}");
     let (_, v) = call(
         &s,
         reqwest::Method::GET,

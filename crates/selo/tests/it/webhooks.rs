@@ -121,41 +121,10 @@ async fn each_auth_mode_sends_the_headers_the_platform_documents() {
     assert!(!calls.last().unwrap().headers.contains_key("authorization"));
 }
 
-/// The delivery log entry of `process`'s event once `done` holds for it (the receiver sees a
-/// call before the server records its answer).
-async fn log_entry_once(
-    s: &Server,
-    t: &Tenant,
-    process: &str,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let log = s.admin(&[
-            "webhook",
-            "deliveries",
-            "--tenant",
-            &t.id,
-            "--process",
-            process,
-        ]);
-        if done(&log[0]) {
-            return log[0].clone();
-        }
-        assert!(std::time::Instant::now() < deadline, "still: {log}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// The delivery log entry of `process`'s event once it is delivered.
-async fn delivered(s: &Server, t: &Tenant, process: &str) -> Value {
-    log_entry_once(s, t, process, |e| e["status"] == "delivered").await
-}
-
 /// Waits until `n` attempts of `process`'s event are recorded (so a retry is scheduled):
 /// its delivery log entry then.
 async fn attempted(s: &Server, t: &Tenant, process: &str, n: usize) -> Value {
-    log_entry_once(s, t, process, |e| {
+    s.delivery_when(t, process, |e| {
         e["attempts"].as_array().is_some_and(|a| a.len() >= n)
     })
     .await
@@ -185,7 +154,7 @@ async fn oauth2_tokens_are_cached_retried_after_a_failure_and_replaced_after_a_4
     let calls = r.wait_for(1, WAIT).await;
     assert_eq!(calls[0].json()["processId"], first.as_str());
     assert_eq!(calls[0].headers["authorization"], "Bearer tok-2");
-    let log = delivered(&s, &t, &first).await;
+    let log = s.delivered(&t, &first).await;
     let attempts = log["attempts"].as_array().unwrap();
     assert!(
         attempts[0]["error"]
@@ -400,10 +369,11 @@ async fn failures_are_retried_at_growing_intervals_and_2xx_stops() {
         let attempts = entry["attempts"].as_array().unwrap();
         parse(&entry["nextAttemptAt"]) - parse(&attempts[attempts.len() - 1]["at"])
     };
-    let entry = log_entry_once(&s, &t, &id, |e| {
-        e["attempts"].as_array().is_some_and(|a| a.len() == 1)
-    })
-    .await;
+    let entry = s
+        .delivery_when(&t, &id, |e| {
+            e["attempts"].as_array().is_some_and(|a| a.len() == 1)
+        })
+        .await;
     assert_eq!(
         due_after(&entry),
         10,
@@ -412,10 +382,11 @@ async fn failures_are_retried_at_growing_intervals_and_2xx_stops() {
     assert_eq!(r.calls().len(), 1);
     s.advance(10).await;
     r.wait_for(2, WAIT).await; // answered 200, but after the 1-s timeout: a failure
-    let entry = log_entry_once(&s, &t, &id, |e| {
-        e["attempts"].as_array().is_some_and(|a| a.len() == 2)
-    })
-    .await;
+    let entry = s
+        .delivery_when(&t, &id, |e| {
+            e["attempts"].as_array().is_some_and(|a| a.len() == 2)
+        })
+        .await;
     assert_eq!(
         due_after(&entry),
         20,
@@ -427,7 +398,7 @@ async fn failures_are_retried_at_growing_intervals_and_2xx_stops() {
     r.wait_for(3, WAIT).await; // 503
     s.advance(40).await;
     r.wait_for(4, WAIT).await; // default 200
-    let entry = delivered(&s, &t, &id).await;
+    let entry = s.delivered(&t, &id).await;
     assert!(
         entry.get("nextAttemptAt").is_none(),
         "a 2xx stops the retries: {entry}"
@@ -472,7 +443,7 @@ async fn exhausted_events_stay_failed_until_replayed() {
     let token = s.token(&t).await;
     let id = create(&s, &t, &token, "00000000191").await;
     r.wait_for(2, WAIT).await;
-    let entry = log_entry_once(&s, &t, &id, |e| e["status"] == "failed").await;
+    let entry = s.delivery_when(&t, &id, |e| e["status"] == "failed").await;
     assert!(
         entry.get("nextAttemptAt").is_none(),
         "failed is final: {entry}"
@@ -482,7 +453,7 @@ async fn exhausted_events_stay_failed_until_replayed() {
     let replayed = s.admin(&["webhook", "replay", "--tenant", &t.id, "--process", &id]);
     assert_eq!(replayed["replayed"], 1);
     r.wait_for(3, WAIT).await;
-    delivered(&s, &t, &id).await;
+    s.delivered(&t, &id).await;
     // Disabled: deliveries pause, recording goes on (CONTRACT §16)…
     s.admin(&["webhook", "disable", "--tenant", &t.id]);
     let paused = create(&s, &t, &token, "00000000191").await;

@@ -2,6 +2,7 @@
 
 pub mod browser;
 pub mod images;
+pub mod raw;
 pub mod receiver;
 
 use base64::Engine;
@@ -210,6 +211,70 @@ impl Server {
             String::from_utf8_lossy(&out.stderr)
         );
         serde_json::from_slice(&out.stdout).expect("admin --json output")
+    }
+
+    /// The delivery log entry of `process`'s webhook event once `done` holds for it (the
+    /// receiver sees a call before the server records its answer), within 10 s.
+    pub async fn delivery_when(
+        &self,
+        t: &Tenant,
+        process: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.admin(&[
+                "webhook",
+                "deliveries",
+                "--tenant",
+                &t.id,
+                "--process",
+                process,
+            ]);
+            if done(&log[0]) {
+                return log[0].clone();
+            }
+            assert!(std::time::Instant::now() < deadline, "still: {log}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The delivery log entry of `process`'s webhook event once it is delivered.
+    pub async fn delivered(&self, t: &Tenant, process: &str) -> Value {
+        self.delivery_when(t, process, |e| e["status"] == "delivered")
+            .await
+    }
+
+    /// A second key for `t`'s account (`account add-key`): `t` signing with it.
+    pub fn add_key(&self, t: &Tenant, name: &str) -> Tenant {
+        let key_path = self.data.path().join(format!("{name}.pem"));
+        let added = self.admin(&[
+            "account",
+            "add-key",
+            "--tenant",
+            &t.id,
+            "acct",
+            "--key-out",
+            key_path.to_str().unwrap(),
+        ]);
+        Tenant {
+            key_path,
+            key_id: added["keyId"].as_str().unwrap().into(),
+            ..t.clone()
+        }
+    }
+
+    /// Revokes the key `t` signs with (`account revoke-key`).
+    pub fn revoke_key(&self, t: &Tenant) {
+        self.admin(&[
+            "account",
+            "revoke-key",
+            "--tenant",
+            &t.id,
+            "acct",
+            "--key-id",
+            &t.key_id,
+        ]);
     }
 
     /// Runs `selo admin ARGS --json` and returns the raw output.
