@@ -233,14 +233,12 @@ impl ApiError {
     }
 
     /// A 410 that means the process ended in error (status 5): every 410 but Selo's retention
-    /// one ([`RETENTION_EXPIRED_CODE`]), which says the data is gone, not how the process ended.
+    /// one ([`RETENTION_EXPIRED_CODE`](selo_wire::error::RETENTION_EXPIRED_CODE)), which says
+    /// the data is gone, not how the process ended.
     pub fn is_ended_in_error(&self) -> bool {
-        self.is_gone() && self.code.as_deref() != Some(RETENTION_EXPIRED_CODE)
+        self.is_gone() && self.code.as_deref() != Some(selo_wire::error::RETENTION_EXPIRED_CODE)
     }
 }
-
-/// The code of a 410 whose data was deleted under the retention policy (CONTRACT §9).
-pub const RETENTION_EXPIRED_CODE: &str = "41002";
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

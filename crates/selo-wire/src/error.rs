@@ -2,6 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The code of a 410 whose data was deleted under the retention policy (CONTRACT §9): the
+/// data is gone, which says nothing of how the process ended.
+pub const RETENTION_EXPIRED_CODE: &str = "41002";
+
 /// `{"error": {...}}`, the body of every 4xx/5xx of the API contract.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorEnvelope {

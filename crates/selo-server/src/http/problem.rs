@@ -152,7 +152,10 @@ fn api_parts(p: &Problem) -> (StatusCode, String, String) {
             ),
         ),
         Problem::NotFinished { reason } => (StatusCode::CONFLICT, s("40901", reason.clone())),
-        Problem::RetentionExpired { reason } => (StatusCode::GONE, s("41002", reason.clone())),
+        Problem::RetentionExpired { reason } => (
+            StatusCode::GONE,
+            s(selo_wire::error::RETENTION_EXPIRED_CODE, reason.clone()),
+        ),
         Problem::BodyTimeout { seconds } => (
             StatusCode::REQUEST_TIMEOUT,
             s(
