@@ -148,35 +148,25 @@ async fn the_lockout_follows_its_flags() {
     let now = s.now().await;
     assert_eq!(code(s.exchange("sandbox", &forged(now)).await), "1.2.21");
     assert_eq!(
-        s.exchange("sandbox", &t.assertion_with(&t.claims_at(&aud, now)))
-            .await
-            .0,
+        s.exchange("sandbox", &t.assertion_at(&aud, now)).await.0,
         200
     );
     // Two within it lock for 120 s.
     assert_eq!(code(s.exchange("sandbox", &forged(now)).await), "1.2.21");
     assert_eq!(
-        code(
-            s.exchange("sandbox", &t.assertion_with(&t.claims_at(&aud, now)))
-                .await
-        ),
+        code(s.exchange("sandbox", &t.assertion_at(&aud, now)).await),
         "1.2.18"
     );
     s.advance(119).await;
     let now = s.now().await;
     assert_eq!(
-        code(
-            s.exchange("sandbox", &t.assertion_with(&t.claims_at(&aud, now)))
-                .await
-        ),
+        code(s.exchange("sandbox", &t.assertion_at(&aud, now)).await),
         "1.2.18"
     );
     s.advance(1).await;
     let now = s.now().await;
     assert_eq!(
-        s.exchange("sandbox", &t.assertion_with(&t.claims_at(&aud, now)))
-            .await
-            .0,
+        s.exchange("sandbox", &t.assertion_at(&aud, now)).await.0,
         200
     );
 }

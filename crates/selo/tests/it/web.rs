@@ -23,6 +23,11 @@ async fn call(
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
+/// `GET path` with `token`.
+async fn get(s: &Server, token: &str, path: &str) -> (u16, Value) {
+    call(s, reqwest::Method::GET, path, Some(token), None).await
+}
+
 fn create_body(cpf: &str) -> Value {
     json!({"callbackUri": "https://example.com/done", "flow": "id", "purpose": "biometryonboarding",
            "person": {"duiType": "DUI_TYPE_BR_CPF", "duiValue": cpf, "friendlyName": "Maria"},
@@ -91,14 +96,7 @@ async fn create_and_read_a_process() {
         7 * 24 * 3600,
         "default 7 days"
     );
-    let (status, got) = call(
-        &s,
-        reqwest::Method::GET,
-        &format!("/client/v1/process/{id}"),
-        Some(&token),
-        None,
-    )
-    .await;
+    let (status, got) = get(&s, &token, &format!("/client/v1/process/{id}")).await;
     assert_eq!(status, 200);
     assert_eq!(got, v);
     let mut one_hour = create_body("00000000191");
@@ -117,14 +115,7 @@ async fn create_and_read_a_process() {
     .unwrap();
     assert_eq!((expires - created).whole_seconds(), 3600);
     // Lookup by clientReference.
-    let (status, found) = call(
-        &s,
-        reqwest::Method::GET,
-        "/client/v1/process?clientReference=web-1",
-        Some(&token),
-        None,
-    )
-    .await;
+    let (status, found) = get(&s, &token, "/client/v1/process?clientReference=web-1").await;
     assert_eq!(status, 200);
     assert_eq!(found["items"].as_array().unwrap().len(), 2);
 }
@@ -244,25 +235,16 @@ async fn auth_flows_ids_and_tenants() {
         "",
     );
     expect_error(
-        &call(
-            &s,
-            reqwest::Method::GET,
-            "/client/v1/process/not-a-uuid",
-            Some(&token),
-            None,
-        )
-        .await,
+        &get(&s, &token, "/client/v1/process/not-a-uuid").await,
         400,
         "3",
         "process id is invalid",
     );
     expect_error(
-        &call(
+        &get(
             &s,
-            reqwest::Method::GET,
+            &token,
             "/client/v1/process/00000000-0000-0000-0000-000000000000",
-            Some(&token),
-            None,
         )
         .await,
         404,
@@ -382,14 +364,7 @@ async fn the_journey_capture_finishes_the_process_with_the_scenario() {
         assert_eq!(status, 200, "{cpf}: {done}");
         assert_eq!(done["redirectUrl"], "https://example.com/done");
         let id = created["process"]["id"].as_str().unwrap();
-        let (_, v) = call(
-            &s,
-            reqwest::Method::GET,
-            &format!("/client/v1/process/{id}"),
-            Some(&token),
-            None,
-        )
-        .await;
+        let (_, v) = get(&s, &token, &format!("/client/v1/process/{id}")).await;
         let p = &v["process"];
         assert_eq!(
             (p["state"].as_str().unwrap(), p["result"].as_str().unwrap()),
@@ -454,20 +429,13 @@ async fn expiry_and_the_selfie_window_follow_the_clock() {
     let id = created["process"]["id"].as_str().unwrap().to_string();
     let selfie_path = format!("/client/v1/process/{id}/selfie");
     expect_error(
-        &call(&s, reqwest::Method::GET, &selfie_path, Some(&token), None).await,
+        &get(&s, &token, &selfie_path).await,
         409,
         "9",
         "not finished",
     );
     s.advance(60).await;
-    let (_, v) = call(
-        &s,
-        reqwest::Method::GET,
-        &format!("/client/v1/process/{id}"),
-        Some(&token),
-        None,
-    )
-    .await;
+    let (_, v) = get(&s, &token, &format!("/client/v1/process/{id}")).await;
     assert_eq!(
         (
             v["process"]["state"].as_str(),
@@ -488,7 +456,7 @@ async fn expiry_and_the_selfie_window_follow_the_clock() {
     for document in ["selfie", "evidenceset"] {
         let path = format!("/client/v1/process/{id}/{document}");
         expect_error(
-            &call(&s, reqwest::Method::GET, &path, Some(&token), None).await,
+            &get(&s, &token, &path).await,
             409,
             "9",
             &format!("expired before the person completed the journey, so it has no {document}"),
@@ -502,7 +470,7 @@ async fn expiry_and_the_selfie_window_follow_the_clock() {
     assert_eq!(capture(&s, &created, &images::b64(&jpeg)).await.0, 200);
     let id = created["process"]["id"].as_str().unwrap().to_string();
     let selfie_path = format!("/client/v1/process/{id}/selfie");
-    let (status, v) = call(&s, reqwest::Method::GET, &selfie_path, Some(&token), None).await;
+    let (status, v) = get(&s, &token, &selfie_path).await;
     assert_eq!(status, 200);
     assert_eq!(v["contentType"], "image/jpeg");
     let bytes = base64::engine::general_purpose::STANDARD
@@ -511,24 +479,14 @@ async fn expiry_and_the_selfie_window_follow_the_clock() {
     assert_eq!(bytes, jpeg);
     s.admin(&["tenant", "set-permissions", &t.id, "evidenceset"]);
     // Permissions are read on every request: the change applies at once.
-    let got = call(&s, reqwest::Method::GET, &selfie_path, Some(&token), None).await;
+    let got = get(&s, &token, &selfie_path).await;
     expect_error(&got, 403, "7", "no permission");
     s.admin(&["tenant", "set-permissions", &t.id, "selfie,evidenceset"]);
     s.advance(8 * 3600 - 1).await;
     let token = s.token(&t).await;
-    assert_eq!(
-        call(&s, reqwest::Method::GET, &selfie_path, Some(&token), None)
-            .await
-            .0,
-        200
-    );
+    assert_eq!(get(&s, &token, &selfie_path).await.0, 200);
     s.advance(1).await;
-    expect_error(
-        &call(&s, reqwest::Method::GET, &selfie_path, Some(&token), None).await,
-        410,
-        "9",
-        "retention",
-    );
+    expect_error(&get(&s, &token, &selfie_path).await, 410, "9", "retention");
 }
 
 #[tokio::test]
@@ -609,14 +567,9 @@ async fn the_evidence_set_is_a_pdf_for_two_hours() {
     let (_, created) = create(&s, &token, &create_body("00000000191")).await;
     let id = created["process"]["id"].as_str().unwrap().to_string();
     let path = format!("/client/v1/process/{id}/evidenceset");
-    expect_error(
-        &call(&s, reqwest::Method::GET, &path, Some(&token), None).await,
-        409,
-        "9",
-        "not finished",
-    );
+    expect_error(&get(&s, &token, &path).await, 409, "9", "not finished");
     assert_eq!(capture(&s, &created, &images::selfie()).await.0, 200);
-    let (status, v) = call(&s, reqwest::Method::GET, &path, Some(&token), None).await;
+    let (status, v) = get(&s, &token, &path).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["contentType"], "application/pdf");
     let pdf = base64::engine::general_purpose::STANDARD
@@ -629,26 +582,14 @@ async fn the_evidence_set_is_a_pdf_for_two_hours() {
         std::fs::write(std::path::Path::new(&dir).join("evidence.pdf"), &pdf).unwrap();
     }
     s.admin(&["tenant", "set-permissions", &t.id, "selfie"]);
-    expect_error(
-        &call(&s, reqwest::Method::GET, &path, Some(&token), None).await,
-        403,
-        "7",
-        "evidenceset",
-    );
+    expect_error(&get(&s, &token, &path).await, 403, "7", "evidenceset");
     s.admin(&["tenant", "set-permissions", &t.id, "selfie,evidenceset"]);
     s.advance(2 * 3600).await;
     let token = s.token(&t).await;
-    expect_error(
-        &call(&s, reqwest::Method::GET, &path, Some(&token), None).await,
-        410,
-        "9",
-        "2 hours",
-    );
+    expect_error(&get(&s, &token, &path).await, 410, "9", "2 hours");
     let selfie = format!("/client/v1/process/{id}/selfie");
     assert_eq!(
-        call(&s, reqwest::Method::GET, &selfie, Some(&token), None)
-            .await
-            .0,
+        get(&s, &token, &selfie).await.0,
         200,
         "the selfie outlives the evidence set"
     );
@@ -708,14 +649,7 @@ async fn a_process_created_without_a_document_waits_for_it_and_takes_it_once() {
     );
     // Now the journey runs, with the scenario of the document that was set.
     assert_eq!(capture(&s, &created, &images::selfie()).await.0, 200);
-    let (_, read) = call(
-        &s,
-        reqwest::Method::GET,
-        &format!("/client/v1/process/{id}"),
-        Some(&token),
-        None,
-    )
-    .await;
+    let (_, read) = get(&s, &token, &format!("/client/v1/process/{id}")).await;
     assert_eq!(read["process"]["result"], "PROCESS_RESULT_INVALID_IDENTITY");
     // A process created with a document does not take another one.
     let (_, normal) = create(&s, &token, &create_body("00000000191")).await;
@@ -754,14 +688,7 @@ async fn review_fixes_double_capture_and_permission_order() {
     statuses.sort();
     assert_eq!(statuses, [200, 409], "{a:?} {b:?}");
     let id = created["process"]["id"].as_str().unwrap();
-    let (_, v) = call(
-        &s,
-        reqwest::Method::GET,
-        &format!("/client/v1/process/{id}/selfie"),
-        Some(&token),
-        None,
-    )
-    .await;
+    let (_, v) = get(&s, &token, &format!("/client/v1/process/{id}/selfie")).await;
     let winner = if a.0 == 200 {
         "image/jpeg"
     } else {
@@ -800,14 +727,7 @@ async fn review_fixes_double_capture_and_permission_order() {
         .await
         .unwrap_or_default();
     assert!(answer.starts_with("http/1.1 200"), "{answer}");
-    let (_, v) = call(
-        &s,
-        reqwest::Method::GET,
-        &format!("/client/v1/process/{id}/selfie"),
-        Some(&token),
-        None,
-    )
-    .await;
+    let (_, v) = get(&s, &token, &format!("/client/v1/process/{id}/selfie")).await;
     assert_eq!(
         v["fileContents"].as_str(),
         Some(slow_image.as_str()),
@@ -816,14 +736,7 @@ async fn review_fixes_double_capture_and_permission_order() {
     // 403 comes before 400 and 404 on the file endpoints.
     s.admin(&["tenant", "set-permissions", &t.id, "evidenceset"]);
     expect_error(
-        &call(
-            &s,
-            reqwest::Method::GET,
-            "/client/v1/process/not-a-uuid/selfie",
-            Some(&token),
-            None,
-        )
-        .await,
+        &get(&s, &token, "/client/v1/process/not-a-uuid/selfie").await,
         403,
         "7",
         "selfie",
