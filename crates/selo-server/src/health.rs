@@ -20,6 +20,17 @@ impl StorageHealth {
         }
     }
 
+    /// A write outside any request (the sweeper's, the webhook worker's) failed: a full
+    /// storage is reported as a refused request's is (`/readyz` 503, one log line per change);
+    /// any other failure is logged as `what` failing.
+    pub fn background_write_failed(&self, what: &str, e: &selo_store::StoreError) {
+        if e.is_storage_full() {
+            self.refused_full();
+        } else {
+            tracing::error!(error = %e, "{what} failed");
+        }
+    }
+
     /// A probe write succeeded: the storage takes writes again.
     pub fn wrote(&self) {
         if self.full.swap(false, Ordering::Relaxed) {

@@ -35,7 +35,9 @@ fn emit_time_events(shared: &Shared, now: i64) -> bool {
         );
     for draft in drafts {
         if let Err(e) = shared.store.record_event(&draft) {
-            tracing::error!(error = %e, "webhooks: recording an event failed");
+            shared
+                .storage
+                .background_write_failed("webhooks: recording an event", &e);
         }
     }
     full
@@ -52,7 +54,9 @@ pub fn sweep(shared: &Shared) -> usize {
 /// deleted.
 fn sweep_retention(shared: &Shared, now: i64) -> usize {
     if let Err(e) = shared.store.purge_used_assertions(now) {
-        tracing::error!(error = %e, "purging expired replay records failed");
+        shared
+            .storage
+            .background_write_failed("purging expired replay records", &e);
     }
     let cutoffs = RetentionCutoffs {
         now,
@@ -64,7 +68,9 @@ fn sweep_retention(shared: &Shared, now: i64) -> usize {
             "personal data past the process window forgotten"
         ),
         Ok(_) => {}
-        Err(e) => tracing::error!(error = %e, "scrubbing personal data failed"),
+        Err(e) => shared
+            .storage
+            .background_write_failed("scrubbing personal data", &e),
     }
     let mut deleted = 0;
     loop {
@@ -84,7 +90,9 @@ fn sweep_retention(shared: &Shared, now: i64) -> usize {
                 return deleted;
             }
             if let Err(e) = shared.store.mark_blob_deleted(blob, now) {
-                tracing::error!(error = %e, "retention sweep: tombstone failed");
+                shared
+                    .storage
+                    .background_write_failed("retention sweep: tombstone", &e);
                 return deleted;
             }
             deleted += 1;

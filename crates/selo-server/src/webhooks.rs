@@ -339,7 +339,9 @@ impl Worker {
             error,
         };
         if let Err(e) = self.shared.store.record_attempt(&record, outcome) {
-            tracing::error!(error = %e, "webhooks: recording an attempt failed");
+            self.shared
+                .storage
+                .background_write_failed("webhooks: recording an attempt", &e);
         }
     }
 

@@ -3,10 +3,12 @@
 //! again once space is freed, without a restart. Runs on a size-limited tmpfs, which needs
 //! root: elsewhere it prints SKIPPED (and fails under `CI=true`, where CI runs as root).
 
+use crate::support::receiver::Receiver;
 use crate::support::{Opts, Server};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 /// A tmpfs of `size` mounted on `dir` until dropped (then the folder is removed).
 struct Tmpfs(std::path::PathBuf);
@@ -111,4 +113,61 @@ async fn a_full_disk_is_507_and_readyz_503_and_writes_resume_when_space_is_freed
     assert_eq!(ready.status(), 200);
     let created = s.api_process(&t, &token, "00000000191").await;
     assert_eq!(created["status"], 3, "{created}");
+}
+
+/// A write refused for space outside any request (here the webhook worker recording a failed
+/// delivery) also makes `/readyz` answer 503, until space is freed.
+#[tokio::test]
+async fn a_full_disk_met_by_the_webhook_worker_makes_readyz_503() {
+    let test = "a_full_disk_met_by_the_webhook_worker_makes_readyz_503";
+    let data = tempfile::tempdir().unwrap();
+    let Some(_mount) = Tmpfs::mount(data.path(), "12m", test) else {
+        return;
+    };
+    let path = data.path().to_path_buf();
+    let s = Server::start_in(
+        data,
+        Opts {
+            manual_clock: true,
+            ..Opts::default()
+        },
+    );
+    let r = Receiver::start().await;
+    r.script(&[(500, Duration::ZERO), (500, Duration::ZERO)]);
+    let t = s.tenant();
+    s.admin(&[
+        "webhook",
+        "set",
+        "--tenant",
+        &t.id,
+        "--url",
+        &r.url,
+        "--retry-interval",
+        "10",
+    ]);
+    let token = s.token(&t).await;
+    let id = s.api_process(&t, &token, "00000000191").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.delivery_when(&t, &id, |e| {
+        e["attempts"].as_array().is_some_and(|a| !a.is_empty())
+    })
+    .await;
+
+    fill(&path);
+    s.advance(10).await;
+    r.wait_for(2, Duration::from_secs(10)).await;
+    // The worker's write of the second attempt is refused; no request wrote meanwhile.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while s.http.get(s.url("/readyz")).send().await.unwrap().status() != 503 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "/readyz never said the storage is full"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    std::fs::remove_file(path.join("filler")).unwrap();
+    let ready = s.http.get(s.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
 }
