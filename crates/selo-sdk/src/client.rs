@@ -445,10 +445,13 @@ impl Client {
     pub async fn token(&self) -> Result<TokenResponse, Error> {
         let cached = self.cached_token().await?;
         let mut response = cached.response.clone();
+        // Rounded up: a token just issued for 3600 s says 3600, not 3599.
         response.expires_in = cached
             .expires_at
             .duration_since(self.inner.clock.now())
-            .map_or(0, |left| left.as_secs());
+            .map_or(0, |left| {
+                left.as_secs() + u64::from(left.subsec_nanos() > 0)
+            });
         Ok(response)
     }
 

@@ -273,14 +273,16 @@ pub trait Store: Send + Sync {
         reference: &str,
         limit: usize,
     ) -> StoreResult<Vec<WebProcessRecord>>;
-    /// Records the person's capture, once and only before the process expires (the capture's
-    /// `at` is compared with `expiresAt` in the same statement): `false` otherwise.
+    /// Records the person's capture, once, only before the process expires (the capture's
+    /// `at` is compared with the expiry in the same statement) and never once its personal
+    /// data were forgotten: `false` otherwise.
     fn complete_web_process(
         &self,
         process: &WebProcessRecord,
         event: Option<&EventDraft>,
     ) -> StoreResult<bool>;
-    /// Sets the document of a process created without one, once: `false` when it had one.
+    /// Sets the document of a process created without one, once: `false` when it had one or
+    /// its personal data were forgotten.
     fn set_web_document(&self, process: &WebProcessRecord) -> StoreResult<bool>;
 
     /// Stores a new magic link, completing its idempotency record in the same transaction.
@@ -293,7 +295,8 @@ pub trait Store: Send + Sync {
     fn magic_link(&self, tenant_id: &str, token: &str) -> StoreResult<Option<MagicLinkRecord>>;
     /// A magic link by token alone (the journey: the token is the credential).
     fn magic_link_by_token(&self, token: &str) -> StoreResult<Option<MagicLinkRecord>>;
-    /// Records the journey's capture, once: `false` when the link was already used.
+    /// Records the journey's capture, once: `false` when the link was already used or its
+    /// personal data were forgotten (a scrub and a capture never overwrite each other).
     fn complete_magic_link(&self, link: &MagicLinkRecord) -> StoreResult<bool>;
 
     /// Blobs whose retention window ended and that were not deleted yet (at most `limit` per

@@ -652,6 +652,14 @@ impl SqliteStore {
     }
 }
 
+/// Columns an older binary leaves empty when it runs on a migrated database (migrations are
+/// expand-only, so a rollback keeps working): filled in at every open, as their migration
+/// filled the rows before it.
+const BACKFILL: &str = r#"
+UPDATE web_processes SET finished_at = COALESCE(json_extract(record, '$.capture.at'), json_extract(record, '$.expiresAt')) WHERE finished_at IS NULL;
+UPDATE magic_links SET finished_at = COALESCE(json_extract(record, '$.capture.at'), created_at) WHERE finished_at IS NULL;
+"#;
+
 fn migrate(conn: &mut Connection) -> StoreResult<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let version: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -659,6 +667,7 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", i + 1)?;
     }
+    tx.execute_batch(BACKFILL)?;
     tx.commit()?;
     Ok(())
 }
@@ -1206,7 +1215,7 @@ impl Store for SqliteStore {
         self.write(|c| {
             let n = c
                 .prepare_cached(
-                    "UPDATE web_processes SET record = ?2 WHERE id = ?1 AND json_extract(record, '$.person.duiValue') = ''",
+                    "UPDATE web_processes SET record = ?2 WHERE id = ?1 AND scrubbed_at IS NULL AND json_extract(record, '$.person.duiValue') = ''",
                 )?
                 .execute(params![p.id, record])?;
             Ok(n == 1)

@@ -787,6 +787,33 @@ fn sqlite_store_meets_the_contract() {
     webhook_queue_contract(&store);
 }
 
+/// A journey written by an older binary (no `finished_at`) can still be captured, and is still
+/// forgotten in time, once this version opens the database again.
+#[test]
+fn sqlite_fills_in_what_an_older_binary_left_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("selo.db");
+    let mut p = web_process("old-1", "t1");
+    p.expires_at = 1_000;
+    {
+        let store = SqliteStore::open(&path, Durability::Normal).unwrap();
+        store.create_tenant(&tenant("t1", "sandbox")).unwrap();
+        store.insert_web_process(&p, None).unwrap();
+    }
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("UPDATE web_processes SET finished_at = NULL", [])
+        .unwrap();
+    let store = SqliteStore::open(&path, Durability::Normal).unwrap();
+    let mut captured = p.clone();
+    captured.capture = Some(WebCapture {
+        at: 999,
+        scenario: Scenario::Approved,
+        image_type: "image/png".into(),
+    });
+    assert!(store.complete_web_process(&captured, None).unwrap());
+}
+
 #[test]
 fn sqlite_store_persists_across_reopen_and_migrates_once() {
     let dir = tempfile::tempdir().unwrap();

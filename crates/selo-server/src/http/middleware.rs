@@ -70,7 +70,9 @@ async fn drain(mut body: axum::body::Body, max_bytes: u64) {
 
 /// How long the rest of a body a handler did not read (its request failed its credentials or
 /// rate limit) is drained, so that a client still sending receives the answer instead of a
-/// reset connection; a body that does not come is abandoned then.
+/// reset connection; a body that does not come is abandoned then. A body refused for its
+/// declared size is drained for the request timeout instead: its client is sending a large
+/// body on purpose, perhaps slowly.
 const UNREAD_DRAIN_WINDOW: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A request body that records when it has been read to its end; dropped unread, it drains
@@ -79,6 +81,7 @@ struct WatchedBody {
     inner: axum::body::Body,
     progress: Arc<BodyProgress>,
     drain_bytes: u64,
+    drain_window: std::time::Duration,
 }
 
 /// How far the reading of a request's body got.
@@ -99,7 +102,7 @@ impl Drop for WatchedBody {
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let max_bytes = self.drain_bytes;
             runtime.spawn(tokio::time::timeout(
-                UNREAD_DRAIN_WINDOW,
+                self.drain_window,
                 drain(rest, max_bytes),
             ));
         }
@@ -187,24 +190,31 @@ pub async fn around(State(state): State<AppState>, mut req: Request, next: Next)
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let limit = state.shared.body_limit;
+    let too_large = declared_len.is_some_and(|n| n > limit as u64);
     let progress = Arc::new(BodyProgress::default());
     // A request without a body (most GETs) needs no watching.
     let req = if req.body().is_end_stream() {
         progress.arrived.store(true, Ordering::Relaxed);
         req
     } else {
-        let drain_bytes = UNREAD_DRAIN_FACTOR * state.shared.body_limit as u64;
+        let drain_bytes = UNREAD_DRAIN_FACTOR * limit as u64;
+        let drain_window = if too_large {
+            state.shared.request_timeout
+        } else {
+            UNREAD_DRAIN_WINDOW
+        };
         req.map(|inner| {
             axum::body::Body::new(WatchedBody {
                 inner,
                 progress: progress.clone(),
                 drain_bytes,
+                drain_window,
             })
         })
     };
 
-    let limit = state.shared.body_limit;
-    let mut res = if declared_len.is_some_and(|n| n > limit as u64) {
+    let mut res = if too_large {
         // Answered at once; the unread body is drained by the watched body when `req` drops.
         drop(req);
         let mut r = Response::new(axum::body::Body::empty());

@@ -167,7 +167,8 @@ pub async fn capture(
                 .complete_magic_link(&done)
                 .map_err(store_failure)
         },
-        used,
+        // Refused: used meanwhile (409), or forgotten meanwhile (410), as the link says now.
+        || open_link(state, token).err().unwrap_or_else(used),
     )?;
     Ok(done)
 }
