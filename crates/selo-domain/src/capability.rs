@@ -24,11 +24,13 @@ pub enum Capability {
     Selfie,
     /// Magic Link (`x-api-key`).
     MagicLink,
+    /// **[ext]** Enrolment in the identity base (`/identities/v1`, CONTRACT §17).
+    Enroll,
 }
 
 impl Capability {
     /// Every capability, in the order the CLI documents them.
-    pub const ALL: [Capability; 9] = [
+    pub const ALL: [Capability; 10] = [
         Capability::Liveness,
         Capability::Identity,
         Capability::RiskScore,
@@ -38,6 +40,7 @@ impl Capability {
         Capability::Age,
         Capability::Selfie,
         Capability::MagicLink,
+        Capability::Enroll,
     ];
 
     /// The CLI / storage spelling.
@@ -52,6 +55,7 @@ impl Capability {
             Capability::Age => "age",
             Capability::Selfie => "selfie",
             Capability::MagicLink => "magiclink",
+            Capability::Enroll => "enroll",
         }
     }
 }

@@ -205,6 +205,9 @@ pub enum Problem {
     /// The platform cannot serve the request now: overloaded, or the request took longer than
     /// the per-request timeout after its body arrived (503 `50301`).
     Unavailable,
+    /// The request needs the local face engines and their models are not installed (503
+    /// `50302`, CONTRACT §17).
+    EnginesMissing,
 }
 
 impl Problem {

@@ -2,6 +2,8 @@
 
 use crate::capability::{Capabilities, Capability};
 use crate::scenario::Scenario;
+use crate::verification::{IdentityResult, LocalVerdict, Outcome};
+use selo_wire::analysis::ProcessAnalysis;
 use selo_wire::process::{ApiProcess, ResultValue};
 use serde::{Deserialize, Serialize};
 
@@ -9,10 +11,15 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum ProcessKind {
-    /// Onboarding (`subject` + selfie): the scenario's engines decide.
+    /// Onboarding (`subject` + selfie) decided by a §8 scenario.
     Onboarding {
         /// The engines' scenario.
         scenario: Scenario,
+    },
+    /// Onboarding decided by the local engines (CONTRACT §17).
+    Local {
+        /// What they concluded.
+        verdict: LocalVerdict,
     },
     /// Transactional 1:1 (`references` + selfie).
     Transactional {
@@ -22,7 +29,7 @@ pub enum ProcessKind {
 }
 
 /// A stored process of the API contract.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProcessRecord {
     /// Process id (UUID).
@@ -43,6 +50,9 @@ pub struct ProcessRecord {
     pub completes_at: Option<i64>,
     /// Media type of the stored selfie.
     pub image_type: String,
+    /// What the local engines measured (`None`: the scenario engine decided).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<ProcessAnalysis>,
 }
 
 impl ProcessRecord {
@@ -57,11 +67,28 @@ impl ProcessRecord {
 
     /// The API status at `now` (1 processing, 2 divergence, 3 finished, 5 error).
     pub fn status_at(&self, now: i64) -> u8 {
-        match &self.kind {
+        match self.outcome() {
             _ if self.running_at(now) => 1,
-            ProcessKind::Onboarding { scenario } => scenario.outcome().status,
-            ProcessKind::Transactional { .. } => 3,
+            Some(outcome) => outcome.status,
+            None => 3,
         }
+    }
+
+    /// What the engine that decided an onboarding process concluded (`None`: transactional).
+    /// The one seam between the engines and what the contracts render.
+    pub fn outcome(&self) -> Option<Outcome> {
+        match &self.kind {
+            ProcessKind::Onboarding { scenario } => Some(scenario.outcome()),
+            ProcessKind::Local { verdict } => Some(verdict.outcome()),
+            ProcessKind::Transactional { .. } => None,
+        }
+    }
+
+    /// `GET /processes/v1/{id}/analysis`: what ran and what it measured.
+    pub fn analysis(&self) -> ProcessAnalysis {
+        self.analysis
+            .clone()
+            .unwrap_or_else(ProcessAnalysis::scenario)
     }
 
     /// The process as the API contract shows it at `now`, with the output rules of §5:
@@ -86,13 +113,15 @@ impl ProcessRecord {
         let result = |r: &str| ResultValue {
             result: r.to_string(),
         };
-        match &self.kind {
-            ProcessKind::Transactional { matched } => {
+        match (&self.kind, self.outcome()) {
+            (ProcessKind::Transactional { matched }, _) => {
                 view.biometry_token = Some(result(if *matched { "true" } else { "false" }));
             }
-            ProcessKind::Onboarding { scenario } => {
-                let outcome = scenario.outcome();
-                let identity = outcome.identity.filter(|_| caps.has(Capability::Identity));
+            (_, Some(outcome)) => {
+                let identity = outcome
+                    .identity
+                    .filter(|_| caps.has(Capability::Identity))
+                    .map(IdentityResult::as_str);
                 view.unico_id = identity.map(result);
                 if identity != Some("yes") {
                     view.liveness = Some(if !caps.has(Capability::Liveness) || outcome.live {
@@ -105,9 +134,10 @@ impl ProcessRecord {
                     view.score = outcome.score;
                 }
                 if caps.has(Capability::BehaviorAlert) {
-                    view.identity_fraudsters = outcome.behavior_alert.map(result);
+                    view.identity_fraudsters = outcome.behavior_alert.map(|a| result(a.as_str()));
                 }
             }
+            (_, None) => {}
         }
         view
     }
@@ -138,6 +168,7 @@ mod tests {
             client_reference: None,
             completes_at: scenario.completes_after().map(|s| 100 + s),
             image_type: "image/jpeg".into(),
+            analysis: None,
         }
     }
 

@@ -1,5 +1,6 @@
 //! The deterministic sandbox engines (CONTRACT §8): the person's CPF picks the outcome.
 
+use crate::verification::{IdentityResult, Outcome};
 use serde::{Deserialize, Serialize};
 
 /// Seconds after creation at which the async scenario finishes.
@@ -39,32 +40,23 @@ pub const SANDBOX_TABLE: [(&str, Scenario); 8] = [
     ("00000000868", Scenario::AsyncBehaviorAlert),
 ];
 
-/// What the identity and liveness engines conclude for a scenario, once finished.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EngineOutcome {
-    /// API status once finished: 2, 3 or 5.
-    pub status: u8,
-    /// `unicoId.result` (`None` when the process errored).
-    pub identity: Option<&'static str>,
-    /// Whether liveness passed.
-    pub live: bool,
-    /// Risk score when inconclusive.
-    pub score: Option<i32>,
-    /// Behavior alert (`identityFraudsters.result`), async scenario only.
-    pub behavior_alert: Option<&'static str>,
-}
-
 impl Scenario {
-    /// The scenario for a person code. In a sandbox the CPF picks it and anything else is
-    /// approved; outside a sandbox every person is approved (Selo has no real engines yet).
+    /// The scenario for a person code on the scenario engine. In a sandbox the CPF picks it
+    /// and anything else is approved; outside a sandbox every person is approved (only the
+    /// journeys still run on the scenario engine in production: CONTRACT §17's next step).
     pub fn for_person(code: &str, sandbox: bool) -> Scenario {
         if !sandbox {
             return Scenario::Approved;
         }
+        Scenario::listed(code).unwrap_or(Scenario::Approved)
+    }
+
+    /// The scenario of one of the eight §8 CPFs.
+    pub fn listed(code: &str) -> Option<Scenario> {
         SANDBOX_TABLE
             .iter()
             .find(|(cpf, _)| *cpf == code)
-            .map_or(Scenario::Approved, |(_, s)| *s)
+            .map(|(_, s)| *s)
     }
 
     /// The kebab-case name.
@@ -87,47 +79,47 @@ impl Scenario {
     }
 
     /// The engines' conclusion once finished.
-    pub fn outcome(self) -> EngineOutcome {
-        let base = EngineOutcome {
+    pub fn outcome(self) -> Outcome {
+        let base = Outcome {
             status: 3,
-            identity: Some("yes"),
+            identity: Some(IdentityResult::Yes),
             live: true,
             score: None,
             behavior_alert: None,
         };
         match self {
             Scenario::Approved => base,
-            Scenario::IdentityDenied => EngineOutcome {
-                identity: Some("no"),
+            Scenario::IdentityDenied => Outcome {
+                identity: Some(IdentityResult::No),
                 ..base
             },
-            Scenario::LivenessFailed => EngineOutcome {
-                identity: Some("inconclusive"),
+            Scenario::LivenessFailed => Outcome {
+                identity: Some(IdentityResult::Inconclusive),
                 live: false,
                 ..base
             },
-            Scenario::InconclusivePositiveScore => EngineOutcome {
-                identity: Some("inconclusive"),
+            Scenario::InconclusivePositiveScore => Outcome {
+                identity: Some(IdentityResult::Inconclusive),
                 score: Some(50),
                 ..base
             },
-            Scenario::InconclusiveNegativeScore => EngineOutcome {
-                identity: Some("inconclusive"),
+            Scenario::InconclusiveNegativeScore => Outcome {
+                identity: Some(IdentityResult::Inconclusive),
                 score: Some(-60),
                 ..base
             },
-            Scenario::Divergence => EngineOutcome {
+            Scenario::Divergence => Outcome {
                 status: 2,
-                identity: Some("inconclusive"),
+                identity: Some(IdentityResult::Inconclusive),
                 ..base
             },
-            Scenario::ProcessingError => EngineOutcome {
+            Scenario::ProcessingError => Outcome {
                 status: 5,
                 identity: None,
                 ..base
             },
-            Scenario::AsyncBehaviorAlert => EngineOutcome {
-                behavior_alert: Some("yes"),
+            Scenario::AsyncBehaviorAlert => Outcome {
+                behavior_alert: Some(IdentityResult::Yes),
                 ..base
             },
         }

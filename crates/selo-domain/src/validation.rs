@@ -176,6 +176,26 @@ impl Checker {
         }
     }
 
+    /// A required CPF or CURP at `obj[key]` (`path` in messages).
+    fn person_code(
+        &mut self,
+        obj: &Map<String, Value>,
+        key: &str,
+        path: &str,
+    ) -> Option<PersonCode> {
+        let raw = self.required_text(obj, key, path, "20005")?;
+        let parsed = parse_person_code(raw);
+        if parsed.is_none() {
+            self.push(
+                path,
+                FieldReason::Invalid,
+                "20507",
+                format!("{path} is not a valid CPF (11 digits, no dots or dashes) or CURP (18 characters); check the digits"),
+            );
+        }
+        parsed
+    }
+
     fn subject(&mut self, subject: Option<&Value>, required: bool) -> Option<ValidSubject> {
         let obj = match subject {
             None | Some(Value::Null) if !required => return None,
@@ -199,20 +219,7 @@ impl Checker {
                 return None;
             }
         };
-        let code = self
-            .required_text(obj, "code", "subject.code", "20005")
-            .and_then(|raw| {
-                let parsed = parse_person_code(raw);
-                if parsed.is_none() {
-                    self.push(
-                        "subject.code",
-                        FieldReason::Invalid,
-                        "20507",
-                        "subject.code is not a valid CPF (11 digits, no dots or dashes) or CURP (18 characters); check the digits".into(),
-                    );
-                }
-                parsed
-            });
+        let code = self.person_code(obj, "code", "subject.code");
         let name = self
             .required_text(obj, "name", "subject.name", "20006")
             .and_then(|n| {
@@ -509,10 +516,73 @@ pub fn validate_create(body: &Value) -> Result<ValidCreate, Problem> {
     }
 }
 
+/// A validated enrolment (`POST /identities/v1`, CONTRACT §17).
+#[derive(Debug, Clone)]
+pub struct ValidEnrolment {
+    /// The person's code.
+    pub code: PersonCode,
+    /// The face.
+    pub image: CheckedImage,
+}
+
+/// Validates an enrolment body (already known to be a JSON object): `code`, then
+/// `imageBase64` with a create's image checks.
+pub fn validate_enrolment(body: &Value) -> Result<ValidEnrolment, Problem> {
+    let empty = Map::new();
+    let obj = body.as_object().unwrap_or(&empty);
+    let mut c = Checker {
+        problems: Vec::new(),
+    };
+    let code = c.person_code(obj, "code", "code");
+    let image = c.image(obj.get("imageBase64"), "imageBase64", "20009");
+    for key in obj
+        .keys()
+        .filter(|k| !["code", "imageBase64"].contains(&k.as_str()))
+    {
+        c.push(
+            key,
+            FieldReason::Invalid,
+            "20003",
+            format!("{key} is not a field of an enrolment; send code and imageBase64"),
+        );
+    }
+    match (code, image) {
+        (Some(code), Some(image)) if c.problems.is_empty() => Ok(ValidEnrolment { code, image }),
+        _ => Err(Problem::Invalid(c.problems)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_enrolment_names_each_bad_field() {
+        let problems = |body: Value| match validate_enrolment(&body) {
+            Err(Problem::Invalid(p)) => p
+                .into_iter()
+                .map(|f| (f.field, f.reason))
+                .collect::<Vec<_>>(),
+            Ok(_) => panic!("accepted {body}"),
+            Err(other) => panic!("{other:?}"),
+        };
+        assert_eq!(
+            problems(json!({"code": "00000000190", "imageBase64": "", "extra": 1})),
+            [
+                ("code".to_string(), FieldReason::Invalid),
+                ("imageBase64".to_string(), FieldReason::Required),
+                ("extra".to_string(), FieldReason::Invalid),
+            ]
+        );
+        assert_eq!(
+            problems(json!({})),
+            [
+                ("code".to_string(), FieldReason::Required),
+                ("imageBase64".to_string(), FieldReason::Required),
+            ]
+        );
+    }
 
     fn fields(body: Value) -> Vec<(String, &'static str)> {
         match validate_create(&body) {

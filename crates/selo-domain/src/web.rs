@@ -5,6 +5,7 @@ use crate::person_code::{is_valid_cpf, is_valid_curp};
 use crate::problem::{FieldProblem, Problem};
 use crate::scenario::Scenario;
 use crate::validation::{MAX_CLIENT_REFERENCE_CHARS, is_uuid};
+use crate::verification::IdentityResult;
 use selo_wire::error::FieldReason;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -233,15 +234,15 @@ impl WebProcessRecord {
                 "NO"
             });
             auth["authenticationResult"] = json!(match outcome.identity {
-                Some("yes") => "AUTHENTICATION_RESULT_POSITIVE",
-                Some("inconclusive") => "AUTHENTICATION_RESULT_INCONCLUSIVE",
+                Some(IdentityResult::Yes) => "AUTHENTICATION_RESULT_POSITIVE",
+                Some(IdentityResult::Inconclusive) => "AUTHENTICATION_RESULT_INCONCLUSIVE",
                 _ => "AUTHENTICATION_RESULT_UNSPECIFIED",
             });
             if let Some(score) = outcome.score {
                 auth["scoreEngineResult"] =
                     json!({"scoreEnabled": "SCORE_ENABLED_TRUE", "score": score});
             }
-            if outcome.behavior_alert.is_some() {
+            if outcome.behavior_alert == Some(IdentityResult::Yes) {
                 // CONTRACT §8: an alert reads YES (INCONCLUSIVE would be "no alert").
                 auth["identityFraudstersResult"] = json!("TRUST_RESULT_YES");
             }

@@ -14,10 +14,11 @@ pub mod catalogue;
 pub mod detect;
 pub mod pixels;
 pub mod quality;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 use crate::catalogue::{DETECTOR, EMBEDDER, Model, ModelInfo};
 use selo_domain::image::ImageFormat;
-use serde::Serialize;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -49,15 +50,7 @@ pub struct Engine {
     models: Vec<ModelInfo>,
 }
 
-/// A face as the analysis shows it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct FaceBox {
-    /// `[x, y, width, height]` in image pixels, rounded.
-    #[serde(rename = "box")]
-    pub bounds: [i32; 4],
-    /// Detection confidence, 0..1 (three decimals).
-    pub score: f32,
-}
+pub use selo_wire::analysis::FaceBox;
 
 /// What the engines saw in one selfie. Its `Debug` leaves out the embedding.
 #[derive(Clone)]
@@ -88,7 +81,7 @@ impl std::fmt::Debug for Analysis {
 
 impl Analysis {
     /// The first gate that failed, if any.
-    pub fn refused(&self) -> Option<selo_domain::verification::GateReason> {
+    pub fn refused(&self) -> Option<selo_wire::analysis::GateReason> {
         self.gates.iter().find(|g| !g.passed).map(|g| g.name)
     }
 }
@@ -158,7 +151,7 @@ impl Engine {
         let pose = faces.first().map(align::Pose::of);
         let chip = pose.map(|p| align::chip(&image, p));
         let gates = quality::gates(image.width, image.height, &faces, chip.as_ref(), pose);
-        let passed = gates.len() == selo_domain::verification::GateReason::ALL.len()
+        let passed = gates.len() == selo_wire::analysis::GateReason::ALL.len()
             && gates.iter().all(|g| g.passed);
         let liveness = chip.as_ref().filter(|_| passed).map(quality::liveness);
         tick("gates");

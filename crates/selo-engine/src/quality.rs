@@ -4,7 +4,7 @@
 
 use crate::align::{CHIP_SIDE, Chip, Pose};
 use crate::detect::Face;
-use selo_domain::verification::GateReason;
+use selo_wire::analysis::GateReason;
 use serde::Serialize;
 
 /// A second face at least this share of the largest one's area is a second person.
@@ -28,18 +28,8 @@ pub const MAX_GLARE: f32 = 0.25;
 /// Blue over red (0..255) at which the face has a screen's cast (skin is red over blue).
 pub const MAX_BLUE_CAST: f32 = 8.0;
 
-/// One gate's measurement against its threshold.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Gate {
-    /// The gate (its reason when it fails).
-    pub name: GateReason,
-    /// Whether it passed.
-    pub passed: bool,
-    /// What was measured.
-    pub value: f32,
-    /// The threshold it was held to.
-    pub threshold: f32,
-}
+/// One gate's measurement against its threshold (the explanation's wire type).
+pub use selo_wire::analysis::GateResult as Gate;
 
 /// The gates that ran, in order, up to the first that failed.
 pub fn gates(

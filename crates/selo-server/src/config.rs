@@ -34,6 +34,8 @@ pub struct EnvironmentConfig {
 pub struct ServerConfig {
     /// Data directory (database, blobs, keys).
     pub data_dir: PathBuf,
+    /// The local engines' models (`DATA/models` by default; CONTRACT §17).
+    pub models_dir: PathBuf,
     /// The environments, one listener each.
     pub environments: Vec<EnvironmentConfig>,
     /// Start a manual clock (test rigs only).
@@ -64,6 +66,7 @@ impl ServerConfig {
     /// lock for 15 min.
     pub fn new(data_dir: PathBuf, environments: Vec<EnvironmentConfig>) -> Self {
         ServerConfig {
+            models_dir: data_dir.join("models"),
             data_dir,
             environments,
             manual_clock: false,

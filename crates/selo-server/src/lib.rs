@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod caches;
 pub mod config;
+pub mod engines;
 pub mod environment;
 pub mod faults;
 pub mod health;

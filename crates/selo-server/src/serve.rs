@@ -117,6 +117,7 @@ pub async fn start(config: &ServerConfig) -> anyhow::Result<ServeHandle> {
         key_cache: Default::default(),
         credentials: Default::default(),
         decode_permits: tokio::sync::Semaphore::new(DECODE_PERMITS),
+        engines: crate::engines::LocalEngines::load(&config.models_dir),
         uploads: Default::default(),
         metrics: Default::default(),
         storage: Default::default(),

@@ -34,6 +34,8 @@ pub struct Shared {
     pub key_cache: crate::caches::KeyCache,
     /// Service accounts' configuration by environment and `iss`, per configuration epoch.
     pub credentials: crate::caches::EpochCache<crate::services::token::Credentials>,
+    /// The local face engines (CONTRACT §17).
+    pub engines: crate::engines::LocalEngines,
     /// Bounds how many images are decoded at once (memory and CPU on the create path).
     pub decode_permits: tokio::sync::Semaphore,
     /// Bounds how many image-carrying requests of each tenant hold their body in memory at once.

@@ -7,6 +7,7 @@
 //! thread (perf-limits §4: inline rusqlite beats `spawn_blocking` and sqlx).
 
 pub mod blobs;
+pub mod faces;
 pub mod model;
 pub mod private_fs;
 pub mod sqlite;
@@ -110,8 +111,9 @@ pub struct LockoutPolicy {
     pub duration_seconds: i64,
 }
 
-/// Everything Selo persists.
-pub trait Store: Send + Sync {
+/// Everything Selo persists. Its roles are being split into their own traits (CONTRACT §18):
+/// [`faces::Faces`] and [`faces::FaceSearch`] so far.
+pub trait Store: faces::Faces + faces::FaceSearch + Send + Sync {
     /// Checks that the store answers (`/readyz`).
     fn ping(&self) -> StoreResult<()>;
 
@@ -196,11 +198,13 @@ pub trait Store: Send + Sync {
     /// Revokes an API key.
     fn revoke_api_key(&self, id: &str, at: i64) -> StoreResult<()>;
 
-    /// Stores a new process (durably, before the create is answered), completing its
-    /// idempotency record in the same transaction when there is one.
+    /// Stores a new process (durably, before the create is answered) with its face embedding
+    /// when the local engines made one, completing its idempotency record in the same
+    /// transaction when there is one.
     fn insert_process(
         &self,
         process: &ProcessRecord,
+        face: Option<&[f32]>,
         idempotency: Option<IdempotencyCompletion<'_>>,
         event: Option<&EventDraft>,
     ) -> StoreResult<()>;
@@ -252,6 +256,12 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<()>;
     /// Sets a tenant's Web & SDK flows.
     fn set_tenant_flows(&self, tenant_id: &str, flows: &[String]) -> StoreResult<()>;
+    /// Sets a tenant's engine set and match thresholds (CONTRACT §17).
+    fn set_tenant_engines(
+        &self,
+        tenant_id: &str,
+        engines: selo_domain::verification::EngineSettings,
+    ) -> StoreResult<()>;
     /// Sets a tenant's Web & SDK permissions.
     fn set_tenant_permissions(&self, tenant_id: &str, permissions: &[String]) -> StoreResult<()>;
 

@@ -1,7 +1,7 @@
 //! Stored records other than processes (which are domain records).
 
 /// A tenant: the unit that owns accounts, keys and processes, in one environment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Tenant {
     /// Tenant id (UUID).
     pub id: String,
@@ -17,6 +17,8 @@ pub struct Tenant {
     pub permissions: Option<Vec<String>>,
     /// Retention windows.
     pub retention: selo_domain::retention::Retention,
+    /// Engine set and match thresholds (CONTRACT §17).
+    pub engines: selo_domain::verification::EngineSettings,
     /// Creation time, Unix seconds.
     pub created_at: i64,
 }

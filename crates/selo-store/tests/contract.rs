@@ -55,6 +55,7 @@ fn tenant(id: &str, env: &str) -> Tenant {
         flows: None,
         permissions: None,
         retention: Default::default(),
+        engines: Default::default(),
     }
 }
 
@@ -92,6 +93,7 @@ fn process(id: &str, tenant_id: &str) -> ProcessRecord {
         client_reference: Some("ref-1".into()),
         completes_at: None,
         image_type: "image/jpeg".into(),
+        analysis: None,
     }
 }
 
@@ -305,9 +307,9 @@ fn contract(store: &dyn Store) {
 
     // Processes are tenant-scoped.
     let p = process("p1", "t1");
-    store.insert_process(&p, None, None).unwrap();
+    store.insert_process(&p, None, None, None).unwrap();
     assert!(matches!(
-        store.insert_process(&p, None, None),
+        store.insert_process(&p, None, None, None),
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(store.process("t1", "p1").unwrap().unwrap(), p);
@@ -327,7 +329,7 @@ fn contract(store: &dyn Store) {
     for (i, id) in ["p2", "p3", "p4"].iter().enumerate() {
         let mut q = process(id, "t1");
         q.created_at = 20 + i as i64;
-        store.insert_process(&q, None, None).unwrap();
+        store.insert_process(&q, None, None, None).unwrap();
     }
     let found: Vec<String> = store
         .processes_by_reference("t1", "ref-1", 3)
@@ -469,6 +471,7 @@ fn contract(store: &dyn Store) {
     store
         .insert_process(
             &process("p5", "t1"),
+            None,
             Some(IdempotencyCompletion {
                 scope,
                 response: &response,
@@ -523,6 +526,7 @@ fn contract(store: &dyn Store) {
         store
             .insert_process(
                 &process("p5", "t1"),
+                None,
                 Some(IdempotencyCompletion {
                     scope,
                     response: &response,
@@ -572,6 +576,14 @@ fn due_ids(store: &dyn Store, now: i64, limit: usize) -> Vec<String> {
 
 /// Personal data of journeys are forgotten when the process window after they finished ends;
 /// the tombstone stays.
+/// Retention cutoffs at `now` with the default windows.
+fn cutoffs_at(now: i64) -> RetentionCutoffs {
+    RetentionCutoffs {
+        now,
+        defaults: selo_domain::retention::Retention::default(),
+    }
+}
+
 fn personal_data_contract(store: &dyn Store) {
     let mut p = web_process("pd-1", "wa");
     p.person.friendly_name = Some("Maria".into());
@@ -579,18 +591,16 @@ fn personal_data_contract(store: &dyn Store) {
     p.expires_at = 1_000;
     store.insert_web_process(&p, None).unwrap();
     let window = selo_domain::retention::Retention::default().process;
-    let at = |now: i64| RetentionCutoffs {
-        now,
-        defaults: selo_domain::retention::Retention::default(),
-    };
     // (Journeys of other parts of the contract that finished earlier go first.)
     store
-        .scrub_personal_data(&at(1_000 + window - 1), 10)
+        .scrub_personal_data(&cutoffs_at(1_000 + window - 1), 10)
         .unwrap();
     let before = store.web_process("wa", "pd-1").unwrap().unwrap();
     assert_eq!(before.person.email.as_deref(), Some("maria@example.com"));
     assert_eq!(
-        store.scrub_personal_data(&at(1_000 + window), 10).unwrap(),
+        store
+            .scrub_personal_data(&cutoffs_at(1_000 + window), 10)
+            .unwrap(),
         1
     );
     let kept = store.web_process("wa", "pd-1").unwrap().unwrap();
@@ -604,7 +614,9 @@ fn personal_data_contract(store: &dyn Store) {
     );
     assert_eq!(kept.id, "pd-1");
     assert_eq!(
-        store.scrub_personal_data(&at(1_000 + window), 10).unwrap(),
+        store
+            .scrub_personal_data(&cutoffs_at(1_000 + window), 10)
+            .unwrap(),
         0,
         "once"
     );
@@ -631,7 +643,9 @@ fn personal_data_contract(store: &dyn Store) {
     };
     store.insert_magic_link(&link, None).unwrap();
     assert_eq!(
-        store.scrub_personal_data(&at(1_000 + window), 10).unwrap(),
+        store
+            .scrub_personal_data(&cutoffs_at(1_000 + window), 10)
+            .unwrap(),
         1
     );
     let forgotten = store.magic_link("wa", "pd-link").unwrap().unwrap();
@@ -663,10 +677,12 @@ fn personal_data_contract(store: &dyn Store) {
 fn finishing_by_time_contract(store: &dyn Store) {
     let mut async_api = process("fa-1", "wa");
     async_api.completes_at = Some(500);
-    store.insert_process(&async_api, None, None).unwrap();
+    store.insert_process(&async_api, None, None, None).unwrap();
     let mut no_endpoint = process("fa-2", "t1");
     no_endpoint.completes_at = Some(400);
-    store.insert_process(&no_endpoint, None, None).unwrap();
+    store
+        .insert_process(&no_endpoint, None, None, None)
+        .unwrap();
     let mut expiring = web_process("fw-1", "wb");
     expiring.expires_at = 700;
     store.insert_web_process(&expiring, None).unwrap();
@@ -779,12 +795,134 @@ fn webhook_queue_contract(store: &dyn Store) {
     );
 }
 
+/// The identity base (CONTRACT §17): faces per tenant and code, all-or-none enrolment up to
+/// the cap, the 1:N search over other codes only, erasure; a process's face kept as long as
+/// the process and no longer.
+fn faces_contract(store: &dyn Store) {
+    use selo_domain::verification::{EngineSet, EngineSettings, MatchThresholds};
+    use selo_store::faces::{Enrolment, IdentitySummary, MAX_FACES_PER_IDENTITY};
+    for t in ["fa", "fb"] {
+        store.create_tenant(&tenant(t, "production")).unwrap();
+    }
+    let face = |x: f32| {
+        let mut v = vec![0.0f32; 128];
+        v[0] = x;
+        v
+    };
+    assert_eq!(
+        store.identity_faces("fa", "A").unwrap(),
+        Vec::<Vec<f32>>::new()
+    );
+    assert_eq!(store.nearest_other("fa", "A", &face(0.0)).unwrap(), None);
+    assert_eq!(
+        store
+            .enroll("fa", "A", &[face(1.0), face(2.0)], 50)
+            .unwrap(),
+        Enrolment::Enrolled(2)
+    );
+    assert_eq!(
+        store.enroll("fa", "B", &[face(5.0)], 60).unwrap(),
+        Enrolment::Enrolled(1)
+    );
+    store.enroll("fb", "C", &[face(0.5)], 60).unwrap();
+    assert_eq!(
+        store.identity_faces("fa", "A").unwrap(),
+        [face(1.0), face(2.0)]
+    );
+    // Only other codes, only this tenant.
+    assert_eq!(
+        store.nearest_other("fa", "A", &face(1.0)).unwrap(),
+        Some(4.0)
+    );
+    assert_eq!(
+        store.nearest_other("fa", "B", &face(4.0)).unwrap(),
+        Some(2.0)
+    );
+    assert_eq!(store.nearest_other("fb", "C", &face(1.0)).unwrap(), None);
+    assert_eq!(
+        store.identities("fa", None).unwrap(),
+        [
+            IdentitySummary {
+                code: "A".into(),
+                faces: 2,
+                enrolled_at: 50
+            },
+            IdentitySummary {
+                code: "B".into(),
+                faces: 1,
+                enrolled_at: 60
+            }
+        ]
+    );
+    assert_eq!(store.identities("fa", Some("B")).unwrap().len(), 1);
+    // Over the cap: nothing enrolled.
+    let many = vec![face(3.0); MAX_FACES_PER_IDENTITY as usize - 1];
+    assert_eq!(
+        store.enroll("fa", "A", &many, 70).unwrap(),
+        Enrolment::Full(2)
+    );
+    assert_eq!(store.identity_faces("fa", "A").unwrap().len(), 2);
+    assert_eq!(store.remove_identity("fa", "A").unwrap(), 2);
+    assert_eq!(store.remove_identity("fa", "A").unwrap(), 0);
+    assert!(store.identity_faces("fa", "A").unwrap().is_empty());
+    assert_eq!(store.nearest_other("fa", "B", &face(4.0)).unwrap(), None);
+
+    // Engine settings.
+    let settings = EngineSettings {
+        set: Some(EngineSet::Local),
+        thresholds: Some(MatchThresholds {
+            accept: 0.35,
+            reject: 0.55,
+        }),
+    };
+    store.set_tenant_engines("fa", settings).unwrap();
+    assert_eq!(store.tenant("fa").unwrap().unwrap().engines, settings);
+    assert_eq!(
+        store.tenant("fb").unwrap().unwrap().engines,
+        EngineSettings::default()
+    );
+    assert!(matches!(
+        store.set_tenant_engines("nope", settings),
+        Err(StoreError::NotFound(_))
+    ));
+
+    // A process's face: its tenant only, gone when the process window ends.
+    let mut p = process("face-1", "fa");
+    p.created_at = 1_000;
+    store
+        .insert_process(&p, Some(&face(7.0)), None, None)
+        .unwrap();
+    store
+        .insert_process(&process("face-2", "fa"), None, None, None)
+        .unwrap();
+    assert_eq!(store.process_face("fa", "face-1").unwrap(), Some(face(7.0)));
+    assert_eq!(store.process_face("fb", "face-1").unwrap(), None);
+    assert_eq!(store.process_face("fa", "face-2").unwrap(), None);
+    let window = selo_domain::retention::Retention::default().process;
+    store
+        .scrub_personal_data(&cutoffs_at(1_000 + window - 1), 10)
+        .unwrap();
+    assert!(store.process_face("fa", "face-1").unwrap().is_some());
+    store
+        .scrub_personal_data(&cutoffs_at(1_000 + window), 10)
+        .unwrap();
+    assert_eq!(store.process_face("fa", "face-1").unwrap(), None);
+    assert_eq!(store.process("fa", "face-1").unwrap().unwrap(), p);
+}
+
 #[test]
 fn sqlite_store_meets_the_contract() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("selo.db"), Durability::Normal).unwrap();
     contract(&store);
     webhook_queue_contract(&store);
+}
+
+#[test]
+fn sqlite_store_meets_the_faces_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("selo.db"), Durability::Normal).unwrap();
+    faces_contract(&store);
 }
 
 /// A journey written by an older binary (no `finished_at`) can still be captured, and is still
@@ -822,7 +960,7 @@ fn sqlite_store_persists_across_reopen_and_migrates_once() {
         let store = SqliteStore::open(&path, Durability::Full).unwrap();
         store.create_tenant(&tenant("t1", "sandbox")).unwrap();
         store
-            .insert_process(&process("p1", "t1"), None, None)
+            .insert_process(&process("p1", "t1"), None, None, None)
             .unwrap();
     }
     let store = SqliteStore::open(&path, Durability::Normal).unwrap();
@@ -847,7 +985,7 @@ fn sqlite_config_epoch_moves_with_configuration_changes_from_any_process() {
     );
     mark(&server, &[1; 32], 100, 1);
     server
-        .insert_process(&process("p1", "t1"), None, None)
+        .insert_process(&process("p1", "t1"), None, None, None)
         .unwrap();
     assert_eq!(
         server.config_epoch().unwrap(),

@@ -27,7 +27,7 @@ pub struct TenantCreated {
 }
 
 /// A row of `selo admin tenant list`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantInfo {
     /// Tenant id.
@@ -44,6 +44,20 @@ pub struct TenantInfo {
     pub permissions: Option<Vec<String>>,
     /// Retention windows in seconds: `{selfie, evidence, process}`.
     pub retention: serde_json::Value,
+    /// The engines in effect (`local` or `scenarios`) and their thresholds.
+    pub engines: EnginesInfo,
+}
+
+/// A tenant's engines (`selo admin tenant list`, `set-engines`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnginesInfo {
+    /// `local` or `scenarios`.
+    pub set: String,
+    /// Largest face distance accepted as the same person.
+    pub match_accept: f32,
+    /// Face distance over which the person is another one.
+    pub match_reject: f32,
 }
 
 /// `selo admin account create`.

@@ -57,6 +57,10 @@ pub enum FieldReason {
     TooSmall,
     /// An image over 800 KiB.
     TooLarge,
+    /// A selfie refused by a quality gate of the local engines (CONTRACT §17), spelled as the
+    /// gate's reason (`face_not_found`, `blurry`, …).
+    #[serde(untagged)]
+    Gate(crate::analysis::GateReason),
 }
 
 impl FieldReason {
@@ -70,6 +74,7 @@ impl FieldReason {
             FieldReason::UnsupportedFormat => "unsupported_format",
             FieldReason::TooSmall => "too_small",
             FieldReason::TooLarge => "too_large",
+            FieldReason::Gate(gate) => gate.as_str(),
         }
     }
 }

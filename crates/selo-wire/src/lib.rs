@@ -6,6 +6,7 @@
 //! unknown fields are ignored when deserializing (forward compatibility).
 
 pub mod admin;
+pub mod analysis;
 pub mod error;
 pub mod process;
 pub mod sandbox;

@@ -12,11 +12,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use selo_domain::access::{HoursWindow, parse_cidr};
 use selo_domain::capability::Capabilities;
 use selo_domain::clock::{Clock, SystemClock};
+use selo_domain::verification::{EngineSet, EngineSettings, MatchThresholds};
 use selo_store::sqlite::{Durability, SqliteStore};
 use selo_store::{Account, AccountKey, ApiKey, Store, StoreError, Tenant};
 use selo_wire::admin::{
-    AccountCreated, AccountInfo, ApiKeyCreated, ApiKeyInfo, KeyAdded, KeyInfo, TenantCreated,
-    TenantInfo,
+    AccountCreated, AccountInfo, ApiKeyCreated, ApiKeyInfo, EnginesInfo, KeyAdded, KeyInfo,
+    TenantCreated, TenantInfo,
 };
 use std::path::Path;
 
@@ -54,7 +55,8 @@ fn valid_account_name(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn require_tenant(store: &dyn Store, tenant: &str) -> anyhow::Result<Tenant> {
+/// The tenant, or an error saying how to find its id.
+pub fn require_tenant(store: &dyn Store, tenant: &str) -> anyhow::Result<Tenant> {
     store.tenant(tenant)?.with_context(|| {
         format!("tenant '{tenant}' not found; list tenants with `selo admin tenant list`")
     })
@@ -124,12 +126,75 @@ pub fn create_tenant(
         flows,
         permissions: None,
         retention: Default::default(),
+        engines: Default::default(),
     };
     store.create_tenant(&tenant)?;
     Ok(TenantCreated {
         tenant_id: tenant.id,
         environment: tenant.environment,
     })
+}
+
+/// A tenant's engines as `tenant list` and `set-engines` print them.
+fn engines_info(t: &Tenant) -> EnginesInfo {
+    let thresholds = t.engines.thresholds();
+    EnginesInfo {
+        set: t
+            .engines
+            .effective(t.environment == "sandbox")
+            .as_str()
+            .to_string(),
+        match_accept: thresholds.accept,
+        match_reject: thresholds.reject,
+    }
+}
+
+/// `selo admin tenant set-engines` (CONTRACT §17): production never runs on scenarios, and
+/// `local` needs the models installed.
+pub fn set_engines(
+    store: &dyn Store,
+    tenant_id: &str,
+    engines: &str,
+    accept: Option<f32>,
+    reject: Option<f32>,
+    models: &Path,
+) -> anyhow::Result<Tenant> {
+    let tenant = require_tenant(store, tenant_id)?;
+    let set = EngineSet::parse(engines)
+        .ok_or_else(|| usage(format!("engines '{engines}' must be local or scenarios")))?;
+    if set == EngineSet::Scenarios && tenant.environment != "sandbox" {
+        return Err(usage(format!(
+            "tenant {tenant_id} is a {} tenant, and production never uses scenarios; only sandbox tenants can run on them",
+            tenant.environment
+        )));
+    }
+    if set == EngineSet::Local
+        && let Err(e) = selo_engine::Engine::load(models)
+    {
+        return Err(usage(format!(
+            "tenant {tenant_id} cannot run on the local engines: {e}"
+        )));
+    }
+    let current = tenant.engines.thresholds();
+    let thresholds = MatchThresholds {
+        accept: accept.unwrap_or(current.accept),
+        reject: reject.unwrap_or(current.reject),
+    };
+    if !thresholds.valid() {
+        return Err(usage(format!(
+            "--match-accept {} and --match-reject {} must be numbers with 0 < accept <= reject",
+            thresholds.accept, thresholds.reject
+        )));
+    }
+    let settings = EngineSettings {
+        set: Some(set),
+        thresholds: (accept.is_some() || reject.is_some() || tenant.engines.thresholds.is_some())
+            .then_some(thresholds),
+    };
+    store
+        .set_tenant_engines(tenant_id, settings)
+        .map_err(not_found_hint)?;
+    require_tenant(store, tenant_id)
 }
 
 /// Creates a service account with its first key.
@@ -255,6 +320,29 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
                 format!("tenant {tenant_id} may send {rps} requests per second"),
             )
         }
+        AdminCommand::Tenant(TenantCommand::SetEngines {
+            tenant_id,
+            engines,
+            match_accept,
+            match_reject,
+        }) => {
+            let models = args.models.resolve(&args.common);
+            let t = set_engines(
+                &store,
+                &tenant_id,
+                &engines,
+                match_accept,
+                match_reject,
+                &models,
+            )?;
+            let info = engines_info(&t);
+            print(json, &info, || {
+                format!(
+                    "tenant {tenant_id} runs on the {} engines (match accept {}, reject {})",
+                    info.set, info.match_accept, info.match_reject
+                )
+            })
+        }
         AdminCommand::Tenant(TenantCommand::SetFlows { tenant_id, flows }) => {
             let flows = parse_flows(&flows)?;
             store
@@ -311,6 +399,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
                 .list_tenants()?
                 .into_iter()
                 .map(|t| TenantInfo {
+                    engines: engines_info(&t),
                     tenant_id: t.id,
                     name: t.name,
                     environment: t.environment,
@@ -329,6 +418,10 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
         }
         AdminCommand::Account(cmd) => run_account(&store, json, cmd),
         AdminCommand::Webhook(cmd) => crate::webhook_admin::run(&store, json, cmd),
+        AdminCommand::Identity(cmd) => {
+            let models = args.models.resolve(&args.common);
+            crate::identity_admin::run(&store, json, &models, cmd)
+        }
         AdminCommand::Apikey(ApiKeyCommand::Create {
             tenant,
             capabilities,

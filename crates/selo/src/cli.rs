@@ -37,19 +37,26 @@ pub enum Command {
 pub struct ModelsArgs {
     #[command(flatten)]
     pub common: Common,
-    /// Models directory (default: DATA/models).
-    #[arg(long, env = "SELO_MODELS", global = true)]
-    pub models: Option<PathBuf>,
+    #[command(flatten)]
+    pub models: ModelsDir,
     #[command(subcommand)]
     pub command: ModelsCommand,
 }
 
-impl ModelsArgs {
+/// Where the local engines' models are (every command that uses them).
+#[derive(Debug, Args, Clone)]
+pub struct ModelsDir {
+    /// Models directory (default: DATA/models).
+    #[arg(long = "models", env = "SELO_MODELS", global = true)]
+    pub dir: Option<PathBuf>,
+}
+
+impl ModelsDir {
     /// The models directory: `--models`, `SELO_MODELS` or `DATA/models`.
-    pub fn dir(&self) -> PathBuf {
-        self.models
+    pub fn resolve(&self, common: &Common) -> PathBuf {
+        self.dir
             .clone()
-            .unwrap_or_else(|| self.common.data.join("models"))
+            .unwrap_or_else(|| common.data.join("models"))
     }
 }
 
@@ -180,6 +187,8 @@ pub struct Common {
 pub struct ServeArgs {
     #[command(flatten)]
     pub common: Common,
+    #[command(flatten)]
+    pub models: ModelsDir,
     /// Sandbox listener.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -245,6 +254,8 @@ pub struct ServeArgs {
 pub struct AdminArgs {
     #[command(flatten)]
     pub common: Common,
+    #[command(flatten)]
+    pub models: ModelsDir,
     #[command(subcommand)]
     pub command: AdminCommand,
 }
@@ -264,6 +275,44 @@ pub enum AdminCommand {
     /// Webhooks.
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// The identity base of the local engines (CONTRACT §17).
+    #[command(subcommand)]
+    Identity(IdentityCommand),
+}
+
+/// `selo admin identity …`.
+#[derive(Debug, Subcommand)]
+pub enum IdentityCommand {
+    /// Enrol faces under a person code (each image passes a create's checks and gates).
+    Enroll {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// The person's CPF or CURP.
+        #[arg(long)]
+        code: String,
+        /// A photo of the person's face (PNG, JPEG or WebP); repeat for several.
+        #[arg(long = "image", required = true)]
+        images: Vec<PathBuf>,
+    },
+    /// List the tenant's identities.
+    List {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// Only this code.
+        #[arg(long)]
+        code: Option<String>,
+    },
+    /// Erase the faces enrolled under a code (LGPD).
+    Remove {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// The person's CPF or CURP.
+        #[arg(long)]
+        code: String,
+    },
 }
 
 /// `selo admin webhook …`.
@@ -369,6 +418,22 @@ pub enum TenantCommand {
         /// Finished processes, seconds (≥ 86400).
         #[arg(long)]
         process: Option<i64>,
+    },
+    /// Choose the engines that decide a tenant's processes: `local` (the face engines; the
+    /// default of production) or `scenarios` (the §8 table; sandbox only), and the face
+    /// distance thresholds.
+    SetEngines {
+        /// Tenant id.
+        tenant_id: String,
+        /// `local` or `scenarios`.
+        #[arg(value_parser = ["local", "scenarios"])]
+        engines: String,
+        /// Largest face distance accepted as the same person (default 0.4).
+        #[arg(long)]
+        match_accept: Option<f32>,
+        /// Face distance over which the person is another one (default 0.6).
+        #[arg(long)]
+        match_reject: Option<f32>,
     },
     /// Set a tenant's Web & SDK flows (comma list).
     SetFlows {

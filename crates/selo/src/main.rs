@@ -8,6 +8,7 @@ mod admin;
 mod cli;
 mod client;
 mod demo;
+mod identity_admin;
 mod keys;
 mod models;
 mod output;

@@ -17,7 +17,7 @@ use std::process::Command;
 
 /// Runs `selo models …`.
 pub fn run(args: ModelsArgs) -> anyhow::Result<()> {
-    let dir = args.dir();
+    let dir = args.models.resolve(&args.common);
     match args.command {
         ModelsCommand::Install => install(&dir, args.common.json),
         ModelsCommand::List => list(&dir, args.common.json),

@@ -25,6 +25,7 @@ fn config(args: &ServeArgs) -> ServerConfig {
         });
     }
     let mut cfg = ServerConfig::new(args.common.data.clone(), envs);
+    cfg.models_dir = args.models.resolve(&args.common);
     cfg.manual_clock = args.manual_clock;
     cfg.lockout = LockoutPolicy {
         attempts: args.lockout_attempts,

@@ -177,6 +177,13 @@ fn api_parts(p: &Problem) -> (StatusCode, String, String) {
                 "The platform is overloaded and could not finish the request in time; retry with backoff".into(),
             ),
         ),
+        Problem::EnginesMissing => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            s(
+                "50302",
+                "The local face engines are not installed on this server, so nothing was stored: the operator must run `selo models install` (with the server's --models or SELO_MODELS) and restart `selo serve`".into(),
+            ),
+        ),
         Problem::TokenForm { .. } | Problem::TokenRejected { .. } | Problem::Internal => (
             StatusCode::INTERNAL_SERVER_ERROR,
             s(
@@ -254,8 +261,10 @@ pub fn render(
     timestamp: &str,
     blind_create: Option<&str>,
 ) -> Response {
-    // A full storage stored nothing: even a create without a key is safe to send again.
-    let blind_create = blind_create.filter(|_| !matches!(problem, Problem::StorageFull));
+    // A full storage or missing engines stored nothing: even a create without a key is safe
+    // to send again.
+    let blind_create =
+        blind_create.filter(|_| !matches!(problem, Problem::StorageFull | Problem::EnginesMissing));
     let mut res = match problem {
         Problem::TokenForm { error, description } => (
             StatusCode::BAD_REQUEST,

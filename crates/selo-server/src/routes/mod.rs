@@ -3,6 +3,7 @@
 
 mod documents;
 mod faults;
+mod identities;
 mod journey;
 mod magic_link;
 pub mod ops;
@@ -41,6 +42,12 @@ pub fn router(state: AppState) -> Router {
             post(processes::create).get(processes::find),
         )
         .route("/processes/v1/{id}", get(processes::get))
+        .route("/processes/v1/{id}/analysis", get(processes::analysis))
+        .route("/identities/v1", post(identities::enroll))
+        .route(
+            "/identities/v1/{code}",
+            axum::routing::delete(identities::remove),
+        )
         .route("/documents/v1", get(documents::list))
         .route("/client/v1/process", post(web::create).get(web::find))
         .route("/client/v1/process/{id}", get(web::get))

@@ -15,6 +15,7 @@ use axum::response::Response;
 use axum::{Extension, Json};
 use selo_domain::problem::Problem;
 use selo_domain::validation::parse_body;
+use selo_wire::analysis::ProcessAnalysis;
 use selo_wire::process::{ApiProcess, ProcessList};
 use std::collections::HashMap;
 
@@ -48,8 +49,9 @@ async fn run_create(
     ticket: Option<&Ticket>,
 ) -> Result<Vec<u8>, Problem> {
     let valid = processes::validate(state, parsed?).await?;
+    let decision = processes::decide(state, caller, &valid).await?;
     // The selfie's fsync and the commit block: keep them off the async workers' queue.
-    tokio::task::block_in_place(|| processes::create(state, caller, valid, ticket))
+    tokio::task::block_in_place(|| processes::create(state, caller, valid, decision, ticket))
 }
 
 /// Reads a process.
@@ -67,6 +69,26 @@ pub async fn get(
             store.api_key_and_process(key, tenant, &wanted)
         })?;
     Ok(Json(processes::view(
+        &state,
+        &caller.principal,
+        &id,
+        record,
+    )?))
+}
+
+/// **[ext]** What the engines measured for a process (CONTRACT §17).
+pub async fn analysis(
+    State(state): State<AppState>,
+    Extension(notes): Extension<Annotations>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ProcessAnalysis>> {
+    let wanted = id.to_ascii_lowercase();
+    let (caller, record) =
+        auth::authenticate_reading(&state, &headers, &notes, |store, key, tenant| {
+            store.api_key_and_process(key, tenant, &wanted)
+        })?;
+    Ok(Json(processes::analysis(
         &state,
         &caller.principal,
         &id,

@@ -30,6 +30,7 @@ pub async fn scenarios() -> Json<ScenarioList> {
                 client_reference: None,
                 completes_at: None,
                 image_type: String::new(),
+                analysis: None,
             };
             let mut api = serde_json::to_value(record.api_view(0)).unwrap_or_default();
             if let Some(obj) = api.as_object_mut() {

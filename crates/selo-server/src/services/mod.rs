@@ -6,6 +6,7 @@ use selo_domain::problem::Problem;
 
 pub mod capture;
 pub mod idempotency;
+pub mod identities;
 pub mod magic_link;
 pub mod processes;
 pub mod token;

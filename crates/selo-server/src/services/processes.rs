@@ -5,14 +5,19 @@ use crate::services::idempotency::Ticket;
 use crate::services::store_failure;
 use crate::state::AppState;
 use selo_domain::capability::{Capabilities, Capability};
+use selo_domain::image::CheckedImage;
 use selo_domain::problem::{FieldProblem, Problem};
 use selo_domain::process::{ProcessKind, ProcessRecord, effective_scenario};
 use selo_domain::retention::Retention;
-use selo_domain::scenario::Scenario;
+use selo_domain::scenario::ASYNC_COMPLETION_SECONDS;
 use selo_domain::validation::{
     ValidCreate, ValidReference, is_transactional, is_uuid, validate_create,
 };
+use selo_domain::verification::{
+    Decider, EngineSet, EngineSettings, LocalVerdict, Measured, distance,
+};
 use selo_store::StoredResponse;
+use selo_wire::analysis::{FraudResult, ProcessAnalysis};
 use selo_wire::error::FieldReason;
 use selo_wire::process::{ApiProcess, ProcessList};
 use serde_json::Value;
@@ -42,78 +47,252 @@ pub async fn validate(state: &AppState, body: Value) -> Result<ValidCreate, Prob
     super::decode_off_workers(state, move || validate_create(&body)).await?
 }
 
-/// Stores a validated create (with its idempotency record, in one transaction) and returns the
+/// What the engines decided for a create: what its record and the store get.
+pub struct Decision {
+    kind: ProcessKind,
+    /// Seconds after creation at which it finishes (`None`: at once).
+    completes_after: Option<i64>,
+    analysis: Option<ProcessAnalysis>,
+    /// The selfie's face embedding (local engines only).
+    face: Option<Vec<f32>>,
+}
+
+/// The tenant's engine settings (defaults when the tenant is gone: its key was just checked).
+pub fn engine_settings(state: &AppState, tenant_id: &str) -> Result<EngineSettings, Problem> {
+    Ok(state
+        .shared
+        .store
+        .tenant(tenant_id)
+        .map_err(store_failure)?
+        .map(|t| t.engines)
+        .unwrap_or_default())
+}
+
+/// Runs the tenant's engines on a validated create (CONTRACT §17): a §8 scenario, or the
+/// local engines (gates, liveness, the identity base, the fraud search, 1:1). A selfie that
+/// fails a gate answers 400 `20901` and nothing is stored.
+pub async fn decide(
+    state: &AppState,
+    caller: &Caller,
+    valid: &ValidCreate,
+) -> Result<Decision, Problem> {
+    let tenant = &caller.principal.tenant_id;
+    let settings = engine_settings(state, tenant)?;
+    let sandbox = state.env.is_sandbox();
+    match valid {
+        ValidCreate::Onboarding { subject, image } => {
+            match settings.decider(subject.code.as_str(), sandbox) {
+                Decider::Scenario(scenario) => {
+                    let scenario = effective_scenario(scenario, &caller.capabilities);
+                    Ok(Decision {
+                        kind: ProcessKind::Onboarding { scenario },
+                        completes_after: scenario.completes_after(),
+                        analysis: None,
+                        face: None,
+                    })
+                }
+                Decider::Local => {
+                    onboard_locally(state, caller, subject.code.as_str(), image, settings).await
+                }
+            }
+        }
+        ValidCreate::Transactional {
+            references, image, ..
+        } => match settings.effective(sandbox) {
+            EngineSet::Scenarios => Ok(Decision {
+                kind: ProcessKind::Transactional {
+                    matched: scenario_match(state, tenant, references)?,
+                },
+                completes_after: None,
+                analysis: None,
+                face: None,
+            }),
+            EngineSet::Local => compare_locally(state, tenant, references, image, settings).await,
+        },
+    }
+}
+
+/// An onboarding selfie through the local engines.
+async fn onboard_locally(
+    state: &AppState,
+    caller: &Caller,
+    code: &str,
+    image: &CheckedImage,
+    settings: EngineSettings,
+) -> Result<Decision, Problem> {
+    let engines = &state.shared.engines;
+    let selfie = engines.analyse(image, "imageBase64").await?;
+    let store = &state.shared.store;
+    let tenant = &caller.principal.tenant_id;
+    let thresholds = settings.thresholds();
+    let enrolled = store.identity_faces(tenant, code).map_err(store_failure)?;
+    let nearest = enrolled
+        .iter()
+        .map(|face| distance(face, &selfie.embedding))
+        .min_by(f32::total_cmp);
+    let fraud = if caller.capabilities.has(Capability::BehaviorAlert) {
+        Some(
+            store
+                .nearest_other(tenant, code, &selfie.embedding)
+                .map_err(store_failure)?,
+        )
+    } else {
+        None
+    };
+    let verdict = LocalVerdict::decide(
+        Measured {
+            nearest_enrolled: nearest,
+            live: selfie.live,
+            nearest_other: fraud,
+        },
+        thresholds,
+    );
+    let mut analysis = selfie.analysis;
+    analysis.models = crate::engines::model_refs(engines.engine()?);
+    analysis.matched = Some(crate::engines::match_result(
+        enrolled.len(),
+        nearest,
+        thresholds,
+    ));
+    analysis.fraud = FraudResult {
+        checked: fraud.is_some(),
+        nearest_distance: fraud.flatten().map(crate::engines::rounded),
+    };
+    Ok(Decision {
+        kind: ProcessKind::Local { verdict },
+        // The behavior alert is asynchronous, as the contract's capability is (§8).
+        completes_after: fraud.map(|_| ASYNC_COMPLETION_SECONDS),
+        analysis: Some(analysis),
+        face: Some(selfie.embedding),
+    })
+}
+
+/// A transactional create through the local engines: `true` when the selfie's face is within
+/// `accept` of every referenced process's face and every reference image's.
+async fn compare_locally(
+    state: &AppState,
+    tenant: &str,
+    references: &[ValidReference],
+    image: &CheckedImage,
+    settings: EngineSettings,
+) -> Result<Decision, Problem> {
+    let engines = &state.shared.engines;
+    let selfie = engines.analyse(image, "imageBase64").await?;
+    let mut faces = Vec::with_capacity(references.len());
+    let mut problems = Vec::new();
+    for (i, r) in references.iter().enumerate() {
+        let field = format!("references[{i}].referenceContent");
+        match r {
+            ValidReference::ProcessId(pid) => {
+                match state
+                    .shared
+                    .store
+                    .process_face(tenant, pid)
+                    .map_err(store_failure)?
+                {
+                    Some(face) => faces.push(face),
+                    None => problems.push(FieldProblem::new(
+                        &field,
+                        FieldReason::Invalid,
+                        "20003",
+                        format!(
+                            "{field}: process {pid} has no face to compare with (no such process in your tenant, not decided by the local engines, or past its retention window)"
+                        ),
+                    )),
+                }
+            }
+            ValidReference::Image(reference) => match engines.analyse(reference, &field).await {
+                Ok(r) => faces.push(r.embedding),
+                Err(Problem::Invalid(mut p)) => problems.append(&mut p),
+                Err(other) => return Err(other),
+            },
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Problem::Invalid(problems));
+    }
+    let thresholds = settings.thresholds();
+    let farthest = faces
+        .iter()
+        .map(|face| distance(face, &selfie.embedding))
+        .max_by(f32::total_cmp);
+    let matched = farthest.is_some_and(|d| thresholds.accepts(d));
+    let mut analysis = selfie.analysis;
+    analysis.models = crate::engines::model_refs(engines.engine()?);
+    analysis.matched = Some(crate::engines::match_result(
+        faces.len(),
+        farthest,
+        thresholds,
+    ));
+    Ok(Decision {
+        kind: ProcessKind::Transactional { matched },
+        completes_after: None,
+        analysis: Some(analysis),
+        face: Some(selfie.embedding),
+    })
+}
+
+/// The scenario engine's 1:1: every referenced process confirmed the identity.
+fn scenario_match(
+    state: &AppState,
+    tenant: &str,
+    references: &[ValidReference],
+) -> Result<bool, Problem> {
+    let now = state.now();
+    let mut matched = true;
+    let mut problems = Vec::new();
+    for (i, r) in references.iter().enumerate() {
+        if let ValidReference::ProcessId(pid) = r {
+            match state
+                .shared
+                .store
+                .process(tenant, pid)
+                .map_err(store_failure)?
+            {
+                Some(p) => matched &= p.api_view(now).unico_id.is_some_and(|u| u.result == "yes"),
+                None => problems.push(FieldProblem::new(
+                    format!("references[{i}].referenceContent"),
+                    FieldReason::Invalid,
+                    "20003",
+                    format!("references[{i}].referenceContent: no process {pid} in your tenant"),
+                )),
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(matched)
+    } else {
+        Err(Problem::Invalid(problems))
+    }
+}
+
+/// Stores a decided create (with its idempotency record, in one transaction) and returns the
 /// response body: the process's first view as JSON bytes.
 pub fn create(
     state: &AppState,
     caller: &Caller,
     valid: ValidCreate,
+    decision: Decision,
     ticket: Option<&Ticket>,
 ) -> Result<Vec<u8>, Problem> {
     let (principal, caps) = (&caller.principal, &caller.capabilities);
-    let store = &state.shared.store;
     let now = state.now();
-    let id = crate::ids::uuid_v4().to_string();
-    let (kind, image, client_reference, completes_at) = match valid {
-        ValidCreate::Onboarding { subject, image } => {
-            let scenario = effective_scenario(
-                Scenario::for_person(subject.code.as_str(), state.env.is_sandbox()),
-                caps,
-            );
-            (
-                ProcessKind::Onboarding { scenario },
-                image,
-                subject.client_reference,
-                scenario.completes_after().map(|s| now + s),
-            )
-        }
-        ValidCreate::Transactional {
-            references,
-            subject,
-            image,
-        } => {
-            let mut matched = true;
-            let mut problems = Vec::new();
-            for (i, r) in references.iter().enumerate() {
-                if let ValidReference::ProcessId(pid) = r {
-                    match store
-                        .process(&principal.tenant_id, pid)
-                        .map_err(store_failure)?
-                    {
-                        Some(p) => {
-                            matched &= p.api_view(now).unico_id.is_some_and(|u| u.result == "yes")
-                        }
-                        None => problems.push(FieldProblem::new(
-                            format!("references[{i}].referenceContent"),
-                            FieldReason::Invalid,
-                            "20003",
-                            format!(
-                                "references[{i}].referenceContent: no process {pid} in your tenant"
-                            ),
-                        )),
-                    }
-                }
-            }
-            if !problems.is_empty() {
-                return Err(Problem::Invalid(problems));
-            }
-            (
-                ProcessKind::Transactional { matched },
-                image,
-                subject.and_then(|s| s.client_reference),
-                None,
-            )
+    let (image, client_reference) = match valid {
+        ValidCreate::Onboarding { subject, image } => (image, subject.client_reference),
+        ValidCreate::Transactional { subject, image, .. } => {
+            (image, subject.and_then(|s| s.client_reference))
         }
     };
     let record = ProcessRecord {
-        id: id.clone(),
+        id: crate::ids::uuid_v4().to_string(),
         tenant_id: principal.tenant_id.clone(),
         created_at: now,
-        kind,
+        kind: decision.kind,
         capabilities: caps.names(),
         client_reference,
-        completes_at,
+        completes_at: decision.completes_after.map(|s| now + s),
         image_type: image.format.media_type().to_string(),
+        analysis: decision.analysis,
     };
     state
         .shared
@@ -130,9 +309,12 @@ pub fn create(
         body,
     };
     let expires_at = now + state.shared.idempotency_retention.as_secs() as i64;
-    store
+    state
+        .shared
+        .store
         .insert_process(
             &record,
+            decision.face.as_deref(),
             ticket.map(|t| t.completion(&stored, expires_at)),
             crate::webhooks::api_event(&record, now).as_ref(),
         )
@@ -150,13 +332,49 @@ pub fn selfie_key(p: &ProcessRecord) -> String {
 }
 
 /// `GET /processes/v1/{id}` of `record` (read for the caller's tenant): 400 malformed id, 404
-/// absent or another tenant's, 410 status 5.
+/// absent or another tenant's, 410 past its window or status 5.
 pub fn view(
     state: &AppState,
     principal: &Principal,
     id: &str,
     record: Result<Option<ProcessRecord>, selo_store::StoreError>,
 ) -> Result<ApiProcess, Problem> {
+    let (record, now) = readable(state, principal, id, record)?;
+    let view = record.api_view(now);
+    if view.status == 5 {
+        return Err(Problem::ProcessEndedInError { id: record.id });
+    }
+    Ok(view)
+}
+
+/// **[ext]** `GET /processes/v1/{id}/analysis` (CONTRACT §17): what ran and what it measured,
+/// once the process finished (409 while it runs: the fraud search's answer is not out yet).
+pub fn analysis(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    record: Result<Option<ProcessRecord>, selo_store::StoreError>,
+) -> Result<ProcessAnalysis, Problem> {
+    let (record, now) = readable(state, principal, id, record)?;
+    if record.running_at(now) {
+        return Err(Problem::NotFinished {
+            reason: format!(
+                "process {} is still running (status 1); ask for its analysis once GET /processes/v1/{} answers status 3",
+                record.id, record.id
+            ),
+        });
+    }
+    Ok(record.analysis())
+}
+
+/// A process the caller may read at `now`: 400 malformed id, 404 absent or another tenant's,
+/// 410 past the tenant's process window.
+fn readable(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    record: Result<Option<ProcessRecord>, selo_store::StoreError>,
+) -> Result<(ProcessRecord, i64), Problem> {
     if !is_uuid(id) {
         return Err(Problem::BadPathParameter {
             reason: format!("processId '{id}' is not a valid process id (a UUID)"),
@@ -178,11 +396,7 @@ pub fn view(
             ),
         });
     }
-    let view = record.api_view(now);
-    if view.status == 5 {
-        return Err(Problem::ProcessEndedInError { id });
-    }
-    Ok(view)
+    Ok((record, now))
 }
 
 /// The tenant's process window when a process that finished at `finished` is past it at

@@ -5,6 +5,7 @@ mod support;
 
 mod admin;
 mod client_cli;
+mod engines;
 mod faults;
 mod idempotency;
 mod journey;

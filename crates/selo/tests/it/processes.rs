@@ -1450,10 +1450,14 @@ async fn unknown_routes_are_404_and_wrong_methods_405_with_the_envelope() {
 
 // ---- 10. production ------------------------------------------------------------------------
 
+/// Production has no scenarios: every create goes to the local engines (here without models,
+/// so 503 `50302`; tests/it/engines.rs runs them on real faces), after the same image checks.
 #[tokio::test]
 async fn production_has_no_scenarios_but_the_same_image_checks() {
+    let no_models = tempfile::tempdir().unwrap();
     let s = Server::start_with(Opts {
         production: true,
+        extra: vec!["--models".into(), no_models.path().to_str().unwrap().into()],
         ..Opts::default()
     });
     let t = s.tenant_in("production");
@@ -1461,13 +1465,7 @@ async fn production_has_no_scenarios_but_the_same_image_checks() {
     assert_eq!(c.base, s.env("production").url);
     for (cpf, _, _) in scenario_table() {
         let r = c.create(&onboarding(cpf, images::selfie())).await;
-        assert_eq!(r.status, 200, "{cpf}: {}", r.body);
-        assert_eq!(
-            r.without_id(),
-            json!({"status": 3, "unicoId": {"result": "yes"}}),
-            "{cpf} is simply approved on production"
-        );
-        assert_eq!(c.process(&r.id()).await.body, r.body);
+        assert_problem(&r, 503, "50302");
     }
     let prod = &s.env("production").url;
     let r = into_resp(

@@ -1,6 +1,8 @@
 //! The embedded SQLite store: WAL, one writer connection and a few readers. The server and the
 //! admin CLI may have the same database open at once (WAL + busy timeout).
 
+mod faces;
+
 use crate::{
     Account, AccountKey, ApiKey, AssertionUse, AssertionUseDone, AssertionUseOutcome,
     AttemptOutcome, EventDraft, ExpiredBlob, FinishedByTime, IdempotencyBegin,
@@ -11,6 +13,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use selo_domain::magic_link::MagicLinkRecord;
 use selo_domain::process::ProcessRecord;
 use selo_domain::retention::Retention;
+use selo_domain::verification::{EngineSet, EngineSettings, MatchThresholds};
 use selo_domain::web::WebProcessRecord;
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
@@ -228,6 +231,26 @@ UPDATE magic_links SET finished_at = COALESCE(json_extract(record, '$.capture.at
 CREATE INDEX web_processes_by_finish ON web_processes(scrubbed_at, finished_at);
 CREATE INDEX magic_links_by_finish ON magic_links(scrubbed_at, finished_at);
 "#,
+    // The local engines (CONTRACT §17): a tenant's engine set and match thresholds, the
+    // identity base, and each process's face embedding, kept while the process is (its
+    // `finished_at`, written from the record's own rule; older rows filled in here).
+    r#"
+ALTER TABLE tenants ADD COLUMN engines TEXT;
+ALTER TABLE tenants ADD COLUMN match_accept REAL;
+ALTER TABLE tenants ADD COLUMN match_reject REAL;
+CREATE TABLE identity_faces (
+    id INTEGER PRIMARY KEY,
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    code TEXT NOT NULL,
+    embedding BLOB NOT NULL,
+    enrolled_at INTEGER NOT NULL
+);
+CREATE INDEX identity_faces_by_code ON identity_faces(tenant_id, code);
+ALTER TABLE processes ADD COLUMN face BLOB;
+ALTER TABLE processes ADD COLUMN finished_at INTEGER;
+UPDATE processes SET finished_at = COALESCE(json_extract(record, '$.completesAt'), created_at);
+CREATE INDEX processes_faces_by_finish ON processes(finished_at) WHERE face IS NOT NULL;
+"#,
 ];
 
 /// SQLite-backed [`Store`].
@@ -443,10 +466,26 @@ fn tenant_row(r: &Row<'_>) -> rusqlite::Result<Tenant> {
         flows: list_column(r.get(5)?),
         permissions: list_column(r.get(6)?),
         retention: Retention::with(r.get(7)?, r.get(8)?, r.get(9)?),
+        engines: engine_settings(r.get(10)?, r.get(11)?, r.get(12)?),
     })
 }
 
-const TENANT_COLS: &str = "id, name, environment, rate_limit, created_at, flows, permissions, selfie_retention, evidence_retention, process_retention";
+/// A tenant's engine columns as settings (an unknown engine set name reads as the default).
+fn engine_settings(
+    set: Option<String>,
+    accept: Option<f64>,
+    reject: Option<f64>,
+) -> EngineSettings {
+    EngineSettings {
+        set: set.as_deref().and_then(EngineSet::parse),
+        thresholds: accept.zip(reject).map(|(accept, reject)| MatchThresholds {
+            accept: accept as f32,
+            reject: reject as f32,
+        }),
+    }
+}
+
+const TENANT_COLS: &str = "id, name, environment, rate_limit, created_at, flows, permissions, selfie_retention, evidence_retention, process_retention, engines, match_accept, match_reject";
 
 fn account_row(r: &Row<'_>) -> rusqlite::Result<Account> {
     let ips: String = r.get(3)?;
@@ -658,6 +697,7 @@ impl SqliteStore {
 const BACKFILL: &str = r#"
 UPDATE web_processes SET finished_at = COALESCE(json_extract(record, '$.capture.at'), json_extract(record, '$.expiresAt')) WHERE finished_at IS NULL;
 UPDATE magic_links SET finished_at = COALESCE(json_extract(record, '$.capture.at'), created_at) WHERE finished_at IS NULL;
+UPDATE processes SET finished_at = COALESCE(json_extract(record, '$.completesAt'), created_at) WHERE finished_at IS NULL;
 "#;
 
 fn migrate(conn: &mut Connection) -> StoreResult<()> {
@@ -1012,16 +1052,26 @@ impl Store for SqliteStore {
     fn insert_process(
         &self,
         p: &ProcessRecord,
+        face: Option<&[f32]>,
         idempotency: Option<IdempotencyCompletion<'_>>,
         event: Option<&EventDraft>,
     ) -> StoreResult<()> {
         let record = serde_json::to_string(p).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let finished_at = p.completes_at.unwrap_or(p.created_at);
         self.write(|c| {
             let tx = c.transaction()?;
             tx.prepare_cached(
-                "INSERT INTO processes (id, tenant_id, client_reference, created_at, record) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO processes (id, tenant_id, client_reference, created_at, record, face, finished_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
-            .execute(params![p.id, p.tenant_id, p.client_reference, p.created_at, record])
+            .execute(params![
+                p.id,
+                p.tenant_id,
+                p.client_reference,
+                p.created_at,
+                record,
+                face.map(crate::faces::to_bytes),
+                finished_at
+            ])
             .map_err(conflict_on_unique(format!("process {}", p.id)))?;
             if let Some(done) = idempotency {
                 complete_idempotency(&tx, done)?;
@@ -1143,6 +1193,21 @@ impl Store for SqliteStore {
             let n = c.execute(
                 "UPDATE tenants SET flows = ?2 WHERE id = ?1",
                 params![tenant_id, flows.join(",")],
+            )?;
+            changed(n, || format!("tenant {tenant_id}"))
+        })
+    }
+
+    fn set_tenant_engines(&self, tenant_id: &str, engines: EngineSettings) -> StoreResult<()> {
+        self.write_config(|c| {
+            let n = c.execute(
+                "UPDATE tenants SET engines = ?2, match_accept = ?3, match_reject = ?4 WHERE id = ?1",
+                params![
+                    tenant_id,
+                    engines.set.map(EngineSet::as_str),
+                    engines.thresholds.map(|t| f64::from(t.accept)),
+                    engines.thresholds.map(|t| f64::from(t.reject))
+                ],
             )?;
             changed(n, || format!("tenant {tenant_id}"))
         })
@@ -1558,6 +1623,14 @@ impl Store for SqliteStore {
                 Ok(due.len())
             })?;
         }
+        // A process's face lives as long as the process (CONTRACT §17).
+        scrubbed += self.write(|c| {
+            Ok(c.prepare_cached(
+                "UPDATE processes SET face = NULL WHERE rowid IN (SELECT p.rowid FROM processes p JOIN tenants t ON t.id = p.tenant_id \
+                 WHERE p.face IS NOT NULL AND p.finished_at + COALESCE(t.process_retention, ?2) <= ?1 LIMIT ?3)",
+            )?
+            .execute(params![cutoffs.now, cutoffs.defaults.process, limit as i64])?)
+        })?;
         Ok(scrubbed)
     }
 

@@ -1,0 +1,512 @@
+//! CONTRACT §17 through the real binary: the local engines decide production's processes (and a
+//! sandbox tenant's that opts in), on real face photos — the demo photos of
+//! `@vladmandic/face-api` (`SELO_TEST_FACES`) with the models `selo models install` wrote
+//! (`SELO_MODELS`, which the server inherits). Without them these tests print SKIPPED, and fail
+//! under `CI=true`. Without models at all, what needs the engines answers 503 `50302`.
+
+use crate::support::images;
+use crate::support::{Opts, Server, Tenant, skipped};
+use selo_engine::pixels::Rgb;
+use selo_engine::testkit::{Photos, jpeg, map_pixels};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Person codes (valid CPFs outside the §8 table).
+const ANA: &str = "52998224725";
+const BRUNO: &str = "11144477735";
+const CARLA: &str = "39053344705";
+
+/// The demo photos, or `None` (SKIPPED) without the models and the photos.
+fn photos(test: &str) -> Option<Photos> {
+    let models = std::env::var_os("SELO_MODELS");
+    let faces = std::env::var_os("SELO_TEST_FACES").map(PathBuf::from);
+    match (models, faces) {
+        (Some(_), Some(faces)) => Some(Photos::load(&faces)),
+        _ => {
+            skipped(
+                test,
+                "set SELO_MODELS (selo models install) and SELO_TEST_FACES (the demo photos of @vladmandic/face-api)",
+            );
+            None
+        }
+    }
+}
+
+fn b64(img: &Rgb) -> String {
+    images::b64(&jpeg(img, 92))
+}
+
+/// Ana's face (photo 1, face 2), Ana's face in another light, and Bruno's (photo 6, face 1).
+fn people(photos: &Photos) -> (Rgb, Rgb, Rgb) {
+    let ana = photos.selfie(0, 1);
+    let ana_darker = map_pixels(&ana, |p| p.map(|c| c * 0.7));
+    (ana, ana_darker, photos.selfie(5, 0))
+}
+
+/// A caller of the API contract on `tenant`'s environment.
+struct Api<'a> {
+    s: &'a Server,
+    base: String,
+    token: String,
+    api_key: String,
+}
+
+impl<'a> Api<'a> {
+    async fn new(s: &'a Server, t: &Tenant, api_key: &str) -> Api<'a> {
+        Api {
+            s,
+            base: s.env(&t.env).url.clone(),
+            token: s.token(t).await,
+            api_key: api_key.to_string(),
+        }
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> (u16, Value) {
+        let res = req
+            .header("authorization", format!("Bearer {}", self.token))
+            .header("apikey", &self.api_key)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.send(self.s.http.post(format!("{}{path}", self.base)).json(body))
+            .await
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        self.send(self.s.http.get(format!("{}{path}", self.base)))
+            .await
+    }
+
+    /// An onboarding create: the process (200) or the failure.
+    async fn onboard(&self, code: &str, face: &Rgb) -> (u16, Value) {
+        self.post(
+            "/processes/v1",
+            &json!({"subject": {"code": code, "name": "Maria Silva"}, "imageBase64": b64(face)}),
+        )
+        .await
+    }
+
+    /// Waits (up to 10 s) for a process to leave status 1.
+    async fn finished(&self, id: &str) -> Value {
+        for _ in 0..100 {
+            let (status, p) = self.get(&format!("/processes/v1/{id}")).await;
+            assert_eq!(status, 200, "{p}");
+            if p["status"] != 1 {
+                return p;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("process {id} still running after 10 s");
+    }
+}
+
+/// A server with a production environment and a production tenant.
+fn production() -> (Server, Tenant) {
+    let s = Server::start_with(Opts {
+        production: true,
+        ..Opts::default()
+    });
+    let t = s.tenant_in("production");
+    (s, t)
+}
+
+fn without_id(mut v: Value) -> Value {
+    v.as_object_mut().unwrap().remove("id");
+    v
+}
+
+/// The API key of every test here: the output capabilities plus `enroll` and `validation`.
+const CAPS: &str = "liveness,identity,riskscore,validation,enroll";
+
+#[tokio::test]
+async fn production_verifies_faces_against_the_identity_base() {
+    let Some(photos) = photos("production_verifies_faces_against_the_identity_base") else {
+        return;
+    };
+    let (ana, ana_darker, bruno) = people(&photos);
+    let (s, t) = production();
+    let api = Api::new(&s, &t, &s.api_key(&t, CAPS)).await;
+
+    // Nobody enrolled: the face is real and live, but whose it is cannot be told.
+    let (status, first) = api.onboard(ANA, &ana).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(
+        without_id(first.clone()),
+        json!({"status": 3, "unicoId": {"result": "inconclusive"}, "liveness": 1, "score": 0})
+    );
+
+    // Enrolment needs the capability; then Ana's face is enrolled under her code.
+    let plain = Api::new(&s, &t, &s.api_key(&t, "identity")).await;
+    let enrol = json!({"code": ANA, "imageBase64": b64(&ana)});
+    let (status, body) = plain.post("/identities/v1", &enrol).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = api.post("/identities/v1", &enrol).await;
+    assert_eq!((status, body), (200, json!({"code": ANA, "faces": 1})));
+
+    // Ana's other shot is Ana; Bruno's face under Ana's code is not.
+    let (status, yes) = api.onboard(ANA, &ana_darker).await;
+    assert_eq!(status, 200, "{yes}");
+    assert_eq!(
+        without_id(yes.clone()),
+        json!({"status": 3, "unicoId": {"result": "yes"}})
+    );
+    let (_, no) = api.onboard(ANA, &bruno).await;
+    assert_eq!(
+        without_id(no.clone()),
+        json!({"status": 3, "unicoId": {"result": "no"}, "liveness": 1})
+    );
+
+    // The explanation: what ran, what it measured, never an embedding or another's code.
+    let yes_id = yes["id"].as_str().unwrap();
+    let (status, analysis) = api.get(&format!("/processes/v1/{yes_id}/analysis")).await;
+    assert_eq!(status, 200, "{analysis}");
+    assert_eq!(analysis["engine"], "local");
+    let models: Vec<&str> = analysis["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        models,
+        ["blazeface-short-range", "dlib-resnet29-face-recognition"]
+    );
+    assert_eq!(analysis["faces"].as_array().unwrap().len(), 1);
+    let gates: Vec<(&str, bool)> = analysis["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["name"].as_str().unwrap(), g["passed"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(gates.len(), 8, "{analysis}");
+    assert!(gates.iter().all(|(_, passed)| *passed), "{gates:?}");
+    assert_eq!(analysis["liveness"]["live"], true);
+    assert_eq!(analysis["match"]["enrolled"], 1);
+    assert_eq!(analysis["match"]["accept"], 0.4);
+    assert!(
+        analysis["match"]["distance"].as_f64().unwrap() <= 0.4,
+        "{analysis}"
+    );
+    assert_eq!(analysis["fraud"]["checked"], false);
+    assert!(analysis["timingsMs"]["embed"].as_f64().is_some());
+    let text = analysis.to_string();
+    for secret in ["embedding", ANA, "imageBase64"] {
+        assert!(
+            !text.contains(secret),
+            "the analysis shows {secret}: {text}"
+        );
+    }
+
+    // 1:1: Ana's process as the reference.
+    let reference =
+        json!([{"referenceType": "REFERENCE_TYPE_PROCESS_ID", "referenceContent": yes_id}]);
+    for (face, expected) in [(&ana, "true"), (&bruno, "false")] {
+        let (status, p) = api
+            .post(
+                "/processes/v1",
+                &json!({"references": reference, "imageBase64": b64(face)}),
+            )
+            .await;
+        assert_eq!(status, 200, "{p}");
+        assert_eq!(p["biometryToken"]["result"], expected, "{p}");
+    }
+    // A reference with no face to compare with is named.
+    let first_id = first["id"].as_str().unwrap();
+    let unknown = "8a6f2c1e-0000-4000-8000-000000000000";
+    let (status, p) = api
+        .post(
+            "/processes/v1",
+            &json!({"references": [
+                {"referenceType": "REFERENCE_TYPE_PROCESS_ID", "referenceContent": first_id},
+                {"referenceType": "REFERENCE_TYPE_PROCESS_ID", "referenceContent": unknown}
+            ], "imageBase64": b64(&ana)}),
+        )
+        .await;
+    assert_eq!(status, 400, "{p}");
+    assert_eq!(
+        p["error"]["fields"],
+        json!([{"field": "references[1].referenceContent", "reason": "invalid"}])
+    );
+
+    // Erased: the code has no face again.
+    let res = s
+        .http
+        .delete(format!("{}/identities/v1/{ANA}", api.base))
+        .header("authorization", format!("Bearer {}", api.token))
+        .header("apikey", &api.api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    let (_, after) = api.onboard(ANA, &ana_darker).await;
+    assert_eq!(after["unicoId"]["result"], "inconclusive", "{after}");
+}
+
+/// The fraud search: a face enrolled under one code, presented under another, raises the
+/// behavior alert once the asynchronous process finishes.
+#[tokio::test]
+async fn a_face_enrolled_under_another_code_raises_the_behavior_alert() {
+    let Some(photos) = photos("a_face_enrolled_under_another_code_raises_the_behavior_alert")
+    else {
+        return;
+    };
+    let (ana, ana_darker, bruno) = people(&photos);
+    let (s, t) = production();
+    let api = Api::new(&s, &t, &s.api_key(&t, &format!("{CAPS},behavioralert"))).await;
+    for (code, face) in [(ANA, &ana), (BRUNO, &bruno)] {
+        let (status, body) = api
+            .post(
+                "/identities/v1",
+                &json!({"code": code, "imageBase64": b64(face)}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    // Ana's face under Carla's code: status 1, then the alert.
+    let (status, created) = api.onboard(CARLA, &ana_darker).await;
+    assert_eq!(status, 200, "{created}");
+    assert_eq!(created["status"], 1, "{created}");
+    let id = created["id"].as_str().unwrap();
+    let (status, _) = api.get(&format!("/processes/v1/{id}/analysis")).await;
+    assert_eq!(
+        status, 409,
+        "no analysis while the search's answer is not out"
+    );
+    let done = api.finished(id).await;
+    assert_eq!(done["identityFraudsters"]["result"], "yes", "{done}");
+    assert_eq!(done["unicoId"]["result"], "inconclusive", "{done}");
+    assert_eq!(done["score"], -100, "{done}");
+    let (_, analysis) = api.get(&format!("/processes/v1/{id}/analysis")).await;
+    assert_eq!(analysis["fraud"]["checked"], true);
+    assert!(analysis["fraud"]["nearestDistance"].as_f64().unwrap() <= 0.4);
+    assert!(!analysis.to_string().contains(ANA), "{analysis}");
+    // Ana under her own code: no alert.
+    let (_, own) = api.onboard(ANA, &ana_darker).await;
+    let own = api.finished(own["id"].as_str().unwrap()).await;
+    assert_eq!(
+        without_id(own),
+        json!({"status": 3, "unicoId": {"result": "yes"}, "identityFraudsters": {"result": "inconclusive"}})
+    );
+}
+
+#[tokio::test]
+async fn every_gate_refuses_over_http_with_its_reason_and_stores_nothing() {
+    let Some(photos) = photos("every_gate_refuses_over_http_with_its_reason_and_stores_nothing")
+    else {
+        return;
+    };
+    let (s, t) = production();
+    let api = Api::new(&s, &t, &s.api_key(&t, CAPS)).await;
+    for (gate, img) in photos.refused_by_each_gate() {
+        let (status, body) = api
+            .post(
+                "/processes/v1",
+                &json!({"subject": {"code": ANA, "name": "Maria Silva", "clientReference": "gates"},
+                        "imageBase64": b64(&img)}),
+            )
+            .await;
+        assert_eq!(status, 400, "{gate:?}: {body}");
+        assert_eq!(body["error"]["code"], "20901", "{body}");
+        assert_eq!(
+            body["error"]["fields"],
+            json!([{"field": "imageBase64", "reason": gate.as_str()}])
+        );
+        let (status, body) = api
+            .post(
+                "/identities/v1",
+                &json!({"code": ANA, "imageBase64": b64(&img)}),
+            )
+            .await;
+        assert_eq!(status, 400, "{gate:?}: {body}");
+        assert_eq!(body["error"]["fields"][0]["reason"], gate.as_str());
+    }
+    let (_, found) = api.get("/processes/v1?clientReference=gates").await;
+    assert_eq!(found["items"], json!([]), "a refused selfie stores nothing");
+}
+
+/// A sandbox tenant opts in with `set-engines local` and keeps the §8 CPFs' scenarios; the CLI
+/// enrols, lists and removes faces, refusing an image with the gate's reason.
+#[tokio::test]
+async fn a_sandbox_tenant_on_local_keeps_the_scenario_cpfs_and_the_cli_enrols() {
+    let Some(photos) =
+        photos("a_sandbox_tenant_on_local_keeps_the_scenario_cpfs_and_the_cli_enrols")
+    else {
+        return;
+    };
+    let (ana, ana_darker, _) = people(&photos);
+    let s = Server::start();
+    let t = s.tenant();
+    let api = Api::new(&s, &t, &s.api_key(&t, CAPS)).await;
+    let wall = &photos.refused_by_each_gate()[0].1;
+    // On scenarios (the sandbox default) any face is approved.
+    let (_, p) = api.onboard(ANA, wall).await;
+    assert_eq!(p["unicoId"]["result"], "yes", "{p}");
+
+    let set = s.admin(&[
+        "tenant",
+        "set-engines",
+        &t.id,
+        "local",
+        "--match-accept",
+        "0.45",
+    ]);
+    assert_eq!(
+        set,
+        json!({"set": "local", "matchAccept": 0.45, "matchReject": 0.6})
+    );
+    let listed = s.admin(&["tenant", "list"]);
+    assert_eq!(listed[0]["engines"]["set"], "local");
+
+    let (status, p) = api.onboard(ANA, wall).await;
+    assert_eq!(status, 400, "{p}");
+    assert_eq!(p["error"]["fields"][0]["reason"], "face_not_found");
+    let (_, p) = api.onboard("00000000272", wall).await;
+    assert_eq!(
+        p["unicoId"]["result"], "no",
+        "the §8 CPFs keep their scenarios: {p}"
+    );
+
+    let file = |name: &str, img: &Rgb| {
+        let path = s.data.path().join(name);
+        std::fs::write(&path, jpeg(img, 92)).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let (good, faceless) = (file("ana.jpg", &ana), file("wall.jpg", wall));
+    let out = s.admin_raw(&[
+        "identity", "enroll", "--tenant", &t.id, "--code", ANA, "--image", &good, "--image",
+        &faceless,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("wall.jpg") && err.contains("face_not_found"),
+        "{err}"
+    );
+    assert_eq!(
+        s.admin(&["identity", "list", "--tenant", &t.id])["items"],
+        json!([]),
+        "a refused image enrols nothing"
+    );
+    let enrolled = s.admin(&[
+        "identity", "enroll", "--tenant", &t.id, "--code", ANA, "--image", &good,
+    ]);
+    assert_eq!(enrolled, json!({"code": ANA, "faces": 1}));
+    let list = s.admin(&["identity", "list", "--tenant", &t.id, "--code", ANA]);
+    assert_eq!(list["items"][0]["faces"], 1, "{list}");
+    assert!(
+        list["items"][0]["enrolledAt"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
+
+    let (_, p) = api.onboard(ANA, &ana_darker).await;
+    assert_eq!(p["unicoId"]["result"], "yes", "{p}");
+    s.admin(&["identity", "remove", "--tenant", &t.id, "--code", ANA]);
+    let (_, p) = api.onboard(ANA, &ana_darker).await;
+    assert_eq!(p["unicoId"]["result"], "inconclusive", "{p}");
+
+    // Back to scenarios.
+    s.admin(&["tenant", "set-engines", &t.id, "scenarios"]);
+    let (_, p) = api.onboard(ANA, wall).await;
+    assert_eq!(p["unicoId"]["result"], "yes", "{p}");
+}
+
+/// Without models the server still starts and is ready; what needs the engines answers 503
+/// `50302` naming `selo models install`, and `set-engines local` exits 2 naming it.
+#[tokio::test]
+async fn without_models_the_engines_answer_503_and_set_engines_exits_2() {
+    let empty = tempfile::tempdir().unwrap();
+    let models = empty.path().to_str().unwrap().to_string();
+    let s = Server::start_with(Opts {
+        production: true,
+        extra: vec!["--models".into(), models.clone()],
+        ..Opts::default()
+    });
+    let prod = s.tenant_in("production");
+    let api = Api::new(&s, &prod, &s.api_key(&prod, CAPS)).await;
+    let selfie =
+        json!({"subject": {"code": ANA, "name": "Maria Silva"}, "imageBase64": images::selfie()});
+    let res = s
+        .http
+        .post(format!("{}/processes/v1", api.base))
+        .header("authorization", format!("Bearer {}", api.token))
+        .header("apikey", &api.api_key)
+        .json(&selfie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    assert_eq!(
+        res.headers()["should-retry"],
+        "true",
+        "a 5xx that stored nothing (CONTRACT §4)"
+    );
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "50302");
+    let d = body["error"]["description"].as_str().unwrap();
+    assert!(d.contains("selo models install"), "{d}");
+    let (status, body) = api
+        .post(
+            "/identities/v1",
+            &json!({"code": ANA, "imageBase64": images::selfie()}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (503, Some("50302"))
+    );
+    // The image checks still come first.
+    let (status, body) = api
+        .post(
+            "/processes/v1",
+            &json!({"subject": {"code": ANA, "name": "Maria Silva"}, "imageBase64": images::b64(&images::gif())}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("20505"))
+    );
+    let ready = s
+        .http
+        .get(format!("{}/readyz", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+
+    let sandbox = s.tenant();
+    let with_models = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--models", &models]);
+        s.admin_raw(&all)
+    };
+    let out = with_models(&["tenant", "set-engines", &sandbox.id, "local"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("selo models install"), "{err}");
+    let out = with_models(&["tenant", "set-engines", &prod.id, "scenarios"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("production never uses scenarios"), "{err}");
+    let out = with_models(&[
+        "tenant",
+        "set-engines",
+        &sandbox.id,
+        "scenarios",
+        "--match-accept",
+        "0.7",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "accept over reject");
+    let out = with_models(&[
+        "identity", "enroll", "--tenant", &prod.id, "--code", ANA, "--image", "x.jpg",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("selo models install"));
+}
