@@ -104,6 +104,15 @@ impl Capabilities {
         Ok(Capabilities(caps))
     }
 
+    /// Reads a stored comma list, skipping names this version does not know (a list a newer
+    /// version wrote, read after a rollback, keeps the capabilities this one knows).
+    pub fn from_stored(list: &str) -> Self {
+        let mut caps: Vec<Capability> = list.split(',').filter_map(|s| s.parse().ok()).collect();
+        caps.sort();
+        caps.dedup();
+        Capabilities(caps)
+    }
+
     /// Every capability.
     pub fn all() -> Self {
         Capabilities(Capability::ALL.to_vec())
@@ -138,5 +147,7 @@ mod tests {
         let err = Capabilities::parse_list("identity,face").unwrap_err();
         assert!(err.contains("face") && err.contains("riskscore"), "{err}");
         assert!(Capabilities::parse_list(" , ").is_err());
+        let stored = Capabilities::from_stored("identity,teleport,liveness");
+        assert_eq!(stored.names(), ["liveness", "identity"]);
     }
 }

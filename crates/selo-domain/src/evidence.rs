@@ -741,7 +741,7 @@ mod tests {
             token: "tok".into(),
             capture: Some(WebCapture {
                 at: 1_800_000_100,
-                scenario,
+                decision: crate::verification::CaptureDecision::scenario(scenario),
                 image_type: "image/jpeg".into(),
             }),
         }

@@ -2,7 +2,7 @@
 //! response envelopes.
 
 use crate::problem::{FieldProblem, Problem};
-use crate::scenario::Scenario;
+use crate::verification::{CaptureDecision, IdentityResult, Outcome};
 use selo_wire::error::FieldReason;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -17,18 +17,19 @@ pub const MAX_URL: usize = 2048;
 pub const METADATA_URLS: [&str; 3] = ["redirect_url", "webhook_url", "track_webhook_url"];
 
 /// The person's completed journey.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LinkCapture {
     /// When (Unix seconds).
     pub at: i64,
-    /// The engines' scenario.
-    pub scenario: Scenario,
-    /// Media type of the selfie.
+    /// Which engine decided, and what.
+    #[serde(flatten)]
+    pub decision: CaptureDecision,
+    /// Media type of the selfie (empty when the journey refused its selfies).
     pub image_type: String,
 }
 
 /// A stored magic link.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MagicLinkRecord {
     /// The link token (UUID), also its id.
     pub token: String,
@@ -49,12 +50,18 @@ pub struct MagicLinkRecord {
     pub scrubbed: bool,
 }
 
-/// Whether the scenario verifies the person (approved and inconclusive-positive do).
-pub fn verified(scenario: Scenario) -> bool {
-    matches!(
-        scenario,
-        Scenario::Approved | Scenario::InconclusivePositiveScore
-    )
+/// Whether an outcome verifies the person: finished, live, no behavior alert, and the identity
+/// confirmed or inconclusive with a positive risk score (the §8 table: approved and
+/// inconclusive-positive do).
+pub fn verified(outcome: Outcome) -> bool {
+    outcome.status == 3
+        && outcome.live
+        && outcome.behavior_alert != Some(IdentityResult::Yes)
+        && match outcome.identity {
+            Some(IdentityResult::Yes) => true,
+            Some(IdentityResult::Inconclusive) => outcome.score.is_some_and(|s| s > 0),
+            _ => false,
+        }
 }
 
 impl MagicLinkRecord {
@@ -105,11 +112,11 @@ impl MagicLinkRecord {
         match &self.capture {
             None => data["result"] = json!({"status": "pending"}),
             Some(c) => {
-                let ok = verified(c.scenario);
+                let ok = verified(c.decision.outcome());
                 data["result"] = json!({"status": if ok { "verified" } else { "not_verified" }});
                 data["response"] = json!({"unico": {
                     "result": if ok { "APPROVED" } else { "NOT_APPROVED" },
-                    "scenario": c.scenario.name(),
+                    "scenario": c.decision.name(),
                 }});
             }
         }
@@ -249,7 +256,16 @@ mod tests {
         assert!(validate_create(&json!({"external_id": 5})).is_err());
         assert!(validate_create(&json!({"metadata": {"webhook_url": "ftp://x"}})).is_err());
         assert!(validate_create(&json!({})).is_ok());
-        assert!(verified(Scenario::Approved) && verified(Scenario::InconclusivePositiveScore));
-        assert!(!verified(Scenario::Divergence) && !verified(Scenario::ProcessingError));
+        use crate::scenario::{SANDBOX_TABLE, Scenario};
+        let verifying: Vec<Scenario> = SANDBOX_TABLE
+            .iter()
+            .map(|(_, s)| *s)
+            .filter(|s| verified(s.outcome()))
+            .collect();
+        assert_eq!(
+            verifying,
+            [Scenario::Approved, Scenario::InconclusivePositiveScore]
+        );
+        assert!(!verified(CaptureDecision::refused().outcome()));
     }
 }

@@ -57,7 +57,7 @@ pub struct ProcessRecord {
 
 impl ProcessRecord {
     fn caps(&self) -> Capabilities {
-        Capabilities::parse_list(&self.capabilities.join(",")).unwrap_or_default()
+        Capabilities::from_stored(&self.capabilities.join(","))
     }
 
     /// Whether the process is still running at `now`.
@@ -84,11 +84,18 @@ impl ProcessRecord {
         }
     }
 
-    /// `GET /processes/v1/{id}/analysis`: what ran and what it measured.
+    /// `GET /processes/v1/{id}/analysis`: what ran and what it measured, within what the
+    /// creating key may see (without `identity`, whose `unicoId` §5 hides, no identity match).
     pub fn analysis(&self) -> ProcessAnalysis {
-        self.analysis
+        let mut analysis = self
+            .analysis
             .clone()
-            .unwrap_or_else(ProcessAnalysis::scenario)
+            .unwrap_or_else(ProcessAnalysis::scenario);
+        if matches!(self.kind, ProcessKind::Local { .. }) && !self.caps().has(Capability::Identity)
+        {
+            analysis.matched = None;
+        }
+        analysis
     }
 
     /// The process as the API contract shows it at `now`, with the output rules of §5:

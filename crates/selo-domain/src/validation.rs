@@ -526,7 +526,7 @@ pub struct ValidEnrolment {
 }
 
 /// Validates an enrolment body (already known to be a JSON object): `code`, then
-/// `imageBase64` with a create's image checks.
+/// `imageBase64` with a create's image checks; unknown members are ignored (CONTRACT §4).
 pub fn validate_enrolment(body: &Value) -> Result<ValidEnrolment, Problem> {
     let empty = Map::new();
     let obj = body.as_object().unwrap_or(&empty);
@@ -535,17 +535,6 @@ pub fn validate_enrolment(body: &Value) -> Result<ValidEnrolment, Problem> {
     };
     let code = c.person_code(obj, "code", "code");
     let image = c.image(obj.get("imageBase64"), "imageBase64", "20009");
-    for key in obj
-        .keys()
-        .filter(|k| !["code", "imageBase64"].contains(&k.as_str()))
-    {
-        c.push(
-            key,
-            FieldReason::Invalid,
-            "20003",
-            format!("{key} is not a field of an enrolment; send code and imageBase64"),
-        );
-    }
     match (code, image) {
         (Some(code), Some(image)) if c.problems.is_empty() => Ok(ValidEnrolment { code, image }),
         _ => Err(Problem::Invalid(c.problems)),
@@ -572,7 +561,6 @@ mod tests {
             [
                 ("code".to_string(), FieldReason::Invalid),
                 ("imageBase64".to_string(), FieldReason::Required),
-                ("extra".to_string(), FieldReason::Invalid),
             ]
         );
         assert_eq!(

@@ -3,6 +3,7 @@
 //! local engines' measurements become a verdict. The engines measure; this module decides.
 
 use crate::scenario::Scenario;
+use selo_wire::analysis::ProcessAnalysis;
 use serde::{Deserialize, Serialize};
 
 pub use selo_wire::analysis::GateReason;
@@ -206,13 +207,14 @@ pub struct Measured {
 }
 
 impl LocalVerdict {
-    /// The verdict (docs/engines.md): identity from the distance and the thresholds — a selfie
-    /// that does not look live never confirms an identity (`yes` becomes `inconclusive`); the
+    /// The verdict (docs/engines.md): identity from the distance and the thresholds — when
+    /// liveness was asked for (`liveness_asked`), a selfie that does not look live never
+    /// confirms an identity (`yes` becomes `inconclusive`, so §5 shows `liveness: 2`); the
     /// fraud alert when another code's face is within `accept`; the risk score by
     /// [`risk_score`].
-    pub fn decide(m: Measured, t: MatchThresholds) -> LocalVerdict {
+    pub fn decide(m: Measured, t: MatchThresholds, liveness_asked: bool) -> LocalVerdict {
         let mut identity = t.identity(m.nearest_enrolled);
-        if !m.live && identity == IdentityResult::Yes {
+        if liveness_asked && !m.live && identity == IdentityResult::Yes {
             identity = IdentityResult::Inconclusive;
         }
         let fraud_alert = m
@@ -232,7 +234,7 @@ impl LocalVerdict {
             status: 3,
             identity: Some(self.identity),
             live: self.live,
-            score: Some(self.score),
+            score: (self.identity == IdentityResult::Inconclusive).then_some(self.score),
             behavior_alert: self.fraud_alert.map(|alert| {
                 if alert {
                     IdentityResult::Yes
@@ -240,6 +242,69 @@ impl LocalVerdict {
                     IdentityResult::Inconclusive
                 }
             }),
+        }
+    }
+}
+
+/// Selfies a journey refuses at its gates before the process finishes as failed (§17).
+pub const MAX_CAPTURE_REFUSALS: u32 = 5;
+
+/// Which engine decided a journey's capture (Web & SDK, Magic Link) and what it concluded;
+/// stored with the capture. Older records hold only `scenario`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CaptureDecision {
+    /// The §8 scenario, when the scenario engine decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<Scenario>,
+    /// The local engines' verdict, when they decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<LocalVerdict>,
+    /// What the local engines measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<ProcessAnalysis>,
+}
+
+impl CaptureDecision {
+    /// Decided by a §8 scenario.
+    pub fn scenario(scenario: Scenario) -> CaptureDecision {
+        CaptureDecision {
+            scenario: Some(scenario),
+            ..CaptureDecision::default()
+        }
+    }
+
+    /// Neither: the journey refused [`MAX_CAPTURE_REFUSALS`] selfies at its gates.
+    pub fn refused() -> CaptureDecision {
+        CaptureDecision::default()
+    }
+
+    /// Whether the journey finished by refusing its selfies.
+    pub fn is_refused(&self) -> bool {
+        self.scenario.is_none() && self.verdict.is_none()
+    }
+
+    /// What it concluded (a refused journey: finished, not live, no identity).
+    pub fn outcome(&self) -> Outcome {
+        match (&self.verdict, self.scenario) {
+            (Some(v), _) => v.outcome(),
+            (None, Some(s)) => s.outcome(),
+            (None, None) => Outcome {
+                status: 3,
+                identity: None,
+                live: false,
+                score: None,
+                behavior_alert: None,
+            },
+        }
+    }
+
+    /// Its name: the scenario's, `local`, or `refused`.
+    pub fn name(&self) -> &'static str {
+        match (&self.verdict, self.scenario) {
+            (Some(_), _) => "local",
+            (None, Some(s)) => s.name(),
+            (None, None) => "refused",
         }
     }
 }
@@ -300,9 +365,17 @@ mod tests {
             live: false,
             nearest_other: None,
         };
-        let v = LocalVerdict::decide(m, t);
+        let v = LocalVerdict::decide(m, t, true);
         assert_eq!(v.identity, IdentityResult::Inconclusive);
         assert_eq!(v.score, 50);
+        assert_eq!(v.outcome().score, Some(50));
+        let unasked = LocalVerdict::decide(m, t, false);
+        assert_eq!(unasked.identity, IdentityResult::Yes);
+        assert_eq!(
+            unasked.outcome().score,
+            None,
+            "a score only when inconclusive"
+        );
         assert_eq!(v.outcome().behavior_alert, None);
         let v = LocalVerdict::decide(
             Measured {
@@ -311,6 +384,7 @@ mod tests {
                 ..m
             },
             t,
+            true,
         );
         assert_eq!(v.identity, IdentityResult::Yes);
         assert_eq!(v.fraud_alert, Some(true));
@@ -323,6 +397,7 @@ mod tests {
                 ..m
             },
             t,
+            true,
         );
         assert_eq!(
             v.outcome().behavior_alert,

@@ -3,9 +3,8 @@
 
 use crate::person_code::{is_valid_cpf, is_valid_curp};
 use crate::problem::{FieldProblem, Problem};
-use crate::scenario::Scenario;
 use crate::validation::{MAX_CLIENT_REFERENCE_CHARS, is_uuid};
-use crate::verification::IdentityResult;
+use crate::verification::{CaptureDecision, IdentityResult};
 use selo_wire::error::FieldReason;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -113,19 +112,21 @@ pub struct WebPerson {
 }
 
 /// The person's completed capture.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WebCapture {
     /// When the person submitted (Unix seconds).
     pub at: i64,
-    /// The engines' scenario.
-    pub scenario: Scenario,
-    /// Media type of the stored selfie.
+    /// Which engine decided, and what.
+    #[serde(flatten)]
+    pub decision: CaptureDecision,
+    /// Media type of the stored selfie (empty when the journey refused its selfies: none is
+    /// stored).
     pub image_type: String,
 }
 
 /// A stored Web & SDK process.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WebProcessRecord {
     /// Process id (UUID).
@@ -187,12 +188,15 @@ impl WebProcessRecord {
     /// `FINISHED` + `EXPIRED`.
     pub fn state_at(&self, now: i64) -> WebState {
         match &self.capture {
-            Some(c) => match c.scenario {
-                Scenario::ProcessingError => WebState::Failed,
-                Scenario::IdentityDenied => WebState::Finished("INVALID_IDENTITY"),
-                Scenario::LivenessFailed => WebState::Finished("FAILED"),
-                _ => WebState::Finished("OK"),
-            },
+            Some(c) => {
+                let outcome = c.decision.outcome();
+                match outcome.identity {
+                    _ if outcome.status == 5 => WebState::Failed,
+                    _ if !outcome.live => WebState::Finished("FAILED"),
+                    Some(IdentityResult::No) => WebState::Finished("INVALID_IDENTITY"),
+                    _ => WebState::Finished("OK"),
+                }
+            }
             None if now >= self.expires_at => WebState::Finished("EXPIRED"),
             None => WebState::Created,
         }
@@ -226,7 +230,7 @@ impl WebProcessRecord {
             "scoreEngineResult": {"scoreEnabled": "SCORE_ENABLED_UNSPECIFIED", "score": 0},
         });
         if let (Some(c), WebState::Finished(_)) = (&self.capture, state) {
-            let outcome = c.scenario.outcome();
+            let outcome = c.decision.outcome();
             auth["authenticationId"] = json!(self.id);
             auth["livenessResult"] = json!(if outcome.live {
                 "LIVENESS_RESULT_LIVE"
@@ -242,9 +246,13 @@ impl WebProcessRecord {
                 auth["scoreEngineResult"] =
                     json!({"scoreEnabled": "SCORE_ENABLED_TRUE", "score": score});
             }
-            if outcome.behavior_alert == Some(IdentityResult::Yes) {
-                // CONTRACT §8: an alert reads YES (INCONCLUSIVE would be "no alert").
-                auth["identityFraudstersResult"] = json!("TRUST_RESULT_YES");
+            match outcome.behavior_alert {
+                // CONTRACT §8/§17: an alert reads YES, a search that found none INCONCLUSIVE.
+                Some(IdentityResult::Yes) => {
+                    auth["identityFraudstersResult"] = json!("TRUST_RESULT_YES")
+                }
+                Some(_) => auth["identityFraudstersResult"] = json!("TRUST_RESULT_INCONCLUSIVE"),
+                None => {}
             }
         }
         let mut p = json!({
@@ -747,6 +755,7 @@ fn validate_person(c: &mut Checker<'_>, p: &Map<String, Value>) -> Option<WebPer
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::Scenario;
 
     fn good() -> Value {
         json!({"callbackUri": "https://example.com/done", "flow": "id", "purpose": "biometryonboarding",
@@ -844,7 +853,7 @@ mod tests {
         assert_eq!(r.state_at(100), WebState::Finished("EXPIRED"));
         r.capture = Some(WebCapture {
             at: 50,
-            scenario: Scenario::LivenessFailed,
+            decision: CaptureDecision::scenario(Scenario::LivenessFailed),
             image_type: "image/jpeg".into(),
         });
         assert_eq!(r.state_at(200), WebState::Finished("FAILED"));

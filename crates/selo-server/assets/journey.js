@@ -8,15 +8,36 @@
   const $ = (id) => document.getElementById(id);
   const steps = ["start", "camera", "review", "sending", "done", "closed"];
   let stream = null, photo = null, lastAction = null;
+  // What to do about each quality gate the server's engines refuse a selfie at (CONTRACT §17).
+  const GATE_ADVICE = {
+    face_not_found: "We could not find a face in the photo. Make sure your whole face is in view.",
+    multiple_faces: "There is more than one face in the photo. Make sure only you are in view.",
+    face_too_small: "Your face is too far from the camera. Come closer.",
+    face_cut_off: "Part of your face is outside the photo. Put your whole face in the frame.",
+    too_dark: "The photo is too dark. Move to a place with more light.",
+    too_bright: "The photo is too bright. Avoid strong light or glare on your face.",
+    blurry: "The photo is blurry. Hold still and take it again.",
+    face_not_frontal: "Your face is turned away. Look straight at the camera.",
+  };
+  // How the server says the last refused photo ended the verification.
+  const ENDED = "the verification has finished";
 
+  // Shows a step and moves focus into it, in view: to the error message when there is one
+  // (it is read first and the step's controls follow it), else to the step's heading or
+  // first control.
   function show(step) {
     steps.forEach((s) => { $("step-" + s).hidden = s !== step; });
-    const first = $("step-" + step).querySelector("button, input, h2");
-    if (first && first.focus) { first.focus({ preventScroll: true }); }
+    const error = $("status").classList.contains("error");
+    const target = error ? $("status") : $("step-" + step).querySelector("[tabindex], button, input");
+    if (target && target.focus) {
+      target.focus();
+      target.scrollIntoView({ block: "nearest" });
+    }
   }
   function status(text, isError) {
     $("status").textContent = text || "";
     $("status").className = "status" + (isError ? " error" : "");
+    if (isError) { $("status").scrollIntoView({ block: "nearest" }); }
   }
   function offerRetry(action) {
     lastAction = action;
@@ -127,17 +148,25 @@
     }
     const body = await res.json().catch(() => ({}));
     if (res.ok) {
-      status("");
       if (body.redirectUrl) {
         status("Done. Taking you back…");
         window.location.assign(body.redirectUrl);
       } else {
+        status("Thank you, you are done. You can close this page now.");
         show("done");
       }
       return;
     }
     const reason = body.error && body.error.description ? body.error.description : "HTTP " + res.status;
-    if (res.status === 400) {
+    const field = body.error && body.error.fields && body.error.fields[0];
+    const advice = field && GATE_ADVICE[field.reason];
+    if (res.status === 400 && advice && reason.indexOf(ENDED) >= 0) {
+      status("");
+      closed(advice + " We could not use any of your photos, so this verification has ended. Please contact the company that sent you here.");
+    } else if (res.status === 400 && advice) {
+      status(advice + " Please take another photo.", true);
+      show("start");
+    } else if (res.status === 400) {
       status("This photo cannot be used: " + reason + ". Please take another.", true);
       show("start");
     } else if (res.status === 409 && reason.indexOf("being completed") >= 0) {
@@ -162,9 +191,14 @@
   $("start-camera").addEventListener("click", startCamera);
   $("cancel-camera").addEventListener("click", () => { stopCamera(); show("start"); $("upload").click(); });
   $("take").addEventListener("click", () => take().catch((e) => status(e.message, true)));
-  $("retake").addEventListener("click", () => { photo = null; show("start"); });
+  $("retake").addEventListener("click", () => { photo = null; status(""); show("start"); });
   $("submit").addEventListener("click", submit);
-  $("upload").addEventListener("change", (e) => upload(e.target.files[0]));
+  $("upload").addEventListener("change", (e) => {
+    const file = e.target.files[0];
+    // Emptied, so that choosing the same file again (after "Take another") is a change too.
+    e.target.value = "";
+    upload(file);
+  });
   $("retry").addEventListener("click", () => { if (lastAction) { lastAction(); } });
 
   if (process.state === "open") {

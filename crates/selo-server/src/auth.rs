@@ -235,10 +235,7 @@ fn live_api_key(state: &AppState, headers: &HeaderMap, name: &str) -> Result<Api
 }
 
 fn capabilities(key: &ApiKey) -> Result<Capabilities, Problem> {
-    Capabilities::parse_list(&key.capabilities).map_err(|e| {
-        tracing::error!(error = %e, key = %key.id, "stored capabilities unreadable");
-        Problem::Internal
-    })
+    Ok(Capabilities::from_stored(&key.capabilities))
 }
 
 /// The tenant of a valid `x-api-key` (to match a Magic Link request with its tenant's fault

@@ -17,7 +17,7 @@ pub struct LocalEngines {
     /// The loaded models, or why there are none (for the log and the 503).
     engine: Result<Arc<Engine>, String>,
     /// One analysis per core at a time: inference is CPU-bound, more at once only queues.
-    permits: tokio::sync::Semaphore,
+    permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl LocalEngines {
@@ -49,7 +49,7 @@ impl LocalEngines {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         LocalEngines {
             engine,
-            permits: tokio::sync::Semaphore::new(cores),
+            permits: Arc::new(tokio::sync::Semaphore::new(cores)),
         }
     }
 
@@ -62,22 +62,28 @@ impl LocalEngines {
     /// answers the 400 that names the gate (for `field`).
     pub async fn analyse(&self, image: &CheckedImage, field: &str) -> Result<Selfie, Problem> {
         let engine = self.engine()?.clone();
-        let _permit = self
+        // The permit moves into the task: a request that times out or is dropped does not free
+        // a core its analysis still uses.
+        let permit = self
             .permits
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|_| Problem::Internal)?;
         let (format, bytes) = (image.format, image.bytes.clone());
-        let analysis = tokio::task::spawn_blocking(move || engine.analyse(format, &bytes))
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "engine task failed");
-                Problem::Internal
-            })?
-            .map_err(|e| {
-                tracing::error!(error = %e, "the engines failed on a checked image");
-                Problem::Internal
-            })?;
+        let analysis = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            engine.analyse(format, &bytes)
+        })
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "engine task failed");
+            Problem::Internal
+        })?
+        .map_err(|e| {
+            tracing::error!(error = %e, "the engines failed on a checked image");
+            Problem::Internal
+        })?;
         Selfie::from_analysis(analysis, field)
     }
 }

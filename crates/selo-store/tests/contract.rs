@@ -4,6 +4,7 @@
 use selo_domain::magic_link::{LinkCapture, MagicLinkRecord};
 use selo_domain::process::{ProcessKind, ProcessRecord};
 use selo_domain::scenario::Scenario;
+use selo_domain::verification::CaptureDecision;
 use selo_domain::web::{WebCapture, WebPerson, WebProcessRecord};
 use selo_store::sqlite::{Durability, SqliteStore};
 use selo_store::{
@@ -375,7 +376,7 @@ fn contract(store: &dyn Store) {
     let mut done = web.clone();
     done.capture = Some(WebCapture {
         at: 5,
-        scenario: Scenario::Approved,
+        decision: CaptureDecision::scenario(Scenario::Approved),
         image_type: "image/png".into(),
     });
     let mut late = done.clone();
@@ -625,7 +626,7 @@ fn personal_data_contract(store: &dyn Store) {
     let mut late = kept.clone();
     late.capture = Some(WebCapture {
         at: 999,
-        scenario: Scenario::Approved,
+        decision: CaptureDecision::scenario(Scenario::Approved),
         image_type: "image/png".into(),
     });
     assert!(!store.complete_web_process(&late, None).unwrap());
@@ -655,12 +656,17 @@ fn personal_data_contract(store: &dyn Store) {
     let mut used = link.clone();
     used.capture = Some(LinkCapture {
         at: 1_000 + window,
-        scenario: Scenario::Approved,
+        decision: CaptureDecision::scenario(Scenario::Approved),
         image_type: "image/png".into(),
     });
     assert!(
         !store.complete_magic_link(&used).unwrap(),
         "a capture that read the link before the scrub cannot write its person back"
+    );
+    assert_eq!(
+        store.refuse_link_capture("pd-link").unwrap(),
+        None,
+        "a forgotten link counts no refusal"
     );
     assert!(
         store
@@ -918,11 +924,51 @@ fn sqlite_store_meets_the_contract() {
     webhook_queue_contract(&store);
 }
 
+/// Selfies a journey refused at the gates are counted until it takes no capture any more.
+fn capture_refusals_contract(store: &dyn Store) {
+    store.create_tenant(&tenant("ra", "sandbox")).unwrap();
+    let p = web_process("rf-1", "ra");
+    store.insert_web_process(&p, None).unwrap();
+    assert_eq!(store.refuse_web_capture("rf-1").unwrap(), Some(1));
+    assert_eq!(store.refuse_web_capture("rf-1").unwrap(), Some(2));
+    assert_eq!(store.refuse_web_capture("nope").unwrap(), None);
+    let mut done = p.clone();
+    done.capture = Some(WebCapture {
+        at: 20,
+        decision: CaptureDecision::refused(),
+        image_type: String::new(),
+    });
+    assert!(store.complete_web_process(&done, None).unwrap());
+    assert_eq!(store.refuse_web_capture("rf-1").unwrap(), None);
+    assert_eq!(store.web_process("ra", "rf-1").unwrap().unwrap(), done);
+    let link = MagicLinkRecord {
+        token: "rf-link".into(),
+        tenant_id: "ra".into(),
+        external_id: None,
+        metadata: serde_json::json!({}),
+        created_on: "1970-01-01T00:00:10Z".into(),
+        request: serde_json::json!({}),
+        capture: None,
+        scrubbed: false,
+    };
+    store.insert_magic_link(&link, None).unwrap();
+    assert_eq!(store.refuse_link_capture("rf-link").unwrap(), Some(1));
+    let mut used = link.clone();
+    used.capture = Some(LinkCapture {
+        at: 20,
+        decision: CaptureDecision::refused(),
+        image_type: String::new(),
+    });
+    assert!(store.complete_magic_link(&used).unwrap());
+    assert_eq!(store.refuse_link_capture("rf-link").unwrap(), None);
+}
+
 #[test]
 fn sqlite_store_meets_the_faces_contract() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("selo.db"), Durability::Normal).unwrap();
     faces_contract(&store);
+    capture_refusals_contract(&store);
 }
 
 /// A journey written by an older binary (no `finished_at`) can still be captured, and is still
@@ -946,7 +992,7 @@ fn sqlite_fills_in_what_an_older_binary_left_empty() {
     let mut captured = p.clone();
     captured.capture = Some(WebCapture {
         at: 999,
-        scenario: Scenario::Approved,
+        decision: CaptureDecision::scenario(Scenario::Approved),
         image_type: "image/png".into(),
     });
     assert!(store.complete_web_process(&captured, None).unwrap());

@@ -178,16 +178,6 @@ impl ProcessAnalysis {
     }
 }
 
-/// `POST /identities/v1` (capability `enroll`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EnrollRequest {
-    /// The person's code (CPF or CURP).
-    pub code: String,
-    /// The face, base64 (a `data:` prefix is accepted).
-    pub image_base64: String,
-}
-
 /// An identity's faces after an enrolment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -7,9 +7,11 @@ use crate::cli::IdentityCommand;
 use crate::output::{print, usage};
 use anyhow::Context;
 use base64::Engine as _;
-use selo_domain::image::check_image_base64;
+use selo_domain::image::{ImageProblem, MAX_IMAGE_BYTES, check_image_base64};
 use selo_domain::person_code::{PersonCode, parse_person_code};
+use selo_domain::problem::Problem;
 use selo_engine::Engine;
+use selo_server::engines::Selfie;
 use selo_store::faces::{Enrolment, Faces, MAX_FACES_PER_IDENTITY};
 use selo_store::sqlite::SqliteStore;
 use selo_wire::analysis::{Enrolled, IdentityInfo, IdentityList};
@@ -30,6 +32,12 @@ pub fn run(
         } => {
             require_tenant(store, &tenant)?;
             let code = person_code(&code)?;
+            if images.len() > MAX_FACES_PER_IDENTITY as usize {
+                return Err(usage(format!(
+                    "{} images given; one identity holds at most {MAX_FACES_PER_IDENTITY} faces",
+                    images.len()
+                )));
+            }
             let engine = Engine::load(models)
                 .map_err(|e| usage(format!("cannot enrol without the local engines: {e}")))?;
             let faces = images
@@ -99,23 +107,34 @@ fn person_code(raw: &str) -> anyhow::Result<PersonCode> {
 /// The face embedding of one image file: a create's image checks, then the gates (a refused
 /// image exits 2 with the gate's reason and what to do).
 fn face_of(engine: &Engine, path: &PathBuf) -> anyhow::Result<Vec<f32>> {
+    let size = std::fs::metadata(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .len();
+    if size > MAX_IMAGE_BYTES as u64 {
+        return Err(usage(format!(
+            "{}: {}",
+            path.display(),
+            ImageProblem::TooLarge
+        )));
+    }
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let image = check_image_base64(&base64::engine::general_purpose::STANDARD.encode(&bytes))
         .map_err(|p| usage(format!("{}: {p}", path.display())))?;
     let analysis = engine
         .analyse(image.format, &image.bytes)
         .map_err(anyhow::Error::msg)?;
-    if let Some(gate) = analysis.refused() {
-        return Err(usage(format!(
-            "{}: refused ({}): {}",
-            path.display(),
-            gate.as_str(),
-            selo_server::engines::advice(gate)
-        )));
+    let field = path.display().to_string();
+    match Selfie::from_analysis(analysis, &field) {
+        Ok(selfie) => Ok(selfie.embedding),
+        Err(Problem::Invalid(fields)) => Err(usage(
+            fields
+                .iter()
+                .map(|f| format!("refused ({}): {}", f.reason.as_str(), f.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )),
+        Err(_) => anyhow::bail!("the engines passed every gate but made no embedding"),
     }
-    analysis
-        .embedding
-        .context("the engines passed every gate but made no embedding")
 }
 
 fn rfc3339(unix: i64) -> String {

@@ -52,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         .route("/client/v1/process", post(web::create).get(web::find))
         .route("/client/v1/process/{id}", get(web::get))
         .route("/client/v1/process/{id}/selfie", get(web::selfie))
+        .route("/client/v1/process/{id}/analysis", get(web::analysis))
         .route(
             "/client/v1/process/{id}/evidenceset",
             get(web::evidence_set),

@@ -59,6 +59,19 @@ pub async fn get(
     Ok(Json(web::envelope(&state, &p)))
 }
 
+/// **[ext]** `GET /client/v1/process/{id}/analysis` (CONTRACT §17).
+pub async fn analysis(
+    State(state): State<AppState>,
+    Extension(notes): Extension<Annotations>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<selo_wire::analysis::ProcessAnalysis>> {
+    let principal = auth::bearer(&state, &headers)?;
+    auth::rate_limit(&state, &principal.tenant_id, &notes)?;
+    let p = web::load(&state, &principal, &id)?;
+    Ok(Json(web::analysis(&p)?))
+}
+
 /// **[ext]** `GET /client/v1/process?clientReference=X`.
 pub async fn find(
     State(state): State<AppState>,

@@ -5,6 +5,7 @@ use crate::state::AppState;
 use selo_domain::image::{CheckedImage, check_image_base64};
 use selo_domain::problem::{FieldProblem, Problem};
 use selo_domain::validation::image_problem_code;
+use selo_domain::verification::{CaptureDecision, Decider, MAX_CAPTURE_REFUSALS};
 use selo_wire::error::FieldReason;
 use serde_json::Value;
 use std::collections::HashSet;
@@ -105,6 +106,91 @@ pub async fn image(state: &AppState, body: &Value) -> Result<CheckedImage, Probl
                 format!("imageBase64: {e}"),
             )])
         })
+}
+
+/// What the tenant's engines made of a journey's selfie.
+pub enum Judgement {
+    /// Decided: the capture is committed with this decision.
+    Decided(CaptureDecision),
+    /// Refused at a gate: the 400 that names it (the journey stays open, and counts it).
+    Refused(Problem),
+}
+
+/// Runs the tenant's engines on a journey's selfie for the person `code` (CONTRACT §17): a §8
+/// scenario, or the local engines (with the fraud search: a journey has no key capabilities,
+/// so it always runs, and answers `TRUST_RESULT_YES` or `TRUST_RESULT_INCONCLUSIVE`).
+pub async fn judge(
+    state: &AppState,
+    tenant_id: &str,
+    code: &str,
+    image: &CheckedImage,
+) -> Result<Judgement, Problem> {
+    let settings = super::processes::engine_settings(state, tenant_id)?;
+    match settings.decider(code, state.env.is_sandbox()) {
+        Decider::Scenario(scenario) => Ok(Judgement::Decided(CaptureDecision::scenario(scenario))),
+        Decider::Local => {
+            let asked = super::verify::Asked {
+                fraud_search: true,
+                liveness: true,
+            };
+            match super::verify::judge(state, tenant_id, code, image, asked, settings).await {
+                Ok(judged) => Ok(Judgement::Decided(CaptureDecision {
+                    scenario: None,
+                    verdict: Some(judged.verdict),
+                    analysis: Some(judged.analysis),
+                })),
+                Err(refused @ Problem::Invalid(_)) => Ok(Judgement::Refused(refused)),
+                Err(other) => Err(other),
+            }
+        }
+    }
+}
+
+/// A selfie refused at a gate (CONTRACT §17): counted with `count`; the last one a journey
+/// takes finishes it with `finish` (failed, no selfie kept). The answer is the refusal's 400 (the
+/// last one saying the verification has finished), or `gone` when the journey stopped taking
+/// captures meanwhile.
+pub fn refuse(
+    refused: Problem,
+    count: impl FnOnce() -> Result<Option<u32>, Problem>,
+    finish: impl FnOnce() -> Result<bool, Problem>,
+    gone: impl Fn() -> Problem,
+) -> Problem {
+    let refusals = match count() {
+        Ok(Some(refusals)) => refusals,
+        Ok(None) => return gone(),
+        Err(e) => return e,
+    };
+    let (answer, last) = after_refusal(refusals, refused);
+    if last {
+        match finish() {
+            Ok(true) => {}
+            Ok(false) => return gone(),
+            Err(e) => return e,
+        }
+    }
+    answer
+}
+
+/// What a counted refusal means for the journey: the answer, and whether the journey must now
+/// finish as failed (the [`MAX_CAPTURE_REFUSALS`]th refusal, whose answer says so).
+fn after_refusal(refusals: u32, refused: Problem) -> (Problem, bool) {
+    if refusals < MAX_CAPTURE_REFUSALS {
+        return (refused, false);
+    }
+    let last = match refused {
+        Problem::Invalid(mut fields) => {
+            for f in &mut fields {
+                f.message = format!(
+                    "{}; this was the {MAX_CAPTURE_REFUSALS}th selfie refused, so the verification has finished (PROCESS_RESULT_FAILED)",
+                    f.message
+                );
+            }
+            Problem::Invalid(fields)
+        }
+        other => other,
+    };
+    (last, true)
 }
 
 /// Processes (or links) whose capture is being handled right now.

@@ -1,13 +1,14 @@
 //! Magic Link use cases (CONTRACT §7): create, read, and the journey's capture.
 
+use crate::services::capture;
 use crate::services::idempotency::Ticket;
 use crate::services::store_failure;
 use crate::state::AppState;
 use selo_domain::clock::rfc3339_millis;
 use selo_domain::magic_link::{LinkCapture, MagicLinkRecord, envelope, validate_create};
 use selo_domain::problem::Problem;
-use selo_domain::scenario::Scenario;
 use selo_domain::validation::is_uuid;
+use selo_domain::verification::CaptureDecision;
 use selo_store::StoredResponse;
 use serde_json::Value;
 
@@ -149,26 +150,53 @@ pub async fn capture(
     )
     .await?;
     let link = &received.record;
-    let mut done = link.clone();
     let person = link.external_id.as_deref().unwrap_or_default();
+    let judgement = capture::judge(state, &link.tenant_id, person, &received.image).await?;
+    let mut done = link.clone();
+    let now = state.now();
+    // Refused: used meanwhile (409), or forgotten meanwhile (410), as the link says now.
+    let gone = || open_link(state, token).err().unwrap_or_else(used);
+    let commit = |done: &MagicLinkRecord| {
+        state
+            .shared
+            .store
+            .complete_magic_link(done)
+            .map_err(store_failure)
+    };
+    let decision = match judgement {
+        capture::Judgement::Decided(decision) => decision,
+        capture::Judgement::Refused(refused) => {
+            return Err(capture::refuse(
+                refused,
+                || {
+                    let store = &state.shared.store;
+                    store
+                        .refuse_link_capture(&link.token)
+                        .map_err(store_failure)
+                },
+                || {
+                    done.capture = Some(LinkCapture {
+                        at: now,
+                        decision: CaptureDecision::refused(),
+                        image_type: String::new(),
+                    });
+                    commit(&done)
+                },
+                gone,
+            ));
+        }
+    };
     done.capture = Some(LinkCapture {
-        at: state.now(),
-        scenario: Scenario::for_person(person, state.env.is_sandbox()),
+        at: now,
+        decision,
         image_type: received.image.format.media_type().to_string(),
     });
-    crate::services::capture::store_selfie(
+    capture::store_selfie(
         state,
         &format!("{}/{}.link-selfie", done.tenant_id, done.token),
         &received.image.bytes,
-        || {
-            state
-                .shared
-                .store
-                .complete_magic_link(&done)
-                .map_err(store_failure)
-        },
-        // Refused: used meanwhile (409), or forgotten meanwhile (410), as the link says now.
-        || open_link(state, token).err().unwrap_or_else(used),
+        || commit(&done),
+        gone,
     )?;
     Ok(done)
 }

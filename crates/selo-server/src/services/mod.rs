@@ -10,6 +10,7 @@ pub mod identities;
 pub mod magic_link;
 pub mod processes;
 pub mod token;
+pub mod verify;
 pub mod web;
 
 /// A store failure as the client sees it: the storage being full (507, which the middleware

@@ -13,11 +13,9 @@ use selo_domain::scenario::ASYNC_COMPLETION_SECONDS;
 use selo_domain::validation::{
     ValidCreate, ValidReference, is_transactional, is_uuid, validate_create,
 };
-use selo_domain::verification::{
-    Decider, EngineSet, EngineSettings, LocalVerdict, Measured, distance,
-};
+use selo_domain::verification::{Decider, EngineSet, EngineSettings, distance};
 use selo_store::StoredResponse;
-use selo_wire::analysis::{FraudResult, ProcessAnalysis};
+use selo_wire::analysis::ProcessAnalysis;
 use selo_wire::error::FieldReason;
 use selo_wire::process::{ApiProcess, ProcessList};
 use serde_json::Value;
@@ -107,7 +105,7 @@ pub async fn decide(
                 analysis: None,
                 face: None,
             }),
-            EngineSet::Local => compare_locally(state, tenant, references, image, settings).await,
+            EngineSet::Local => compare_locally(state, caller, references, image, settings).await,
         },
     }
 }
@@ -120,94 +118,90 @@ async fn onboard_locally(
     image: &CheckedImage,
     settings: EngineSettings,
 ) -> Result<Decision, Problem> {
-    let engines = &state.shared.engines;
-    let selfie = engines.analyse(image, "imageBase64").await?;
-    let store = &state.shared.store;
-    let tenant = &caller.principal.tenant_id;
-    let thresholds = settings.thresholds();
-    let enrolled = store.identity_faces(tenant, code).map_err(store_failure)?;
-    let nearest = enrolled
-        .iter()
-        .map(|face| distance(face, &selfie.embedding))
-        .min_by(f32::total_cmp);
-    let fraud = if caller.capabilities.has(Capability::BehaviorAlert) {
-        Some(
-            store
-                .nearest_other(tenant, code, &selfie.embedding)
-                .map_err(store_failure)?,
-        )
-    } else {
-        None
+    let asked = super::verify::Asked {
+        fraud_search: caller.capabilities.has(Capability::BehaviorAlert),
+        liveness: caller.capabilities.has(Capability::Liveness),
     };
-    let verdict = LocalVerdict::decide(
-        Measured {
-            nearest_enrolled: nearest,
-            live: selfie.live,
-            nearest_other: fraud,
-        },
-        thresholds,
-    );
-    let mut analysis = selfie.analysis;
-    analysis.models = crate::engines::model_refs(engines.engine()?);
-    analysis.matched = Some(crate::engines::match_result(
-        enrolled.len(),
-        nearest,
-        thresholds,
-    ));
-    analysis.fraud = FraudResult {
-        checked: fraud.is_some(),
-        nearest_distance: fraud.flatten().map(crate::engines::rounded),
-    };
+    let judged = super::verify::judge(
+        state,
+        &caller.principal.tenant_id,
+        code,
+        image,
+        asked,
+        settings,
+    )
+    .await?;
+    let (verdict, analysis) = (judged.verdict, judged.analysis);
     Ok(Decision {
         kind: ProcessKind::Local { verdict },
         // The behavior alert is asynchronous, as the contract's capability is (§8).
-        completes_after: fraud.map(|_| ASYNC_COMPLETION_SECONDS),
+        completes_after: verdict.fraud_alert.map(|_| ASYNC_COMPLETION_SECONDS),
         analysis: Some(analysis),
-        face: Some(selfie.embedding),
+        face: Some(judged.embedding),
     })
 }
 
+/// Most reference images one transactional create on the local engines may carry: each is a
+/// full analysis.
+pub const MAX_REFERENCE_IMAGES: usize = 5;
+
 /// A transactional create through the local engines: `true` when the selfie's face is within
-/// `accept` of every referenced process's face and every reference image's.
+/// `accept` of every referenced process's face and every reference image's (and, for a key with
+/// `liveness`, the selfie looks live). Problems are reported in schema order: references, then
+/// the selfie.
 async fn compare_locally(
     state: &AppState,
-    tenant: &str,
+    caller: &Caller,
     references: &[ValidReference],
     image: &CheckedImage,
     settings: EngineSettings,
 ) -> Result<Decision, Problem> {
-    let engines = &state.shared.engines;
-    let selfie = engines.analyse(image, "imageBase64").await?;
+    let tenant = &caller.principal.tenant_id;
+    let images = references
+        .iter()
+        .filter(|r| matches!(r, ValidReference::Image(_)))
+        .count();
+    if images > MAX_REFERENCE_IMAGES {
+        return Err(Problem::Invalid(vec![FieldProblem::new(
+            "references",
+            FieldReason::TooLong,
+            "20003",
+            format!(
+                "references holds {images} reference images; at most {MAX_REFERENCE_IMAGES} can be compared in one create (refer to earlier processes by id instead)"
+            ),
+        )]));
+    }
+    // Process references first: cheap, and no inference runs for a create they refuse.
+    let now = state.now();
     let mut faces = Vec::with_capacity(references.len());
     let mut problems = Vec::new();
     for (i, r) in references.iter().enumerate() {
-        let field = format!("references[{i}].referenceContent");
-        match r {
-            ValidReference::ProcessId(pid) => {
-                match state
-                    .shared
-                    .store
-                    .process_face(tenant, pid)
-                    .map_err(store_failure)?
-                {
-                    Some(face) => faces.push(face),
-                    None => problems.push(FieldProblem::new(
-                        &field,
-                        FieldReason::Invalid,
-                        "20003",
-                        format!(
-                            "{field}: process {pid} has no face to compare with (no such process in your tenant, not decided by the local engines, or past its retention window)"
-                        ),
-                    )),
-                }
+        if let ValidReference::ProcessId(pid) = r {
+            match reference_face(state, tenant, pid, now)? {
+                Some(face) => faces.push(face),
+                None => problems.push(no_reference(i, pid, "has no face to compare with (no such process in your tenant, not decided by the local engines, or past its retention window)")),
             }
-            ValidReference::Image(reference) => match engines.analyse(reference, &field).await {
+        }
+    }
+    let engines = &state.shared.engines;
+    for (i, r) in references.iter().enumerate() {
+        if let ValidReference::Image(reference) = r {
+            let field = format!("references[{i}].referenceContent");
+            match engines.analyse(reference, &field).await {
                 Ok(r) => faces.push(r.embedding),
                 Err(Problem::Invalid(mut p)) => problems.append(&mut p),
                 Err(other) => return Err(other),
-            },
+            }
         }
     }
+    let selfie = match engines.analyse(image, "imageBase64").await {
+        Ok(selfie) => selfie,
+        Err(Problem::Invalid(mut p)) => {
+            problems.append(&mut p);
+            return Err(Problem::Invalid(problems));
+        }
+        Err(other) => return Err(other),
+    };
     if !problems.is_empty() {
         return Err(Problem::Invalid(problems));
     }
@@ -216,7 +210,8 @@ async fn compare_locally(
         .iter()
         .map(|face| distance(face, &selfie.embedding))
         .max_by(f32::total_cmp);
-    let matched = farthest.is_some_and(|d| thresholds.accepts(d));
+    let live_enough = selfie.live || !caller.capabilities.has(Capability::Liveness);
+    let matched = live_enough && farthest.is_some_and(|d| thresholds.accepts(d));
     let mut analysis = selfie.analysis;
     analysis.models = crate::engines::model_refs(engines.engine()?);
     analysis.matched = Some(crate::engines::match_result(
@@ -230,6 +225,36 @@ async fn compare_locally(
         analysis: Some(analysis),
         face: Some(selfie.embedding),
     })
+}
+
+/// The face of a referenced process, unless it is past the tenant's process window at `now`
+/// (decided by the clock, not by whether the sweeper ran yet).
+fn reference_face(
+    state: &AppState,
+    tenant: &str,
+    pid: &str,
+    now: i64,
+) -> Result<Option<Vec<f32>>, Problem> {
+    let store = &state.shared.store;
+    let Some(process) = store.process(tenant, pid).map_err(store_failure)? else {
+        return Ok(None);
+    };
+    let finished = process.completes_at.unwrap_or(process.created_at);
+    if past_process_window(state, tenant, finished, now)?.is_some() {
+        return Ok(None);
+    }
+    store.process_face(tenant, pid).map_err(store_failure)
+}
+
+/// A process reference that cannot be used (400 on its `referenceContent`).
+fn no_reference(i: usize, pid: &str, why: &str) -> FieldProblem {
+    let field = format!("references[{i}].referenceContent");
+    FieldProblem::new(
+        &field,
+        FieldReason::Invalid,
+        "20003",
+        format!("{field}: process {pid} {why}"),
+    )
 }
 
 /// The scenario engine's 1:1: every referenced process confirmed the identity.
@@ -250,12 +275,7 @@ fn scenario_match(
                 .map_err(store_failure)?
             {
                 Some(p) => matched &= p.api_view(now).unico_id.is_some_and(|u| u.result == "yes"),
-                None => problems.push(FieldProblem::new(
-                    format!("references[{i}].referenceContent"),
-                    FieldReason::Invalid,
-                    "20003",
-                    format!("references[{i}].referenceContent: no process {pid} in your tenant"),
-                )),
+                None => problems.push(no_reference(i, pid, "is not a process of your tenant")),
             }
         }
     }

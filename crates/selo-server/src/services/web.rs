@@ -2,16 +2,18 @@
 //! capture, and the selfie.
 
 use crate::auth::Principal;
+use crate::services::capture;
 use crate::services::idempotency::Ticket;
 use crate::services::store_failure;
 use crate::state::AppState;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use selo_domain::problem::{FieldProblem, Problem};
-use selo_domain::scenario::Scenario;
 use selo_domain::validation::is_uuid;
+use selo_domain::verification::CaptureDecision;
 use selo_domain::web::{WebCapture, WebCreate, WebProcessRecord, WebState};
 use selo_store::{StoredResponse, Tenant};
+use selo_wire::analysis::ProcessAnalysis;
 use serde_json::{Value, json};
 
 /// The journey page of a process.
@@ -203,10 +205,28 @@ fn read_selfie(state: &AppState, p: &WebProcessRecord) -> Result<Option<Vec<u8>>
     })
 }
 
+/// **[ext]** What the engines measured for a process's capture (409 before the person
+/// completed the journey).
+pub fn analysis(p: &WebProcessRecord) -> Result<ProcessAnalysis, Problem> {
+    let capture = p.capture.as_ref().ok_or_else(|| Problem::NotFinished {
+        reason: "the person has not completed the journey, so nothing was analysed yet".into(),
+    })?;
+    Ok(capture
+        .decision
+        .analysis
+        .clone()
+        .unwrap_or_else(ProcessAnalysis::scenario))
+}
+
 /// `GET /client/v1/process/{id}/selfie`: the capture, for the tenant's selfie window (8 hours
 /// by default) after it.
 pub fn selfie(state: &AppState, tenant: &Tenant, p: &WebProcessRecord) -> Result<Value, Problem> {
     let capture = finished_capture(state, tenant, p, "selfie", tenant.retention.selfie)?;
+    if capture.decision.is_refused() {
+        return Err(Problem::NotFinished {
+            reason: "the journey refused every selfie it was sent (the quality gates), so none was kept; create a new process".into(),
+        });
+    }
     let bytes = read_selfie(state, p)?.ok_or(Problem::Internal)?;
     Ok(json!({"fileContents": STANDARD.encode(bytes), "contentType": capture.image_type}))
 }
@@ -364,33 +384,58 @@ pub async fn capture(
     )
     .await?;
     let p = &received.record;
+    let judgement =
+        capture::judge(state, &p.tenant_id, &p.person.dui_value, &received.image).await?;
     let mut done = p.clone();
     // The capture counts at commit time: if the process expired meanwhile, the store refuses it.
     let now = state.now();
+    let gone = || {
+        if now >= p.expires_at {
+            expired()
+        } else {
+            completed()
+        }
+    };
+    let commit = |done: &WebProcessRecord| {
+        let event = crate::webhooks::web_event(done, now);
+        state
+            .shared
+            .store
+            .complete_web_process(done, event.as_ref())
+            .map_err(store_failure)
+    };
+    let decision = match judgement {
+        capture::Judgement::Decided(decision) => decision,
+        capture::Judgement::Refused(refused) => {
+            return Err(capture::refuse(
+                refused,
+                || {
+                    let store = &state.shared.store;
+                    store.refuse_web_capture(&p.id).map_err(store_failure)
+                },
+                || {
+                    done.capture = Some(WebCapture {
+                        at: now,
+                        decision: CaptureDecision::refused(),
+                        image_type: String::new(),
+                    });
+                    commit(&done)
+                },
+                gone,
+            ));
+        }
+    };
     done.capture = Some(WebCapture {
         at: now,
-        scenario: Scenario::for_person(&p.person.dui_value, state.env.is_sandbox()),
+        decision,
         image_type: received.image.format.media_type().to_string(),
     });
-    let event = crate::webhooks::web_event(&done, now);
-    crate::services::capture::store_selfie(
+    capture::store_selfie(
         state,
         &selfie_key(&done),
         &received.image.bytes,
-        || {
-            state
-                .shared
-                .store
-                .complete_web_process(&done, event.as_ref())
-                .map_err(store_failure)
-        },
-        || {
-            if now >= p.expires_at {
-                expired()
-            } else {
-                completed()
-            }
-        },
+        || commit(&done),
+        gone,
     )?;
     Ok(done)
 }

@@ -251,6 +251,11 @@ ALTER TABLE processes ADD COLUMN finished_at INTEGER;
 UPDATE processes SET finished_at = COALESCE(json_extract(record, '$.completesAt'), created_at);
 CREATE INDEX processes_faces_by_finish ON processes(finished_at) WHERE face IS NOT NULL;
 "#,
+    // Selfies a journey refused at the engines' gates (five finish it as failed).
+    r#"
+ALTER TABLE web_processes ADD COLUMN refusals INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE magic_links ADD COLUMN refusals INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// SQLite-backed [`Store`].
@@ -1543,6 +1548,26 @@ impl Store for SqliteStore {
             )
         })?;
         record.as_deref().map(decode).transpose()
+    }
+
+    fn refuse_web_capture(&self, id: &str) -> StoreResult<Option<u32>> {
+        self.write(|c| {
+            Ok(c.prepare_cached(
+                "UPDATE web_processes SET refusals = refusals + 1 WHERE id = ?1 AND captured = 0 AND scrubbed_at IS NULL RETURNING refusals",
+            )?
+            .query_row([id], |r| r.get(0))
+            .optional()?)
+        })
+    }
+
+    fn refuse_link_capture(&self, token: &str) -> StoreResult<Option<u32>> {
+        self.write(|c| {
+            Ok(c.prepare_cached(
+                "UPDATE magic_links SET refusals = refusals + 1 WHERE token = ?1 AND completed = 0 AND scrubbed_at IS NULL RETURNING refusals",
+            )?
+            .query_row([token], |r| r.get(0))
+            .optional()?)
+        })
     }
 
     fn complete_magic_link(&self, link: &MagicLinkRecord) -> StoreResult<bool> {

@@ -13,12 +13,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Person codes (valid CPFs outside the §8 table).
-const ANA: &str = "52998224725";
+pub(crate) const ANA: &str = "52998224725";
 const BRUNO: &str = "11144477735";
 const CARLA: &str = "39053344705";
 
 /// The demo photos, or `None` (SKIPPED) without the models and the photos.
-fn photos(test: &str) -> Option<Photos> {
+pub(crate) fn photos(test: &str) -> Option<Photos> {
     let models = std::env::var_os("SELO_MODELS");
     let faces = std::env::var_os("SELO_TEST_FACES").map(PathBuf::from);
     match (models, faces) {
@@ -37,11 +37,25 @@ fn b64(img: &Rgb) -> String {
     images::b64(&jpeg(img, 92))
 }
 
-/// Ana's face (photo 1, face 2), Ana's face in another light, and Bruno's (photo 6, face 1).
-fn people(photos: &Photos) -> (Rgb, Rgb, Rgb) {
+/// The test people: Ana's face (photo 1, face 2), Ana's face in another light, and Bruno's
+/// (photo 6, face 1).
+pub(crate) struct People {
+    pub photos: Photos,
+    pub ana: Rgb,
+    pub ana_darker: Rgb,
+    pub bruno: Rgb,
+}
+
+/// The test people, or `None` (SKIPPED) without the models and the photos.
+pub(crate) fn people(test: &str) -> Option<People> {
+    let photos = photos(test)?;
     let ana = photos.selfie(0, 1);
-    let ana_darker = map_pixels(&ana, |p| p.map(|c| c * 0.7));
-    (ana, ana_darker, photos.selfie(5, 0))
+    Some(People {
+        ana_darker: map_pixels(&ana, |p| p.map(|c| c * 0.7)),
+        bruno: photos.selfie(5, 0),
+        ana,
+        photos,
+    })
 }
 
 /// A caller of the API contract on `tenant`'s environment.
@@ -126,10 +140,15 @@ const CAPS: &str = "liveness,identity,riskscore,validation,enroll";
 
 #[tokio::test]
 async fn production_verifies_faces_against_the_identity_base() {
-    let Some(photos) = photos("production_verifies_faces_against_the_identity_base") else {
+    let Some(People {
+        ana,
+        ana_darker,
+        bruno,
+        ..
+    }) = people("production_verifies_faces_against_the_identity_base")
+    else {
         return;
     };
-    let (ana, ana_darker, bruno) = people(&photos);
     let (s, t) = production();
     let api = Api::new(&s, &t, &s.api_key(&t, CAPS)).await;
 
@@ -195,6 +214,20 @@ async fn production_verifies_faces_against_the_identity_base() {
     );
     assert_eq!(analysis["fraud"]["checked"], false);
     assert!(analysis["timingsMs"]["embed"].as_f64().is_some());
+    let keys: Vec<&String> = analysis.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "engine",
+            "faces",
+            "fraud",
+            "gates",
+            "liveness",
+            "match",
+            "models",
+            "timingsMs"
+        ]
+    );
     let text = analysis.to_string();
     for secret in ["embedding", ANA, "imageBase64"] {
         assert!(
@@ -252,11 +285,15 @@ async fn production_verifies_faces_against_the_identity_base() {
 /// behavior alert once the asynchronous process finishes.
 #[tokio::test]
 async fn a_face_enrolled_under_another_code_raises_the_behavior_alert() {
-    let Some(photos) = photos("a_face_enrolled_under_another_code_raises_the_behavior_alert")
+    let Some(People {
+        ana,
+        ana_darker,
+        bruno,
+        ..
+    }) = people("a_face_enrolled_under_another_code_raises_the_behavior_alert")
     else {
         return;
     };
-    let (ana, ana_darker, bruno) = people(&photos);
     let (s, t) = production();
     let api = Api::new(&s, &t, &s.api_key(&t, &format!("{CAPS},behavioralert"))).await;
     for (code, face) in [(ANA, &ana), (BRUNO, &bruno)] {
@@ -334,12 +371,15 @@ async fn every_gate_refuses_over_http_with_its_reason_and_stores_nothing() {
 /// enrols, lists and removes faces, refusing an image with the gate's reason.
 #[tokio::test]
 async fn a_sandbox_tenant_on_local_keeps_the_scenario_cpfs_and_the_cli_enrols() {
-    let Some(photos) =
-        photos("a_sandbox_tenant_on_local_keeps_the_scenario_cpfs_and_the_cli_enrols")
+    let Some(People {
+        photos,
+        ana,
+        ana_darker,
+        ..
+    }) = people("a_sandbox_tenant_on_local_keeps_the_scenario_cpfs_and_the_cli_enrols")
     else {
         return;
     };
-    let (ana, ana_darker, _) = people(&photos);
     let s = Server::start();
     let t = s.tenant();
     let api = Api::new(&s, &t, &s.api_key(&t, CAPS)).await;
@@ -509,4 +549,241 @@ async fn without_models_the_engines_answer_503_and_set_engines_exits_2() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("selo models install"));
+}
+
+/// A journey's capture goes through the same engines: a selfie refused at a gate answers 400
+/// `3` naming it and the journey stays open; a good one finishes it; five refusals finish it
+/// as failed. Magic Link captures likewise.
+#[tokio::test]
+async fn journeys_refuse_at_the_gates_and_finish_failed_after_five_refusals() {
+    let Some(People {
+        photos,
+        ana,
+        ana_darker,
+        ..
+    }) = people("journeys_refuse_at_the_gates_and_finish_failed_after_five_refusals")
+    else {
+        return;
+    };
+    let wall = &photos.refused_by_each_gate()[0].1;
+    let (s, t) = production();
+    let api = Api::new(&s, &t, &s.api_key(&t, &format!("{CAPS},magiclink"))).await;
+    let (status, body) = api
+        .post(
+            "/identities/v1",
+            &json!({"code": ANA, "imageBase64": b64(&ana)}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let journey = |cpf: &str| {
+        json!({"callbackUri": "/", "flow": "id", "purpose": "biometryonboarding",
+               "person": {"duiType": "DUI_TYPE_BR_CPF", "duiValue": cpf}})
+    };
+    let capture = |process: &Value, face: &Rgb| {
+        let (id, token) = (
+            process["id"].as_str().unwrap().to_string(),
+            process["token"].as_str().unwrap().to_string(),
+        );
+        s.http
+            .post(format!("{}/journey/v1/process/{id}/capture", api.base))
+            .header("selo-journey-token", token)
+            .json(&json!({"imageBase64": b64(face)}))
+            .send()
+    };
+    let api = &api;
+    let read = |process: &Value| {
+        let id = process["id"].as_str().unwrap().to_string();
+        async move { api.get(&format!("/client/v1/process/{id}")).await.1["process"].clone() }
+    };
+
+    // Refused, then accepted.
+    let (status, created) = api.post("/client/v1/process", &journey(ANA)).await;
+    assert_eq!(status, 200, "{created}");
+    let process = created["process"].clone();
+    let res = capture(&process, wall).await.unwrap();
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "3", "{body}");
+    assert_eq!(
+        body["error"]["fields"],
+        json!([{"field": "imageBase64", "reason": "face_not_found"}])
+    );
+    assert!(
+        body["error"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("take a photo of the person's face"),
+        "{body}"
+    );
+    assert_eq!(read(&process).await["state"], "PROCESS_STATE_CREATED");
+    let (status, _) = api
+        .get(&format!(
+            "/client/v1/process/{}/analysis",
+            process["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(status, 409, "nothing analysed before the capture");
+    let res = capture(&process, &ana_darker).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let done = read(&process).await;
+    assert_eq!(done["result"], "PROCESS_RESULT_OK", "{done}");
+    let auth = &done["authenticationInfo"];
+    assert_eq!(
+        auth["authenticationResult"], "AUTHENTICATION_RESULT_POSITIVE",
+        "{done}"
+    );
+    assert_eq!(auth["livenessResult"], "LIVENESS_RESULT_LIVE");
+    assert_eq!(
+        auth["identityFraudstersResult"],
+        "TRUST_RESULT_INCONCLUSIVE"
+    );
+    let (status, analysis) = api
+        .get(&format!(
+            "/client/v1/process/{}/analysis",
+            process["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(status, 200, "{analysis}");
+    assert_eq!(analysis["engine"], "local");
+    assert_eq!(analysis["match"]["enrolled"], 1);
+    assert_eq!(analysis["fraud"]["checked"], true);
+
+    // Five refusals finish the journey as failed; no selfie is kept.
+    let (_, created) = api.post("/client/v1/process", &journey(BRUNO)).await;
+    let process = created["process"].clone();
+    for attempt in 1..=5 {
+        let res = capture(&process, wall).await.unwrap();
+        assert_eq!(res.status(), 400, "attempt {attempt}");
+        let body: Value = res.json().await.unwrap();
+        let finished = body["error"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("the verification has finished");
+        assert_eq!(finished, attempt == 5, "attempt {attempt}: {body}");
+        let state = read(&process).await;
+        assert_eq!(
+            state["state"],
+            if attempt < 5 {
+                "PROCESS_STATE_CREATED"
+            } else {
+                "PROCESS_STATE_FINISHED"
+            },
+            "attempt {attempt}"
+        );
+    }
+    let failed = read(&process).await;
+    assert_eq!(failed["result"], "PROCESS_RESULT_FAILED", "{failed}");
+    assert_eq!(
+        failed["authenticationInfo"]["livenessResult"], "NO",
+        "{failed}"
+    );
+    assert_eq!(capture(&process, &ana).await.unwrap().status(), 409);
+    let (status, body) = api
+        .get(&format!(
+            "/client/v1/process/{}/selfie",
+            process["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(status, 409, "{body}");
+
+    // Magic Link: refused, then verified against the identity base.
+    let link: Value = s
+        .http
+        .post(format!("{}/v2/magic-link", api.base))
+        .header("x-api-key", &api.api_key)
+        .json(&json!({"external_id": ANA}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let link_token = link["data"]["token"].as_str().unwrap();
+    let link_capture = |face: &Rgb| {
+        s.http
+            .post(format!("{}/journey/v1/link/{link_token}/capture", api.base))
+            .json(&json!({"imageBase64": b64(face)}))
+            .send()
+    };
+    let res = link_capture(wall).await.unwrap();
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(
+        body["error"]["fields"][0]["reason"], "face_not_found",
+        "{body}"
+    );
+    assert_eq!(link_capture(&ana_darker).await.unwrap().status(), 200);
+    let read: Value = s
+        .http
+        .get(format!("{}/v2/magic-link/{link_token}", api.base))
+        .header("x-api-key", &api.api_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["data"]["result"]["status"], "verified", "{read}");
+    assert_eq!(
+        read["data"]["response"]["unico"]["scenario"], "local",
+        "{read}"
+    );
+}
+
+/// 1:1 on the local engines with a reference image, and a referenced process past its window
+/// refused by the clock (before the sweeper erased its face).
+#[tokio::test]
+async fn one_to_one_takes_reference_images_and_refuses_processes_past_their_window() {
+    let Some(People {
+        photos,
+        ana,
+        ana_darker,
+        bruno,
+        ..
+    }) = people("one_to_one_takes_reference_images_and_refuses_processes_past_their_window")
+    else {
+        return;
+    };
+    let s = Server::start_manual_clock();
+    let t = s.tenant();
+    s.admin(&["tenant", "set-engines", &t.id, "local"]);
+    s.admin(&["tenant", "set-retention", &t.id, "--process", "86400"]);
+    let api = Api::new(&s, &t, &s.api_key(&t, CAPS)).await;
+    let image_reference = |face: &Rgb| json!([{"referenceType": "REFERENCE_TYPE_IMAGE_BASE64", "referenceContent": b64(face)}]);
+    for (reference, expected) in [(&ana, "true"), (&bruno, "false")] {
+        let (status, p) = api
+            .post(
+                "/processes/v1",
+                &json!({"references": image_reference(reference), "imageBase64": b64(&ana_darker)}),
+            )
+            .await;
+        assert_eq!(status, 200, "{p}");
+        assert_eq!(p["biometryToken"]["result"], expected, "{p}");
+    }
+    let (status, p) = api
+        .post(
+            "/processes/v1",
+            &json!({"references": image_reference(&photos.refused_by_each_gate()[0].1), "imageBase64": b64(&ana)}),
+        )
+        .await;
+    assert_eq!(status, 400, "{p}");
+    assert_eq!(
+        p["error"]["fields"],
+        json!([{"field": "references[0].referenceContent", "reason": "face_not_found"}])
+    );
+
+    let (_, first) = api.onboard(ANA, &ana).await;
+    let reference = json!([{"referenceType": "REFERENCE_TYPE_PROCESS_ID",
+                            "referenceContent": first["id"]}]);
+    let body = json!({"references": reference, "imageBase64": b64(&ana_darker)});
+    let (_, p) = api.post("/processes/v1", &body).await;
+    assert_eq!(p["biometryToken"]["result"], "true", "{p}");
+    s.advance(86_400).await;
+    let api = Api::new(&s, &t, &api.api_key).await;
+    let (status, p) = api.post("/processes/v1", &body).await;
+    assert_eq!(status, 400, "{p}");
+    assert_eq!(
+        p["error"]["fields"][0]["field"],
+        "references[0].referenceContent"
+    );
 }

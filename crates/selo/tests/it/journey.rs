@@ -74,6 +74,8 @@ async fn camera_journeys_finish_with_the_scenario_result() {
                 .contains("Acme asks you to confirm your identity")
         );
         b.screenshot(&format!("{width}-1-start-{cpf}")).await;
+        b.assert_accessible(&format!("the start step at {width} px"))
+            .await;
         b.click("#start-camera").await;
         b.wait_for(
             "const v = document.getElementById('video'); return v.videoWidth > 0;",
@@ -84,10 +86,21 @@ async fn camera_journeys_finish_with_the_scenario_result() {
         b.click("#take").await;
         b.wait_visible("#submit").await;
         b.screenshot(&format!("{width}-3-review-{cpf}")).await;
+        b.assert_accessible(&format!("the review step at {width} px"))
+            .await;
         b.click("#submit").await;
         if callback == "/" {
             b.wait_visible("#step-done h2").await;
             b.screenshot(&format!("{width}-4-done-{cpf}")).await;
+            b.assert_accessible(&format!("the done step at {width} px"))
+                .await;
+            // Completion is announced and focus stays on the page, on the step's heading.
+            assert_eq!(
+                b.eval("return document.activeElement.id || document.activeElement.tagName")
+                    .await,
+                json!("H2")
+            );
+            assert!(b.text().await.contains("you are done"));
         } else {
             b.wait_for(
                 &format!("return location.href === {callback:?};"),
@@ -198,4 +211,79 @@ async fn a_magic_link_journey_completes_once_in_the_browser() {
         "NOT_APPROVED"
     );
     assert_eq!(result["data"]["is_active"], false);
+}
+
+/// CONTRACT §17 in the browser: on the local engines, a photo without a face is refused with
+/// what to do (the message in view and focused), the same file can be chosen again, and a photo
+/// of the person's face completes the journey.
+#[tokio::test]
+async fn the_journey_refuses_a_faceless_photo_then_accepts_a_face() {
+    let test = "the_journey_refuses_a_faceless_photo_then_accepts_a_face";
+    if !browser::available(test) {
+        return;
+    }
+    let Some(crate::engines::People { photos, ana, .. }) = crate::engines::people(test) else {
+        return;
+    };
+    let s = Server::start();
+    let t = s.tenant();
+    s.admin(&["tenant", "set-engines", &t.id, "local"]);
+    let token = s.token(&t).await;
+    let p = web_process(&s, &token, crate::engines::ANA, "/").await;
+    let file = |name: &str, img: &selo_engine::pixels::Rgb| {
+        let path = s.data.path().join(name);
+        std::fs::write(&path, selo_engine::testkit::jpeg(img, 92)).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let wall = file("wall.jpg", &photos.refused_by_each_gate()[0].1);
+    let face = file("ana.jpg", &ana);
+    for width in [360, 1280] {
+        let p = if width == 360 {
+            p.clone()
+        } else {
+            web_process(&s, &token, crate::engines::ANA, "/").await
+        };
+        let b = Browser::start(width, Camera::Denied).await;
+        b.goto(p["userRedirectUrl"].as_str().unwrap()).await;
+        b.wait_visible("#start-camera").await;
+        b.send_keys("#upload", &wall).await;
+        b.click("#submit").await;
+        b.wait_for(
+            "return document.getElementById('status').textContent.includes('We could not find a face');",
+            "the refusal's advice",
+        )
+        .await;
+        b.screenshot(&format!("{width}-8-refused")).await;
+        assert_eq!(
+            b.eval("return document.activeElement.id").await,
+            json!("status"),
+            "the message is focused"
+        );
+        assert_eq!(
+            b.eval("const r = document.getElementById('status').getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight;").await,
+            json!(true),
+            "the message is in view"
+        );
+        b.assert_accessible(&format!("a refused photo at {width} px"))
+            .await;
+        let open = read(&s, &token, p["id"].as_str().unwrap()).await;
+        assert_eq!(
+            open["state"], "PROCESS_STATE_CREATED",
+            "another try is allowed"
+        );
+        // The same file again is a new choice.
+        b.send_keys("#upload", &wall).await;
+        b.wait_visible("#submit").await;
+        b.click("#retake").await;
+        b.send_keys("#upload", &face).await;
+        b.click("#submit").await;
+        b.wait_visible("#step-done h2").await;
+        let done = read(&s, &token, p["id"].as_str().unwrap()).await;
+        assert_eq!(done["result"], "PROCESS_RESULT_OK", "{done}");
+        assert_eq!(
+            done["authenticationInfo"]["authenticationResult"],
+            "AUTHENTICATION_RESULT_INCONCLUSIVE",
+            "nobody enrolled under the code: {done}"
+        );
+    }
 }

@@ -2,7 +2,9 @@
 //! driving headless Chromium through chromedriver.
 //!
 //! Without Chromium a browser test prints SKIPPED and passes on a developer's machine, and
-//! fails under `CI=true` (where `.ci/run` installs `chromium` and `chromium-driver`).
+//! fails under `CI=true` (where `.ci/run` installs `chromium` and `chromium-driver`). The
+//! accessibility checks run axe-core (`SELO_AXE`: the path of its `axe.min.js`, which `.ci/run`
+//! fetches, pinned, with `npm pack`).
 
 use serde_json::{Value, json};
 use std::net::TcpListener;
@@ -34,14 +36,25 @@ pub struct Browser {
 
 /// Whether browser tests can run here; prints SKIPPED (or panics under CI) when not.
 pub fn available(test: &str) -> bool {
-    let present = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
+    let present = Path::new(CHROMIUM).exists()
+        && Path::new(CHROMEDRIVER).exists()
+        && std::env::var_os("SELO_AXE").is_some();
     if !present {
         super::skipped(
             test,
-            "install chromium and chromium-driver to run browser tests (.ci/run does)",
+            "install chromium and chromium-driver, and set SELO_AXE to axe-core's axe.min.js, to run browser tests (.ci/run does)",
         );
     }
     present
+}
+
+/// axe-core's source (`SELO_AXE`), read once.
+fn axe_source() -> &'static str {
+    static SOURCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SOURCE.get_or_init(|| {
+        let path = std::env::var_os("SELO_AXE").expect("SELO_AXE (checked by available)");
+        std::fs::read_to_string(path).expect("SELO_AXE is axe-core's axe.min.js")
+    })
 }
 
 fn free_port() -> u16 {
@@ -157,6 +170,41 @@ impl Browser {
             Some(json!({"script": script, "args": []})),
         )
         .await
+    }
+
+    /// Runs an asynchronous script (it calls `arguments[arguments.length - 1]` with its value)
+    /// and returns its value.
+    pub async fn eval_async(&self, script: &str) -> Value {
+        self.cmd(
+            reqwest::Method::POST,
+            "/execute/async",
+            Some(json!({"script": script, "args": []})),
+        )
+        .await
+    }
+
+    /// Runs axe-core (WCAG 2.0–2.2 A and AA rules) on the page as it is now and fails with
+    /// the violations, if any, naming `what` was on screen.
+    pub async fn assert_accessible(&self, what: &str) {
+        self.eval(&format!(
+            "if (!window.axe) {{ {} }} return !!window.axe;",
+            axe_source()
+        ))
+        .await;
+        let violations = self
+            .eval_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']}})
+                   .then((r) => done(r.violations.map((v) => ({id: v.id, impact: v.impact, help: v.help,
+                       nodes: v.nodes.map((n) => n.target.join(' '))}))))
+                   .catch((e) => done([{id: 'axe-error', help: String(e)}]));",
+            )
+            .await;
+        assert_eq!(
+            violations,
+            json!([]),
+            "axe-core found accessibility violations on {what}"
+        );
     }
 
     async fn find(&self, css: &str) -> Option<String> {
