@@ -313,11 +313,17 @@ pub struct RgbPixels {
 }
 
 /// Decodes an image that passed [`check_image_base64`] to RGB, with the same decoders, bounds
-/// and strictness as the check (`None` for what the check would call undecodable).
+/// and strictness as the check (`None` for what the check would call undecodable). A JPEG is
+/// turned upright by its EXIF orientation, as a phone's photo is shown.
 pub fn decode_rgb(format: ImageFormat, bytes: &[u8]) -> Option<RgbPixels> {
     let decoded = std::panic::catch_unwind(|| match format {
         ImageFormat::Png => png_rgb(bytes),
-        ImageFormat::Jpeg => decode_jpeg(bytes, ColorSpace::RGB),
+        ImageFormat::Jpeg => {
+            decode_jpeg(bytes, ColorSpace::RGB).map(|(w, h, data)| match jpeg_orientation(bytes) {
+                Some(orientation) if orientation != 1 => upright(w, h, &data, orientation),
+                _ => (w, h, data),
+            })
+        }
         ImageFormat::Webp => decode_webp(bytes).map(|(width, height, buf, alpha)| {
             let data = if alpha {
                 buf.chunks_exact(4)
@@ -335,6 +341,72 @@ pub fn decode_rgb(format: ImageFormat, bytes: &[u8]) -> Option<RgbPixels> {
         height,
         data,
     })
+}
+
+/// The EXIF orientation (2–8 turn or mirror the stored pixels; 1 is upright) of a JPEG,
+/// `None` without EXIF or with a malformed one.
+fn jpeg_orientation(bytes: &[u8]) -> Option<u16> {
+    let mut decoder = zune_jpeg::JpegDecoder::new(bytes);
+    decoder.decode_headers().ok()?;
+    exif_orientation(decoder.exif()?)
+}
+
+/// The orientation tag (0x0112) of IFD0 in a TIFF-structured EXIF block.
+fn exif_orientation(tiff: &[u8]) -> Option<u16> {
+    let big_endian = match tiff.get(0..2)? {
+        b"MM" => true,
+        b"II" => false,
+        _ => return None,
+    };
+    let u16_at = |i: usize| {
+        let b: [u8; 2] = tiff.get(i..i + 2)?.try_into().ok()?;
+        Some(if big_endian {
+            u16::from_be_bytes(b)
+        } else {
+            u16::from_le_bytes(b)
+        })
+    };
+    let u32_at = |i: usize| {
+        let b: [u8; 4] = tiff.get(i..i + 4)?.try_into().ok()?;
+        Some(if big_endian {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        })
+    };
+    let ifd = usize::try_from(u32_at(4)?).ok()?;
+    let entries = usize::from(u16_at(ifd)?);
+    (0..entries.min(512))
+        .map(|k| ifd + 2 + k * 12)
+        .find(|&entry| u16_at(entry) == Some(0x0112))
+        .and_then(|entry| u16_at(entry + 8))
+        .filter(|o| (1..=8).contains(o))
+}
+
+/// RGB pixels `w × h` turned upright for an EXIF `orientation` (2–8): the new dimensions and
+/// pixels.
+fn upright(w: u32, h: u32, data: &[u8], orientation: u16) -> (u32, u32, Vec<u8>) {
+    let (w, h) = (w as usize, h as usize);
+    let swaps = orientation >= 5;
+    let (out_w, out_h) = if swaps { (h, w) } else { (w, h) };
+    let mut out = Vec::with_capacity(data.len());
+    for y in 0..out_h {
+        for x in 0..out_w {
+            let (sx, sy) = match orientation {
+                2 => (w - 1 - x, y),
+                3 => (w - 1 - x, h - 1 - y),
+                4 => (x, h - 1 - y),
+                5 => (y, x),
+                6 => (y, h - 1 - x),
+                7 => (w - 1 - y, h - 1 - x),
+                8 => (w - 1 - y, x),
+                _ => (x, y),
+            };
+            let i = (sy * w + sx) * 3;
+            out.extend_from_slice(&data[i..i + 3]);
+        }
+    }
+    (out_w as u32, out_h as u32, out)
 }
 
 /// Decodes every row of a PNG (one row buffer at a time) up to `IEND`.
@@ -469,6 +541,50 @@ fn decode_webp(bytes: &[u8]) -> Option<(u32, u32, Vec<u8>, bool)> {
 mod tests {
     use super::*;
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+
+    /// A phone's photo: the stored pixels are sideways and EXIF says how to turn them.
+    #[test]
+    fn a_jpeg_is_turned_upright_by_its_exif_orientation() {
+        // 64×32: the left half red, the right half blue.
+        let (w, h) = (64u16, 32u16);
+        let pixels: Vec<u8> = (0..h)
+            .flat_map(|_| (0..w).flat_map(|x| if x < 32 { [220, 20, 20] } else { [20, 20, 220] }))
+            .collect();
+        let jpeg = |orientation: Option<u8>| {
+            let mut out = Vec::new();
+            let mut enc = jpeg_encoder::Encoder::new(&mut out, 90);
+            if let Some(o) = orientation {
+                let mut exif = b"Exif\0\0II\x2a\0\x08\0\0\0\x01\0\x12\x01\x03\0\x01\0\0\0".to_vec();
+                exif.extend([o, 0, 0, 0, 0, 0, 0, 0]);
+                enc.add_app_segment(1, exif).unwrap();
+            }
+            enc.encode(&pixels, w, h, jpeg_encoder::ColorType::Rgb)
+                .unwrap();
+            out
+        };
+        let at = |img: &RgbPixels, x: u32, y: u32| {
+            let i = ((y * img.width + x) * 3) as usize;
+            [img.data[i], img.data[i + 1], img.data[i + 2]]
+        };
+        let red = |p: [u8; 3]| p[0] > 150 && p[2] < 100;
+        let plain = decode_rgb(ImageFormat::Jpeg, &jpeg(None)).unwrap();
+        assert_eq!((plain.width, plain.height), (64, 32));
+        assert!(red(at(&plain, 8, 16)) && !red(at(&plain, 56, 16)));
+        // 6: turned a quarter clockwise to be shown: the left half comes out on top.
+        let turned = decode_rgb(ImageFormat::Jpeg, &jpeg(Some(6))).unwrap();
+        assert_eq!((turned.width, turned.height), (32, 64));
+        assert!(red(at(&turned, 16, 8)) && !red(at(&turned, 16, 56)));
+        // 8: a quarter anticlockwise: the left half comes out at the bottom.
+        let turned = decode_rgb(ImageFormat::Jpeg, &jpeg(Some(8))).unwrap();
+        assert!(!red(at(&turned, 16, 8)) && red(at(&turned, 16, 56)));
+        // 2: mirrored.
+        let mirrored = decode_rgb(ImageFormat::Jpeg, &jpeg(Some(2))).unwrap();
+        assert!(!red(at(&mirrored, 8, 16)) && red(at(&mirrored, 56, 16)));
+        // A malformed or out-of-range tag leaves the pixels as stored.
+        assert_eq!(exif_orientation(b"II\x2a\0\xff\xff\0\0"), None);
+        let odd = decode_rgb(ImageFormat::Jpeg, &jpeg(Some(9))).unwrap();
+        assert_eq!((odd.width, odd.height), (64, 32));
+    }
 
     /// A deterministic RGB pattern with enough variety to not compress to nothing.
     fn pattern_rgb(width: u32, height: u32) -> Vec<u8> {

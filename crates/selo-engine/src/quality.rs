@@ -83,14 +83,29 @@ pub fn gates(
     .into_iter()
     .fold(0.0f32, f32::max)
         / face.width().max(1.0);
-    let landmarks_inside = face.keypoints[..4]
+    // Eyes, nose and mouth must be inside the image: how far the farthest one is out, as a
+    // share of the box's width (0 when all are in).
+    let landmark_outside = face.keypoints[..4]
         .iter()
-        .all(|p| p.x >= 0.0 && p.y >= 0.0 && p.x < width as f32 && p.y < height as f32);
+        .map(|p| {
+            [-p.x, -p.y, p.x - width as f32, p.y - height as f32]
+                .into_iter()
+                .fold(0.0f32, f32::max)
+        })
+        .fold(0.0f32, f32::max)
+        / face.width().max(1.0);
+    // The explanation shows what failed: the box's share against its bound, or, when only a
+    // landmark is out, how far it is out against 0.
+    let (value, threshold) = if outside <= MAX_OUTSIDE_SHARE && landmark_outside > 0.0 {
+        (landmark_outside, 0.0)
+    } else {
+        (outside, MAX_OUTSIDE_SHARE)
+    };
     if !push(
         GateReason::FaceCutOff,
-        outside,
-        MAX_OUTSIDE_SHARE,
-        outside <= MAX_OUTSIDE_SHARE && landmarks_inside,
+        value,
+        threshold,
+        outside <= MAX_OUTSIDE_SHARE && landmark_outside <= 0.0,
     ) {
         return out;
     }
@@ -197,5 +212,43 @@ pub fn liveness(chip: &Chip) -> LivenessSignals {
         chroma: round(chroma / n),
         glare: round(clipped / n),
         blue_cast: round(blue_minus_red / n),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::Point;
+
+    fn face(keypoint_x: f32) -> Face {
+        let p = |x: f32, y: f32| Point { x, y };
+        Face {
+            x0: 0.0,
+            y0: 100.0,
+            x1: 200.0,
+            y1: 300.0,
+            score: 0.9,
+            keypoints: [
+                p(keypoint_x, 150.0),
+                p(150.0, 150.0),
+                p(100.0, 200.0),
+                p(100.0, 250.0),
+                p(20.0, 170.0),
+                p(180.0, 170.0),
+            ],
+        }
+    }
+
+    /// A box inside the image with an eye outside it fails `face_cut_off`, and the explanation
+    /// says how far the eye is out (not a box share that looks as if it passed).
+    #[test]
+    fn an_eye_outside_the_image_is_named_with_its_distance() {
+        let outside = gates(640, 480, &[face(-10.0)], None, None);
+        let cut = outside.last().unwrap();
+        assert_eq!(cut.name, GateReason::FaceCutOff);
+        assert!(!cut.passed);
+        assert_eq!((cut.value, cut.threshold), (0.05, 0.0));
+        let inside = gates(640, 480, &[face(50.0)], None, None);
+        assert!(inside.iter().all(|g| g.passed), "{inside:?}");
     }
 }

@@ -165,6 +165,28 @@ pub fn map_pixels(img: &Rgb, f: impl Fn([f32; 3]) -> [f32; 3]) -> Rgb {
     }
 }
 
+/// The image as a phone stores a portrait photo: the pixels turned a quarter anticlockwise,
+/// with EXIF orientation 6 saying to turn them back clockwise to show them.
+pub fn jpeg_sideways(img: &Rgb, quality: u8) -> Vec<u8> {
+    let (w, h) = (img.width, img.height);
+    let mut data = Vec::with_capacity(img.data.len());
+    for y in 0..w {
+        for x in 0..h {
+            let i = (x * w + (w - 1 - y)) * 3;
+            data.extend_from_slice(&img.data[i..i + 3]);
+        }
+    }
+    let mut out = Vec::new();
+    let mut encoder = jpeg_encoder::Encoder::new(&mut out, quality);
+    let mut exif = b"Exif\0\0II\x2a\0\x08\0\0\0\x01\0\x12\x01\x03\0\x01\0\0\0".to_vec();
+    exif.extend([6, 0, 0, 0, 0, 0, 0, 0]);
+    encoder.add_app_segment(1, exif).unwrap();
+    encoder
+        .encode(&data, h as u16, w as u16, jpeg_encoder::ColorType::Rgb)
+        .unwrap();
+    out
+}
+
 /// The image as a JPEG of `quality`.
 pub fn jpeg(img: &Rgb, quality: u8) -> Vec<u8> {
     let mut out = Vec::new();

@@ -10,7 +10,7 @@ use selo_domain::image::ImageFormat;
 use selo_domain::verification::{GateReason, distance};
 use selo_engine::catalogue::{DETECTOR, EMBEDDER};
 use selo_engine::pixels::{Rgb, decode_rgb};
-use selo_engine::testkit::{FACES, Photos, jpeg, map_pixels, resample};
+use selo_engine::testkit::{self, FACES, Photos, jpeg, map_pixels, resample};
 use selo_engine::{Engine, align};
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -274,4 +274,40 @@ fn a_model_file_that_is_not_the_pinned_one_is_refused() {
     let empty = tempfile::tempdir().unwrap();
     let err = Engine::load(empty.path()).unwrap_err().to_string();
     assert!(err.contains("selo models install"), "{err}");
+}
+
+/// A phone's portrait photo stored sideways with its EXIF orientation is read upright: it
+/// passes the gates and embeds as the upright photo does.
+#[test]
+fn a_sideways_photo_is_read_by_its_exif_orientation() {
+    let Some(fx) = fixtures("a_sideways_photo_is_read_by_its_exif_orientation") else {
+        return;
+    };
+    let good = fx.photos.selfie(0, 1);
+    let upright = analyse(fx, &good).embedding.unwrap();
+    let sideways = fx
+        .engine
+        .analyse(ImageFormat::Jpeg, &testkit::jpeg_sideways(&good, 92))
+        .unwrap();
+    assert_eq!(sideways.refused(), None, "{sideways:?}");
+    let d = distance(&upright, &sideways.embedding.unwrap());
+    assert!(d < 0.1, "distance {d} to the same photo upright");
+}
+
+/// A sharp face a little over the size limit is enlarged to the chip, and is still not read
+/// as blurry.
+#[test]
+fn a_sharp_small_face_is_not_blurry() {
+    let Some(fx) = fixtures("a_sharp_small_face_is_not_blurry") else {
+        return;
+    };
+    let good = fx.photos.selfie(0, 1);
+    for shrink in [3.0f32, 4.0, 5.0, 5.5] {
+        let (w, h) = ((480.0 / shrink) as usize, (640.0 / shrink) as usize);
+        let small = resample(&good, (0.0, 0.0, 480.0, 640.0), w, h);
+        let framed = testkit::paste(640, 480, &[(&small, (640 - w) / 2, (480 - h) / 2)]);
+        let a = analyse(fx, &framed);
+        let blurry = a.gates.iter().find(|g| g.name == GateReason::Blurry);
+        assert_eq!(a.refused(), None, "shrunk ×{shrink}: {blurry:?}");
+    }
 }

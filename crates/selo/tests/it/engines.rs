@@ -180,6 +180,21 @@ async fn production_verifies_faces_against_the_identity_base() {
         without_id(no.clone()),
         json!({"status": 3, "unicoId": {"result": "no"}, "liveness": 1})
     );
+    // A black-and-white replay of Ana's photo: her face, but not live. A key that asks for
+    // liveness is told so (and the identity is not confirmed); one that does not gets the
+    // distance rule alone.
+    let grey = map_pixels(&ana, |[r, g, b]| [0.299 * r + 0.587 * g + 0.114 * b; 3]);
+    let (_, replay) = api.onboard(ANA, &grey).await;
+    assert_eq!(
+        without_id(replay),
+        json!({"status": 3, "unicoId": {"result": "inconclusive"}, "liveness": 2, "score": 50})
+    );
+    let identity_only = Api::new(&s, &t, &s.api_key(&t, "identity")).await;
+    let (_, replay) = identity_only.onboard(ANA, &grey).await;
+    assert_eq!(
+        without_id(replay),
+        json!({"status": 3, "unicoId": {"result": "yes"}})
+    );
 
     // The explanation: what ran, what it measured, never an embedding or another's code.
     let yes_id = yes["id"].as_str().unwrap();
