@@ -557,6 +557,7 @@ mod tests {
         )
         .unwrap();
         let tenant = crate::server::Tenant {
+            id: "t".into(),
             iss: "i".into(),
             key_pem: private.clone().into_bytes(),
             api_key: String::new(),

@@ -19,6 +19,8 @@
 
 mod bare;
 mod ceilings;
+mod distances;
+mod engines;
 mod load;
 mod report;
 mod server;
@@ -60,6 +62,29 @@ enum Mode {
     /// Serve the bare routes until killed (started by the bench; see the `bare` module).
     #[command(hide = true)]
     BareServer(bare::BareArgs),
+    /// Benchmark the local engines against onnxruntime, the create with them, and the 1:N
+    /// search (see the `engines` module).
+    Engines(engines::EnginesArgs),
+    /// Measure genuine and impostor face distances on the test faces and draw them as a PNG
+    /// (docs/engines.md's plot; see the `distances` module).
+    FaceDistances(distances::DistancesArgs),
+}
+
+/// The selo binary: `path`, else `selo` next to this binary.
+fn selo_binary(path: Option<PathBuf>) -> Result<PathBuf> {
+    let selo = match path {
+        Some(p) => p,
+        None => std::env::current_exe()?
+            .parent()
+            .context("exe dir")?
+            .join("selo"),
+    };
+    ensure!(
+        selo.is_file(),
+        "no selo binary at {} (build it: cargo build --release -p selo, or pass --selo)",
+        selo.display()
+    );
+    Ok(selo)
 }
 
 /// A 640×480 JPEG selfie and its base64: a gradient with deterministic noise at quality 85,
@@ -89,25 +114,17 @@ fn selfie() -> Result<(Vec<u8>, String)> {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    if let Some(Mode::BareServer(bare)) = args.mode {
-        return bare::serve(bare);
+    match args.mode {
+        Some(Mode::BareServer(bare)) => return bare::serve(bare),
+        Some(Mode::Engines(engines)) => return engines::run(engines),
+        Some(Mode::FaceDistances(distances)) => return distances::run(distances),
+        None => {}
     }
     ensure!(
         args.duration > 0 && args.connections > 0,
         "duration and connections must be > 0"
     );
-    let selo = match args.selo.clone() {
-        Some(p) => p,
-        None => std::env::current_exe()?
-            .parent()
-            .context("exe dir")?
-            .join("selo"),
-    };
-    ensure!(
-        selo.is_file(),
-        "no selo binary at {} (build it: cargo build --release -p selo, or pass --selo)",
-        selo.display()
-    );
+    let selo = selo_binary(args.selo.clone())?;
 
     let (jpeg, b64) = selfie()?;
     let create_body = serde_json::to_vec(&serde_json::json!({

@@ -71,6 +71,8 @@ pub struct Server {
 
 /// A provisioned tenant: one service account (with its private key) and an API key.
 pub struct Tenant {
+    /// The tenant id.
+    pub id: String,
     /// The account's `iss`.
     pub iss: String,
     /// The account's private key, PKCS#8 PEM.
@@ -94,11 +96,17 @@ impl Server {
     /// Starts `selo serve --json --listen 127.0.0.1:0 --data <tempdir>` and waits for its
     /// first line, which names the sandbox environment's URL and audience.
     pub fn start(selo: &Path) -> Result<Server> {
+        Server::start_with(selo, &[])
+    }
+
+    /// [`Server::start`] with more `serve` flags.
+    pub fn start_with(selo: &Path, flags: &[&std::ffi::OsStr]) -> Result<Server> {
         let data = tempfile::tempdir()?;
         let (process, env) = Process::spawn(
             Command::new(selo)
                 .args(["serve", "--json", "--listen", "127.0.0.1:0", "--data"])
                 .arg(data.path())
+                .args(flags)
                 .stderr(Stdio::null()),
         )?;
         let field = |k: &str| {
@@ -156,6 +164,7 @@ impl Server {
             "identity,liveness,riskscore",
         ])?;
         Ok(Tenant {
+            id: tenant.to_string(),
             iss: a["iss"].as_str().context("iss")?.into(),
             key_pem: std::fs::read(&key)?,
             api_key: k["apiKey"].as_str().context("apiKey")?.into(),

@@ -278,8 +278,14 @@ impl Driver {
         )
         .await?;
 
+        Ok((token, self.access(url).await?))
+    }
+
+    /// An `Authorization` value for the API calls: one access token from `url`.
+    async fn access(&mut self, url: &str) -> Result<String> {
         let body = tokio::task::block_in_place(|| self.signer.bodies(1))?.remove(0);
-        let res = client
+        let res = self
+            .client
             .post(format!("{url}/oauth2/token"))
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body)
@@ -287,11 +293,17 @@ impl Driver {
             .await?;
         ensure!(res.status().is_success(), "token: {}", res.text().await?);
         let v: serde_json::Value = res.json().await?;
-        let access = format!(
+        Ok(format!(
             "Bearer {}",
             v["access_token"].as_str().context("access_token")?
-        );
-        Ok((token, access))
+        ))
+    }
+
+    /// Process create alone (after its warm-up), with a token of its own.
+    pub async fn create_only(&mut self, url: &str, server: &Process) -> Result<Measured> {
+        eprintln!("  against {url}:");
+        let access = self.access(url).await?;
+        Ok(self.create(url, server, &access).await?.0)
     }
 
     /// Process create, the same body every time (each create is a new process); returns the

@@ -137,6 +137,21 @@ impl Engine {
     /// A message when the image cannot be decoded to pixels or a model fails to run (both
     /// internal: the image already passed its checks).
     pub fn analyse(&self, format: ImageFormat, bytes: &[u8]) -> Result<Analysis, String> {
+        let start = Instant::now();
+        let image = pixels::decode_rgb(format, bytes).map_err(|e| e.to_string())?;
+        let decode_ms = (start.elapsed().as_secs_f64() * 1e6).round() / 1e3;
+        let mut analysis = self.analyse_pixels(&image)?;
+        analysis.timings_ms.insert(0, ("decode", decode_ms));
+        Ok(analysis)
+    }
+
+    /// [`Engine::analyse`] on decoded pixels: detection, the gates, liveness cues and the
+    /// embedding (timings `detect`, `gates`, `embed`).
+    ///
+    /// # Errors
+    ///
+    /// A message when a model fails to run.
+    pub fn analyse_pixels(&self, image: &pixels::Rgb) -> Result<Analysis, String> {
         let mut timings = Vec::new();
         let mut lap = Instant::now();
         let mut tick = |name: &'static str| {
@@ -144,12 +159,10 @@ impl Engine {
             timings.push((name, ((now - lap).as_secs_f64() * 1e6).round() / 1e3));
             lap = now;
         };
-        let image = pixels::decode_rgb(format, bytes).map_err(|e| e.to_string())?;
-        tick("decode");
-        let faces = self.detect(&image)?;
+        let faces = self.detect(image)?;
         tick("detect");
         let pose = faces.first().map(align::Pose::of);
-        let chip = pose.map(|p| align::chip(&image, p));
+        let chip = pose.map(|p| align::chip(image, p));
         let gates = quality::gates(image.width, image.height, &faces, chip.as_ref(), pose);
         let passed = gates.len() == selo_wire::analysis::GateReason::ALL.len()
             && gates.iter().all(|g| g.passed);
