@@ -43,21 +43,11 @@ pub struct EnginesArgs {
     /// A Python with onnxruntime and numpy: the reference.
     #[arg(long, env = "SELO_REFERENCE_PYTHON")]
     reference_python: PathBuf,
-    /// The selo binary [default: `selo` next to this binary].
-    #[arg(long)]
-    selo: Option<PathBuf>,
-    /// Seconds per create workload (after a 1 s warm-up).
-    #[arg(long, default_value_t = 10)]
-    duration: u64,
-    /// Concurrent client tasks in the create workloads.
-    #[arg(long, default_value_t = 64)]
-    connections: usize,
+    #[command(flatten)]
+    run: crate::RunArgs,
     /// Rounds over the test selfies for the pipeline timings.
     #[arg(long, default_value_t = 10)]
     rounds: usize,
-    /// Print a Markdown section ready to paste into BENCHMARKS.md.
-    #[arg(long)]
-    markdown: bool,
 }
 
 /// Per-selfie CPU seconds of the pipeline in this process.
@@ -82,10 +72,10 @@ struct Reference {
 /// Runs the engine benchmark and prints its report.
 pub fn run(args: EnginesArgs) -> Result<()> {
     ensure!(
-        args.duration > 0 && args.connections > 0 && args.rounds > 0,
+        args.run.duration > 0 && args.run.connections > 0 && args.rounds > 0,
         "duration, connections and rounds must be > 0"
     );
-    let selo = crate::selo_binary(args.selo.clone())?;
+    let selo = crate::selo_binary(args.run.selo.clone())?;
     let engine = Engine::load(&args.models).map_err(|e| anyhow::anyhow!("{e}"))?;
     let photos = Photos::load(&args.faces);
     let selfies: Vec<Vec<u8>> = photos
@@ -113,7 +103,7 @@ pub fn run(args: EnginesArgs) -> Result<()> {
     let reference = reference(&args, &engine, &decoded)?;
     eprintln!("1:N search on the embedded store…");
     let searches = search()?;
-    eprintln!("create at {} connections:", args.connections);
+    eprintln!("create at {} connections:", args.run.connections);
     let (scenario, local) = creates(&args, &selo, &selfies[0])?;
 
     let (cpu_model, mem_gib) = crate::report::machine();
@@ -121,7 +111,7 @@ pub fn run(args: EnginesArgs) -> Result<()> {
     let budget_us = scenario.server_us_per_req() + 1.5 * reference.total_s * 1e6;
     let ms = |s: f64| format!("{:.2} ms", s * 1e3);
     let mut out = String::new();
-    let heading = if args.markdown { "### " } else { "" };
+    let heading = if args.run.markdown { "### " } else { "" };
     out += &format!(
         "{heading}Local engines, {}\n\n`{}` — {} cores, {cpu_model}, {mem_gib:.0} GiB; \
          {} test selfies (480×640 JPEG) × {} rounds; onnxruntime {} (Python wheel), one thread.\n\n",
@@ -151,7 +141,7 @@ pub fn run(args: EnginesArgs) -> Result<()> {
     );
     out += &format!(
         "| create, {} connections, {} s | req/s | server CPU / req | p99 | peak RSS |\n|---|---|---|---|---|\n",
-        args.connections, args.duration
+        args.run.connections, args.run.duration
     );
     for (name, m) in [
         ("scenario engine (no inference)", &scenario),
@@ -332,7 +322,7 @@ fn creates(
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let duration = Duration::from_secs(args.duration);
+    let duration = Duration::from_secs(args.run.duration);
     let measure = |local: bool| -> Result<Measured> {
         let tenant = server.provision()?;
         if local {
@@ -350,7 +340,7 @@ fn creates(
             &tenant,
             &server.audience,
             body.clone(),
-            args.connections,
+            args.run.connections,
             duration,
         )?;
         runtime.block_on(driver.create_only(&server.url, &server.process))

@@ -39,6 +39,16 @@ use std::time::Duration;
 #[derive(Debug, Parser)]
 #[command(version, disable_help_subcommand = true)]
 struct Args {
+    #[command(flatten)]
+    run: RunArgs,
+    /// The hidden mode the bench starts the bare routes in.
+    #[command(subcommand)]
+    mode: Option<Mode>,
+}
+
+/// What every benchmark run takes.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
     /// The selo binary [default: `selo` next to this binary, e.g. target/release/selo].
     #[arg(long)]
     selo: Option<PathBuf>,
@@ -51,9 +61,6 @@ struct Args {
     /// Print a Markdown section ready to paste into BENCHMARKS.md.
     #[arg(long)]
     markdown: bool,
-    /// The hidden mode the bench starts the bare routes in.
-    #[command(subcommand)]
-    mode: Option<Mode>,
 }
 
 /// Modes other than the benchmark itself.
@@ -62,11 +69,11 @@ enum Mode {
     /// Serve the bare routes until killed (started by the bench; see the `bare` module).
     #[command(hide = true)]
     BareServer(bare::BareArgs),
-    /// Benchmark the local engines against onnxruntime, the create with them, and the 1:N
-    /// search (see the `engines` module).
+    /// Benchmark the local engines: their CPU per selfie beside onnxruntime's (one thread),
+    /// creates with and without them, and the 1:N search.
     Engines(engines::EnginesArgs),
     /// Measure genuine and impostor face distances on the test faces and draw them as a PNG
-    /// (docs/engines.md's plot; see the `distances` module).
+    /// (docs/engines.md's plot).
     FaceDistances(distances::DistancesArgs),
 }
 
@@ -121,10 +128,10 @@ fn main() -> Result<()> {
         None => {}
     }
     ensure!(
-        args.duration > 0 && args.connections > 0,
+        args.run.duration > 0 && args.run.connections > 0,
         "duration and connections must be > 0"
     );
-    let selo = selo_binary(args.selo.clone())?;
+    let selo = selo_binary(args.run.selo.clone())?;
 
     let (jpeg, b64) = selfie()?;
     let create_body = serde_json::to_vec(&serde_json::json!({
@@ -147,8 +154,8 @@ fn main() -> Result<()> {
         &tenant,
         &server.audience,
         create_body.clone().into(),
-        args.connections,
-        Duration::from_secs(args.duration),
+        args.run.connections,
+        Duration::from_secs(args.run.duration),
     )?;
     eprintln!("bare routes:");
     let account = tenant.private_key()?;
@@ -182,15 +189,15 @@ fn main() -> Result<()> {
         cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
         cpu_model,
         mem_gib,
-        connections: args.connections,
-        duration_s: args.duration as f64,
+        connections: args.run.connections,
+        duration_s: args.run.duration as f64,
         selfie_bytes: (jpeg.len(), create_body.len()),
         ceilings,
         workloads: measured,
         bare: bare_measured,
         contract_token,
     };
-    print!("{}", report.render(args.markdown));
+    print!("{}", report.render(args.run.markdown));
     let failed: u64 = (report.workloads.iter())
         .chain(&report.bare)
         .chain([&report.contract_token])
