@@ -11,6 +11,7 @@ use crate::web::{
 use base64::Engine;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, RequestBuilder, Url};
+use selo_wire::analysis::ProcessAnalysis;
 use selo_wire::process::{ApiProcess, CreateProcessRequest, DocumentList, ProcessList};
 use selo_wire::token::{JWT_BEARER_GRANT, TokenResponse};
 use serde::de::DeserializeOwned;
@@ -673,6 +674,19 @@ impl Client {
         reply(&self.read(Contract::Api, url).await?)
     }
 
+    /// **\[ext\]** `GET /processes/v1/{id}/analysis` (CONTRACT §17): what the engines that
+    /// decided the process measured — the models, the faces, each quality gate against its
+    /// threshold, liveness, the face distance against the tenant's thresholds, the fraud
+    /// search, the timings. **409** while the process runs.
+    pub async fn get_process_analysis(&self, id: &str) -> Result<ProcessAnalysis, Error> {
+        let id = id.trim();
+        if id.is_empty() {
+            return Err(Error::InvalidArgument("the process id is empty".into()));
+        }
+        let url = self.url(&["processes", "v1", id, "analysis"]);
+        decode(&self.read(Contract::Api, url).await?)
+    }
+
     /// `GET /documents/v1?code=&type=`: the person's reusable documents (`type`: `BR_RG`,
     /// `BR_CNH`, `BR_CIN`, `BR_PASSPORT`). An empty list when there are none.
     pub async fn list_documents(
@@ -813,6 +827,18 @@ impl Client {
             .append_pair("clientReference", reference);
         let list: WebProcessList = decode(&self.read(Contract::Web, url).await?)?;
         Ok(list.items)
+    }
+
+    /// **\[ext\]** `GET /client/v1/process/{id}/analysis` (CONTRACT §17): what the engines
+    /// measured on the journey's capture (see [`get_process_analysis`](Self::get_process_analysis)).
+    /// **409** before the person completed the journey.
+    pub async fn get_web_process_analysis(&self, id: &str) -> Result<ProcessAnalysis, Error> {
+        let id = id.trim();
+        if id.is_empty() {
+            return Err(Error::InvalidArgument("the process id is empty".into()));
+        }
+        let url = self.url(&["client", "v1", "process", id, "analysis"]);
+        decode(&self.read(Contract::Web, url).await?)
     }
 
     /// `GET /client/v1/process/{id}/selfie`: the captured selfie, decoded. **409** while the

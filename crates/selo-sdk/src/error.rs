@@ -232,6 +232,18 @@ impl ApiError {
         self.status == 410
     }
 
+    /// **\[ext\]** The quality gate a selfie failed (CONTRACT §17: a 400 whose field reason names
+    /// a gate): ask the person for another selfie, telling them what to fix.
+    pub fn refused_gate(&self) -> Option<selo_wire::analysis::GateReason> {
+        if self.status != 400 {
+            return None;
+        }
+        self.fields.iter().find_map(|f| match f.reason {
+            selo_wire::error::FieldReason::Gate(gate) => Some(gate),
+            _ => None,
+        })
+    }
+
     /// A 410 that means the process ended in error (status 5): every 410 but Selo's retention
     /// one ([`RETENTION_EXPIRED_CODE`](selo_wire::error::RETENTION_EXPIRED_CODE)), which says
     /// the data is gone, not how the process ended.
@@ -378,6 +390,25 @@ fn snippet(body: &[u8]) -> String {
 mod tests {
     use super::*;
     use selo_wire::error::FieldReason;
+
+    #[test]
+    fn a_gate_refusal_names_its_gate() {
+        let body = br#"{"error":{"code":"20901","description":"imageBase64: no face","fields":[{"field":"imageBase64","reason":"face_not_found"}],"requestId":"r","timestamp":"t"}}"#;
+        let e = ApiError::from_response(400, None, None, body);
+        assert_eq!(
+            e.refused_gate(),
+            Some(selo_wire::analysis::GateReason::FaceNotFound)
+        );
+        let body = br#"{"error":{"code":"20807","description":"small","fields":[{"field":"imageBase64","reason":"too_small"}],"requestId":"r","timestamp":"t"}}"#;
+        assert_eq!(
+            ApiError::from_response(400, None, None, body).refused_gate(),
+            None
+        );
+        assert_eq!(
+            e.fields[0].reason,
+            FieldReason::Gate(selo_wire::analysis::GateReason::FaceNotFound)
+        );
+    }
 
     #[test]
     fn auth_codes_are_found_in_descriptions() {

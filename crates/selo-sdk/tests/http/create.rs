@@ -399,3 +399,63 @@ async fn the_lookup_query_matches_the_reference() {
         .unwrap();
     assert_eq!(p.id, "p-q");
 }
+
+/// **[ext]** The explanation of a process (API auth) and of a journey (Bearer), typed; a 409
+/// while it runs is the API's error, not retried.
+#[tokio::test]
+async fn the_analysis_of_a_process_is_read_typed() {
+    let rig = Rig::new().await;
+    let id = "0b7e9a44-3c55-4f4e-9d1e-6a2f1c0d9b21";
+    let analysis = json!({"engine": "local",
+        "models": [{"name": "blazeface-short-range", "version": "0.4", "sha256": "6f4b"}],
+        "faces": [{"box": [10, 20, 200, 220], "score": 0.98}],
+        "gates": [{"name": "face_not_found", "passed": true, "value": 1.0, "threshold": 1.0}],
+        "liveness": {"live": true, "signals": {"chroma": 12.5}},
+        "match": {"enrolled": 1, "distance": 0.21, "accept": 0.4, "reject": 0.6},
+        "fraud": {"checked": false, "nearestDistance": null},
+        "timingsMs": {"embed": 9.5}});
+    for route in [
+        format!("/processes/v1/{id}/analysis"),
+        format!("/client/v1/process/{id}/analysis"),
+    ] {
+        Mock::given(method("GET"))
+            .and(path(route))
+            .respond_with(ResponseTemplate::new(200).set_body_json(&analysis))
+            .mount(&rig.server)
+            .await;
+    }
+    let client = rig.client();
+    let api = client.get_process_analysis(id).await.unwrap();
+    assert_eq!(api.engine, selo_wire::analysis::EngineName::Local);
+    assert_eq!(api.matched.as_ref().unwrap().distance, Some(0.21));
+    assert_eq!(
+        api.gates[0].name,
+        selo_wire::analysis::GateReason::FaceNotFound
+    );
+    let web = client.get_web_process_analysis(id).await.unwrap();
+    assert_eq!(web, api);
+    let text = serde_json::to_string(&api).unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap(),
+        analysis,
+        "the wire type round-trips the server's body"
+    );
+
+    let running = "5d1c2b3a-0000-4000-8000-000000000001";
+    Mock::given(method("GET"))
+        .and(path(format!("/processes/v1/{running}/analysis")))
+        .respond_with(ResponseTemplate::new(409).set_body_json(json!({"error": {
+            "code": "40901", "description": "still running", "requestId": "r", "timestamp": "t"}})))
+        .mount(&rig.server)
+        .await;
+    match client.get_process_analysis(running).await {
+        Err(Error::Api(e)) => assert_eq!(e.status, 409),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        rig.requests("GET", &format!("/processes/v1/{running}/analysis"))
+            .await
+            .len(),
+        1
+    );
+}
