@@ -54,6 +54,8 @@ pub struct EnginesArgs {
 struct Pipeline {
     /// Detect + gates + liveness + embed.
     analyse_s: f64,
+    /// Its stages' wall time per selfie (one thread, nothing else running), ms.
+    stages_ms: Vec<(&'static str, f64)>,
     /// The JPEG decode before it.
     decode_s: f64,
     /// How many selfies (that pass every gate).
@@ -131,8 +133,14 @@ pub fn run(args: EnginesArgs) -> Result<()> {
         ms(reference.detect_s),
         ms(reference.embed_s)
     );
+    let stages: Vec<String> = pipeline
+        .stages_ms
+        .iter()
+        .map(|(stage, t)| format!("{stage} {t:.2}"))
+        .collect();
     out += &format!(
-        "| Selo (tract): detect + gates + liveness + embed | {} | {ratio:.2}× | ≤ 1.5× |\n",
+        "| Selo (tract): detect + gates + liveness + embed (wall ms: {}) | {} | {ratio:.2}× | ≤ 1.5× |\n",
+        stages.join(", "),
         ms(pipeline.analyse_s)
     );
     out += &format!(
@@ -197,6 +205,7 @@ fn pipeline(
         }
     }
     let t1 = cpu_now()?;
+    let mut stages_ms: Vec<(&'static str, f64)> = Vec::new();
     for _ in 0..rounds {
         for image in decoded {
             let analysis = engine.analyse_pixels(image).map_err(anyhow::Error::msg)?;
@@ -204,11 +213,18 @@ fn pipeline(
                 analysis.embedding.is_some(),
                 "a selfie stopped passing the gates"
             );
+            for (stage, ms) in &analysis.timings_ms {
+                match stages_ms.iter_mut().find(|(s, _)| s == stage) {
+                    Some((_, total)) => *total += ms / runs,
+                    None => stages_ms.push((stage, ms / runs)),
+                }
+            }
             std::hint::black_box(analysis);
         }
     }
     let t2 = cpu_now()?;
     Ok(Pipeline {
+        stages_ms,
         analyse_s: (t2 - t1) / runs,
         decode_s: (t1 - t0) / runs,
         selfies: selfies.len(),

@@ -145,7 +145,7 @@ impl Server {
     pub fn provision(&self) -> Result<Tenant> {
         let t = self.admin(&["tenant", "create", "bench", "--rate-limit", "0"])?;
         let tenant = t["tenantId"].as_str().context("tenantId")?;
-        let key = self.data.path().join("bench.pem");
+        let key = self.data.path().join(format!("{tenant}.pem"));
         let a = self.admin(&[
             "account",
             "create",
