@@ -580,6 +580,33 @@ mod tests {
         // 2: mirrored.
         let mirrored = decode_rgb(ImageFormat::Jpeg, &jpeg(Some(2))).unwrap();
         assert!(!red(at(&mirrored, 8, 16)) && red(at(&mirrored, 56, 16)));
+        // Every orientation, on a 3×2 pattern: the upright result is the same for each stored
+        // form (what a camera writes for each, turned back).
+        let px = |v: u8| [v, v, v];
+        let upright_3x2: Vec<u8> = [1, 2, 3, 4, 5, 6].iter().flat_map(|v| px(*v)).collect();
+        let stored: [(u16, u32, u32, [u8; 6]); 8] = [
+            (1, 3, 2, [1, 2, 3, 4, 5, 6]),
+            (2, 3, 2, [3, 2, 1, 6, 5, 4]),
+            (3, 3, 2, [6, 5, 4, 3, 2, 1]),
+            (4, 3, 2, [4, 5, 6, 1, 2, 3]),
+            (5, 2, 3, [1, 4, 2, 5, 3, 6]),
+            (6, 2, 3, [3, 6, 2, 5, 1, 4]),
+            (7, 2, 3, [6, 3, 5, 2, 4, 1]),
+            (8, 2, 3, [4, 1, 5, 2, 6, 3]),
+        ];
+        for (orientation, w, h, values) in stored {
+            let data: Vec<u8> = values.iter().flat_map(|v| px(*v)).collect();
+            let (uw, uh, up) = if orientation == 1 {
+                (w, h, data)
+            } else {
+                upright(w, h, &data, orientation)
+            };
+            assert_eq!(
+                (uw, uh, &up),
+                (3, 2, &upright_3x2),
+                "orientation {orientation}"
+            );
+        }
         // A malformed or out-of-range tag leaves the pixels as stored.
         assert_eq!(exif_orientation(b"II\x2a\0\xff\xff\0\0"), None);
         let odd = decode_rgb(ImageFormat::Jpeg, &jpeg(Some(9))).unwrap();

@@ -267,5 +267,11 @@ mod tests {
             [Scenario::Approved, Scenario::InconclusivePositiveScore]
         );
         assert!(!verified(CaptureDecision::refused().outcome()));
+        // A capture stored before the engines (only `scenario`) still reads.
+        let old: LinkCapture =
+            serde_json::from_str(r#"{"at":5,"scenario":"approved","image_type":"image/png"}"#)
+                .unwrap();
+        assert!(verified(old.decision.outcome()));
+        assert_eq!(old.decision.name(), "approved");
     }
 }

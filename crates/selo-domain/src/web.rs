@@ -861,4 +861,29 @@ mod tests {
         assert_eq!(view["authenticationInfo"]["livenessResult"], "NO");
         assert_eq!(view["finishedAt"], "1970-01-01T00:00:50Z");
     }
+
+    /// A capture stored before the engines (only `scenario`) still reads; a refused journey's
+    /// and a local verdict's read back as written.
+    #[test]
+    fn captures_of_every_version_read_back() {
+        let old: WebCapture = serde_json::from_str(
+            r#"{"at":5,"scenario":"identity-denied","imageType":"image/png"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            old.decision,
+            CaptureDecision::scenario(Scenario::IdentityDenied)
+        );
+        let refused = WebCapture {
+            at: 6,
+            decision: CaptureDecision::refused(),
+            image_type: String::new(),
+        };
+        let text = serde_json::to_string(&refused).unwrap();
+        assert_eq!(text, r#"{"at":6,"imageType":""}"#);
+        let back: WebCapture = serde_json::from_str(&text).unwrap();
+        assert!(back.decision.is_refused());
+        let outcome = back.decision.outcome();
+        assert!(!outcome.live && outcome.identity.is_none());
+    }
 }

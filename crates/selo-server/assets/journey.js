@@ -129,8 +129,8 @@
   }
 
   async function submit() {
-    show("sending");
     status("Sending your photo…");
+    show("sending");
     offerRetry(null);
     let res;
     try {
@@ -152,7 +152,7 @@
         status("Done. Taking you back…");
         window.location.assign(body.redirectUrl);
       } else {
-        status("Thank you, you are done. You can close this page now.");
+        status("Your photo was accepted.");
         show("done");
       }
       return;
@@ -160,9 +160,8 @@
     const reason = body.error && body.error.description ? body.error.description : "HTTP " + res.status;
     const field = body.error && body.error.fields && body.error.fields[0];
     const advice = field && GATE_ADVICE[field.reason];
-    if (res.status === 400 && advice && reason.indexOf(ENDED) >= 0) {
-      status("");
-      closed(advice + " We could not use any of your photos, so this verification has ended. Please contact the company that sent you here.");
+    if (res.status === 400 && reason.indexOf(ENDED) >= 0) {
+      closed((advice || "This photo cannot be used.") + " We could not use any of your photos, so this verification has ended. Please contact the company that sent you here.");
     } else if (res.status === 400 && advice) {
       status(advice + " Please take another photo.", true);
       show("start");
@@ -184,6 +183,7 @@
   }
 
   function closed(text) {
+    status("");
     $("closed-text").textContent = text;
     show("closed");
   }

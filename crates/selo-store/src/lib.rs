@@ -295,9 +295,10 @@ pub trait Store: faces::Faces + faces::FaceSearch + Send + Sync {
     /// its personal data were forgotten.
     fn set_web_document(&self, process: &WebProcessRecord) -> StoreResult<bool>;
 
-    /// Counts a selfie the journey of Web & SDK process `id` refused at the engines' gates;
-    /// the journey's count so far (`None`: it takes no capture any more).
-    fn refuse_web_capture(&self, id: &str) -> StoreResult<Option<u32>>;
+    /// Counts a selfie the journey of Web & SDK process `id` refused at the engines' gates at
+    /// `now`; the journey's count so far (`None`: it takes no capture any more — captured,
+    /// forgotten or expired by `now`).
+    fn refuse_web_capture(&self, id: &str, now: i64) -> StoreResult<Option<u32>>;
     /// Counts a selfie the journey of magic link `token` refused at the engines' gates; the
     /// count so far (`None`: the link takes no capture any more).
     fn refuse_link_capture(&self, token: &str) -> StoreResult<Option<u32>>;

@@ -929,9 +929,14 @@ fn capture_refusals_contract(store: &dyn Store) {
     store.create_tenant(&tenant("ra", "sandbox")).unwrap();
     let p = web_process("rf-1", "ra");
     store.insert_web_process(&p, None).unwrap();
-    assert_eq!(store.refuse_web_capture("rf-1").unwrap(), Some(1));
-    assert_eq!(store.refuse_web_capture("rf-1").unwrap(), Some(2));
-    assert_eq!(store.refuse_web_capture("nope").unwrap(), None);
+    assert_eq!(store.refuse_web_capture("rf-1", 10).unwrap(), Some(1));
+    assert_eq!(store.refuse_web_capture("rf-1", 10).unwrap(), Some(2));
+    assert_eq!(
+        store.refuse_web_capture("rf-1", p.expires_at).unwrap(),
+        None,
+        "an expired journey counts no refusal"
+    );
+    assert_eq!(store.refuse_web_capture("nope", 10).unwrap(), None);
     let mut done = p.clone();
     done.capture = Some(WebCapture {
         at: 20,
@@ -939,7 +944,7 @@ fn capture_refusals_contract(store: &dyn Store) {
         image_type: String::new(),
     });
     assert!(store.complete_web_process(&done, None).unwrap());
-    assert_eq!(store.refuse_web_capture("rf-1").unwrap(), None);
+    assert_eq!(store.refuse_web_capture("rf-1", 10).unwrap(), None);
     assert_eq!(store.web_process("ra", "rf-1").unwrap().unwrap(), done);
     let link = MagicLinkRecord {
         token: "rf-link".into(),

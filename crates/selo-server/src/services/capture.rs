@@ -116,24 +116,28 @@ pub enum Judgement {
     Refused(Problem),
 }
 
-/// Runs the tenant's engines on a journey's selfie for the person `code` (CONTRACT §17): a §8
-/// scenario, or the local engines (with the fraud search: a journey has no key capabilities,
-/// so it always runs, and answers `TRUST_RESULT_YES` or `TRUST_RESULT_INCONCLUSIVE`).
+/// Runs the tenant's engines on a journey's selfie for the person whose CPF or CURP is `code`
+/// (CONTRACT §17): a §8 scenario, or the local engines. The fraud search runs whenever the
+/// person has a code (a journey has no key capabilities; it answers `TRUST_RESULT_YES` or
+/// `TRUST_RESULT_INCONCLUSIVE`); without one (a Magic Link whose `external_id` is not a CPF or
+/// CURP) there is no identity to compare with nor "another code" to search, so the verdict is
+/// inconclusive.
 pub async fn judge(
     state: &AppState,
     tenant_id: &str,
-    code: &str,
+    code: Option<&str>,
     image: &CheckedImage,
 ) -> Result<Judgement, Problem> {
     let settings = super::processes::engine_settings(state, tenant_id)?;
-    match settings.decider(code, state.env.is_sandbox()) {
+    let person = code.unwrap_or_default();
+    match settings.decider(person, state.env.is_sandbox()) {
         Decider::Scenario(scenario) => Ok(Judgement::Decided(CaptureDecision::scenario(scenario))),
         Decider::Local => {
             let asked = super::verify::Asked {
-                fraud_search: true,
+                fraud_search: code.is_some(),
                 liveness: true,
             };
-            match super::verify::judge(state, tenant_id, code, image, asked, settings).await {
+            match super::verify::judge(state, tenant_id, person, image, asked, settings).await {
                 Ok(judged) => Ok(Judgement::Decided(CaptureDecision {
                     scenario: None,
                     verdict: Some(judged.verdict),

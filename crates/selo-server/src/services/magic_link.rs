@@ -6,6 +6,7 @@ use crate::services::store_failure;
 use crate::state::AppState;
 use selo_domain::clock::rfc3339_millis;
 use selo_domain::magic_link::{LinkCapture, MagicLinkRecord, envelope, validate_create};
+use selo_domain::person_code::{PersonCode, parse_person_code};
 use selo_domain::problem::Problem;
 use selo_domain::validation::is_uuid;
 use selo_domain::verification::CaptureDecision;
@@ -150,8 +151,14 @@ pub async fn capture(
     )
     .await?;
     let link = &received.record;
-    let person = link.external_id.as_deref().unwrap_or_default();
-    let judgement = capture::judge(state, &link.tenant_id, person, &received.image).await?;
+    let code = link.external_id.as_deref().and_then(parse_person_code);
+    let judgement = capture::judge(
+        state,
+        &link.tenant_id,
+        code.as_ref().map(PersonCode::as_str),
+        &received.image,
+    )
+    .await?;
     let mut done = link.clone();
     let now = state.now();
     // Refused: used meanwhile (409), or forgotten meanwhile (410), as the link says now.

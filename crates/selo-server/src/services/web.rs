@@ -211,6 +211,11 @@ pub fn analysis(p: &WebProcessRecord) -> Result<ProcessAnalysis, Problem> {
     let capture = p.capture.as_ref().ok_or_else(|| Problem::NotFinished {
         reason: "the person has not completed the journey, so nothing was analysed yet".into(),
     })?;
+    if capture.decision.is_refused() {
+        return Err(Problem::NotFinished {
+            reason: "the journey refused every selfie it was sent at the quality gates (each refusal named its gate), so no selfie reached a verdict to explain".into(),
+        });
+    }
     Ok(capture
         .decision
         .analysis
@@ -384,8 +389,13 @@ pub async fn capture(
     )
     .await?;
     let p = &received.record;
-    let judgement =
-        capture::judge(state, &p.tenant_id, &p.person.dui_value, &received.image).await?;
+    let judgement = capture::judge(
+        state,
+        &p.tenant_id,
+        Some(&p.person.dui_value),
+        &received.image,
+    )
+    .await?;
     let mut done = p.clone();
     // The capture counts at commit time: if the process expired meanwhile, the store refuses it.
     let now = state.now();
@@ -411,7 +421,7 @@ pub async fn capture(
                 refused,
                 || {
                     let store = &state.shared.store;
-                    store.refuse_web_capture(&p.id).map_err(store_failure)
+                    store.refuse_web_capture(&p.id, now).map_err(store_failure)
                 },
                 || {
                     done.capture = Some(WebCapture {

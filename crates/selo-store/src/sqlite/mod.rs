@@ -1550,12 +1550,13 @@ impl Store for SqliteStore {
         record.as_deref().map(decode).transpose()
     }
 
-    fn refuse_web_capture(&self, id: &str) -> StoreResult<Option<u32>> {
+    fn refuse_web_capture(&self, id: &str, now: i64) -> StoreResult<Option<u32>> {
         self.write(|c| {
             Ok(c.prepare_cached(
-                "UPDATE web_processes SET refusals = refusals + 1 WHERE id = ?1 AND captured = 0 AND scrubbed_at IS NULL RETURNING refusals",
+                // Until captured, finished_at holds the journey's expiry.
+                "UPDATE web_processes SET refusals = refusals + 1 WHERE id = ?1 AND captured = 0 AND scrubbed_at IS NULL AND finished_at > ?2 RETURNING refusals",
             )?
-            .query_row([id], |r| r.get(0))
+            .query_row(params![id, now], |r| r.get(0))
             .optional()?)
         })
     }

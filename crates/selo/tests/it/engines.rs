@@ -106,6 +106,48 @@ impl<'a> Api<'a> {
         .await
     }
 
+    /// A magic link for `external_id`: its token.
+    async fn magic_link(&self, external_id: &str) -> String {
+        let link: Value = self
+            .s
+            .http
+            .post(format!("{}/v2/magic-link", self.base))
+            .header("x-api-key", &self.api_key)
+            .json(&json!({"external_id": external_id}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        link["data"]["token"].as_str().unwrap().to_string()
+    }
+
+    /// The journey's capture of a magic link.
+    async fn link_capture(&self, token: &str, face: &Rgb) -> reqwest::Response {
+        self.s
+            .http
+            .post(format!("{}/journey/v1/link/{token}/capture", self.base))
+            .json(&json!({"imageBase64": b64(face)}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `GET /v2/magic-link/{token}`.
+    async fn link_result(&self, token: &str) -> Value {
+        self.s
+            .http
+            .get(format!("{}/v2/magic-link/{token}", self.base))
+            .header("x-api-key", &self.api_key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// Waits (up to 10 s) for a process to leave status 1.
     async fn finished(&self, id: &str) -> Value {
         for _ in 0..100 {
@@ -700,47 +742,41 @@ async fn journeys_refuse_at_the_gates_and_finish_failed_after_five_refusals() {
         ))
         .await;
     assert_eq!(status, 409, "{body}");
+    let (status, body) = api
+        .get(&format!(
+            "/client/v1/process/{}/analysis",
+            process["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(status, 409, "no verdict to explain: {body}");
 
     // Magic Link: refused, then verified against the identity base.
-    let link: Value = s
-        .http
-        .post(format!("{}/v2/magic-link", api.base))
-        .header("x-api-key", &api.api_key)
-        .json(&json!({"external_id": ANA}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let link_token = link["data"]["token"].as_str().unwrap();
-    let link_capture = |face: &Rgb| {
-        s.http
-            .post(format!("{}/journey/v1/link/{link_token}/capture", api.base))
-            .json(&json!({"imageBase64": b64(face)}))
-            .send()
-    };
-    let res = link_capture(wall).await.unwrap();
+    let link = api.magic_link(ANA).await;
+    let res = api.link_capture(&link, wall).await;
     assert_eq!(res.status(), 400);
     let body: Value = res.json().await.unwrap();
     assert_eq!(
         body["error"]["fields"][0]["reason"], "face_not_found",
         "{body}"
     );
-    assert_eq!(link_capture(&ana_darker).await.unwrap().status(), 200);
-    let read: Value = s
-        .http
-        .get(format!("{}/v2/magic-link/{link_token}", api.base))
-        .header("x-api-key", &api.api_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(api.link_capture(&link, &ana_darker).await.status(), 200);
+    let read = api.link_result(&link).await;
     assert_eq!(read["data"]["result"]["status"], "verified", "{read}");
     assert_eq!(
         read["data"]["response"]["unico"]["scenario"], "local",
+        "{read}"
+    );
+
+    // A link whose external_id is not a CPF: five refusals finish it, not verified.
+    let link = api.magic_link("customer-42").await;
+    for attempt in 1..=5 {
+        let res = api.link_capture(&link, wall).await;
+        assert_eq!(res.status(), 400, "attempt {attempt}");
+    }
+    let read = api.link_result(&link).await;
+    assert_eq!(read["data"]["result"]["status"], "not_verified", "{read}");
+    assert_eq!(
+        read["data"]["response"]["unico"]["scenario"], "refused",
         "{read}"
     );
 }

@@ -100,7 +100,12 @@ async fn camera_journeys_finish_with_the_scenario_result() {
                     .await,
                 json!("H2")
             );
-            assert!(b.text().await.contains("you are done"));
+            assert_eq!(
+                b.eval("return document.getElementById('status').textContent")
+                    .await,
+                json!("Your photo was accepted."),
+                "the live region says so"
+            );
         } else {
             b.wait_for(
                 &format!("return location.href === {callback:?};"),
