@@ -624,6 +624,8 @@ async fn journeys_refuse_at_the_gates_and_finish_failed_after_five_refusals() {
     };
     let wall = &photos.refused_by_each_gate()[0].1;
     let (s, t) = production();
+    let receiver = crate::support::receiver::Receiver::start().await;
+    s.admin(&["webhook", "set", "--tenant", &t.id, "--url", &receiver.url]);
     let api = Api::new(&s, &t, &s.api_key(&t, &format!("{CAPS},magiclink"))).await;
     let (status, body) = api
         .post(
@@ -730,6 +732,17 @@ async fn journeys_refuse_at_the_gates_and_finish_failed_after_five_refusals() {
     }
     let failed = read(&process).await;
     assert_eq!(failed["result"], "PROCESS_RESULT_FAILED", "{failed}");
+    // Its webhook event says so (beside the first journey's).
+    let calls = receiver.wait_for(2, Duration::from_secs(10)).await;
+    let event = calls
+        .iter()
+        .map(|c| c.json())
+        .find(|e| e["processId"] == process["id"])
+        .expect("an event for the refused journey");
+    assert_eq!(
+        event,
+        json!({"processId": process["id"], "state": "PROCESS_STATE_FINISHED", "flow": "id", "result": "failed"})
+    );
     assert_eq!(
         failed["authenticationInfo"]["livenessResult"], "NO",
         "{failed}"
