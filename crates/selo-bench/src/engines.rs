@@ -19,6 +19,7 @@ use base64::engine::general_purpose::STANDARD;
 use selo_domain::image::ImageFormat;
 use selo_engine::catalogue::{DETECTOR, EMBEDDER};
 use selo_engine::pixels::{Rgb, decode_rgb};
+use selo_engine::runtime::Backend;
 use selo_engine::testkit::{Photos, jpeg};
 use selo_engine::{Engine, align, detect, embedder_input};
 use selo_store::faces::{FaceSearch, Faces};
@@ -100,7 +101,16 @@ pub fn run(args: EnginesArgs) -> Result<()> {
         .iter()
         .map(|b| decode_rgb(ImageFormat::Jpeg, b).map_err(anyhow::Error::msg))
         .collect::<Result<_>>()?;
-    let pipeline = pipeline(&engine, &selfies, &decoded, args.rounds)?;
+    let pipeline = time_pipeline(&engine, &selfies, &decoded, args.rounds)?;
+    let fallback = match engine.backend() {
+        Backend::Tract => None,
+        Backend::Onnxruntime => {
+            eprintln!("the same on tract, the fallback runtime…");
+            let tract = Engine::load_on(&args.models, Backend::Tract)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            Some(time_pipeline(&tract, &selfies, &decoded, args.rounds)?)
+        }
+    };
     eprintln!("reference: onnxruntime on the same inputs, one thread…");
     let reference = reference(&args, &engine, &decoded)?;
     eprintln!("1:N search on the embedded store…");
@@ -139,10 +149,18 @@ pub fn run(args: EnginesArgs) -> Result<()> {
         .map(|(stage, t)| format!("{stage} {t:.2}"))
         .collect();
     out += &format!(
-        "| Selo (tract): detect + gates + liveness + embed (wall ms: {}) | {} | {ratio:.2}× | ≤ 1.5× |\n",
+        "| Selo ({}): detect + gates + liveness + embed (wall ms: {}) | {} | {ratio:.2}× | ≤ 1.5× |\n",
+        engine.backend().name(),
         stages.join(", "),
         ms(pipeline.analyse_s)
     );
+    if let Some(tract) = &fallback {
+        out += &format!(
+            "| Selo on tract (the fallback without onnxruntime) | {} | {:.2}× | |\n",
+            ms(tract.analyse_s),
+            tract.analyse_s / reference.total_s
+        );
+    }
     out += &format!(
         "| Selo: the JPEG decode before it (not in the reference) | {} | | |\n\n",
         ms(pipeline.decode_s)
@@ -191,7 +209,7 @@ fn cpu_now() -> Result<f64> {
 
 /// Selo's per-selfie CPU: the decode, then detect + gates + liveness + embed on the decoded
 /// pixels, `rounds` times over every selfie.
-fn pipeline(
+fn time_pipeline(
     engine: &Engine,
     selfies: &[Vec<u8>],
     decoded: &[Rgb],

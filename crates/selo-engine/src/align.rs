@@ -82,32 +82,143 @@ impl Pose {
     }
 }
 
-/// Cuts the aligned chip out of the image: each chip pixel averages an n×n grid of bilinear
-/// samples, n the shrink factor rounded up (at most 6), so a large face is not aliased; black
-/// outside the image.
+/// Cuts the aligned chip out of the image; black outside the image. A face larger than the
+/// chip is shrunk without aliasing: the image is first averaged over n×n pixel boxes (n the
+/// shrink factor rounded up, at most 6) across the chip's footprint, then each chip pixel is one
+/// bilinear sample of that average — the low-pass of averaging n×n samples per chip pixel, for
+/// a fraction of the cost.
 pub fn chip(image: &Rgb, pose: Pose) -> Chip {
     let n = pose.scale.ceil().clamp(1.0, 6.0) as usize;
-    let step = 1.0 / n as f32;
+    let mean = (n > 1).then(|| BoxMean::over_footprint(image, pose, n));
     let mut pixels = Vec::with_capacity(CHIP_SIDE * CHIP_SIDE);
     for v in 0..CHIP_SIDE {
         for u in 0..CHIP_SIDE {
-            let mut sum = [0.0f32; 3];
-            for j in 0..n {
-                for i in 0..n {
-                    let q = pose.to_image(
-                        u as f32 + (i as f32 + 0.5) * step,
-                        v as f32 + (j as f32 + 0.5) * step,
-                    );
-                    let s = image.sample(q.x, q.y, [0.0; 3]);
-                    for c in 0..3 {
-                        sum[c] += s[c];
-                    }
-                }
-            }
-            pixels.push(sum.map(|s| s / (n * n) as f32));
+            let q = pose.to_image(u as f32 + 0.5, v as f32 + 0.5);
+            pixels.push(match &mean {
+                None => image.sample(q.x, q.y, [0.0; 3]),
+                Some(mean) => mean.sample(image, q),
+            });
         }
     }
     Chip { pixels }
+}
+
+/// The n×n box mean of an image over the chip's footprint: value (x, y) is the mean of the n×n
+/// image pixels whose centre is image pixel (x0 + x, y0 + y) (for an even n, half a pixel
+/// right and down of it); image edges repeat.
+struct BoxMean {
+    x0: usize,
+    y0: usize,
+    width: usize,
+    height: usize,
+    /// Where a box's centre sits past its pixel's centre (half a pixel for an even n).
+    shift: f32,
+    /// `width × height` RGB means.
+    values: Vec<[f32; 3]>,
+}
+
+impl BoxMean {
+    fn over_footprint(image: &Rgb, pose: Pose, n: usize) -> BoxMean {
+        let side = CHIP_SIDE as f32;
+        let corners =
+            [(0.0, 0.0), (side, 0.0), (0.0, side), (side, side)].map(|(u, v)| pose.to_image(u, v));
+        let margin = n as f32 + 2.0;
+        let span = |f: fn(&Point) -> f32, limit: usize| {
+            let lo = corners.iter().map(f).fold(f32::INFINITY, f32::min) - margin;
+            let hi = corners.iter().map(f).fold(f32::NEG_INFINITY, f32::max) + margin;
+            let clamp = |v: f32| (v.max(0.0) as usize).min(limit);
+            (clamp(lo), clamp(hi).max(clamp(lo) + 1).min(limit))
+        };
+        let (x0, x1) = span(|p| p.x, image.width);
+        let (y0, y1) = span(|p| p.y, image.height);
+        let (width, height) = (x1 - x0, y1 - y0);
+        let before = ((n - 1) / 2) as isize;
+        let clamp_x = |x: isize| x.clamp(0, image.width as isize - 1) as usize;
+        let clamp_y = |y: isize| y.clamp(0, image.height as isize - 1) as usize;
+        // Horizontal sums of n pixels, for every row a vertical window can reach.
+        let (r0, r1) = (
+            clamp_y(y0 as isize - before),
+            clamp_y(y1 as isize - before + n as isize) + 1,
+        );
+        let mut rows = vec![[0.0f32; 3]; (r1 - r0) * width];
+        let mut prefix = vec![[0.0f32; 3]; width + n];
+        for ry in r0..r1 {
+            let line = &image.data[ry * image.width * 3..(ry + 1) * image.width * 3];
+            let mut acc = [0.0f32; 3];
+            for (i, slot) in prefix.iter_mut().enumerate().skip(1) {
+                let x = clamp_x(x0 as isize - before + i as isize - 1) * 3;
+                for c in 0..3 {
+                    acc[c] += f32::from(line[x + c]);
+                }
+                *slot = acc;
+            }
+            let out = &mut rows[(ry - r0) * width..(ry - r0 + 1) * width];
+            for (x, o) in out.iter_mut().enumerate() {
+                let (a, b) = (prefix[x], prefix[x + n]);
+                *o = [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
+            }
+        }
+        // Vertical sums of n of those, a running window down each column.
+        let row = |y: isize| clamp_y(y) - r0;
+        let area = (n * n) as f32;
+        let mut window = vec![[0.0f32; 3]; width];
+        for k in 0..n as isize {
+            let r = row(y0 as isize - before + k);
+            for (w, h) in window.iter_mut().zip(&rows[r * width..(r + 1) * width]) {
+                for c in 0..3 {
+                    w[c] += h[c];
+                }
+            }
+        }
+        let mut values = Vec::with_capacity(width * height);
+        for y in 0..height as isize {
+            values.extend(window.iter().map(|w| w.map(|v| v / area)));
+            let (leaving, entering) = (
+                row(y0 as isize + y - before),
+                row(y0 as isize + y - before + n as isize),
+            );
+            for x in 0..width {
+                let (out, inn) = (rows[leaving * width + x], rows[entering * width + x]);
+                for c in 0..3 {
+                    window[x][c] += inn[c] - out[c];
+                }
+            }
+        }
+        BoxMean {
+            x0,
+            y0,
+            width,
+            height,
+            shift: if n.is_multiple_of(2) { 0.5 } else { 0.0 },
+            values,
+        }
+    }
+
+    /// The box mean at image point `q`, bilinear (edges repeat); black outside the image.
+    fn sample(&self, image: &Rgb, q: Point) -> [f32; 3] {
+        if q.x < -1.0 || q.y < -1.0 || q.x > image.width as f32 || q.y > image.height as f32 {
+            return [0.0; 3];
+        }
+        let fx = q.x - self.x0 as f32 - self.shift - 0.5;
+        let fy = q.y - self.y0 as f32 - self.shift - 0.5;
+        let (gx, gy) = (fx.floor(), fy.floor());
+        let (ax, ay) = (fx - gx, fy - gy);
+        let at = |x: f32, y: f32| {
+            let x = (x as isize).clamp(0, self.width as isize - 1) as usize;
+            let y = (y as isize).clamp(0, self.height as isize - 1) as usize;
+            self.values[y * self.width + x]
+        };
+        crate::pixels::bilinear(
+            [
+                at(gx, gy),
+                at(gx + 1.0, gy),
+                at(gx, gy + 1.0),
+                at(gx + 1.0, gy + 1.0),
+            ],
+            ax,
+            ay,
+        )
+    }
 }
 
 #[cfg(test)]

@@ -87,6 +87,100 @@ pub const EMBEDDER: Model = Model {
 /// Every model, in the order `selo models list` prints them.
 pub const MODELS: [Model; 2] = [DETECTOR, EMBEDDER];
 
+/// The inference runtime installed beside the models where a pinned build exists: onnxruntime's
+/// shared library, taken from its PyPI wheel. Without it the engines run the same models on
+/// tract (pure Rust, slower).
+#[derive(Debug, Clone, Copy)]
+pub struct Runtime {
+    /// Its name in `selo models list`.
+    pub name: &'static str,
+    /// Its version.
+    pub version: &'static str,
+    /// `pip download` arguments that fetch exactly the pinned wheel.
+    pub pip_download: &'static [&'static str],
+    /// The wheel's file name.
+    pub wheel: &'static str,
+    /// SHA-256 of the wheel (hex).
+    pub wheel_sha256: &'static str,
+    /// The wheel member that is the library.
+    pub member: &'static str,
+    /// The library's file in the models directory.
+    pub file: &'static str,
+    /// SHA-256 of the library (hex): the only bytes the engine loads.
+    pub sha256: &'static str,
+    /// SPDX licence.
+    pub license: &'static str,
+}
+
+/// onnxruntime 1.32.0 for x86-64 Linux (glibc ≥ 2.28), from the CPython 3.11 wheel (the
+/// library inside does not depend on Python).
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+pub const RUNTIME: Option<Runtime> = Some(Runtime {
+    name: "onnxruntime",
+    version: "1.32.0",
+    pip_download: &[
+        "onnxruntime==1.32.0",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--python-version",
+        "3.11",
+        "--implementation",
+        "cp",
+        "--abi",
+        "cp311",
+        "--platform",
+        "manylinux_2_28_x86_64",
+    ],
+    wheel: "onnxruntime-1.32.0-cp311-cp311-manylinux_2_28_x86_64.whl",
+    wheel_sha256: "5a34fc4dfeb5a7b4a74c95dcba1e773d722abda720b474edf1b0c419dc6d163d",
+    member: "onnxruntime/capi/libonnxruntime.so.1.32.0",
+    file: "libonnxruntime.so.1.32.0",
+    sha256: "6c1585d1bbf45b0712ea4a21b705c5fcb4ba04ff2e30f1fbf81a49faf658638f",
+    license: "MIT",
+});
+
+/// No pinned onnxruntime build for this platform: the engines run on tract.
+#[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+pub const RUNTIME: Option<Runtime> = None;
+
+impl Runtime {
+    /// Its manifest entry once installed.
+    pub fn info(&self) -> ModelInfo {
+        ModelInfo {
+            name: self.name.into(),
+            version: self.version.into(),
+            sha256: self.sha256.into(),
+            license: self.license.into(),
+            source: format!(
+                "PyPI {} (sha256 {}): {}",
+                self.wheel, self.wheel_sha256, self.member
+            ),
+            file: self.file.into(),
+        }
+    }
+
+    /// The installed library's path, checked against its pinned SHA-256 (`Ok(None)`: not
+    /// installed).
+    ///
+    /// # Errors
+    ///
+    /// A message when the file is there but is not the pinned bytes.
+    pub fn verified_path(&self, dir: &Path) -> Result<Option<std::path::PathBuf>, String> {
+        let path = dir.join(self.file);
+        match std::fs::read(&path) {
+            Ok(bytes) if sha256_hex(&bytes) == self.sha256 => Ok(Some(path)),
+            Ok(_) => Err(format!(
+                "{} is not the pinned {} {} (its SHA-256 differs)",
+                path.display(),
+                self.name,
+                self.version
+            )),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        }
+    }
+}
+
 impl Model {
     /// Its manifest entry once installed.
     pub fn info(&self) -> ModelInfo {

@@ -14,22 +14,20 @@ pub mod catalogue;
 pub mod detect;
 pub mod pixels;
 pub mod quality;
+pub mod runtime;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
 use crate::catalogue::{DETECTOR, EMBEDDER, Model, ModelInfo};
+use crate::runtime::{Backend, Runner};
 use selo_domain::image::ImageFormat;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Instant;
-use tract_onnx::prelude::*;
 
 /// The embedding's length.
 pub const EMBEDDING_LEN: usize = 128;
 /// The embedder's input normalisation: dlib's mean RGB, subtracted before dividing by 255.
 const MEAN_RGB: [f32; 3] = [122.782, 117.001, 104.298];
-
-type Plan = Arc<TypedRunnableModel>;
 
 /// Why the engines could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -44,8 +42,9 @@ pub enum LoadError {
 
 /// The loaded models, shared by every request.
 pub struct Engine {
-    detector: Plan,
-    embedder: Plan,
+    detector: Runner,
+    embedder: Runner,
+    backend: Backend,
     anchors: Vec<(f32, f32)>,
     models: Vec<ModelInfo>,
 }
@@ -90,6 +89,7 @@ impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
             .field("models", &self.models)
+            .field("backend", &self.backend)
             .finish()
     }
 }
@@ -103,25 +103,44 @@ impl Engine {
     /// [`LoadError::NotInstalled`] when the directory has no manifest, [`LoadError::Damaged`]
     /// when a file is missing, altered or not a model.
     pub fn load(dir: &Path) -> Result<Engine, LoadError> {
+        let backend = Backend::for_dir(dir).map_err(LoadError::Damaged)?;
+        Engine::load_on(dir, backend)
+    }
+
+    /// [`Engine::load`] on a given runtime (the tests and the benchmarks compare them).
+    ///
+    /// # Errors
+    ///
+    /// As [`Engine::load`], and when onnxruntime is asked for and not installed.
+    pub fn load_on(dir: &Path, backend: Backend) -> Result<Engine, LoadError> {
         let models = catalogue::read_manifest(dir)
             .map_err(LoadError::Damaged)?
             .ok_or_else(|| LoadError::NotInstalled(dir.display().to_string()))?;
-        let plan = |model: Model| -> Result<Plan, LoadError> {
+        let runner = |model: Model| -> Result<Runner, LoadError> {
             let bytes = catalogue::read_verified(dir, model).map_err(LoadError::Damaged)?;
-            tract_onnx::onnx()
-                .model_for_read(&mut bytes.as_slice())
-                .and_then(|m| m.into_optimized())
-                .and_then(|m| m.into_runnable())
-                .map_err(|e| {
-                    LoadError::Damaged(format!("{} is not a runnable model: {e}", model.file))
-                })
+            Runner::load(backend, dir, &bytes).map_err(|e| {
+                LoadError::Damaged(format!(
+                    "{} does not run on {}: {e}",
+                    model.file,
+                    backend.name()
+                ))
+            })
         };
         Ok(Engine {
-            detector: plan(DETECTOR)?,
-            embedder: plan(EMBEDDER)?,
+            detector: runner(DETECTOR)?,
+            embedder: runner(EMBEDDER)?,
+            backend,
             anchors: detect::anchors(),
-            models,
+            models: models
+                .into_iter()
+                .filter(|m| catalogue::MODELS.iter().any(|model| model.name == m.name))
+                .collect(),
         })
+    }
+
+    /// The runtime it runs on.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// The installed models (name, version, hash, licence, source).
@@ -217,17 +236,13 @@ impl Engine {
     /// The detector's raw outputs (regressors, scores) for an input made by [`detect::input`].
     pub fn detector_outputs(&self, input: &[f32]) -> Result<(Vec<f32>, Vec<f32>), String> {
         let side = detect::INPUT_SIDE;
-        let input = Tensor::from_shape(&[1, 3, side, side], input).map_err(|e| e.to_string())?;
-        let out = self
-            .detector
-            .run(tvec![input.into_tvalue()])
-            .map_err(|e| e.to_string())?;
-        match (f32s(&out[0]), f32s(&out[1])) {
-            (Ok(r), Ok(s))
+        let mut out = self.detector.run(input, [1, 3, side, side])?.into_iter();
+        match (out.next(), out.next()) {
+            (Some(r), Some(s))
                 if r.len() == detect::ANCHORS * detect::REGRESSORS
                     && s.len() == detect::ANCHORS =>
             {
-                Ok((r.to_vec(), s.to_vec()))
+                Ok((r, s))
             }
             _ => Err("the detector's outputs do not have BlazeFace's shapes".into()),
         }
@@ -235,20 +250,17 @@ impl Engine {
 
     /// The 128-d embedding of an aligned chip.
     pub fn embed(&self, chip: &align::Chip) -> Result<Vec<f32>, String> {
-        let input = Tensor::from_shape(
-            &[1, 3, align::CHIP_SIDE, align::CHIP_SIDE],
-            &embedder_input(chip),
-        )
-        .map_err(|e| e.to_string())?;
-        let out = self
+        let side = align::CHIP_SIDE;
+        let values = self
             .embedder
-            .run(tvec![input.into_tvalue()])
-            .map_err(|e| e.to_string())?;
-        let values = f32s(&out[0]).map_err(|e| e.to_string())?;
+            .run(&embedder_input(chip), [1, 3, side, side])?
+            .into_iter()
+            .next()
+            .unwrap_or_default();
         if values.len() != EMBEDDING_LEN {
             return Err("the embedder's output is not 128 values".into());
         }
-        Ok(values.to_vec())
+        Ok(values)
     }
 }
 
@@ -262,9 +274,4 @@ pub fn embedder_input(chip: &align::Chip) -> Vec<f32> {
         }
     }
     data
-}
-
-/// An output tensor's values.
-fn f32s(value: &TValue) -> TractResult<&[f32]> {
-    value.try_as_plain_ram()?.as_slice::<f32>()
 }

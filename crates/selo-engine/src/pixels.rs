@@ -37,17 +37,16 @@ impl Rgb {
         let (x0, y0) = (fx.floor(), fy.floor());
         let (ax, ay) = (fx - x0, fy - y0);
         let (x0, y0) = (x0 as isize, y0 as isize);
-        let p00 = self.at(x0, y0);
-        let p10 = self.at(x0 + 1, y0);
-        let p01 = self.at(x0, y0 + 1);
-        let p11 = self.at(x0 + 1, y0 + 1);
-        let mut out = [0.0; 3];
-        for c in 0..3 {
-            let top = p00[c] + (p10[c] - p00[c]) * ax;
-            let bottom = p01[c] + (p11[c] - p01[c]) * ax;
-            out[c] = top + (bottom - top) * ay;
-        }
-        out
+        bilinear(
+            [
+                self.at(x0, y0),
+                self.at(x0 + 1, y0),
+                self.at(x0, y0 + 1),
+                self.at(x0 + 1, y0 + 1),
+            ],
+            ax,
+            ay,
+        )
     }
 
     /// Area-averaged value of the box (x0, y0)–(x1, y1) in source pixels, used to shrink an
@@ -71,6 +70,18 @@ impl Rgb {
         }
         sum.map(|s| s / n)
     }
+}
+
+/// Bilinear interpolation between four neighbours (top left, top right, bottom left, bottom
+/// right) at fractions `ax` across and `ay` down.
+pub fn bilinear([p00, p10, p01, p11]: [[f32; 3]; 4], ax: f32, ay: f32) -> [f32; 3] {
+    let mut out = [0.0; 3];
+    for c in 0..3 {
+        let top = p00[c] + (p10[c] - p00[c]) * ax;
+        let bottom = p01[c] + (p11[c] - p01[c]) * ax;
+        out[c] = top + (bottom - top) * ay;
+    }
+    out
 }
 
 /// Why an image could not be decoded to pixels (the image checks already passed, so this is

@@ -10,6 +10,7 @@ use selo_domain::image::ImageFormat;
 use selo_domain::verification::{GateReason, distance};
 use selo_engine::catalogue::{DETECTOR, EMBEDDER};
 use selo_engine::pixels::{Rgb, decode_rgb};
+use selo_engine::runtime::Backend;
 use selo_engine::testkit::{self, FACES, Photos, jpeg, map_pixels, resample};
 use selo_engine::{Engine, align};
 use std::path::PathBuf;
@@ -274,6 +275,16 @@ fn a_model_file_that_is_not_the_pinned_one_is_refused() {
     let empty = tempfile::tempdir().unwrap();
     let err = Engine::load(empty.path()).unwrap_err().to_string();
     assert!(err.contains("selo models install"), "{err}");
+    // The runtime library too: altered, it is refused rather than loaded.
+    if let Some(runtime) = selo_engine::catalogue::RUNTIME
+        && let Ok(mut bytes) = std::fs::read(models.join(runtime.file))
+    {
+        std::fs::copy(models.join(EMBEDDER.file), copy.path().join(EMBEDDER.file)).unwrap();
+        bytes[1000] ^= 1;
+        std::fs::write(copy.path().join(runtime.file), bytes).unwrap();
+        let err = Engine::load(copy.path()).unwrap_err().to_string();
+        assert!(err.contains("not the pinned onnxruntime"), "{err}");
+    }
 }
 
 /// A phone's portrait photo stored sideways with its EXIF orientation is read upright: it
@@ -309,5 +320,34 @@ fn a_sharp_small_face_is_not_blurry() {
         let a = analyse(fx, &framed);
         let blurry = a.gates.iter().find(|g| g.name == GateReason::Blurry);
         assert_eq!(a.refused(), None, "shrunk ×{shrink}: {blurry:?}");
+    }
+}
+
+/// tract, the fallback runtime, gives what onnxruntime gives on every test face: the same gate
+/// decisions and embeddings within 1e-3.
+#[test]
+fn tract_and_onnxruntime_agree_on_every_test_face() {
+    let test = "tract_and_onnxruntime_agree_on_every_test_face";
+    let Some(fx) = fixtures(test) else { return };
+    let models = PathBuf::from(std::env::var_os("SELO_MODELS").unwrap());
+    if fx.engine.backend() != Backend::Onnxruntime {
+        skipped(
+            test,
+            "install the models with `selo models install` (it adds onnxruntime)",
+        );
+        return;
+    }
+    let tract = Engine::load_on(&models, Backend::Tract).unwrap();
+    for (key, img) in fx.photos.all_selfies() {
+        let bytes = jpeg(&img, 92);
+        let (a, b) = (
+            fx.engine.analyse(ImageFormat::Jpeg, &bytes).unwrap(),
+            tract.analyse(ImageFormat::Jpeg, &bytes).unwrap(),
+        );
+        assert_eq!(a.refused(), b.refused(), "face {key:?}");
+        if let (Some(x), Some(y)) = (&a.embedding, &b.embedding) {
+            let worst = largest_difference(x, y);
+            assert!(worst < 1e-3, "face {key:?}: the runtimes differ by {worst}");
+        }
     }
 }

@@ -27,7 +27,12 @@ impl LocalEngines {
         let engine = match Engine::load(dir) {
             Ok(engine) => {
                 let names: Vec<&str> = engine.models().iter().map(|m| m.name.as_str()).collect();
-                tracing::info!(models = %dir.display(), loaded = ?names, "local engines ready");
+                tracing::info!(
+                    models = %dir.display(),
+                    loaded = ?names,
+                    runtime = engine.backend().name(),
+                    "local engines ready"
+                );
                 Ok(Arc::new(engine))
             }
             Err(e) => {

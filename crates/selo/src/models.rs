@@ -9,7 +9,7 @@ use crate::output;
 use anyhow::{Context, bail};
 use selo_engine::catalogue::{
     self, CONVERTER, CONVERTER_PYTHON_PACKAGES, MANIFEST_FILE, MODELS, Model, ModelInfo, Package,
-    sha256_hex,
+    RUNTIME, Runtime, sha256_hex,
 };
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -57,6 +57,7 @@ fn intact(dir: &Path) -> bool {
     MODELS
         .iter()
         .all(|model| catalogue::read_verified(dir, *model).is_ok())
+        && RUNTIME.is_none_or(|runtime| runtime.verified_path(dir).is_ok_and(|p| p.is_some()))
 }
 
 fn install(dir: &Path, json: bool) -> anyhow::Result<()> {
@@ -82,10 +83,20 @@ fn install(dir: &Path, json: bool) -> anyhow::Result<()> {
         }
         convert(&python, &script, &args, &work, model)?;
     }
+    if let Some(runtime) = RUNTIME {
+        fetch_runtime(&python, &work, runtime)?;
+    }
     for model in MODELS {
         std::fs::rename(work.join(model.file), dir.join(model.file))?;
     }
-    let models: Vec<ModelInfo> = MODELS.iter().map(Model::info).collect();
+    if let Some(runtime) = RUNTIME {
+        std::fs::rename(work.join(runtime.file), dir.join(runtime.file))?;
+    }
+    let models: Vec<ModelInfo> = MODELS
+        .iter()
+        .map(Model::info)
+        .chain(RUNTIME.map(|r| r.info()))
+        .collect();
     let manifest = dir.join(MANIFEST_FILE);
     let tmp = dir.join(format!("{MANIFEST_FILE}.tmp"));
     std::fs::write(&tmp, serde_json::to_vec_pretty(&models)?)?;
@@ -116,6 +127,60 @@ fn fetch(work: &Path, package: Package) -> anyhow::Result<PathBuf> {
         );
     }
     Ok(tarball)
+}
+
+/// The pinned onnxruntime library: `pip download` of its wheel (SHA-256 checked), the library
+/// extracted into `work` (SHA-256 checked).
+fn fetch_runtime(python: &Path, work: &Path, runtime: Runtime) -> anyhow::Result<()> {
+    run_tool(
+        Command::new(python)
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--dest",
+            ])
+            .arg(work)
+            .args(runtime.pip_download),
+        "pip download",
+        "reach the PyPI registry",
+    )?;
+    let wheel = work.join(runtime.wheel);
+    let bytes = std::fs::read(&wheel)
+        .with_context(|| format!("pip download wrote no {}", wheel.display()))?;
+    let actual = sha256_hex(&bytes);
+    if actual != runtime.wheel_sha256 {
+        bail!(
+            "{} has SHA-256 {actual}, not the pinned {}: the registry served other bytes; nothing was installed",
+            runtime.wheel,
+            runtime.wheel_sha256
+        );
+    }
+    let out = work.join(runtime.file);
+    run_tool(
+        Command::new(python)
+            .args([
+                "-c",
+                "import shutil, sys, zipfile\nwith zipfile.ZipFile(sys.argv[1]) as z, z.open(sys.argv[2]) as src, open(sys.argv[3], 'wb') as dst:\n    shutil.copyfileobj(src, dst)",
+            ])
+            .arg(&wheel)
+            .arg(runtime.member)
+            .arg(&out),
+        "the wheel's extraction",
+        "see its output above",
+    )?;
+    let actual = sha256_hex(&std::fs::read(&out)?);
+    if actual != runtime.sha256 {
+        bail!(
+            "{} from {} has SHA-256 {actual}, not the pinned {}; nothing was installed",
+            runtime.member,
+            runtime.wheel,
+            runtime.sha256
+        );
+    }
+    Ok(())
 }
 
 /// Extracts one member of a tarball into `work`.

@@ -25,7 +25,11 @@ fn models_list_prints_each_models_provenance() {
     assert!(out.status.success());
     let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let listed = listed.as_array().unwrap();
-    assert_eq!(listed.len(), 2);
+    // The two models, and onnxruntime where a pinned build exists.
+    assert_eq!(
+        listed.len(),
+        2 + usize::from(selo_engine::catalogue::RUNTIME.is_some())
+    );
     for m in listed {
         let keys: Vec<&str> = m.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(keys.len(), 5, "{m}");
@@ -44,6 +48,10 @@ fn models_list_prints_each_models_provenance() {
             .unwrap()
             .contains("@vladmandic/face-api@1.7.15")
     );
+    if listed.len() == 3 {
+        assert_eq!(listed[2]["name"], "onnxruntime");
+        assert_eq!(listed[2]["license"], "MIT");
+    }
 }
 
 #[test]
