@@ -82,13 +82,22 @@ impl Pose {
     }
 }
 
+/// The largest chip footprint (image pixels, rotation included) averaged as a whole; a larger
+/// one (a face far bigger than the chip) is sampled n×n per chip pixel instead, so the work and
+/// memory of one chip stay bounded (~12 MB here) whatever the image's size.
+const MAX_BOX_MEAN_PIXELS: f32 = 500_000.0;
+
 /// Cuts the aligned chip out of the image; black outside the image. A face larger than the
-/// chip is shrunk without aliasing: the image is first averaged over n×n pixel boxes (n the
-/// shrink factor rounded up, at most 6) across the chip's footprint, then each chip pixel is one
-/// bilinear sample of that average — the low-pass of averaging n×n samples per chip pixel, for
-/// a fraction of the cost.
+/// chip is shrunk without aliasing (n, the shrink factor rounded up, at most 6): when its
+/// footprint is small enough, the image is averaged over n×n pixel boxes across the footprint
+/// and each chip pixel is one bilinear sample of that average; otherwise each chip pixel
+/// averages an n×n grid of bilinear samples (a similar low-pass, 2–3× the cost).
 pub fn chip(image: &Rgb, pose: Pose) -> Chip {
     let n = pose.scale.ceil().clamp(1.0, 6.0) as usize;
+    let footprint_side = CHIP_SIDE as f32 * pose.scale * std::f32::consts::SQRT_2;
+    if n > 1 && footprint_side * footprint_side > MAX_BOX_MEAN_PIXELS {
+        return supersampled(image, pose, n);
+    }
     let mean = (n > 1).then(|| BoxMean::over_footprint(image, pose, n));
     let mut pixels = Vec::with_capacity(CHIP_SIDE * CHIP_SIDE);
     for v in 0..CHIP_SIDE {
@@ -98,6 +107,31 @@ pub fn chip(image: &Rgb, pose: Pose) -> Chip {
                 None => image.sample(q.x, q.y, [0.0; 3]),
                 Some(mean) => mean.sample(image, q),
             });
+        }
+    }
+    Chip { pixels }
+}
+
+/// The chip with each pixel the mean of an n×n grid of bilinear samples.
+fn supersampled(image: &Rgb, pose: Pose, n: usize) -> Chip {
+    let step = 1.0 / n as f32;
+    let mut pixels = Vec::with_capacity(CHIP_SIDE * CHIP_SIDE);
+    for v in 0..CHIP_SIDE {
+        for u in 0..CHIP_SIDE {
+            let mut sum = [0.0f32; 3];
+            for j in 0..n {
+                for i in 0..n {
+                    let q = pose.to_image(
+                        u as f32 + (i as f32 + 0.5) * step,
+                        v as f32 + (j as f32 + 0.5) * step,
+                    );
+                    let s = image.sample(q.x, q.y, [0.0; 3]);
+                    for c in 0..3 {
+                        sum[c] += s[c];
+                    }
+                }
+            }
+            pixels.push(sum.map(|s| s / (n * n) as f32));
         }
     }
     Chip { pixels }
@@ -196,7 +230,12 @@ impl BoxMean {
 
     /// The box mean at image point `q`, bilinear (edges repeat); black outside the image.
     fn sample(&self, image: &Rgb, q: Point) -> [f32; 3] {
-        if q.x < -1.0 || q.y < -1.0 || q.x > image.width as f32 || q.y > image.height as f32 {
+        // The same border as `Rgb::sample`'s.
+        if q.x < -0.5
+            || q.y < -0.5
+            || q.x > image.width as f32 + 0.5
+            || q.y > image.height as f32 + 0.5
+        {
             return [0.0; 3];
         }
         let fx = q.x - self.x0 as f32 - self.shift - 0.5;
@@ -224,6 +263,39 @@ impl BoxMean {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The box mean and the n×n samples it replaces give the same chip on a smooth image (a
+    /// misplaced box would shift it by a level or more), for an odd and an even n, turned.
+    #[test]
+    fn the_box_mean_chip_matches_the_supersampled_one() {
+        let (w, h) = (700usize, 700usize);
+        let data = (0..h)
+            .flat_map(|y| {
+                (0..w).flat_map(move |x| [(x / 3) as u8, (y / 3) as u8, ((x + y) / 6) as u8])
+            })
+            .collect();
+        let image = Rgb {
+            width: w,
+            height: h,
+            data,
+        };
+        for (scale, angle) in [(2.6, 0.2), (1.7, -0.1)] {
+            let pose = Pose {
+                centroid: Point { x: 350.0, y: 330.0 },
+                scale,
+                angle,
+            };
+            let n = scale.ceil() as usize;
+            let (boxed, sampled) = (chip(&image, pose), supersampled(&image, pose, n));
+            let worst = boxed
+                .pixels
+                .iter()
+                .zip(&sampled.pixels)
+                .flat_map(|(a, b)| (0..3).map(move |c| (a[c] - b[c]).abs()))
+                .fold(0.0f32, f32::max);
+            assert!(worst < 0.6, "scale {scale}: differs by {worst}");
+        }
+    }
 
     #[test]
     fn chip_and_image_points_map_both_ways() {

@@ -114,7 +114,7 @@ pub struct Runtime {
 
 /// onnxruntime 1.32.0 for x86-64 Linux (glibc ≥ 2.28), from the CPython 3.11 wheel (the
 /// library inside does not depend on Python).
-#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+#[cfg(all(target_os = "linux", target_arch = "x86_64", target_env = "gnu"))]
 pub const RUNTIME: Option<Runtime> = Some(Runtime {
     name: "onnxruntime",
     version: "1.32.0",
@@ -140,7 +140,7 @@ pub const RUNTIME: Option<Runtime> = Some(Runtime {
 });
 
 /// No pinned onnxruntime build for this platform: the engines run on tract.
-#[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+#[cfg(not(all(target_os = "linux", target_arch = "x86_64", target_env = "gnu")))]
 pub const RUNTIME: Option<Runtime> = None;
 
 impl Runtime {

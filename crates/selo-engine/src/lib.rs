@@ -45,6 +45,7 @@ pub struct Engine {
     detector: Runner,
     embedder: Runner,
     backend: Backend,
+    fallback: Option<String>,
     anchors: Vec<(f32, f32)>,
     models: Vec<ModelInfo>,
 }
@@ -103,8 +104,21 @@ impl Engine {
     /// [`LoadError::NotInstalled`] when the directory has no manifest, [`LoadError::Damaged`]
     /// when a file is missing, altered or not a model.
     pub fn load(dir: &Path) -> Result<Engine, LoadError> {
-        let backend = Backend::for_dir(dir).map_err(LoadError::Damaged)?;
-        Engine::load_on(dir, backend)
+        match Backend::for_dir(dir).map_err(LoadError::Damaged)? {
+            // A library that is the pinned one but cannot be loaded here (an older glibc, a
+            // noexec mount) leaves the engines on tract, saying why.
+            Backend::Onnxruntime => Engine::load_on(dir, Backend::Onnxruntime).or_else(|e| {
+                let mut engine = Engine::load_on(dir, Backend::Tract)?;
+                engine.fallback = Some(e.to_string());
+                Ok(engine)
+            }),
+            Backend::Tract => Engine::load_on(dir, Backend::Tract),
+        }
+    }
+
+    /// Why the engines run on tract although onnxruntime is installed (`None`: they do not).
+    pub fn fallback(&self) -> Option<&str> {
+        self.fallback.as_deref()
     }
 
     /// [`Engine::load`] on a given runtime (the tests and the benchmarks compare them).
@@ -130,6 +144,7 @@ impl Engine {
             detector: runner(DETECTOR)?,
             embedder: runner(EMBEDDER)?,
             backend,
+            fallback: None,
             anchors: detect::anchors(),
             models: models
                 .into_iter()

@@ -63,8 +63,9 @@ impl Runner {
                 .map_err(|e| e.to_string()),
             Backend::Onnxruntime => {
                 let environment = onnxruntime(dir)?;
-                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-                (0..cores)
+                // One session per core (each holds its copy of the weights), at most four.
+                let sessions = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+                (0..sessions)
                     .map(|_| {
                         ort::session::Session::builder(&environment)
                             .and_then(|b| b.with_intra_threads(1).map_err(Into::into))
@@ -125,6 +126,23 @@ impl Runner {
     }
 }
 
+/// A library others than its owner may write could be replaced after its check: refused.
+fn refuse_writable_by_others(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .map_err(|e| e.to_string())?
+        .permissions()
+        .mode();
+    if mode & 0o022 != 0 {
+        return Err(format!(
+            "{} is writable by its group or others (mode {:o}); make it writable by its owner only (chmod go-w)",
+            path.display(),
+            mode & 0o777
+        ));
+    }
+    Ok(())
+}
+
 /// The process's onnxruntime environment, made once from the pinned library in `dir` (checked
 /// against its SHA-256 first; a later engine reuses it).
 fn onnxruntime(dir: &Path) -> Result<ort::environment::Environment, String> {
@@ -135,6 +153,10 @@ fn onnxruntime(dir: &Path) -> Result<ort::environment::Environment, String> {
             let path = runtime
                 .verified_path(dir)?
                 .ok_or_else(|| format!("no {} in {}", runtime.file, dir.display()))?;
+            // Absolute, so the loader opens the file that was checked (a relative path is
+            // first looked for beside the executable).
+            let path = std::path::absolute(&path).map_err(|e| e.to_string())?;
+            refuse_writable_by_others(&path)?;
             ort::init_from(&path)
                 .map_err(|e| e.to_string())?
                 .build()

@@ -33,6 +33,11 @@ impl LocalEngines {
                     runtime = engine.backend().name(),
                     "local engines ready"
                 );
+                if let Some(why) = engine.fallback() {
+                    tracing::warn!(
+                        "onnxruntime could not be loaded, the engines run on tract (slower): {why}"
+                    );
+                }
                 Ok(Arc::new(engine))
             }
             Err(e) => {

@@ -171,6 +171,8 @@ fn fetch_runtime(python: &Path, work: &Path, runtime: Runtime) -> anyhow::Result
         "the wheel's extraction",
         "see its output above",
     )?;
+    // Writable by its owner only: the engines refuse a library others could replace.
+    std::fs::set_permissions(&out, std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
     let actual = sha256_hex(&std::fs::read(&out)?);
     if actual != runtime.sha256 {
         bail!(
