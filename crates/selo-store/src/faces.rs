@@ -52,7 +52,7 @@ pub trait Faces: Send + Sync {
 }
 
 /// The 1:N search of the fraud check, apart from the store that holds the faces so that a
-/// backend can answer it with an index (pgvector) instead of a scan.
+/// backend can answer it with a vector index instead of a scan.
 pub trait FaceSearch: Send + Sync {
     /// The distance from `embedding` to the nearest face the tenant enrolled under any code
     /// other than `code` (`None`: there is none).
