@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 /// The engines of a running server.
 pub struct LocalEngines {
-    /// The loaded models, or why there are none (for the log and the 503).
-    engine: Result<Arc<Engine>, String>,
+    /// The loaded models (`None`: not installed or damaged; the log said why at start).
+    engine: Option<Arc<Engine>>,
     /// One analysis per core at a time: inference is CPU-bound, more at once only queues.
     permits: Arc<tokio::sync::Semaphore>,
 }
@@ -38,24 +38,15 @@ impl LocalEngines {
                         "onnxruntime could not be loaded, the engines run on tract (slower): {why}"
                     );
                 }
-                Ok(Arc::new(engine))
+                Some(Arc::new(engine))
             }
             Err(e) => {
                 tracing::warn!(
                     "local engines unavailable: {e}; production creates, captures and enrolments answer 503 until then"
                 );
-                Err(e.to_string())
+                None
             }
         };
-        LocalEngines::with(engine)
-    }
-
-    /// No engines (tests of the store and the HTTP layer).
-    pub fn missing(why: &str) -> LocalEngines {
-        LocalEngines::with(Err(why.to_string()))
-    }
-
-    fn with(engine: Result<Arc<Engine>, String>) -> LocalEngines {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         LocalEngines {
             engine,
@@ -65,7 +56,7 @@ impl LocalEngines {
 
     /// The engine, or the 503 that says how to install it.
     pub fn engine(&self) -> Result<&Arc<Engine>, Problem> {
-        self.engine.as_ref().map_err(|_| Problem::EnginesMissing)
+        self.engine.as_ref().ok_or(Problem::EnginesMissing)
     }
 
     /// Runs the pipeline on a checked selfie off the async workers. A selfie refused by a gate

@@ -559,6 +559,27 @@ async fn without_models_the_engines_answer_503_and_set_engines_exits_2() {
         (status, body["error"]["code"].as_str()),
         (503, Some("50302"))
     );
+    // The identity base's own checks come before the engines: a bad body names each field, a
+    // bad code in the path is a 400, a key without `enroll` a 403; erasing needs no engine.
+    let (status, body) = api.post("/identities/v1", &json!({"code": "123"})).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["error"]["fields"],
+        json!([{"field": "code", "reason": "invalid"}, {"field": "imageBase64", "reason": "required"}])
+    );
+    let delete = |api: &Api<'_>, code: &str| {
+        s.http
+            .delete(format!("{}/identities/v1/{code}", api.base))
+            .header("authorization", format!("Bearer {}", api.token))
+            .header("apikey", api.api_key.clone())
+            .send()
+    };
+    let res = delete(&api, "123").await.unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(res.json::<Value>().await.unwrap()["error"]["code"], "40001");
+    assert_eq!(delete(&api, ANA).await.unwrap().status(), 204);
+    let plain = Api::new(&s, &prod, &s.api_key(&prod, "identity")).await;
+    assert_eq!(delete(&plain, ANA).await.unwrap().status(), 403);
     // The image checks still come first.
     let (status, body) = api
         .post(
