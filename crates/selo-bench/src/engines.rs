@@ -116,7 +116,7 @@ pub fn run(args: EnginesArgs) -> Result<()> {
     eprintln!("1:N search on the embedded store…");
     let searches = search()?;
     eprintln!("create at {} connections:", args.run.connections);
-    let (scenario, local) = creates(&args, &selo, &selfies[0])?;
+    let (start, scenario, local) = creates(&args, &selo, &selfies[0])?;
 
     let (cpu_model, mem_gib) = crate::report::machine();
     let ratio = pipeline.analyse_s / reference.total_s;
@@ -164,6 +164,12 @@ pub fn run(args: EnginesArgs) -> Result<()> {
     out += &format!(
         "| Selo: the JPEG decode before it (not in the reference) | {} | | |\n\n",
         ms(pipeline.decode_s)
+    );
+    out += &format!(
+        "Server memory with the models: {:.0} MiB resident once started (peak {:.0} MiB while \
+         loading them); the peaks below are since the start.\n\n",
+        start.resident_kib as f64 / 1024.0,
+        start.peak_kib as f64 / 1024.0
     );
     out += &format!(
         "| create, {} connections, {} s | req/s | server CPU / req | p99 | peak RSS |\n|---|---|---|---|---|\n",
@@ -346,8 +352,14 @@ fn creates(
     args: &EnginesArgs,
     selo: &std::path::Path,
     selfie: &[u8],
-) -> Result<(Measured, Measured)> {
+) -> Result<(StartMemory, Measured, Measured)> {
     let server = Server::start_with(selo, &["--models".as_ref(), args.models.as_os_str()])?;
+    // Loading the models has a peak of its own; the workloads' peaks are counted from here.
+    let start = StartMemory {
+        peak_kib: server.process.peak_rss_kib()?,
+        resident_kib: server.process.rss_kib()?,
+    };
+    server.process.reset_peak_rss()?;
     let body: bytes::Bytes = serde_json::to_vec(&serde_json::json!({
         "subject": {"code": PERSON, "name": "Maria Silva"},
         "imageBase64": STANDARD.encode(selfie),
@@ -381,5 +393,13 @@ fn creates(
     };
     let scenario = measure(false)?;
     let local = measure(true)?;
-    Ok((scenario, local))
+    Ok((start, scenario, local))
+}
+
+/// The server's memory once started with the models (before any request).
+struct StartMemory {
+    /// The peak while starting (the models' load), KiB.
+    peak_kib: u64,
+    /// Resident once started, KiB.
+    resident_kib: u64,
 }

@@ -47,6 +47,19 @@ impl Process {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
         stats::kib_field(&status, "VmHWM").context("VmHWM")
     }
+
+    /// The process's resident set size now (`VmRSS`), KiB.
+    pub fn rss_kib(&self) -> Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        stats::kib_field(&status, "VmRSS").context("VmRSS")
+    }
+
+    /// Starts the peak resident set size afresh from the current one (Linux `clear_refs` 5),
+    /// so a later [`Process::peak_rss_kib`] is the peak since now.
+    pub fn reset_peak_rss(&self) -> Result<()> {
+        std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5")
+            .context("resetting the peak RSS (/proc/<pid>/clear_refs)")
+    }
 }
 
 impl Drop for Process {

@@ -58,15 +58,23 @@ impl Pose {
 
     /// The image point of a chip point.
     pub fn to_image(&self, u: f32, v: f32) -> Point {
+        self.image_mapping()(u, v)
+    }
+
+    /// [`Pose::to_image`] with the rotation worked out once, for mapping many points.
+    fn image_mapping(&self) -> impl Fn(f32, f32) -> Point + use<> {
         let side = CHIP_SIDE as f32;
-        let (dx, dy) = (
-            (u - CENTROID.0 * side) * self.scale,
-            (v - CENTROID.1 * side) * self.scale,
-        );
         let (s, c) = self.angle.sin_cos();
-        Point {
-            x: self.centroid.x + c * dx - s * dy,
-            y: self.centroid.y + s * dx + c * dy,
+        let (centroid, scale) = (self.centroid, self.scale);
+        move |u, v| {
+            let (dx, dy) = (
+                (u - CENTROID.0 * side) * scale,
+                (v - CENTROID.1 * side) * scale,
+            );
+            Point {
+                x: centroid.x + c * dx - s * dy,
+                y: centroid.y + s * dx + c * dy,
+            }
         }
     }
 
@@ -99,10 +107,11 @@ pub fn chip(image: &Rgb, pose: Pose) -> Chip {
         return supersampled(image, pose, n);
     }
     let mean = (n > 1).then(|| BoxMean::over_footprint(image, pose, n));
+    let to_image = pose.image_mapping();
     let mut pixels = Vec::with_capacity(CHIP_SIDE * CHIP_SIDE);
     for v in 0..CHIP_SIDE {
         for u in 0..CHIP_SIDE {
-            let q = pose.to_image(u as f32 + 0.5, v as f32 + 0.5);
+            let q = to_image(u as f32 + 0.5, v as f32 + 0.5);
             pixels.push(match &mean {
                 None => image.sample(q.x, q.y, [0.0; 3]),
                 Some(mean) => mean.sample(image, q),
@@ -115,13 +124,14 @@ pub fn chip(image: &Rgb, pose: Pose) -> Chip {
 /// The chip with each pixel the mean of an n×n grid of bilinear samples.
 fn supersampled(image: &Rgb, pose: Pose, n: usize) -> Chip {
     let step = 1.0 / n as f32;
+    let to_image = pose.image_mapping();
     let mut pixels = Vec::with_capacity(CHIP_SIDE * CHIP_SIDE);
     for v in 0..CHIP_SIDE {
         for u in 0..CHIP_SIDE {
             let mut sum = [0.0f32; 3];
             for j in 0..n {
                 for i in 0..n {
-                    let q = pose.to_image(
+                    let q = to_image(
                         u as f32 + (i as f32 + 0.5) * step,
                         v as f32 + (j as f32 + 0.5) * step,
                     );
@@ -147,8 +157,10 @@ struct BoxMean {
     height: usize,
     /// Where a box's centre sits past its pixel's centre (half a pixel for an even n).
     shift: f32,
-    /// `width × height` RGB means.
-    values: Vec<[f32; 3]>,
+    /// `width × height` RGB sums of n×n pixels, flat (exact: at most 36 × 255).
+    sums: Vec<u16>,
+    /// One over the box's area (n×n).
+    per_pixel: f32,
 }
 
 impl BoxMean {
@@ -169,54 +181,44 @@ impl BoxMean {
         let before = ((n - 1) / 2) as isize;
         let clamp_x = |x: isize| x.clamp(0, image.width as isize - 1) as usize;
         let clamp_y = |y: isize| y.clamp(0, image.height as isize - 1) as usize;
-        // Horizontal sums of n pixels, for every row a vertical window can reach.
-        let (r0, r1) = (
-            clamp_y(y0 as isize - before),
-            clamp_y(y1 as isize - before + n as isize) + 1,
-        );
-        let mut rows = vec![[0.0f32; 3]; (r1 - r0) * width];
-        let mut prefix = vec![[0.0f32; 3]; width + n];
-        for ry in r0..r1 {
-            let line = &image.data[ry * image.width * 3..(ry + 1) * image.width * 3];
-            let mut acc = [0.0f32; 3];
-            for (i, slot) in prefix.iter_mut().enumerate().skip(1) {
-                let x = clamp_x(x0 as isize - before + i as isize - 1) * 3;
-                for c in 0..3 {
-                    acc[c] += f32::from(line[x + c]);
-                }
-                *slot = acc;
-            }
-            let out = &mut rows[(ry - r0) * width..(ry - r0 + 1) * width];
-            for (x, o) in out.iter_mut().enumerate() {
-                let (a, b) = (prefix[x], prefix[x + n]);
-                *o = [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
-            }
-        }
-        // Vertical sums of n of those, a running window down each column.
-        let row = |y: isize| clamp_y(y) - r0;
-        let area = (n * n) as f32;
-        let mut window = vec![[0.0f32; 3]; width];
-        for k in 0..n as isize {
-            let r = row(y0 as isize - before + k);
-            for (w, h) in window.iter_mut().zip(&rows[r * width..(r + 1) * width]) {
-                for c in 0..3 {
-                    w[c] += h[c];
-                }
-            }
-        }
-        let mut values = Vec::with_capacity(width * height);
+        // The columns a window can reach, edges repeated: `reach` of them from `first`.
+        let first = x0 as isize - before;
+        let reach = width + n - 1;
+        // The image columns among them (a contiguous run), and how many repeat an edge.
+        let (inside_from, inside_to) = (clamp_x(first), clamp_x(first + reach as isize - 1) + 1);
+        let repeat_left = (inside_from as isize - first).max(0) as usize;
+        let mut vertical = vec![0u16; reach * 3];
+        let mut sums = Vec::with_capacity(width * height * 3);
+        let mut row_sums = vec![0u16; width * 3];
         for y in 0..height as isize {
-            values.extend(window.iter().map(|w| w.map(|v| v / area)));
-            let (leaving, entering) = (
-                row(y0 as isize + y - before),
-                row(y0 as isize + y - before + n as isize),
-            );
-            for x in 0..width {
-                let (out, inn) = (rows[leaving * width + x], rows[entering * width + x]);
-                for c in 0..3 {
-                    window[x][c] += inn[c] - out[c];
+            // Vertical sums of n rows (exact: n ≤ 6, so at most 1 530 per channel) over the
+            // image columns, in one contiguous run per row.
+            let run = &mut vertical[repeat_left * 3..(repeat_left + inside_to - inside_from) * 3];
+            run.fill(0);
+            for k in 0..n as isize {
+                let row = clamp_y(y0 as isize + y - before + k);
+                let line = &image.data
+                    [(row * image.width + inside_from) * 3..(row * image.width + inside_to) * 3];
+                for (sum, &value) in run.iter_mut().zip(line) {
+                    *sum += u16::from(value);
                 }
             }
+            // Columns past an image edge repeat it.
+            let (left, right) = (repeat_left * 3, (repeat_left + inside_to - inside_from) * 3);
+            for i in 0..left {
+                vertical[i] = vertical[left + i % 3];
+            }
+            for i in right..reach * 3 {
+                vertical[i] = vertical[right - 3 + i % 3];
+            }
+            // Horizontal sums of n of those: n shifted adds over the interleaved row.
+            row_sums.copy_from_slice(&vertical[..width * 3]);
+            for k in 1..n {
+                for (sum, &value) in row_sums.iter_mut().zip(&vertical[k * 3..]) {
+                    *sum += value;
+                }
+            }
+            sums.extend_from_slice(&row_sums);
         }
         BoxMean {
             x0,
@@ -224,7 +226,8 @@ impl BoxMean {
             width,
             height,
             shift: if n.is_multiple_of(2) { 0.5 } else { 0.0 },
-            values,
+            sums,
+            per_pixel: 1.0 / (n * n) as f32,
         }
     }
 
@@ -245,9 +248,14 @@ impl BoxMean {
         let at = |x: f32, y: f32| {
             let x = (x as isize).clamp(0, self.width as isize - 1) as usize;
             let y = (y as isize).clamp(0, self.height as isize - 1) as usize;
-            self.values[y * self.width + x]
+            let i = (y * self.width + x) * 3;
+            [
+                f32::from(self.sums[i]),
+                f32::from(self.sums[i + 1]),
+                f32::from(self.sums[i + 2]),
+            ]
         };
-        crate::pixels::bilinear(
+        let sum = crate::pixels::bilinear(
             [
                 at(gx, gy),
                 at(gx + 1.0, gy),
@@ -256,7 +264,8 @@ impl BoxMean {
             ],
             ax,
             ay,
-        )
+        );
+        sum.map(|v| v * self.per_pixel)
     }
 }
 

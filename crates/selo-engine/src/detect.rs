@@ -97,26 +97,66 @@ impl Letterbox {
     }
 }
 
-/// The detector's input tensor data, NCHW, values in [-1, 1]; padding is black.
+/// The detector's input tensor data, NCHW, values in [-1, 1]; padding is black. Shrinking, each
+/// input pixel is the mean of the source pixels its box touches (sums of whole rows first, then
+/// of each box's columns: every source row is read about once); enlarging, a bilinear sample.
 pub fn input(image: &Rgb, lb: Letterbox) -> Vec<f32> {
     let n = INPUT_SIDE * INPUT_SIDE;
     let mut data = vec![-1.0f32; 3 * n];
-    for v in 0..INPUT_SIDE {
-        for u in 0..INPUT_SIDE {
-            let x0 = lb.left + u as f32 * lb.scale;
-            let y0 = lb.top + v as f32 * lb.scale;
-            let (cx, cy) = (x0 + lb.scale / 2.0, y0 + lb.scale / 2.0);
-            if cx < 0.0 || cy < 0.0 || cx >= image.width as f32 || cy >= image.height as f32 {
-                continue;
+    // Where an input pixel's box starts, and whether its centre lies on the image.
+    let start = |i: usize, origin: f32| origin + i as f32 * lb.scale;
+    let inside = |i: usize, origin: f32, limit: usize| {
+        let centre = start(i, origin) + lb.scale / 2.0;
+        centre >= 0.0 && centre < limit as f32
+    };
+    let mut put = |u: usize, v: usize, px: [f32; 3]| {
+        for (c, value) in px.into_iter().enumerate() {
+            data[c * n + v * INPUT_SIDE + u] = value / 127.5 - 1.0;
+        }
+    };
+    if lb.scale <= 1.0 {
+        for v in (0..INPUT_SIDE).filter(|&v| inside(v, lb.top, image.height)) {
+            for u in (0..INPUT_SIDE).filter(|&u| inside(u, lb.left, image.width)) {
+                let (cx, cy) = (
+                    start(u, lb.left) + lb.scale / 2.0,
+                    start(v, lb.top) + lb.scale / 2.0,
+                );
+                put(u, v, image.sample(cx, cy, [0.0; 3]));
             }
-            let px = if lb.scale > 1.0 {
-                image.area_mean(x0, y0, x0 + lb.scale, y0 + lb.scale)
-            } else {
-                image.sample(cx, cy, [0.0; 3])
-            };
-            for c in 0..3 {
-                data[c * n + v * INPUT_SIDE + u] = px[c] / 127.5 - 1.0;
+        }
+        return data;
+    }
+    // The source pixels a box starting at `from` covers (never empty when its centre is inside).
+    let span = |from: f32, limit: usize| {
+        (from.floor().max(0.0) as usize)..((from + lb.scale).ceil().min(limit as f32) as usize)
+    };
+    let columns: Vec<(usize, std::ops::Range<usize>)> = (0..INPUT_SIDE)
+        .filter(|&u| inside(u, lb.left, image.width))
+        .map(|u| (u, span(start(u, lb.left), image.width)))
+        .collect();
+    let (Some(first), Some(last)) = (columns.first(), columns.last()) else {
+        return data;
+    };
+    let (x0, x1) = (first.1.start * 3, last.1.end * 3);
+    let mut column_sums = vec![0u32; image.width * 3];
+    for v in (0..INPUT_SIDE).filter(|&v| inside(v, lb.top, image.height)) {
+        let rows = span(start(v, lb.top), image.height);
+        column_sums[x0..x1].fill(0);
+        for y in rows.clone() {
+            let line = &image.data[y * image.width * 3..(y + 1) * image.width * 3];
+            for (sum, &value) in column_sums[x0..x1].iter_mut().zip(&line[x0..x1]) {
+                *sum += u32::from(value);
             }
+        }
+        for (u, xs) in &columns {
+            let mut sum = [0u32; 3];
+            for x in xs.clone() {
+                for (c, s) in sum.iter_mut().enumerate() {
+                    *s += column_sums[x * 3 + c];
+                }
+            }
+            let count = (xs.len() * rows.len()) as f32;
+            put(*u, v, sum.map(|s| s as f32 / count));
         }
     }
     data
@@ -220,6 +260,46 @@ fn weighted_nms(mut candidates: Vec<Face>) -> Vec<Face> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The row-then-column sums give each input pixel the mean of its box, as one box mean per
+    /// pixel does (whole frame and central square, an integer and a fractional scale, padding).
+    #[test]
+    fn the_input_is_each_box_mean() {
+        for (w, h) in [(480usize, 640usize), (333, 250)] {
+            let data = (0..w * h * 3).map(|i| (i * 7919 % 251) as u8).collect();
+            let image = Rgb {
+                width: w,
+                height: h,
+                data,
+            };
+            for lb in [Letterbox::of(&image), Letterbox::centre(&image)] {
+                let got = input(&image, lb);
+                let n = INPUT_SIDE * INPUT_SIDE;
+                for v in 0..INPUT_SIDE {
+                    for u in 0..INPUT_SIDE {
+                        let (x0, y0) =
+                            (lb.left + u as f32 * lb.scale, lb.top + v as f32 * lb.scale);
+                        let (cx, cy) = (x0 + lb.scale / 2.0, y0 + lb.scale / 2.0);
+                        let outside = cx < 0.0 || cy < 0.0 || cx >= w as f32 || cy >= h as f32;
+                        let want = if outside {
+                            [0.0; 3]
+                        } else if lb.scale > 1.0 {
+                            image.area_mean(x0, y0, x0 + lb.scale, y0 + lb.scale)
+                        } else {
+                            image.sample(cx, cy, [0.0; 3])
+                        };
+                        for (c, want) in want.into_iter().enumerate() {
+                            let got = got[c * n + v * INPUT_SIDE + u];
+                            assert!(
+                                (got - (want / 127.5 - 1.0)).abs() < 1e-5,
+                                "({u}, {v}): {got}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn there_are_896_anchors_centred_in_their_cells() {

@@ -63,11 +63,18 @@ impl Runner {
                 .map_err(|e| e.to_string()),
             Backend::Onnxruntime => {
                 let environment = onnxruntime(dir)?;
-                // One session per core (each holds its copy of the weights), at most four.
+                // One session per core (each holds its copy of the weights), at most four; the
+                // settings of the reference the benchmark compares with.
                 let sessions = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
                 (0..sessions)
                     .map(|_| {
                         ort::session::Session::builder(&environment)
+                            .and_then(|b| {
+                                b.with_optimization_level(
+                                    ort::session::builder::GraphOptimizationLevel::All,
+                                )
+                                .map_err(Into::into)
+                            })
                             .and_then(|b| b.with_intra_threads(1).map_err(Into::into))
                             .and_then(|b| b.with_inter_threads(1).map_err(Into::into))
                             .and_then(|mut b| b.commit_from_memory(bytes))

@@ -110,6 +110,20 @@ fn bound_allocator() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn bound_allocator() {}
 
+/// Hands back to the system the memory the start freed: loading the models leaves ~60 MiB of
+/// free heap behind (the parsed model files, the weights before the runtime reordered them),
+/// which glibc would otherwise keep (resident set at rest with the engines 150 → 94 MiB).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn release_free_memory() {
+    // SAFETY: malloc_trim only returns free pages to the system.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn release_free_memory() {}
+
 /// Runs the server until SIGINT/SIGTERM.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     bound_allocator();
@@ -127,6 +141,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .build()?;
     rt.block_on(async move {
         let handle = selo_server::start(&cfg).await?;
+        release_free_memory();
         let demo = if args.demo {
             let sandbox = &handle.lines[0];
             Some(demo::ensure(&cfg.data_dir, &sandbox.public_url)?)
