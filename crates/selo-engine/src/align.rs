@@ -92,14 +92,14 @@ impl Pose {
 
 /// The largest chip footprint (image pixels, rotation included) averaged as a whole; a larger
 /// one (a face far bigger than the chip) is sampled n×n per chip pixel instead, so the work and
-/// memory of one chip stay bounded (~12 MB here) whatever the image's size.
+/// memory of one chip stay bounded (~3 MB of sums here) whatever the image's size.
 const MAX_BOX_MEAN_PIXELS: f32 = 500_000.0;
 
 /// Cuts the aligned chip out of the image; black outside the image. A face larger than the
 /// chip is shrunk without aliasing (n, the shrink factor rounded up, at most 6): when its
 /// footprint is small enough, the image is averaged over n×n pixel boxes across the footprint
 /// and each chip pixel is one bilinear sample of that average; otherwise each chip pixel
-/// averages an n×n grid of bilinear samples (a similar low-pass, 2–3× the cost).
+/// averages an n×n grid of bilinear samples (a similar low-pass, several times the cost).
 pub fn chip(image: &Rgb, pose: Pose) -> Chip {
     let n = pose.scale.ceil().clamp(1.0, 6.0) as usize;
     let footprint_side = CHIP_SIDE as f32 * pose.scale * std::f32::consts::SQRT_2;
@@ -147,9 +147,9 @@ fn supersampled(image: &Rgb, pose: Pose, n: usize) -> Chip {
     Chip { pixels }
 }
 
-/// The n×n box mean of an image over the chip's footprint: value (x, y) is the mean of the n×n
-/// image pixels whose centre is image pixel (x0 + x, y0 + y) (for an even n, half a pixel
-/// right and down of it); image edges repeat.
+/// The n×n box mean of an image over the chip's footprint, kept as sums: sum (x, y) is the
+/// sum of the n×n image pixels whose centre is image pixel (x0 + x, y0 + y) (for an even n,
+/// half a pixel right and down of it); image edges repeat. [`BoxMean::sample`] divides.
 struct BoxMean {
     x0: usize,
     y0: usize,
@@ -303,6 +303,63 @@ mod tests {
                 .flat_map(|(a, b)| (0..3).map(move |c| (a[c] - b[c]).abs()))
                 .fold(0.0f32, f32::max);
             assert!(worst < 0.6, "scale {scale}: differs by {worst}");
+        }
+    }
+
+    /// Every box sum equals the plain sum of its n×n pixels with the image's edges repeated,
+    /// for every n, faces at and past each edge, and an image smaller than a box.
+    #[test]
+    fn box_sums_repeat_the_edges() {
+        for (w, h) in [(3usize, 2usize), (61, 47)] {
+            let data = (0..w * h * 3).map(|i| (i * 37 % 256) as u8).collect();
+            let image = Rgb {
+                width: w,
+                height: h,
+                data,
+            };
+            let at = |x: isize, y: isize, c: usize| {
+                let x = x.clamp(0, w as isize - 1) as usize;
+                let y = y.clamp(0, h as isize - 1) as usize;
+                u16::from(image.data[(y * w + x) * 3 + c])
+            };
+            let centres = [
+                (0.0, 0.0),
+                (w as f32, h as f32),
+                (-5.0, h as f32 / 2.0),
+                (w as f32 / 2.0, h as f32 + 4.0),
+            ];
+            for n in 2..=6 {
+                for (cx, cy) in centres {
+                    let pose = Pose {
+                        centroid: Point { x: cx, y: cy },
+                        scale: 0.1,
+                        angle: 0.3,
+                    };
+                    let boxes = BoxMean::over_footprint(&image, pose, n);
+                    let before = ((n - 1) / 2) as isize;
+                    for y in 0..boxes.height {
+                        for x in 0..boxes.width {
+                            for c in 0..3 {
+                                let want: u16 = (0..n as isize)
+                                    .flat_map(|j| (0..n as isize).map(move |i| (i, j)))
+                                    .map(|(i, j)| {
+                                        at(
+                                            (boxes.x0 + x) as isize - before + i,
+                                            (boxes.y0 + y) as isize - before + j,
+                                            c,
+                                        )
+                                    })
+                                    .sum();
+                                let got = boxes.sums[(y * boxes.width + x) * 3 + c];
+                                assert_eq!(
+                                    got, want,
+                                    "{w}×{h}, n {n}, centre ({cx}, {cy}), ({x}, {y})"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 

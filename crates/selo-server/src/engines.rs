@@ -85,7 +85,7 @@ impl LocalEngines {
             tracing::error!(error = %e, "the engines failed on a checked image");
             Problem::Internal
         })?;
-        Selfie::from_analysis(analysis, field)
+        Selfie::from_analysis(analysis, self.engine()?, field)
     }
 }
 
@@ -100,8 +100,9 @@ pub struct Selfie {
 }
 
 impl Selfie {
-    /// Refuses an analysis whose selfie failed a gate (400 `20901` naming it, for `field`).
-    pub fn from_analysis(a: Analysis, field: &str) -> Result<Selfie, Problem> {
+    /// Refuses an analysis whose selfie failed a gate (400 `20901` naming it, for `field`);
+    /// else the selfie, its explanation naming the models and the runtime `engine` ran.
+    pub fn from_analysis(a: Analysis, engine: &Engine, field: &str) -> Result<Selfie, Problem> {
         if let Some(gate) = a.refused() {
             return Err(Problem::Invalid(vec![FieldProblem::new(
                 field,
@@ -117,7 +118,8 @@ impl Selfie {
         let live = liveness.live();
         let analysis = ProcessAnalysis {
             engine: EngineName::Local,
-            models: Vec::new(),
+            models: model_refs(engine),
+            runtime: Some(engine.backend().name().to_string()),
             faces: a.faces,
             gates: a.gates,
             liveness: Some(LivenessResult {
@@ -151,7 +153,7 @@ impl Selfie {
 }
 
 /// The models that ran, for the explanation.
-pub fn model_refs(engine: &Engine) -> Vec<ModelRef> {
+fn model_refs(engine: &Engine) -> Vec<ModelRef> {
     engine
         .models()
         .iter()

@@ -144,6 +144,10 @@ pub struct ProcessAnalysis {
     pub engine: EngineName,
     /// The models that ran (none for the scenario engine).
     pub models: Vec<ModelRef>,
+    /// The runtime they ran on: `onnxruntime`, or `tract` where onnxruntime is not installed
+    /// or could not be loaded (`null` for the scenario engine).
+    #[serde(default)]
+    pub runtime: Option<String>,
     /// Faces found, largest first.
     pub faces: Vec<FaceBox>,
     /// The gates, in order.
@@ -165,6 +169,7 @@ impl ProcessAnalysis {
         ProcessAnalysis {
             engine: EngineName::Scenario,
             models: Vec::new(),
+            runtime: None,
             faces: Vec::new(),
             gates: Vec::new(),
             liveness: None,

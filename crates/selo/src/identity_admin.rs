@@ -124,7 +124,7 @@ fn face_of(engine: &Engine, path: &PathBuf) -> anyhow::Result<Vec<f32>> {
         .analyse(image.format, &image.bytes)
         .map_err(anyhow::Error::msg)?;
     let field = path.display().to_string();
-    match Selfie::from_analysis(analysis, &field) {
+    match Selfie::from_analysis(analysis, engine, &field) {
         Ok(selfie) => Ok(selfie.embedding),
         Err(Problem::Invalid(fields)) => Err(usage(
             fields

@@ -112,7 +112,7 @@ fn bound_allocator() {}
 
 /// Hands back to the system the memory the start freed: loading the models leaves ~60 MiB of
 /// free heap behind (the parsed model files, the weights before the runtime reordered them),
-/// which glibc would otherwise keep (resident set at rest with the engines 150 → 94 MiB).
+/// which glibc would otherwise keep (resident set at rest with the engines ~150 → 90 MiB).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn release_free_memory() {
     // SAFETY: malloc_trim only returns free pages to the system.

@@ -408,6 +408,7 @@ async fn the_analysis_of_a_process_is_read_typed() {
     let id = "0b7e9a44-3c55-4f4e-9d1e-6a2f1c0d9b21";
     let analysis = json!({"engine": "local",
         "models": [{"name": "blazeface-short-range", "version": "0.4", "sha256": "6f4b"}],
+        "runtime": "onnxruntime",
         "faces": [{"box": [10, 20, 200, 220], "score": 0.98}],
         "gates": [{"name": "face_not_found", "passed": true, "value": 1.0, "threshold": 1.0}],
         "liveness": {"live": true, "signals": {"chroma": 12.5}},
@@ -427,6 +428,7 @@ async fn the_analysis_of_a_process_is_read_typed() {
     let client = rig.client();
     let api = client.get_process_analysis(id).await.unwrap();
     assert_eq!(api.engine, selo_wire::analysis::EngineName::Local);
+    assert_eq!(api.runtime.as_deref(), Some("onnxruntime"));
     assert_eq!(api.matched.as_ref().unwrap().distance, Some(0.21));
     assert_eq!(
         api.gates[0].name,

@@ -213,7 +213,6 @@ async fn compare_locally(
     let live_enough = selfie.live || !caller.capabilities.has(Capability::Liveness);
     let matched = live_enough && farthest.is_some_and(|d| thresholds.accepts(d));
     let mut analysis = selfie.analysis;
-    analysis.models = crate::engines::model_refs(engines.engine()?);
     analysis.matched = Some(crate::engines::match_result(
         faces.len(),
         farthest,

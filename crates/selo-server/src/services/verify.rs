@@ -65,7 +65,6 @@ pub async fn judge(
         asked.liveness,
     );
     let mut analysis = selfie.analysis;
-    analysis.models = crate::engines::model_refs(engines.engine()?);
     analysis.matched = Some(crate::engines::match_result(
         enrolled.len(),
         nearest,

@@ -253,6 +253,13 @@ async fn production_verifies_faces_against_the_identity_base() {
         models,
         ["blazeface-short-range", "dlib-resnet29-face-recognition"]
     );
+    // On the onnxruntime library `selo models install` put beside the models, where there is one.
+    let runtime = if runtime_library().is_some() {
+        "onnxruntime"
+    } else {
+        "tract"
+    };
+    assert_eq!(analysis["runtime"], runtime);
     assert_eq!(analysis["faces"].as_array().unwrap().len(), 1);
     let gates: Vec<(&str, bool)> = analysis["gates"]
         .as_array()
@@ -282,6 +289,7 @@ async fn production_verifies_faces_against_the_identity_base() {
             "liveness",
             "match",
             "models",
+            "runtime",
             "timingsMs"
         ]
     );
@@ -513,6 +521,63 @@ async fn a_sandbox_tenant_on_local_keeps_the_scenario_cpfs_and_the_cli_enrols() 
     s.admin(&["tenant", "set-engines", &t.id, "scenarios"]);
     let (_, p) = api.onboard(ANA, wall).await;
     assert_eq!(p["unicoId"]["result"], "yes", "{p}");
+}
+
+/// The onnxruntime library installed in `SELO_MODELS`, if this platform has a pinned build.
+fn runtime_library() -> Option<PathBuf> {
+    let dir = PathBuf::from(std::env::var_os("SELO_MODELS")?);
+    std::fs::read_dir(&dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("libonnxruntime.so"))
+        })
+}
+
+/// A runtime library others may write (it could be swapped after its check) is not loaded:
+/// the server starts, the engines run on tract, and the explanation says so.
+#[tokio::test]
+async fn a_runtime_library_others_may_write_is_not_loaded_and_the_engines_run_on_tract() {
+    use std::os::unix::fs::PermissionsExt;
+    let test = "a_runtime_library_others_may_write_is_not_loaded_and_the_engines_run_on_tract";
+    let Some(People { ana, .. }) = people(test) else {
+        return;
+    };
+    let Some(library) = runtime_library() else {
+        skipped(
+            test,
+            "no onnxruntime library in SELO_MODELS (a platform without a pinned build)",
+        );
+        return;
+    };
+    // A copy of the installed models, the library writable by its group.
+    let models = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(library.parent().unwrap()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, models.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let copy = models.path().join(library.file_name().unwrap());
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o664)).unwrap();
+
+    let s = Server::start_with(Opts {
+        production: true,
+        extra: vec!["--models".into(), models.path().to_str().unwrap().into()],
+        ..Opts::default()
+    });
+    let t = s.tenant_in("production");
+    let api = Api::new(&s, &t, &s.api_key(&t, CAPS)).await;
+    let (status, created) = api.onboard(ANA, &ana).await;
+    assert_eq!(status, 200, "{created}");
+    let id = created["id"].as_str().unwrap();
+    let (status, analysis) = api.get(&format!("/processes/v1/{id}/analysis")).await;
+    assert_eq!(status, 200, "{analysis}");
+    assert_eq!(analysis["engine"], "local");
+    assert_eq!(analysis["runtime"], "tract");
 }
 
 /// Without models the server still starts and is ready; what needs the engines answers 503
