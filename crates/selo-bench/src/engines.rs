@@ -310,7 +310,7 @@ fn search() -> Result<Vec<(usize, Duration)>> {
         engines: Default::default(),
         created_at: 0,
     };
-    selo_store::Store::create_tenant(&store, &tenant)?;
+    selo_store::Configuration::create_tenant(&store, &tenant)?;
     let mut seed = 0x9E37_79B9_7F4A_7C15u64;
     let mut embedding = move || -> Vec<f32> {
         (0..selo_engine::EMBEDDING_LEN)

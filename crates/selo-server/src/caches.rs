@@ -1,7 +1,7 @@
 //! Small in-memory caches on the hot paths: verified access tokens (skip the Ed25519 verify on
 //! repeat calls), parsed account public keys (skip PEM parsing per token request) and
 //! configuration read from the store, valid for one configuration epoch
-//! ([`selo_store::Store::config_epoch`]), so an admin change is seen by the next request.
+//! ([`selo_store::Configuration::config_epoch`]), so an admin change is seen by the next request.
 
 use aws_lc_rs::signature::{ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
 use jsonwebtoken::DecodingKey;
@@ -89,7 +89,7 @@ impl KeyCache {
 pub const EPOCH_WATCH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Reads the store's configuration epoch every [`EPOCH_WATCH_INTERVAL`] for as long as the
-/// server runs, so that [`selo_store::Store::known_config_epoch`] is never older than that.
+/// server runs, so that [`selo_store::Configuration::known_config_epoch`] is never older than that.
 pub fn watch_config_epoch(shared: Arc<crate::state::Shared>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(EPOCH_WATCH_INTERVAL);

@@ -8,9 +8,10 @@ use selo_domain::verification::CaptureDecision;
 use selo_domain::web::{WebCapture, WebPerson, WebProcessRecord};
 use selo_store::sqlite::{Durability, SqliteStore};
 use selo_store::{
-    Account, AccountKey, ApiKey, AssertionUse, AssertionUseOutcome, AttemptOutcome, EventDraft,
-    IdempotencyBegin, IdempotencyCompletion, IdempotencyScope, LockoutPolicy, ReplayKey,
-    RetentionCutoffs, Store, StoreError, StoredResponse, Tenant, WebhookAttempt, WebhookConfig,
+    Account, AccountKey, ApiKey, AssertionUse, AssertionUseOutcome, AttemptOutcome, Configuration,
+    EventDraft, IdempotencyBegin, IdempotencyCompletion, IdempotencyScope, Journeys, LockoutPolicy,
+    Processes, ReplayKey, RetentionCutoffs, Store, StoreError, StoredResponse, Tenant,
+    WebhookAttempt, WebhookConfig, WebhookQueue,
 };
 
 /// Records an assertion use and waits for its group commit.
@@ -689,6 +690,10 @@ fn finishing_by_time_contract(store: &dyn Store) {
     store
         .insert_process(&no_endpoint, None, None, None)
         .unwrap();
+    // Decided at its create: never awaited, never finished by time.
+    store
+        .insert_process(&process("fa-3", "wa"), None, None, None)
+        .unwrap();
     let mut expiring = web_process("fw-1", "wb");
     expiring.expires_at = 700;
     store.insert_web_process(&expiring, None).unwrap();
@@ -991,7 +996,10 @@ fn sqlite_fills_in_what_an_older_binary_left_empty() {
     }
     rusqlite::Connection::open(&path)
         .unwrap()
-        .execute("UPDATE web_processes SET finished_at = NULL", [])
+        .execute(
+            "UPDATE web_processes SET finished_at = NULL, has_document = NULL",
+            [],
+        )
         .unwrap();
     let store = SqliteStore::open(&path, Durability::Normal).unwrap();
     let mut captured = p.clone();
@@ -1001,6 +1009,70 @@ fn sqlite_fills_in_what_an_older_binary_left_empty() {
         image_type: "image/png".into(),
     });
     assert!(store.complete_web_process(&captured, None).unwrap());
+}
+
+/// The typed columns an older binary leaves empty (a process's `completes_at`, whether a
+/// journey was given its document) are filled in from the records at the next open: an async
+/// process still finishes by time, a sync one still does not, a journey created without a
+/// document still takes one, once, and one an older binary gave a document takes no other. A
+/// record that cannot be read does not stop the database from opening.
+#[test]
+fn sqlite_fills_in_the_typed_columns_an_older_binary_left_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("selo.db");
+    let mut async_api = process("old-async", "wa");
+    async_api.completes_at = Some(500);
+    let mut awaiting = web_process("old-web", "wa");
+    awaiting.person.dui_value.clear();
+    {
+        let store = SqliteStore::open(&path, Durability::Normal).unwrap();
+        store.create_tenant(&tenant("wa", "sandbox")).unwrap();
+        store.set_webhook(&endpoint("wa", 4)).unwrap();
+        store.insert_process(&async_api, None, None, None).unwrap();
+        store
+            .insert_process(&process("old-sync", "wa"), None, None, None)
+            .unwrap();
+        store.insert_web_process(&awaiting, None).unwrap();
+        store
+            .insert_process(&process("old-broken", "wa"), None, None, None)
+            .unwrap();
+        let mut rolled_back = web_process("old-doc", "wa");
+        rolled_back.person.dui_value.clear();
+        store.insert_web_process(&rolled_back, None).unwrap();
+    }
+    let db = rusqlite::Connection::open(&path).unwrap();
+    db.execute_batch(
+        "UPDATE processes SET completes_at = NULL, typed = NULL, finished_at = NULL;
+         UPDATE web_processes SET has_document = NULL, finished_at = NULL WHERE id = 'old-web';
+         UPDATE processes SET record = '{not a record' WHERE id = 'old-broken';",
+    )
+    .unwrap();
+    // An older binary gave `old-doc` its document after this version wrote the row.
+    let mut given = web_process("old-doc", "wa");
+    given.person.dui_value = "00000000191".into();
+    db.execute(
+        "UPDATE web_processes SET record = ?1 WHERE id = 'old-doc'",
+        [serde_json::to_string(&given).unwrap()],
+    )
+    .unwrap();
+    drop(db);
+    let store = SqliteStore::open(&path, Durability::Normal).unwrap();
+    assert_eq!(store.next_finish_by_time(0).unwrap(), Some(100));
+    let finished = store.finished_without_event(600, 10).unwrap();
+    let ids: Vec<&str> = finished.api.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids, ["old-async"], "an unreadable record is left alone");
+    assert_eq!(finished.web.len(), 2, "both journeys expired at 100");
+    assert!(
+        !store.set_web_document(&given).unwrap(),
+        "a document an older binary set counts"
+    );
+    let mut with_document = awaiting.clone();
+    with_document.person.dui_value = "00000000191".into();
+    assert!(store.set_web_document(&with_document).unwrap());
+    assert!(
+        !store.set_web_document(&with_document).unwrap(),
+        "a document is set once"
+    );
 }
 
 #[test]

@@ -13,6 +13,7 @@ use selo_domain::access::{HoursWindow, parse_cidr};
 use selo_domain::capability::Capabilities;
 use selo_domain::clock::{Clock, SystemClock};
 use selo_domain::verification::{EngineSet, EngineSettings, MatchThresholds};
+use selo_store::Configuration;
 use selo_store::sqlite::{Durability, SqliteStore};
 use selo_store::{Account, AccountKey, ApiKey, Store, StoreError, Tenant};
 use selo_wire::admin::{

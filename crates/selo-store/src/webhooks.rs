@@ -1,0 +1,49 @@
+//! The webhook queue: events to deliver, their attempts, and processes that finish by time.
+
+use crate::StoreResult;
+use crate::model::*;
+
+/// The webhook events to deliver, their attempts, and the processes that finish by time.
+///
+/// Blocking, like every role of the store (see the crate's documentation).
+pub trait WebhookQueue: Send + Sync {
+    /// Processes that finished by time (async API processes, expired Web & SDK ones) of tenants
+    /// with an endpoint (enabled or paused), and have no event yet.
+    fn finished_without_event(&self, now: i64, limit: usize) -> StoreResult<FinishedByTime>;
+    /// The earliest moment after `after` at which a process of a tenant with an endpoint
+    /// finishes by time (an async API result, a Web & SDK expiry) without an event yet.
+    fn next_finish_by_time(&self, after: i64) -> StoreResult<Option<i64>>;
+    /// Records an event outside a state change (one per process: `false` if it existed), only
+    /// when the tenant has an endpoint; a paused (disabled) endpoint's events are recorded too
+    /// and wait for it to be enabled again.
+    fn record_event(&self, event: &EventDraft) -> StoreResult<bool>;
+    /// Pending events due at `now` of tenants with an enabled endpoint: at most the endpoint's
+    /// concurrency per tenant (one while it is failing), every tenant's oldest before any
+    /// tenant's second (then oldest first), so no tenant's backlog holds up another's.
+    fn due_events(&self, now: i64, limit: usize) -> StoreResult<Vec<WebhookEvent>>;
+    /// Records one attempt and its outcome.
+    fn record_attempt(&self, attempt: &WebhookAttempt, outcome: AttemptOutcome) -> StoreResult<()>;
+    /// A tenant's events (optionally of one process), newest first.
+    fn events(
+        &self,
+        tenant_id: &str,
+        process_id: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<WebhookEvent>>;
+    /// A tenant's attempts (optionally of one process), newest first.
+    fn attempts(
+        &self,
+        tenant_id: &str,
+        process_id: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<WebhookAttempt>>;
+    /// Makes a tenant's events (of one process, or created since a time) due at once, on any
+    /// clock;
+    /// returns how many.
+    fn replay_events(
+        &self,
+        tenant_id: &str,
+        process_id: Option<&str>,
+        since: Option<i64>,
+    ) -> StoreResult<usize>;
+}
