@@ -3,6 +3,7 @@
 //! from whether the sweeper has run yet.
 
 use crate::state::Shared;
+use selo_store::blobs::BlobKey;
 use selo_store::blobs::BlobStore;
 use selo_store::{RetentionCutoffs, Store};
 use std::sync::{Arc, Mutex};
@@ -84,12 +85,13 @@ fn sweep_retention(shared: &Shared, now: i64) -> usize {
         if expired.is_empty() {
             return deleted;
         }
-        for blob in &expired {
-            if let Err(e) = shared.blobs.delete(&blob.key) {
-                tracing::error!(error = %e, key = %blob.key, "retention sweep: delete failed");
+        for key in &expired {
+            // The key's `Debug` leaves out its id (a Magic Link's is its bearer token).
+            if let Err(e) = shared.blobs.delete(&key.path()) {
+                tracing::error!(error = %e, ?key, "retention sweep: delete failed");
                 return deleted;
             }
-            if let Err(e) = shared.store.mark_blob_deleted(blob, now) {
+            if let Err(e) = shared.store.mark_blob_deleted(key, now) {
                 shared
                     .storage
                     .background_write_failed("retention sweep: tombstone", &e);
@@ -115,9 +117,13 @@ pub fn collect_orphans(store: &dyn Store, blobs: &BlobStore) -> usize {
         }
     };
     let mut deleted = 0;
-    for key in keys {
-        let orphan = key.contains(".tmp-") || !store.blob_owned(&key).unwrap_or(true);
-        if orphan && blobs.delete(&key).is_ok() {
+    for path in keys {
+        // A failed lookup keeps the blob: only what no record owns is deleted.
+        let owned = BlobKey::candidates(&path)
+            .iter()
+            .any(|key| store.blob_owned(key).unwrap_or(true));
+        let orphan = path.contains(".tmp-") || !owned;
+        if orphan && blobs.delete(&path).is_ok() {
             deleted += 1;
         }
     }

@@ -5,6 +5,97 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// The kind of record a stored image belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobOwner {
+    /// An API-contract process's selfie.
+    Process,
+    /// A Web & SDK process's captured selfie.
+    WebProcess,
+    /// A Magic Link's captured selfie.
+    MagicLink,
+}
+
+/// Where a record's image is stored: the one spelling of its path, `<tenant>/<id>.selfie` for a
+/// process of either contract, `<tenant>/<token>.link-selfie` for a Magic Link. Its `Debug`
+/// leaves the id out (a Magic Link's is its bearer token).
+#[derive(Clone, PartialEq, Eq)]
+pub struct BlobKey {
+    owner: BlobOwner,
+    tenant_id: String,
+    id: String,
+}
+
+impl BlobKey {
+    /// The image of `owner`'s record `id` in `tenant_id`.
+    pub fn new(owner: BlobOwner, tenant_id: &str, id: &str) -> BlobKey {
+        BlobKey {
+            owner,
+            tenant_id: tenant_id.to_string(),
+            id: id.to_string(),
+        }
+    }
+
+    /// The kind of record it belongs to.
+    pub fn owner(&self) -> BlobOwner {
+        self.owner
+    }
+
+    /// The owning tenant.
+    pub fn tenant_id(&self) -> &str {
+        &self.tenant_id
+    }
+
+    /// The owning record's id (a Magic Link's token: a secret, never log it).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Its path in the blob store.
+    pub fn path(&self) -> String {
+        format!("{}/{}{}", self.tenant_id, self.id, self.owner.suffix())
+    }
+
+    /// The keys a stored path can be (a `.selfie` is an API process's or a journey's); none
+    /// for a path that is no record's image.
+    pub fn candidates(path: &str) -> Vec<BlobKey> {
+        let Some((tenant, file)) = path.split_once('/') else {
+            return Vec::new();
+        };
+        [
+            BlobOwner::Process,
+            BlobOwner::WebProcess,
+            BlobOwner::MagicLink,
+        ]
+        .into_iter()
+        .filter_map(|owner| {
+            let id = file.strip_suffix(owner.suffix())?;
+            let key = BlobKey::new(owner, tenant, id);
+            (!id.is_empty() && !id.contains('/')).then_some(key)
+        })
+        .collect()
+    }
+}
+
+impl BlobOwner {
+    /// What its images' file names end with.
+    fn suffix(self) -> &'static str {
+        match self {
+            BlobOwner::Process | BlobOwner::WebProcess => ".selfie",
+            BlobOwner::MagicLink => ".link-selfie",
+        }
+    }
+}
+
+impl std::fmt::Debug for BlobKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobKey")
+            .field("owner", &self.owner)
+            .field("tenant_id", &self.tenant_id)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Local blob storage under a directory.
 #[derive(Debug, Clone)]
 pub struct BlobStore {
@@ -104,5 +195,34 @@ mod tests {
         assert!(blobs.get("t1/none").unwrap().is_none());
         assert!(blobs.put("../x", b"").is_err());
         fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_key_is_spelled_one_way_and_read_back() {
+        let link = BlobKey::new(BlobOwner::MagicLink, "t1", "tok-secret");
+        assert_eq!(link.path(), "t1/tok-secret.link-selfie");
+        assert_eq!(
+            BlobKey::candidates(&link.path()),
+            std::slice::from_ref(&link)
+        );
+        let process = BlobKey::new(BlobOwner::Process, "t1", "p1");
+        assert_eq!(process.path(), "t1/p1.selfie");
+        assert_eq!(
+            BlobKey::candidates("t1/p1.selfie"),
+            [process, BlobKey::new(BlobOwner::WebProcess, "t1", "p1")]
+        );
+        for other in [
+            "t1/p1.other",
+            "p1.selfie",
+            "t1/.selfie",
+            "t1/a/b.selfie",
+            "",
+        ] {
+            assert!(BlobKey::candidates(other).is_empty(), "{other}");
+        }
+        assert!(
+            !format!("{link:?}").contains("tok-secret"),
+            "a link's token is a secret"
+        );
     }
 }

@@ -115,17 +115,6 @@ pub struct RetentionCutoffs {
     pub defaults: selo_domain::retention::Retention,
 }
 
-/// A blob whose retention ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExpiredBlob {
-    /// The table holding its record.
-    pub table: String,
-    /// The record's id (process id or link token).
-    pub id: String,
-    /// The blob key.
-    pub key: String,
-}
-
 /// An API key (`APIKEY` / `x-api-key`): only the SHA-256 of the secret is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKey {

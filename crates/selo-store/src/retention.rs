@@ -1,6 +1,7 @@
 //! Retention: the stored images and personal data whose windows have ended.
 
 use crate::StoreResult;
+use crate::blobs::BlobKey;
 use crate::model::*;
 
 /// What the sweeper erases when a retention window ends: stored images and personal data.
@@ -13,14 +14,14 @@ pub trait RetentionSweep: Send + Sync {
         &self,
         cutoffs: &RetentionCutoffs,
         limit: usize,
-    ) -> StoreResult<Vec<ExpiredBlob>>;
-    /// Whether a committed record owns the blob `key` (`<tenant>/<id>.selfie` of a process or
-    /// captured Web & SDK process, `<tenant>/<token>.link-selfie` of a used magic link).
-    fn blob_owned(&self, key: &str) -> StoreResult<bool>;
+    ) -> StoreResult<Vec<BlobKey>>;
+    /// Whether a committed record owns the blob `key`: a process, a captured Web & SDK
+    /// process, a used Magic Link.
+    fn blob_owned(&self, key: &BlobKey) -> StoreResult<bool>;
     /// Forgets the personal data of Web & SDK processes and Magic Links whose process window
     /// (per tenant, else `cutoffs.defaults`) has ended at `cutoffs.now`, at most `limit` of
     /// each; the records stay as tombstones with their verdicts. Returns how many it scrubbed.
     fn scrub_personal_data(&self, cutoffs: &RetentionCutoffs, limit: usize) -> StoreResult<usize>;
     /// Leaves the tombstone of a deleted blob: when it was deleted.
-    fn mark_blob_deleted(&self, blob: &ExpiredBlob, at: i64) -> StoreResult<()>;
+    fn mark_blob_deleted(&self, key: &BlobKey, at: i64) -> StoreResult<()>;
 }

@@ -6,6 +6,7 @@ use selo_domain::process::{ProcessKind, ProcessRecord};
 use selo_domain::scenario::Scenario;
 use selo_domain::verification::CaptureDecision;
 use selo_domain::web::{WebCapture, WebPerson, WebProcessRecord};
+use selo_store::blobs::{BlobKey, BlobOwner};
 use selo_store::sqlite::{Durability, SqliteStore};
 use selo_store::{
     Account, AccountKey, ApiKey, AssertionUse, AssertionUseOutcome, AttemptOutcome, Configuration,
@@ -402,15 +403,29 @@ fn contract(store: &dyn Store) {
         1
     );
 
-    // Blob ownership: committed processes and captured Web & SDK processes own their selfie.
-    assert!(store.blob_owned("t1/p1.selfie").unwrap());
-    assert!(store.blob_owned("t1/w1.selfie").unwrap());
-    assert!(!store.blob_owned("t1/nope.selfie").unwrap());
+    // Blob ownership: committed processes and captured Web & SDK processes own their selfie,
+    // each under its own kind.
+    let owned = |path: &str| {
+        BlobKey::candidates(path)
+            .iter()
+            .any(|key| store.blob_owned(key).unwrap())
+    };
+    assert!(owned("t1/p1.selfie"));
+    assert!(owned("t1/w1.selfie"));
+    assert!(!owned("t1/nope.selfie"));
+    assert!(!owned("t2/p1.selfie"), "another tenant's folder");
+    assert!(!owned("t1/p1.other"));
     assert!(
-        !store.blob_owned("t2/p1.selfie").unwrap(),
-        "another tenant's folder"
+        !store
+            .blob_owned(&BlobKey::new(BlobOwner::WebProcess, "t1", "p1"))
+            .unwrap(),
+        "p1 is an API process, not a journey"
     );
-    assert!(!store.blob_owned("t1/p1.other").unwrap());
+    assert!(
+        store
+            .blob_owned(&BlobKey::new(BlobOwner::Process, "t1", "p1"))
+            .unwrap()
+    );
 
     // Retention: blobs past their window, once each. Both contracts' selfies follow the
     // selfie window (5 s: w1 was captured at 5, p1 finished at 10), never the process window.
@@ -423,10 +438,13 @@ fn contract(store: &dyn Store) {
         },
     };
     let expired = store.blobs_past_retention(&cutoffs, 100).unwrap();
-    let keys: Vec<&str> = expired.iter().map(|b| b.key.as_str()).collect();
-    assert!(keys.contains(&"t1/w1.selfie"), "{keys:?}");
-    assert!(keys.contains(&"t1/p1.selfie"), "{keys:?}");
-    assert!(!keys.contains(&"t1/p2.selfie"), "p2 finished later");
+    let keys: Vec<String> = expired.iter().map(BlobKey::path).collect();
+    assert!(keys.contains(&"t1/w1.selfie".to_string()), "{keys:?}");
+    assert!(keys.contains(&"t1/p1.selfie".to_string()), "{keys:?}");
+    assert!(
+        !keys.contains(&"t1/p2.selfie".to_string()),
+        "p2 finished later"
+    );
     for b in &expired {
         store.mark_blob_deleted(b, 99).unwrap();
     }

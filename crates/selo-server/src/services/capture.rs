@@ -6,6 +6,7 @@ use selo_domain::image::{CheckedImage, check_image_base64};
 use selo_domain::problem::{FieldProblem, Problem};
 use selo_domain::validation::image_problem_code;
 use selo_domain::verification::{CaptureDecision, Decider, MAX_CAPTURE_REFUSALS};
+use selo_store::blobs::BlobKey;
 use selo_wire::error::FieldReason;
 use serde_json::Value;
 use std::collections::HashSet;
@@ -59,7 +60,7 @@ pub async fn receive<'a, R>(
 /// is the answer.
 pub fn store_selfie(
     state: &AppState,
-    key: &str,
+    key: &BlobKey,
     bytes: &[u8],
     commit: impl FnOnce() -> Result<bool, Problem>,
     refused: impl FnOnce() -> Problem,
@@ -67,12 +68,12 @@ pub fn store_selfie(
     state
         .shared
         .blobs
-        .put(key, bytes)
+        .put(&key.path(), bytes)
         .map_err(crate::services::blob_failure)?;
     match commit() {
         Ok(true) => Ok(()),
         outcome => {
-            if let Err(e) = state.shared.blobs.delete(key) {
+            if let Err(e) = state.shared.blobs.delete(&key.path()) {
                 tracing::error!(error = %e, "deleting a refused capture's selfie failed");
             }
             Err(outcome.err().unwrap_or_else(refused))

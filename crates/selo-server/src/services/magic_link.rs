@@ -11,6 +11,7 @@ use selo_domain::problem::Problem;
 use selo_domain::validation::is_uuid;
 use selo_domain::verification::CaptureDecision;
 use selo_store::StoredResponse;
+use selo_store::blobs::{BlobKey, BlobOwner};
 use serde_json::Value;
 
 /// The journey page of a link.
@@ -200,7 +201,7 @@ pub async fn capture(
     });
     capture::store_selfie(
         state,
-        &format!("{}/{}.link-selfie", done.tenant_id, done.token),
+        &BlobKey::new(BlobOwner::MagicLink, &done.tenant_id, &done.token),
         &received.image.bytes,
         || commit(&done),
         gone,

@@ -15,6 +15,7 @@ use selo_domain::validation::{
 };
 use selo_domain::verification::{Decider, EngineSet, EngineSettings, distance};
 use selo_store::StoredResponse;
+use selo_store::blobs::{BlobKey, BlobOwner};
 use selo_wire::analysis::ProcessAnalysis;
 use selo_wire::error::FieldReason;
 use selo_wire::process::{ApiProcess, ProcessList};
@@ -316,7 +317,7 @@ pub fn create(
     state
         .shared
         .blobs
-        .put(&selfie_key(&record), &image.bytes)
+        .put(&selfie_key(&record).path(), &image.bytes)
         .map_err(crate::services::blob_failure)?;
     let body = serde_json::to_vec(&record.api_view(now)).map_err(|e| {
         tracing::error!(error = %e, "serializing a process failed");
@@ -346,8 +347,8 @@ pub fn create(
 }
 
 /// Where a process's selfie lives in the blob store.
-pub fn selfie_key(p: &ProcessRecord) -> String {
-    format!("{}/{}.selfie", p.tenant_id, p.id)
+pub fn selfie_key(p: &ProcessRecord) -> BlobKey {
+    BlobKey::new(BlobOwner::Process, &p.tenant_id, &p.id)
 }
 
 /// `GET /processes/v1/{id}` of `record` (read for the caller's tenant): 400 malformed id, 404

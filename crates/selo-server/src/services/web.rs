@@ -12,6 +12,7 @@ use selo_domain::problem::{FieldProblem, Problem};
 use selo_domain::validation::is_uuid;
 use selo_domain::verification::CaptureDecision;
 use selo_domain::web::{WebCapture, WebCreate, WebProcessRecord, WebState};
+use selo_store::blobs::{BlobKey, BlobOwner};
 use selo_store::{StoredResponse, Tenant};
 use selo_wire::analysis::ProcessAnalysis;
 use serde_json::{Value, json};
@@ -199,7 +200,7 @@ pub fn require_permission(tenant: &Tenant, kind: &str) -> Result<(), Problem> {
 
 /// The stored selfie (`None` once the sweeper deleted it).
 fn read_selfie(state: &AppState, p: &WebProcessRecord) -> Result<Option<Vec<u8>>, Problem> {
-    state.shared.blobs.get(&selfie_key(p)).map_err(|e| {
+    state.shared.blobs.get(&selfie_key(p).path()).map_err(|e| {
         tracing::error!(error = %e, "reading a selfie failed");
         Problem::Internal
     })
@@ -302,8 +303,8 @@ pub fn set_document(
 }
 
 /// Where a Web & SDK process's selfie lives.
-pub fn selfie_key(p: &WebProcessRecord) -> String {
-    format!("{}/{}.selfie", p.tenant_id, p.id)
+pub fn selfie_key(p: &WebProcessRecord) -> BlobKey {
+    BlobKey::new(BlobOwner::WebProcess, &p.tenant_id, &p.id)
 }
 
 /// The header that carries a journey's process token to its capture route (checked before the

@@ -18,9 +18,9 @@ use webhooks::*;
 
 use crate::{
     Account, AccountKey, ApiKey, AssertionUse, AssertionUseDone, AssertionUseOutcome,
-    AttemptOutcome, EventDraft, ExpiredBlob, FinishedByTime, IdempotencyBegin,
-    IdempotencyCompletion, IdempotencyScope, LockoutPolicy, ReplayKey, RetentionCutoffs,
-    StoreError, StoreResult, StoredResponse, Tenant, WebhookAttempt, WebhookConfig, WebhookEvent,
+    AttemptOutcome, EventDraft, FinishedByTime, IdempotencyBegin, IdempotencyCompletion,
+    IdempotencyScope, LockoutPolicy, ReplayKey, RetentionCutoffs, StoreError, StoreResult,
+    StoredResponse, Tenant, WebhookAttempt, WebhookConfig, WebhookEvent,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use selo_domain::magic_link::MagicLinkRecord;

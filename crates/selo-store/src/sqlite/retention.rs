@@ -2,16 +2,17 @@
 
 use super::*;
 use crate::RetentionSweep;
+use crate::blobs::{BlobKey, BlobOwner};
 
 impl RetentionSweep for SqliteStore {
     fn blobs_past_retention(
         &self,
         cutoffs: &RetentionCutoffs,
         limit: usize,
-    ) -> StoreResult<Vec<ExpiredBlob>> {
+    ) -> StoreResult<Vec<BlobKey>> {
         let mut out = Vec::new();
-        for (table, sql) in SWEEPS.iter() {
-            let rows: Vec<ExpiredBlob> = self.read(|c| {
+        for (owner, sql) in SWEEPS {
+            let rows: Vec<BlobKey> = self.read(|c| {
                 let mut st = c.prepare_cached(sql)?;
                 let d = cutoffs.defaults;
                 let rows = st
@@ -20,12 +21,7 @@ impl RetentionSweep for SqliteStore {
                         |r| {
                             let tenant: String = r.get(0)?;
                             let id: String = r.get(1)?;
-                            let suffix: String = r.get(2)?;
-                            Ok(ExpiredBlob {
-                                table: table.to_string(),
-                                key: format!("{tenant}/{id}{suffix}"),
-                                id,
-                            })
+                            Ok(BlobKey::new(owner, &tenant, &id))
                         },
                     )?
                     .collect::<Result<_, _>>()?;
@@ -81,43 +77,31 @@ impl RetentionSweep for SqliteStore {
         Ok(scrubbed)
     }
 
-    fn blob_owned(&self, key: &str) -> StoreResult<bool> {
-        let Some((tenant, file)) = key.split_once('/') else {
-            return Ok(false);
-        };
-        let (sql, id) = if let Some(id) = file.strip_suffix(".link-selfie") {
-            (
-                "SELECT 1 FROM magic_links WHERE tenant_id = ?1 AND token = ?2 AND completed = 1",
-                id,
-            )
-        } else if let Some(id) = file.strip_suffix(".selfie") {
-            (
-                "SELECT 1 FROM processes WHERE tenant_id = ?1 AND id = ?2 UNION ALL SELECT 1 FROM web_processes WHERE tenant_id = ?1 AND id = ?2 AND captured = 1",
-                id,
-            )
-        } else {
-            return Ok(false);
+    fn blob_owned(&self, key: &BlobKey) -> StoreResult<bool> {
+        let sql = match key.owner() {
+            BlobOwner::Process => "SELECT 1 FROM processes WHERE tenant_id = ?1 AND id = ?2",
+            BlobOwner::WebProcess => {
+                "SELECT 1 FROM web_processes WHERE tenant_id = ?1 AND id = ?2 AND captured = 1"
+            }
+            BlobOwner::MagicLink => {
+                "SELECT 1 FROM magic_links WHERE tenant_id = ?1 AND token = ?2 AND completed = 1"
+            }
         };
         self.read(|c| {
             Ok(c.prepare_cached(sql)?
-                .query_row([tenant, id], |_| Ok(()))
+                .query_row([key.tenant_id(), key.id()], |_| Ok(()))
                 .optional()?
                 .is_some())
         })
     }
 
-    fn mark_blob_deleted(&self, blob: &ExpiredBlob, at: i64) -> StoreResult<()> {
-        let (table, column) = match blob.table.as_str() {
-            "processes" => ("processes", "id"),
-            "web_processes" => ("web_processes", "id"),
-            "magic_links" => ("magic_links", "token"),
-            other => return Err(StoreError::Corrupt(format!("unknown table {other}"))),
-        };
+    fn mark_blob_deleted(&self, key: &BlobKey, at: i64) -> StoreResult<()> {
+        let (table, column) = owner_table(key.owner());
         self.write(|c| {
             c.prepare_cached(&format!(
                 "UPDATE {table} SET blob_deleted_at = ?2 WHERE {column} = ?1"
             ))?
-            .execute(params![blob.id, at])?;
+            .execute(params![key.id(), at])?;
             Ok(())
         })
     }
@@ -137,21 +121,30 @@ fn scrub_link_record(record: &str) -> StoreResult<String> {
 
 /// The SQL that finds, per table, blobs whose retention ended by `?1` (`?2` = limit, `?3` and
 /// `?4` = the default selfie and process windows; every statement names all four so that one
-/// binding serves them all): (tenant, id, blob key suffix).
-const SWEEPS: [(&str, &str); 3] = [
+/// binding serves them all), each with the owner of the images it finds: (tenant, id).
+const SWEEPS: [(BlobOwner, &str); 3] = [
     (
-        "processes",
-        "SELECT p.tenant_id, p.id, '.selfie' FROM processes p JOIN tenants t ON t.id = p.tenant_id WHERE p.blob_deleted_at IS NULL AND p.finished_at + COALESCE(t.selfie_retention, ?3) <= ?1 AND ?4 IS NOT NULL LIMIT ?2",
+        BlobOwner::Process,
+        "SELECT p.tenant_id, p.id FROM processes p JOIN tenants t ON t.id = p.tenant_id WHERE p.blob_deleted_at IS NULL AND p.finished_at + COALESCE(t.selfie_retention, ?3) <= ?1 AND ?4 IS NOT NULL LIMIT ?2",
     ),
     (
-        "web_processes",
-        "SELECT p.tenant_id, p.id, '.selfie' FROM web_processes p JOIN tenants t ON t.id = p.tenant_id WHERE p.captured = 1 AND p.blob_deleted_at IS NULL AND p.finished_at + COALESCE(t.selfie_retention, ?3) <= ?1 AND ?4 IS NOT NULL LIMIT ?2",
+        BlobOwner::WebProcess,
+        "SELECT p.tenant_id, p.id FROM web_processes p JOIN tenants t ON t.id = p.tenant_id WHERE p.captured = 1 AND p.blob_deleted_at IS NULL AND p.finished_at + COALESCE(t.selfie_retention, ?3) <= ?1 AND ?4 IS NOT NULL LIMIT ?2",
     ),
     (
-        "magic_links",
-        "SELECT m.tenant_id, m.token, '.link-selfie' FROM magic_links m JOIN tenants t ON t.id = m.tenant_id WHERE m.completed = 1 AND m.blob_deleted_at IS NULL AND m.finished_at + COALESCE(t.selfie_retention, ?3) <= ?1 AND ?4 IS NOT NULL LIMIT ?2",
+        BlobOwner::MagicLink,
+        "SELECT m.tenant_id, m.token FROM magic_links m JOIN tenants t ON t.id = m.tenant_id WHERE m.completed = 1 AND m.blob_deleted_at IS NULL AND m.finished_at + COALESCE(t.selfie_retention, ?3) <= ?1 AND ?4 IS NOT NULL LIMIT ?2",
     ),
 ];
 
 /// Rewrites a stored record without its personal data.
 type ScrubRecord = fn(&str) -> StoreResult<String>;
+
+/// The table holding an owner's records, and its key column.
+fn owner_table(owner: BlobOwner) -> (&'static str, &'static str) {
+    match owner {
+        BlobOwner::Process => ("processes", "id"),
+        BlobOwner::WebProcess => ("web_processes", "id"),
+        BlobOwner::MagicLink => ("magic_links", "token"),
+    }
+}
