@@ -1,5 +1,6 @@
-//! The store contract: what every `Store` implementation must do. Each backend runs the same
-//! suite (SQLite here; PostgreSQL will call `contract` with its own store).
+//! The store contract: what every `Store` implementation must do, one test per behaviour, each
+//! on a fresh store. Each backend runs the same behaviours (`contract_tests!`: SQLite here; the
+//! PostgreSQL backend adds its own line), and its own tests for what only it has.
 
 use selo_domain::magic_link::{LinkCapture, MagicLinkRecord};
 use selo_domain::process::{ProcessKind, ProcessRecord};
@@ -123,9 +124,15 @@ fn web_process(id: &str, tenant_id: &str) -> WebProcessRecord {
     }
 }
 
-/// Runs the whole contract against `store`, which must be empty.
-fn contract(store: &dyn Store) {
-    // The server's clock as other processes read it: recorded, moved, then the real one.
+/// The two tenants most behaviours start from: `t1` (sandbox) and `t2` (production).
+fn seed(store: &dyn Store) {
+    store.create_tenant(&tenant("t1", "sandbox")).unwrap();
+    store.create_tenant(&tenant("t2", "production")).unwrap();
+}
+
+/// The server's clock as other processes read it: recorded, moved, then the real one; the
+/// store answers.
+fn server_clock(store: &dyn Store) {
     assert_eq!(store.manual_clock().unwrap(), None);
     store
         .set_manual_clock(Some(1_800_000_000_123_000_000))
@@ -140,8 +147,10 @@ fn contract(store: &dyn Store) {
     store.set_manual_clock(None).unwrap();
     assert_eq!(store.manual_clock().unwrap(), None);
     store.ping().unwrap();
+}
 
-    // Tenants.
+/// Tenants: created once, read by id, listed.
+fn tenants(store: &dyn Store) {
     store.create_tenant(&tenant("t1", "sandbox")).unwrap();
     store.create_tenant(&tenant("t2", "production")).unwrap();
     assert!(matches!(
@@ -154,8 +163,33 @@ fn contract(store: &dyn Store) {
     );
     assert!(store.tenant("nope").unwrap().is_none());
     assert_eq!(store.list_tenants().unwrap().len(), 2);
+}
 
-    // Accounts and keys.
+/// A tenant's settings: rate limit, flows and permissions.
+fn tenant_settings(store: &dyn Store) {
+    seed(store);
+    store.set_tenant_rate_limit("t1", Some(0)).unwrap();
+    assert_eq!(store.tenant("t1").unwrap().unwrap().rate_limit, Some(0));
+    assert!(matches!(
+        store.set_tenant_rate_limit("nope", None),
+        Err(StoreError::NotFound(_))
+    ));
+    store
+        .set_tenant_flows("t1", &["id".into(), "idcheck".into()])
+        .unwrap();
+    store.set_tenant_permissions("t1", &[]).unwrap();
+    let t1 = store.tenant("t1").unwrap().unwrap();
+    assert_eq!(
+        t1.flows,
+        Some(vec!["id".to_string(), "idcheck".to_string()])
+    );
+    assert_eq!(t1.permissions, Some(vec![]));
+    assert_eq!(store.tenant("t2").unwrap().unwrap().flows, None);
+}
+
+/// Service accounts and their public keys: created once, enabled, restricted, revoked.
+fn accounts_and_keys(store: &dyn Store) {
+    seed(store);
     let (a, k) = account("t1", "svc");
     store.create_account(&a, &k).unwrap();
     assert!(matches!(
@@ -212,8 +246,13 @@ fn contract(store: &dyn Store) {
         Err(StoreError::NotFound(_))
     ));
     assert_eq!(store.list_accounts("t1").unwrap().len(), 1);
+}
 
-    // Lockout: 3 failures within 100 s lock for 60 s; older failures fall out of the window.
+/// Lockout: 3 failures within 100 s lock for 60 s; older failures fall out of the window.
+fn lockout(store: &dyn Store) {
+    seed(store);
+    let (a, k) = account("t1", "svc");
+    store.create_account(&a, &k).unwrap();
     let policy = LockoutPolicy {
         attempts: 3,
         window_seconds: 100,
@@ -254,8 +293,10 @@ fn contract(store: &dyn Store) {
         None,
         "counts restart after a lock"
     );
+}
 
-    // Replay records, identified by their expiry and hash.
+/// Replay records, identified by their expiry and hash, purged once expired.
+fn replay_records(store: &dyn Store) {
     let h = [7u8; 32];
     assert!(!used(store, h, 2000, 1000));
     assert!(mark(store, &h, 2000, 1000));
@@ -284,8 +325,11 @@ fn contract(store: &dyn Store) {
     );
     assert!(used(store, h, 4000, 3000));
     assert!(!used(store, h2, 2500, 2400), "purged");
+}
 
-    // API keys.
+/// API keys: only their hash stored, found by it, revoked.
+fn api_keys(store: &dyn Store) {
+    seed(store);
     let key = ApiKey {
         id: "ak1".into(),
         tenant_id: "t1".into(),
@@ -307,8 +351,22 @@ fn contract(store: &dyn Store) {
         store.revoke_api_key("nope", 1),
         Err(StoreError::NotFound(_))
     ));
+}
 
-    // Processes are tenant-scoped.
+/// API processes: tenant-scoped, created once; the key and the process in one read.
+fn processes(store: &dyn Store) {
+    seed(store);
+    store
+        .create_api_key(&ApiKey {
+            id: "ak1".into(),
+            tenant_id: "t1".into(),
+            hash: [9; 32],
+            capabilities: "identity,liveness".into(),
+            revoked_at: None,
+            created_at: 3,
+        })
+        .unwrap();
+    store.revoke_api_key("ak1", 70).unwrap();
     let p = process("p1", "t1");
     store.insert_process(&p, None, None, None).unwrap();
     assert!(matches!(
@@ -327,8 +385,14 @@ fn contract(store: &dyn Store) {
     assert!(k.is_some() && read.unwrap().is_none());
     let (k, read) = store.api_key_and_process(&[8; 32], "t1", "p1").unwrap();
     assert!(k.is_none() && read.unwrap().is_none());
+}
 
-    // Lookup by client reference: newest first, bounded, tenant-scoped.
+/// Processes by client reference: newest first, bounded, tenant-scoped.
+fn processes_by_reference(store: &dyn Store) {
+    seed(store);
+    store
+        .insert_process(&process("p1", "t1"), None, None, None)
+        .unwrap();
     for (i, id) in ["p2", "p3", "p4"].iter().enumerate() {
         let mut q = process(id, "t1");
         q.created_at = 20 + i as i64;
@@ -347,25 +411,11 @@ fn contract(store: &dyn Store) {
             .unwrap()
             .is_empty()
     );
-    store.set_tenant_rate_limit("t1", Some(0)).unwrap();
-    assert_eq!(store.tenant("t1").unwrap().unwrap().rate_limit, Some(0));
-    assert!(matches!(
-        store.set_tenant_rate_limit("nope", None),
-        Err(StoreError::NotFound(_))
-    ));
-    store
-        .set_tenant_flows("t1", &["id".into(), "idcheck".into()])
-        .unwrap();
-    store.set_tenant_permissions("t1", &[]).unwrap();
-    let t1 = store.tenant("t1").unwrap().unwrap();
-    assert_eq!(
-        t1.flows,
-        Some(vec!["id".to_string(), "idcheck".to_string()])
-    );
-    assert_eq!(t1.permissions, Some(vec![]));
-    assert_eq!(store.tenant("t2").unwrap().unwrap().flows, None);
+}
 
-    // Web & SDK processes: tenant-scoped, captured once.
+/// Web & SDK processes: tenant-scoped, captured once and in time.
+fn web_processes(store: &dyn Store) {
+    seed(store);
     let web = web_process("w1", "t1");
     store.insert_web_process(&web, None).unwrap();
     assert!(matches!(
@@ -402,7 +452,23 @@ fn contract(store: &dyn Store) {
             .len(),
         1
     );
+}
 
+/// Which records own a stored image, per kind.
+fn blob_ownership(store: &dyn Store) {
+    seed(store);
+    store
+        .insert_process(&process("p1", "t1"), None, None, None)
+        .unwrap();
+    let web = web_process("w1", "t1");
+    store.insert_web_process(&web, None).unwrap();
+    let mut done = web.clone();
+    done.capture = Some(WebCapture {
+        at: 5,
+        decision: CaptureDecision::scenario(Scenario::Approved),
+        image_type: "image/png".into(),
+    });
+    assert!(store.complete_web_process(&done, None).unwrap());
     // Blob ownership: committed processes and captured Web & SDK processes own their selfie,
     // each under its own kind.
     let owned = |path: &str| {
@@ -426,7 +492,26 @@ fn contract(store: &dyn Store) {
             .blob_owned(&BlobKey::new(BlobOwner::Process, "t1", "p1"))
             .unwrap()
     );
+}
 
+/// Images past their selfie window, listed once each until marked deleted.
+fn blobs_past_retention(store: &dyn Store) {
+    seed(store);
+    store
+        .insert_process(&process("p1", "t1"), None, None, None)
+        .unwrap();
+    let mut p2 = process("p2", "t1");
+    p2.created_at = 20;
+    store.insert_process(&p2, None, None, None).unwrap();
+    let web = web_process("w1", "t1");
+    store.insert_web_process(&web, None).unwrap();
+    let mut done = web.clone();
+    done.capture = Some(WebCapture {
+        at: 5,
+        decision: CaptureDecision::scenario(Scenario::Approved),
+        image_type: "image/png".into(),
+    });
+    assert!(store.complete_web_process(&done, None).unwrap());
     // Retention: blobs past their window, once each. Both contracts' selfies follow the
     // selfie window (5 s: w1 was captured at 5, p1 finished at 10), never the process window.
     let cutoffs = RetentionCutoffs {
@@ -454,8 +539,11 @@ fn contract(store: &dyn Store) {
             .unwrap()
             .is_empty()
     );
+}
 
-    // Idempotency records.
+/// Idempotency records: started, in flight, replayed, mismatched, expired, abandoned, cleared at start.
+fn idempotency(store: &dyn Store) {
+    seed(store);
     let scope = IdempotencyScope {
         tenant_id: "t1",
         route: "POST /processes/v1",
@@ -562,6 +650,16 @@ fn contract(store: &dyn Store) {
     );
 }
 
+/// `t1` and `t2`, and three tenants with an endpoint each: `wa` (2 events in flight), `wb`
+/// (4), `wc` (8).
+fn webhook_tenants(store: &dyn Store) {
+    seed(store);
+    for (id, concurrency) in [("wa", 2), ("wb", 4), ("wc", 8)] {
+        store.create_tenant(&tenant(id, "sandbox")).unwrap();
+        store.set_webhook(&endpoint(id, concurrency)).unwrap();
+    }
+}
+
 fn endpoint(tenant_id: &str, concurrency: u32) -> WebhookConfig {
     WebhookConfig {
         tenant_id: tenant_id.into(),
@@ -594,8 +692,6 @@ fn due_ids(store: &dyn Store, now: i64, limit: usize) -> Vec<String> {
     due.into_iter().map(|e| e.id).collect()
 }
 
-/// Personal data of journeys are forgotten when the process window after they finished ends;
-/// the tombstone stays.
 /// Retention cutoffs at `now` with the default windows.
 fn cutoffs_at(now: i64) -> RetentionCutoffs {
     RetentionCutoffs {
@@ -604,14 +700,16 @@ fn cutoffs_at(now: i64) -> RetentionCutoffs {
     }
 }
 
-fn personal_data_contract(store: &dyn Store) {
+/// Personal data of journeys are forgotten when the process window after they finished ends;
+/// the tombstone stays.
+fn personal_data(store: &dyn Store) {
+    store.create_tenant(&tenant("wa", "sandbox")).unwrap();
     let mut p = web_process("pd-1", "wa");
     p.person.friendly_name = Some("Maria".into());
     p.person.email = Some("maria@example.com".into());
     p.expires_at = 1_000;
     store.insert_web_process(&p, None).unwrap();
     let window = selo_domain::retention::Retention::default().process;
-    // (Journeys of other parts of the contract that finished earlier go first.)
     store
         .scrub_personal_data(&cutoffs_at(1_000 + window - 1), 10)
         .unwrap();
@@ -699,7 +797,8 @@ fn personal_data_contract(store: &dyn Store) {
 
 /// Processes that finish by time: listed once finished and without an event, and the next
 /// such moment known in advance, for tenants with an endpoint only.
-fn finishing_by_time_contract(store: &dyn Store) {
+fn finishing_by_time(store: &dyn Store) {
+    webhook_tenants(store);
     let mut async_api = process("fa-1", "wa");
     async_api.completes_at = Some(500);
     store.insert_process(&async_api, None, None, None).unwrap();
@@ -753,15 +852,8 @@ fn finishing_by_time_contract(store: &dyn Store) {
 
 /// Webhook delivery queue: each tenant's due events are bounded by what its endpoint may have
 /// in flight, so a backlog (or a failing or disabled endpoint) never holds up another tenant.
-fn webhook_queue_contract(store: &dyn Store) {
-    for id in ["wa", "wb", "wc"] {
-        store.create_tenant(&tenant(id, "sandbox")).unwrap();
-    }
-    store.set_webhook(&endpoint("wa", 2)).unwrap();
-    store.set_webhook(&endpoint("wb", 4)).unwrap();
-    store.set_webhook(&endpoint("wc", 8)).unwrap();
-    finishing_by_time_contract(store);
-    personal_data_contract(store);
+fn webhook_queue(store: &dyn Store) {
+    webhook_tenants(store);
     // A tenant with no endpoint records nothing.
     assert!(!store.record_event(&event("t1", 0, 50)).unwrap());
     // Tenant A's large, old backlog; B's and C's few, newer events.
@@ -827,7 +919,7 @@ fn webhook_queue_contract(store: &dyn Store) {
 /// The identity base (CONTRACT §17): faces per tenant and code, all-or-none enrolment up to
 /// the cap, the 1:N search over other codes only, erasure; a process's face kept as long as
 /// the process and no longer.
-fn faces_contract(store: &dyn Store) {
+fn faces(store: &dyn Store) {
     use selo_domain::verification::{EngineSet, EngineSettings, MatchThresholds};
     use selo_store::faces::{Enrolment, IdentitySummary, MAX_FACES_PER_IDENTITY};
     for t in ["fa", "fb"] {
@@ -939,16 +1031,53 @@ fn faces_contract(store: &dyn Store) {
     assert_eq!(store.process("fa", "face-1").unwrap().unwrap(), p);
 }
 
-#[test]
-fn sqlite_store_meets_the_contract() {
+/// A fresh, empty SQLite store.
+fn sqlite() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("selo.db"), Durability::Normal).unwrap();
-    contract(&store);
-    webhook_queue_contract(&store);
+    (dir, store)
 }
 
+/// The contract, one test per behaviour on a fresh store of a backend:
+/// `contract_tests!(backend: behaviour, …)` makes `backend::behaviour` run `behaviour` on
+/// `backend()`'s store. Every backend lists every behaviour.
+macro_rules! contract_tests {
+    ($backend:ident: $($behaviour:ident),* $(,)?) => {
+        mod $backend {
+            $(
+                #[test]
+                fn $behaviour() {
+                    let (_dir, store) = super::$backend();
+                    super::$behaviour(&store);
+                }
+            )*
+        }
+    };
+}
+
+contract_tests!(sqlite:
+    server_clock,
+    tenants,
+    tenant_settings,
+    accounts_and_keys,
+    lockout,
+    replay_records,
+    api_keys,
+    processes,
+    processes_by_reference,
+    web_processes,
+    blob_ownership,
+    blobs_past_retention,
+    idempotency,
+    finishing_by_time,
+    personal_data,
+    webhook_queue,
+    faces,
+    capture_refusals,
+);
+
 /// Selfies a journey refused at the gates are counted until it takes no capture any more.
-fn capture_refusals_contract(store: &dyn Store) {
+fn capture_refusals(store: &dyn Store) {
     store.create_tenant(&tenant("ra", "sandbox")).unwrap();
     let p = web_process("rf-1", "ra");
     store.insert_web_process(&p, None).unwrap();
@@ -989,14 +1118,6 @@ fn capture_refusals_contract(store: &dyn Store) {
     });
     assert!(store.complete_magic_link(&used).unwrap());
     assert_eq!(store.refuse_link_capture("rf-link").unwrap(), None);
-}
-
-#[test]
-fn sqlite_store_meets_the_faces_contract() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("selo.db"), Durability::Normal).unwrap();
-    faces_contract(&store);
-    capture_refusals_contract(&store);
 }
 
 /// A journey written by an older binary (no `finished_at`) can still be captured, and is still
