@@ -3,8 +3,7 @@
 //! from whether the sweeper has run yet.
 
 use crate::state::Shared;
-use selo_store::blobs::BlobKey;
-use selo_store::blobs::BlobStore;
+use selo_store::blobs::{BlobKey, BlobStore};
 use selo_store::{RetentionCutoffs, Store};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -118,11 +117,12 @@ pub fn collect_orphans(store: &dyn Store, blobs: &BlobStore) -> usize {
     };
     let mut deleted = 0;
     for path in keys {
-        // A failed lookup keeps the blob: only what no record owns is deleted.
-        let owned = BlobKey::candidates(&path)
-            .iter()
-            .any(|key| store.blob_owned(key).unwrap_or(true));
-        let orphan = path.contains(".tmp-") || !owned;
+        // A half-written file is an orphan; a failed lookup keeps the blob: only what no
+        // record owns is deleted.
+        let orphan = path.contains(".tmp-")
+            || !BlobKey::candidates(&path)
+                .iter()
+                .any(|key| store.blob_owned(key).unwrap_or(true));
         if orphan && blobs.delete(&path).is_ok() {
             deleted += 1;
         }

@@ -29,6 +29,10 @@ pub struct BlobKey {
 impl BlobKey {
     /// The image of `owner`'s record `id` in `tenant_id`.
     pub fn new(owner: BlobOwner, tenant_id: &str, id: &str) -> BlobKey {
+        debug_assert!(
+            !id.is_empty() && !id.contains('/') && !tenant_id.contains('/'),
+            "a record's id and tenant are single path segments"
+        );
         BlobKey {
             owner,
             tenant_id: tenant_id.to_string(),
@@ -70,8 +74,7 @@ impl BlobKey {
         .into_iter()
         .filter_map(|owner| {
             let id = file.strip_suffix(owner.suffix())?;
-            let key = BlobKey::new(owner, tenant, id);
-            (!id.is_empty() && !id.contains('/')).then_some(key)
+            (!id.is_empty() && !id.contains('/')).then(|| BlobKey::new(owner, tenant, id))
         })
         .collect()
     }

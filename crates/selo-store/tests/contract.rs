@@ -492,6 +492,32 @@ fn blob_ownership(store: &dyn Store) {
             .blob_owned(&BlobKey::new(BlobOwner::Process, "t1", "p1"))
             .unwrap()
     );
+    // A journey not captured and a link not used own no image yet.
+    store
+        .insert_web_process(&web_process("w2", "t1"), None)
+        .unwrap();
+    assert!(!owned("t1/w2.selfie"));
+    let link = MagicLinkRecord {
+        token: "lk-1".into(),
+        tenant_id: "t1".into(),
+        external_id: None,
+        metadata: serde_json::json!({}),
+        created_on: "1970-01-01T00:00:10Z".into(),
+        request: serde_json::json!({}),
+        capture: None,
+        scrubbed: false,
+    };
+    store.insert_magic_link(&link, None).unwrap();
+    assert!(!owned("t1/lk-1.link-selfie"));
+    let mut used = link.clone();
+    used.capture = Some(LinkCapture {
+        at: 20,
+        decision: CaptureDecision::scenario(Scenario::Approved),
+        image_type: "image/png".into(),
+    });
+    assert!(store.complete_magic_link(&used).unwrap());
+    assert!(owned("t1/lk-1.link-selfie"));
+    assert!(!owned("t1/lk-1.selfie"), "a link's image is a link-selfie");
 }
 
 /// Images past their selfie window, listed once each until marked deleted.
@@ -710,9 +736,29 @@ fn personal_data(store: &dyn Store) {
     p.expires_at = 1_000;
     store.insert_web_process(&p, None).unwrap();
     let window = selo_domain::retention::Retention::default().process;
-    store
-        .scrub_personal_data(&cutoffs_at(1_000 + window - 1), 10)
-        .unwrap();
+    // A journey captured at 5 is forgotten a window after its capture, not its expiry.
+    let mut captured = web_process("pd-0", "wa");
+    captured.expires_at = 900;
+    store.insert_web_process(&captured, None).unwrap();
+    captured.capture = Some(WebCapture {
+        at: 5,
+        decision: CaptureDecision::scenario(Scenario::Approved),
+        image_type: "image/png".into(),
+    });
+    assert!(store.complete_web_process(&captured, None).unwrap());
+    assert_eq!(
+        store
+            .scrub_personal_data(&cutoffs_at(5 + window - 1), 10)
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .scrub_personal_data(&cutoffs_at(1_000 + window - 1), 10)
+            .unwrap(),
+        1,
+        "the captured journey, not pd-1 yet"
+    );
     let before = store.web_process("wa", "pd-1").unwrap().unwrap();
     assert_eq!(before.person.email.as_deref(), Some("maria@example.com"));
     assert_eq!(
@@ -1038,10 +1084,32 @@ fn sqlite() -> (tempfile::TempDir, SqliteStore) {
     (dir, store)
 }
 
-/// The contract, one test per behaviour on a fresh store of a backend:
-/// `contract_tests!(backend: behaviour, …)` makes `backend::behaviour` run `behaviour` on
-/// `backend()`'s store. Every backend lists every behaviour.
+/// The contract, one test per behaviour on a fresh store: `contract_tests!(backend)` makes
+/// `backend::behaviour` run each behaviour on `backend()`'s store, so every backend runs every
+/// behaviour.
 macro_rules! contract_tests {
+    ($backend:ident) => {
+        contract_tests!($backend:
+            server_clock,
+            tenants,
+            tenant_settings,
+            accounts_and_keys,
+            lockout,
+            replay_records,
+            api_keys,
+            processes,
+            processes_by_reference,
+            web_processes,
+            blob_ownership,
+            blobs_past_retention,
+            idempotency,
+            finishing_by_time,
+            personal_data,
+            webhook_queue,
+            faces,
+            capture_refusals,
+        );
+    };
     ($backend:ident: $($behaviour:ident),* $(,)?) => {
         mod $backend {
             $(
@@ -1055,26 +1123,7 @@ macro_rules! contract_tests {
     };
 }
 
-contract_tests!(sqlite:
-    server_clock,
-    tenants,
-    tenant_settings,
-    accounts_and_keys,
-    lockout,
-    replay_records,
-    api_keys,
-    processes,
-    processes_by_reference,
-    web_processes,
-    blob_ownership,
-    blobs_past_retention,
-    idempotency,
-    finishing_by_time,
-    personal_data,
-    webhook_queue,
-    faces,
-    capture_refusals,
-);
+contract_tests!(sqlite);
 
 /// Selfies a journey refused at the gates are counted until it takes no capture any more.
 fn capture_refusals(store: &dyn Store) {

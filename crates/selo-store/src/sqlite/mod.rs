@@ -384,51 +384,56 @@ mod tests {
     use super::*;
     use crate::{Configuration, ReplayLog};
 
+    /// Records of older binaries stop replays after the migration, whatever the server's
+    /// clock: the wall clock's now, and a manual clock far ahead of it (a test rig's), which a
+    /// migration reading the wall clock got wrong.
     #[test]
     fn replay_records_of_older_binaries_still_stop_replays() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("selo.db");
-        let mut conn = open_connection(&path, Durability::Normal).unwrap();
-        let tx = conn.transaction().unwrap();
-        for (i, sql) in MIGRATIONS[..REPLAY_RECORDS_MIGRATION].iter().enumerate() {
-            tx.execute_batch(sql).unwrap();
-            tx.pragma_update(None, "user_version", i + 1).unwrap();
-        }
-        tx.commit().unwrap();
-        let now = std::time::SystemTime::now()
+        let wall = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs() as i64;
-        // Older binaries recorded until max(exp, now) + 60: an assertion used 30 s after its
-        // exp, and one used well before it.
-        let (late, early) = ([1u8; 32], [2u8; 32]);
-        let old = "INSERT INTO used_assertions (hash, expires_at) VALUES (?1, ?2)";
-        conn.execute(old, params![late.as_slice(), now + 60])
-            .unwrap();
-        conn.execute(old, params![early.as_slice(), now + 1000])
-            .unwrap();
-        drop(conn);
+        for now in [wall, wall + 10_000_000] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("selo.db");
+            let mut conn = open_connection(&path, Durability::Normal).unwrap();
+            let tx = conn.transaction().unwrap();
+            for (i, sql) in MIGRATIONS[..REPLAY_RECORDS_MIGRATION].iter().enumerate() {
+                tx.execute_batch(sql).unwrap();
+                tx.pragma_update(None, "user_version", i + 1).unwrap();
+            }
+            tx.commit().unwrap();
+            // Older binaries recorded until max(exp, now) + 60: an assertion used 30 s after
+            // its exp, and one used well before it.
+            let (late, early) = ([1u8; 32], [2u8; 32]);
+            let old = "INSERT INTO used_assertions (hash, expires_at) VALUES (?1, ?2)";
+            conn.execute(old, params![late.as_slice(), now + 60])
+                .unwrap();
+            conn.execute(old, params![early.as_slice(), now + 1000])
+                .unwrap();
+            drop(conn);
 
-        let store = SqliteStore::open(&path, Durability::Normal).unwrap();
-        let used = |hash, exp| {
-            let key = ReplayKey {
-                hash,
-                expires_at: selo_domain::assertion::accepted_until(exp),
+            let store = SqliteStore::open(&path, Durability::Normal).unwrap();
+            let used = |hash, exp| {
+                let key = ReplayKey {
+                    hash,
+                    expires_at: selo_domain::assertion::accepted_until(exp),
+                };
+                store.assertion_used(&key, now).unwrap()
             };
-            store.assertion_used(&key, now).unwrap()
-        };
-        assert!(used(late, now - 30));
-        assert!(used(early, now + 940));
-        assert!(!used([3; 32], now + 940));
-        // An older binary still finds its own table after a rollback.
-        let conn = open_connection(&path, Durability::Normal).unwrap();
-        let kept = || -> i64 {
-            conn.query_row("SELECT count(*) FROM used_assertions", [], |r| r.get(0))
-                .unwrap()
-        };
-        assert_eq!(kept(), 2);
-        // Once expired, both tables are purged.
-        assert!(store.purge_used_assertions(now + 2000).unwrap() >= 2);
-        assert_eq!(kept(), 0);
+            assert!(used(late, now - 30), "now {now}");
+            assert!(used(early, now + 940));
+            assert!(!used([3; 32], now + 940));
+            // An older binary still finds its own table after a rollback.
+            let conn = open_connection(&path, Durability::Normal).unwrap();
+            let kept = || -> i64 {
+                conn.query_row("SELECT count(*) FROM used_assertions", [], |r| r.get(0))
+                    .unwrap()
+            };
+            assert_eq!(kept(), 2);
+            // Once expired, both tables are purged.
+            assert!(store.purge_used_assertions(now + 2000).unwrap() >= 2);
+            assert_eq!(kept(), 0);
+        }
     }
 }
