@@ -43,6 +43,11 @@ impl Capability {
         Capability::Enroll,
     ];
 
+    /// The capability spelled `name` (exactly, as stored), if any.
+    pub fn named(name: &str) -> Option<Capability> {
+        Capability::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
     /// The CLI / storage spelling.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -70,17 +75,14 @@ impl FromStr for Capability {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Capability::ALL
-            .into_iter()
-            .find(|c| c.as_str() == s.trim())
-            .ok_or_else(|| {
-                let known: Vec<&str> = Capability::ALL.iter().map(|c| c.as_str()).collect();
-                format!(
-                    "unknown capability '{}'; use a comma list of: {}",
-                    s.trim(),
-                    known.join(", ")
-                )
-            })
+        Capability::named(s.trim()).ok_or_else(|| {
+            let known: Vec<&str> = Capability::ALL.iter().map(|c| c.as_str()).collect();
+            format!(
+                "unknown capability '{}'; use a comma list of: {}",
+                s.trim(),
+                known.join(", ")
+            )
+        })
     }
 }
 
@@ -107,7 +109,11 @@ impl Capabilities {
     /// Reads a stored comma list, skipping names this version does not know (a list a newer
     /// version wrote, read after a rollback, keeps the capabilities this one knows).
     pub fn from_stored(list: &str) -> Self {
-        let mut caps: Vec<Capability> = list.split(',').filter_map(|s| s.parse().ok()).collect();
+        // On every authenticated request: no error message is built for an unknown name.
+        let mut caps: Vec<Capability> = list
+            .split(',')
+            .filter_map(|s| Capability::named(s.trim()))
+            .collect();
         caps.sort();
         caps.dedup();
         Capabilities(caps)

@@ -282,15 +282,29 @@ pub async fn around(State(state): State<AppState>, mut req: Request, next: Next)
         .shared
         .metrics
         .record(&state.env.name, &route, res.status().as_u16(), latency);
-    tracing::info!(
-        env = %state.env.name,
-        method = %method,
-        route = %route,
-        status = res.status().as_u16(),
-        latency_us = latency.as_micros() as u64,
-        tenant = %tenant,
-        request_id = %request_id,
-        "request"
-    );
+    // One line per request: answered ones at debug (formatting a line costs ~6 µs, a fifth of
+    // a GET; /metrics counts them all), refused ones at info, failed ones as warnings.
+    macro_rules! request_line {
+        ($level:expr) => {
+            tracing::event!(
+                $level,
+                env = %state.env.name,
+                method = %method,
+                route = %route,
+                status = res.status().as_u16(),
+                latency_us = latency.as_micros() as u64,
+                tenant = %tenant,
+                request_id = %request_id,
+                "request"
+            )
+        };
+    }
+    if res.status().is_server_error() {
+        request_line!(tracing::Level::WARN);
+    } else if res.status().is_client_error() {
+        request_line!(tracing::Level::INFO);
+    } else {
+        request_line!(tracing::Level::DEBUG);
+    }
     res
 }
