@@ -49,8 +49,8 @@ impl Rgb {
         )
     }
 
-    /// Area-averaged value of the box (x0, y0)–(x1, y1) in source pixels, used to shrink an
-    /// image without aliasing.
+    /// Area-averaged value of the box (x0, y0)–(x1, y1) in source pixels: the reference the
+    /// detector input's faster row sums are tested against, and the testkit's resampler.
     pub fn area_mean(&self, x0: f32, y0: f32, x1: f32, y1: f32) -> [f32; 3] {
         let xs = (x0.floor().max(0.0) as usize)..(x1.ceil().min(self.width as f32) as usize);
         let ys = (y0.floor().max(0.0) as usize)..(y1.ceil().min(self.height as f32) as usize);

@@ -151,7 +151,8 @@ fn refuse_writable_by_others(path: &Path) -> Result<(), String> {
 }
 
 /// The process's onnxruntime environment, made once from the pinned library in `dir` (checked
-/// against its SHA-256 first; a later engine reuses it).
+/// against its SHA-256 first). A process loads one runtime: a later engine reuses it, whatever
+/// its `dir`, and a first load that failed stays failed (those engines run on tract).
 fn onnxruntime(dir: &Path) -> Result<ort::environment::Environment, String> {
     static ENVIRONMENT: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
     ENVIRONMENT

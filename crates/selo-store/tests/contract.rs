@@ -124,6 +124,20 @@ fn web_process(id: &str, tenant_id: &str) -> WebProcessRecord {
     }
 }
 
+/// An unused Magic Link created at 10 s, for nobody in particular.
+fn magic_link(token: &str, tenant_id: &str) -> MagicLinkRecord {
+    MagicLinkRecord {
+        token: token.into(),
+        tenant_id: tenant_id.into(),
+        external_id: None,
+        metadata: serde_json::json!({}),
+        created_on: "1970-01-01T00:00:10Z".into(),
+        request: serde_json::json!({}),
+        capture: None,
+        scrubbed: false,
+    }
+}
+
 /// The two tenants most behaviours start from: `t1` (sandbox) and `t2` (production).
 fn seed(store: &dyn Store) {
     store.create_tenant(&tenant("t1", "sandbox")).unwrap();
@@ -497,16 +511,7 @@ fn blob_ownership(store: &dyn Store) {
         .insert_web_process(&web_process("w2", "t1"), None)
         .unwrap();
     assert!(!owned("t1/w2.selfie"));
-    let link = MagicLinkRecord {
-        token: "lk-1".into(),
-        tenant_id: "t1".into(),
-        external_id: None,
-        metadata: serde_json::json!({}),
-        created_on: "1970-01-01T00:00:10Z".into(),
-        request: serde_json::json!({}),
-        capture: None,
-        scrubbed: false,
-    };
+    let link = magic_link("lk-1", "t1");
     store.insert_magic_link(&link, None).unwrap();
     assert!(!owned("t1/lk-1.link-selfie"));
     let mut used = link.clone();
@@ -796,14 +801,11 @@ fn personal_data(store: &dyn Store) {
 
     // Magic links: forgotten a window after their creation (unused), then closed to captures.
     let link = MagicLinkRecord {
-        token: "pd-link".into(),
-        tenant_id: "wa".into(),
         external_id: Some("00000000191".into()),
         metadata: serde_json::json!({"redirect_url": "https://example.com/back"}),
         created_on: "1970-01-01T00:16:40Z".into(),
         request: serde_json::json!({"external_id": "00000000191"}),
-        capture: None,
-        scrubbed: false,
+        ..magic_link("pd-link", "wa")
     };
     store.insert_magic_link(&link, None).unwrap();
     assert_eq!(
@@ -1147,16 +1149,7 @@ fn capture_refusals(store: &dyn Store) {
     assert!(store.complete_web_process(&done, None).unwrap());
     assert_eq!(store.refuse_web_capture("rf-1", 10).unwrap(), None);
     assert_eq!(store.web_process("ra", "rf-1").unwrap().unwrap(), done);
-    let link = MagicLinkRecord {
-        token: "rf-link".into(),
-        tenant_id: "ra".into(),
-        external_id: None,
-        metadata: serde_json::json!({}),
-        created_on: "1970-01-01T00:00:10Z".into(),
-        request: serde_json::json!({}),
-        capture: None,
-        scrubbed: false,
-    };
+    let link = magic_link("rf-link", "ra");
     store.insert_magic_link(&link, None).unwrap();
     assert_eq!(store.refuse_link_capture("rf-link").unwrap(), Some(1));
     let mut used = link.clone();

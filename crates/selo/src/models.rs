@@ -116,16 +116,12 @@ fn fetch(work: &Path, package: Package) -> anyhow::Result<PathBuf> {
         "install Node.js and npm, and reach the npm registry",
     )?;
     let tarball = work.join(package.tarball);
-    let bytes = std::fs::read(&tarball)
-        .with_context(|| format!("npm pack wrote no {}", tarball.display()))?;
-    let actual = sha256_hex(&bytes);
-    if actual != package.sha256 {
-        bail!(
-            "{} has SHA-256 {actual}, not the pinned {}: the registry served other bytes; nothing was installed",
-            package.spec,
-            package.sha256
-        );
-    }
+    require_pinned(
+        &tarball,
+        package.sha256,
+        package.spec,
+        "the registry served other bytes",
+    )?;
     Ok(tarball)
 }
 
@@ -148,16 +144,12 @@ fn fetch_runtime(python: &Path, work: &Path, runtime: Runtime) -> anyhow::Result
         "reach the PyPI registry",
     )?;
     let wheel = work.join(runtime.wheel);
-    let bytes = std::fs::read(&wheel)
-        .with_context(|| format!("pip download wrote no {}", wheel.display()))?;
-    let actual = sha256_hex(&bytes);
-    if actual != runtime.wheel_sha256 {
-        bail!(
-            "{} has SHA-256 {actual}, not the pinned {}: the registry served other bytes; nothing was installed",
-            runtime.wheel,
-            runtime.wheel_sha256
-        );
-    }
+    require_pinned(
+        &wheel,
+        runtime.wheel_sha256,
+        runtime.wheel,
+        "the registry served other bytes",
+    )?;
     let out = work.join(runtime.file);
     run_tool(
         Command::new(python)
@@ -173,16 +165,12 @@ fn fetch_runtime(python: &Path, work: &Path, runtime: Runtime) -> anyhow::Result
     )?;
     // Writable by its owner only: the engines refuse a library others could replace.
     std::fs::set_permissions(&out, std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
-    let actual = sha256_hex(&std::fs::read(&out)?);
-    if actual != runtime.sha256 {
-        bail!(
-            "{} from {} has SHA-256 {actual}, not the pinned {}; nothing was installed",
-            runtime.member,
-            runtime.wheel,
-            runtime.sha256
-        );
-    }
-    Ok(())
+    require_pinned(
+        &out,
+        runtime.sha256,
+        &format!("{} from {}", runtime.member, runtime.wheel),
+        "the wheel holds another build",
+    )
 }
 
 /// Extracts one member of a tarball into `work`.
@@ -248,13 +236,22 @@ fn convert(
         "the model converter",
         "see its output above",
     )?;
-    let actual = sha256_hex(&std::fs::read(&out)?);
-    if actual != model.onnx_sha256 {
-        bail!(
-            "converting {} gave SHA-256 {actual}, not the pinned {}: the converter's packages differ from the pinned ones; nothing was installed",
-            model.file,
-            model.onnx_sha256
-        );
+    require_pinned(
+        &out,
+        model.onnx_sha256,
+        &format!("the conversion's {}", model.file),
+        "the converter's packages differ from the pinned ones",
+    )
+}
+
+/// Fails, saying `why` and that nothing was installed, unless the file a tool wrote at `path`
+/// (`what` in the message) exists and has the SHA-256 `pinned`.
+fn require_pinned(path: &Path, pinned: &str, what: &str, why: &str) -> anyhow::Result<()> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("no {} was written", path.display()))?;
+    let actual = sha256_hex(&bytes);
+    if actual != pinned {
+        bail!("{what} has SHA-256 {actual}, not the pinned {pinned}: {why}; nothing was installed");
     }
     Ok(())
 }

@@ -51,6 +51,8 @@ pub struct Opts {
     pub manual_clock: bool,
     /// Extra flags.
     pub extra: Vec<String>,
+    /// Where the server's log (stderr) goes (`None`: discarded).
+    pub log: Option<std::path::PathBuf>,
 }
 
 /// One environment's line from `serve --json`.
@@ -125,9 +127,11 @@ impl Server {
             cmd.arg("--manual-clock");
         }
         cmd.args(&self.opts.extra);
-        cmd.stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .stdin(Stdio::null());
+        let log = match &self.opts.log {
+            Some(path) => Stdio::from(std::fs::File::create(path).expect("log file")),
+            None => Stdio::null(),
+        };
+        cmd.stdout(Stdio::piped()).stderr(log).stdin(Stdio::null());
         let mut child = cmd.spawn().expect("spawn selo serve");
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
