@@ -44,6 +44,8 @@ pub struct ServerConfig {
     pub lockout: LockoutPolicy,
     /// Largest accepted request body, bytes.
     pub body_limit: usize,
+    /// The database (`--database`: the data directory's SQLite file, or PostgreSQL).
+    pub database: selo_store::Database,
     /// SQLite durability.
     pub durability: Durability,
     /// Per-request timeout.
@@ -76,6 +78,7 @@ impl ServerConfig {
                 duration_seconds: 900,
             },
             body_limit: 2 * 1024 * 1024,
+            database: selo_store::Database::Sqlite,
             durability: Durability::Normal,
             request_timeout: std::time::Duration::from_secs(30),
             default_rate_limit: 10,

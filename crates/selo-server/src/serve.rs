@@ -8,8 +8,6 @@ use crate::state::{AppState, Shared};
 use anyhow::Context;
 use selo_domain::clock::{Clock, ManualClock, SystemClock};
 use selo_store::blobs::BlobStore;
-use selo_store::sqlite::SqliteStore;
-use selo_store::{Configuration, Idempotency};
 use selo_wire::admin::ServeLine;
 use std::future::Future;
 use std::sync::Arc;
@@ -17,11 +15,6 @@ use tokio::net::TcpListener;
 
 /// Images decoded at the same time (2 per core on the reference machine).
 const DECODE_PERMITS: usize = 4;
-
-/// Path of the SQLite database inside a data directory.
-pub fn database_path(data_dir: &std::path::Path) -> std::path::PathBuf {
-    data_dir.join("selo.db")
-}
 
 /// What an environment offers beyond IDCloud, as the `Selo-Features` header lists it:
 /// `idempotency-key` everywhere, `fault-injection` in sandboxes, `test-clock` with the manual
@@ -53,8 +46,17 @@ pub struct ServeHandle {
 pub async fn start(config: &ServerConfig) -> anyhow::Result<ServeHandle> {
     selo_store::private_fs::create_dir(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-    let store = SqliteStore::open(&database_path(&config.data_dir), config.durability)
-        .with_context(|| format!("opening the database in {}", config.data_dir.display()))?;
+    let store: Arc<dyn selo_store::Store> = Arc::from(
+        config
+            .database
+            .open(&config.data_dir, config.durability)
+            .with_context(|| match &config.database {
+                selo_store::Database::Sqlite => {
+                    format!("opening the database in {}", config.data_dir.display())
+                }
+                other => format!("opening the database {}", other.describe()),
+            })?,
+    );
     // Requests that were running when a previous process died will never finish.
     let orphans = store.clear_running_idempotency()?;
     if orphans > 0 {
@@ -64,7 +66,7 @@ pub async fn start(config: &ServerConfig) -> anyhow::Result<ServeHandle> {
         );
     }
     let blobs = BlobStore::open(&config.data_dir.join("blobs"))?;
-    let orphans = crate::sweeper::collect_orphans(&store, &blobs);
+    let orphans = crate::sweeper::collect_orphans(&*store, &blobs);
     if orphans > 0 {
         tracing::info!(deleted = orphans, "deleted blobs no record owns");
     }
@@ -100,7 +102,7 @@ pub async fn start(config: &ServerConfig) -> anyhow::Result<ServeHandle> {
         tracing::info!(listen = %listener.local_addr()?, "metrics at GET /metrics");
     }
     let shared = Arc::new(Shared {
-        store: Arc::new(store),
+        store: store.clone(),
         blobs,
         clock,
         manual_clock,

@@ -1,8 +1,9 @@
 //! Selo's storage, as roles: [`Configuration`], [`ReplayLog`], [`Idempotency`], [`Processes`],
 //! [`Journeys`], [`Faces`] and [`FaceSearch`], [`RetentionSweep`] and [`WebhookQueue`], each its
-//! own trait; [`Store`] is their sum, the one value the server and the admin CLI hold. The
-//! embedded SQLite implementation ([`sqlite::SqliteStore`], one file per role) is the default;
-//! every backend passes the same contract suite (`tests/contract.rs`). Errors are
+//! own trait; [`Store`] is their sum, the one value the server and the admin CLI hold. Two
+//! backends, one file per role each: the embedded SQLite store ([`sqlite::SqliteStore`], the
+//! default) and PostgreSQL ([`postgres::PostgresStore`], CONTRACT §18), chosen by
+//! [`Database`]; both pass the same contract suite (`tests/contract.rs`). Errors are
 //! backend-neutral ([`StoreError`]). Selfie images live beside the database as files
 //! ([`blobs::BlobStore`]), never inside it.
 //!
@@ -16,18 +17,23 @@
 
 pub mod blobs;
 pub mod config;
+pub mod database;
 pub mod faces;
+mod group_commit;
 pub mod idempotency;
 pub mod journeys;
 pub mod model;
 pub mod private_fs;
 pub mod processes;
+mod records;
 pub mod replay;
 pub mod retention;
+pub mod postgres;
 pub mod sqlite;
 pub mod webhooks;
 
 pub use config::{Configuration, LockoutPolicy};
+pub use database::Database;
 pub use faces::{FaceSearch, Faces};
 pub use idempotency::Idempotency;
 pub use journeys::Journeys;

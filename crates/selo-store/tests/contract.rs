@@ -8,6 +8,8 @@ use selo_domain::scenario::Scenario;
 use selo_domain::verification::CaptureDecision;
 use selo_domain::web::{WebCapture, WebPerson, WebProcessRecord};
 use selo_store::blobs::{BlobKey, BlobOwner};
+use selo_store::postgres::PostgresStore;
+use selo_store::postgres::scratch::{DEFAULT_SERVER, ScratchDatabase};
 use selo_store::sqlite::{Durability, SqliteStore};
 use selo_store::{
     Account, AccountKey, ApiKey, AssertionUse, AssertionUseOutcome, AttemptOutcome, Configuration,
@@ -1080,10 +1082,27 @@ fn faces(store: &dyn Store) {
 }
 
 /// A fresh, empty SQLite store.
-fn sqlite() -> (tempfile::TempDir, SqliteStore) {
+fn sqlite() -> Option<(tempfile::TempDir, SqliteStore)> {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("selo.db"), Durability::Normal).unwrap();
-    (dir, store)
+    Some((dir, store))
+}
+
+/// A fresh PostgreSQL store on a database of its own on the server `SELO_TEST_POSTGRES` names
+/// (by default the one every development and CI machine runs on 127.0.0.1:5432). Without a
+/// server: SKIPPED, and a failure under `CI=true`.
+fn postgres() -> Option<(ScratchDatabase, PostgresStore)> {
+    let server = std::env::var("SELO_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_SERVER.into());
+    let database = match ScratchDatabase::create(&server) {
+        Ok(database) => database,
+        Err(e) if std::env::var("CI").as_deref() != Ok("true") => {
+            eprintln!("SKIPPED: no PostgreSQL server at {server} ({e})");
+            return None;
+        }
+        Err(e) => panic!("no PostgreSQL server at {server} ({e}); CI must have one"),
+    };
+    let store = PostgresStore::open(database.url()).unwrap();
+    Some((database, store))
 }
 
 /// The contract, one test per behaviour on a fresh store: `contract_tests!(backend)` makes
@@ -1117,7 +1136,9 @@ macro_rules! contract_tests {
             $(
                 #[test]
                 fn $behaviour() {
-                    let (_dir, store) = super::$backend();
+                    let Some((_database, store)) = super::$backend() else {
+                        return;
+                    };
                     super::$behaviour(&store);
                 }
             )*
@@ -1126,6 +1147,7 @@ macro_rules! contract_tests {
 }
 
 contract_tests!(sqlite);
+contract_tests!(postgres);
 
 /// Selfies a journey refused at the gates are counted until it takes no capture any more.
 fn capture_refusals(store: &dyn Store) {

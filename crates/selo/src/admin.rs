@@ -2,7 +2,7 @@
 //! server runs (the server reads the store on every request, so changes apply at once).
 
 use crate::cli::{
-    AccountCommand, AdminArgs, AdminCommand, ApiKeyCommand, KeySource, TenantCommand,
+    AccountCommand, AdminArgs, AdminCommand, ApiKeyCommand, KeySource, MigrateArgs, TenantCommand,
 };
 use crate::keys;
 use crate::output::{print, usage};
@@ -14,7 +14,8 @@ use selo_domain::capability::Capabilities;
 use selo_domain::clock::{Clock, SystemClock};
 use selo_domain::verification::{EngineSet, EngineSettings, MatchThresholds};
 use selo_store::Configuration;
-use selo_store::sqlite::{Durability, SqliteStore};
+use selo_store::Database;
+use selo_store::sqlite::Durability;
 use selo_store::{Account, AccountKey, ApiKey, Store, StoreError, Tenant};
 use selo_wire::admin::{
     AccountCreated, AccountInfo, ApiKeyCreated, ApiKeyInfo, EnginesInfo, KeyAdded, KeyInfo,
@@ -22,12 +23,33 @@ use selo_wire::admin::{
 };
 use std::path::Path;
 
-/// Opens the store of a data directory.
-pub fn open_store(data: &Path) -> anyhow::Result<SqliteStore> {
-    selo_store::private_fs::create_dir(data)
-        .with_context(|| format!("creating data directory {}", data.display()))?;
-    SqliteStore::open(&selo_server::serve::database_path(data), Durability::Normal)
-        .with_context(|| format!("opening the database in {}", data.display()))
+/// Opens the store: `database`, or the data directory's embedded one.
+pub fn open_store(data: &Path, database: &Database) -> anyhow::Result<Box<dyn Store>> {
+    if *database == Database::Sqlite {
+        selo_store::private_fs::create_dir(data)
+            .with_context(|| format!("creating data directory {}", data.display()))?;
+    }
+    database
+        .open(data, Durability::Normal)
+        .with_context(|| match database {
+            Database::Sqlite => format!("opening the database in {}", data.display()),
+            other => format!("opening the database {}", other.describe()),
+        })
+}
+
+/// Runs `selo migrate`: opens the database, which applies what it lacks, and says so.
+pub fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
+    let database = &args.database.database;
+    drop(open_store(&args.common.data, database)?);
+    let where_ = match database {
+        Database::Sqlite => format!("{}", selo_store::database::sqlite_path(&args.common.data).display()),
+        other => other.describe(),
+    };
+    print(
+        args.common.json,
+        &serde_json::json!({"ok": true, "database": where_}),
+        || format!("migrated: {where_} holds the current schema"),
+    )
 }
 
 /// Web & SDK permissions a tenant can hold.
@@ -298,7 +320,7 @@ fn done(json: bool, what: String) -> anyhow::Result<()> {
 
 /// Runs `selo admin …`.
 pub fn run(args: AdminArgs) -> anyhow::Result<()> {
-    let store = open_store(&args.common.data)?;
+    let store = open_store(&args.common.data, &args.database.database)?;
     let json = args.common.json;
     match args.command {
         AdminCommand::Tenant(TenantCommand::Create {
@@ -471,7 +493,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
     }
 }
 
-fn run_account(store: &SqliteStore, json: bool, cmd: AccountCommand) -> anyhow::Result<()> {
+fn run_account(store: &dyn Store, json: bool, cmd: AccountCommand) -> anyhow::Result<()> {
     match cmd {
         AccountCommand::Create {
             tenant,

@@ -30,6 +30,26 @@ pub enum Command {
     Evidence(FileArgs),
     /// Install and list the local engines' models (CONTRACT §17).
     Models(ModelsArgs),
+    /// Apply the database's pending schema migrations, then exit (`serve` also applies them
+    /// at start; they are expand-only, so the previous release keeps working).
+    Migrate(MigrateArgs),
+}
+
+/// Which database a command opens (CONTRACT §18).
+#[derive(Debug, Args, Clone)]
+pub struct DatabaseArg {
+    /// `sqlite` (DATA/selo.db) or postgres://USER@HOST:PORT/DB.
+    #[arg(long = "database", env = "SELO_DATABASE", default_value = "sqlite", global = true)]
+    pub database: selo_store::Database,
+}
+
+/// `selo migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub database: DatabaseArg,
 }
 
 /// `selo models`.
@@ -188,6 +208,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub common: Common,
     #[command(flatten)]
+    pub database: DatabaseArg,
+    #[command(flatten)]
     pub models: ModelsDir,
     /// Sandbox listener.
     #[arg(long, default_value = "127.0.0.1:8080")]
@@ -254,6 +276,8 @@ pub struct ServeArgs {
 pub struct AdminArgs {
     #[command(flatten)]
     pub common: Common,
+    #[command(flatten)]
+    pub database: DatabaseArg,
     #[command(flatten)]
     pub models: ModelsDir,
     #[command(subcommand)]

@@ -17,7 +17,11 @@ pub const SELFIE_FILE: &str = "selfie.jpg";
 
 /// Provisions the demo tenant on first start, or updates the URL of an existing one. Returns
 /// the credentials.
-pub fn ensure(data: &Path, sandbox_url: &str) -> anyhow::Result<DemoCredentials> {
+pub fn ensure(
+    data: &Path,
+    database: &selo_store::Database,
+    sandbox_url: &str,
+) -> anyhow::Result<DemoCredentials> {
     let dir = data.join("demo");
     let path = dir.join(CREDENTIALS_FILE);
     let mut creds = match std::fs::read(&path) {
@@ -27,7 +31,7 @@ pub fn ensure(data: &Path, sandbox_url: &str) -> anyhow::Result<DemoCredentials>
                 path.display()
             )
         })?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => provision(data, &dir, sandbox_url)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => provision(data, database, &dir, sandbox_url)?,
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
     creds.url = sandbox_url.to_string();
@@ -44,10 +48,15 @@ pub fn ensure(data: &Path, sandbox_url: &str) -> anyhow::Result<DemoCredentials>
     Ok(creds)
 }
 
-fn provision(data: &Path, dir: &Path, url: &str) -> anyhow::Result<DemoCredentials> {
+fn provision(
+    data: &Path,
+    database: &selo_store::Database,
+    dir: &Path,
+    url: &str,
+) -> anyhow::Result<DemoCredentials> {
     selo_store::private_fs::create_dir(dir)
         .with_context(|| format!("creating {}", dir.display()))?;
-    let store = admin::open_store(data)?;
+    let store = admin::open_store(data, database)?;
     let tenant = admin::create_tenant(&store, "Demo", "sandbox", None, None)?;
     let key_path = dir.join(PRIVATE_KEY_FILE);
     if key_path.exists() {

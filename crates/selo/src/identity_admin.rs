@@ -13,13 +13,12 @@ use selo_domain::problem::Problem;
 use selo_engine::Engine;
 use selo_server::engines::Selfie;
 use selo_store::faces::{Enrolment, Faces, MAX_FACES_PER_IDENTITY};
-use selo_store::sqlite::SqliteStore;
 use selo_wire::analysis::{Enrolled, IdentityInfo, IdentityList};
 use std::path::{Path, PathBuf};
 
 /// Runs `selo admin identity …`.
 pub fn run(
-    store: &SqliteStore,
+    store: &dyn Store,
     json: bool,
     models: &Path,
     cmd: IdentityCommand,

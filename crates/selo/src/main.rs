@@ -29,6 +29,7 @@ fn main() -> ExitCode {
         cli::Command::Selfie(args) => client::file(client::FileKind::Selfie, args),
         cli::Command::Evidence(args) => client::file(client::FileKind::EvidenceSet, args),
         cli::Command::Models(args) => models::run(args).map(|()| 0),
+        cli::Command::Migrate(args) => admin::migrate(args).map(|()| 0),
     };
     match result {
         Ok(code) => ExitCode::from(code),

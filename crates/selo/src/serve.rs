@@ -40,6 +40,7 @@ fn config(args: &ServeArgs) -> ServerConfig {
         idle_timeout: std::time::Duration::from_secs(args.idle_timeout),
         max_connections: args.max_connections as usize,
     };
+    cfg.database = args.database.database.clone();
     if args.sync_full {
         cfg.durability = Durability::Full;
     }
@@ -144,7 +145,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         release_free_memory();
         let demo = if args.demo {
             let sandbox = &handle.lines[0];
-            Some(demo::ensure(&cfg.data_dir, &sandbox.public_url)?)
+            Some(demo::ensure(
+                &cfg.data_dir,
+                &cfg.database,
+                &sandbox.public_url,
+            )?)
         } else {
             None
         };

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::Configuration;
+use crate::records::list_column;
 
 impl Configuration for SqliteStore {
     fn ping(&self) -> StoreResult<()> {
@@ -92,7 +93,7 @@ impl Configuration for SqliteStore {
                 "UPDATE accounts SET enabled = ?3 WHERE tenant_id = ?1 AND name = ?2",
                 params![tenant_id, name, enabled],
             )?;
-            changed(n, || format!("account {name} in tenant {tenant_id}"))
+            changed(n as u64, || format!("account {name} in tenant {tenant_id}"))
         })
     }
 
@@ -108,7 +109,7 @@ impl Configuration for SqliteStore {
                 "UPDATE accounts SET allow_ips = ?3, allowed_hours = ?4 WHERE tenant_id = ?1 AND name = ?2",
                 params![tenant_id, name, allow_ips.join(","), allowed_hours],
             )?;
-            changed(n, || format!("account {name} in tenant {tenant_id}"))
+            changed(n as u64, || format!("account {name} in tenant {tenant_id}"))
         })
     }
 
@@ -146,7 +147,7 @@ impl Configuration for SqliteStore {
                 "UPDATE account_keys SET revoked_at = COALESCE(revoked_at, ?4) WHERE tenant_id = ?1 AND account = ?2 AND id = ?3",
                 params![tenant_id, name, key_id, at],
             )?;
-            changed(n, || format!("key {key_id} of account {name}"))
+            changed(n as u64, || format!("key {key_id} of account {name}"))
         })
     }
 
@@ -277,7 +278,7 @@ impl Configuration for SqliteStore {
                 "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
                 params![id, at],
             )?;
-            changed(n, || format!("api key {id}"))
+            changed(n as u64, || format!("api key {id}"))
         })
     }
 
@@ -287,7 +288,7 @@ impl Configuration for SqliteStore {
                 "UPDATE tenants SET rate_limit = ?2 WHERE id = ?1",
                 params![tenant_id, rps],
             )?;
-            changed(n, || format!("tenant {tenant_id}"))
+            changed(n as u64, || format!("tenant {tenant_id}"))
         })
     }
 
@@ -303,7 +304,7 @@ impl Configuration for SqliteStore {
                 "UPDATE tenants SET selfie_retention = COALESCE(?2, selfie_retention), evidence_retention = COALESCE(?3, evidence_retention), process_retention = COALESCE(?4, process_retention) WHERE id = ?1",
                 params![tenant_id, selfie, evidence, process],
             )?;
-            changed(n, || format!("tenant {tenant_id}"))
+            changed(n as u64, || format!("tenant {tenant_id}"))
         })
     }
 
@@ -313,7 +314,7 @@ impl Configuration for SqliteStore {
                 "UPDATE tenants SET flows = ?2 WHERE id = ?1",
                 params![tenant_id, flows.join(",")],
             )?;
-            changed(n, || format!("tenant {tenant_id}"))
+            changed(n as u64, || format!("tenant {tenant_id}"))
         })
     }
 
@@ -328,7 +329,7 @@ impl Configuration for SqliteStore {
                     engines.thresholds.map(|t| f64::from(t.reject))
                 ],
             )?;
-            changed(n, || format!("tenant {tenant_id}"))
+            changed(n as u64, || format!("tenant {tenant_id}"))
         })
     }
 
@@ -338,7 +339,7 @@ impl Configuration for SqliteStore {
                 "UPDATE tenants SET permissions = ?2 WHERE id = ?1",
                 params![tenant_id, permissions.join(",")],
             )?;
-            changed(n, || format!("tenant {tenant_id}"))
+            changed(n as u64, || format!("tenant {tenant_id}"))
         })
     }
 
@@ -379,15 +380,6 @@ impl Configuration for SqliteStore {
     }
 }
 
-pub(super) fn list_column(value: Option<String>) -> Option<Vec<String>> {
-    value.map(|v| {
-        v.split(',')
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect()
-    })
-}
-
 pub(super) fn tenant_row(r: &Row<'_>) -> rusqlite::Result<Tenant> {
     Ok(Tenant {
         id: r.get(0)?,
@@ -425,11 +417,7 @@ pub(super) fn account_row(r: &Row<'_>) -> rusqlite::Result<Account> {
         tenant_id: r.get(0)?,
         name: r.get(1)?,
         enabled: r.get(2)?,
-        allow_ips: ips
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect(),
+        allow_ips: list_column(Some(ips)).unwrap_or_default(),
         allowed_hours: r.get(4)?,
         locked_until: r.get(5)?,
         created_at: r.get(6)?,

@@ -11,6 +11,7 @@ mod replay;
 mod retention;
 mod webhooks;
 
+use crate::records::{changed, decode, encode};
 use config::*;
 use idempotency::*;
 use migrations::*;
@@ -30,7 +31,7 @@ use selo_domain::verification::{EngineSet, EngineSettings, MatchThresholds};
 use selo_domain::web::WebProcessRecord;
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 impl From<rusqlite::Error> for StoreError {
@@ -63,15 +64,11 @@ pub struct SqliteStore {
     writer: Arc<Writer>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
-    /// The group-commit queue for replay records, started on first use and again whenever its
-    /// thread is found gone.
-    replay_queue: Mutex<Option<ReplayQueue>>,
+    /// The group-commit writer of replay records.
+    replay: crate::group_commit::ReplayWriter,
 }
 
 impl crate::Store for SqliteStore {}
-
-/// The sending end of the replay-record writer's queue.
-type ReplayQueue = mpsc::Sender<(AssertionUse, AssertionUseDone)>;
 
 /// The one writing connection and the configuration epoch it observes.
 struct Writer {
@@ -128,81 +125,7 @@ impl Writer {
         tx.commit()?;
         Ok(outcomes)
     }
-
-    /// The group-commit loop: waits for one request, takes whatever else is queued (up to
-    /// [`MAX_BATCH`]), commits them together and answers each; ends when the store is dropped.
-    fn run_replay_queue(&self, queue: mpsc::Receiver<(AssertionUse, AssertionUseDone)>) {
-        supervised_group_commit(queue, |batch| self.record_batch(batch));
-    }
 }
-
-/// Runs the group-commit loop of [`Writer::run_replay_queue`] with `commit` committing each
-/// batch. A panic inside `commit` (a bug) is caught: the batch's requests are answered
-/// [`StoreError::Interrupted`] (the server says 503, retry) and the loop goes on, so one panic
-/// never stalls every later token request.
-fn supervised_group_commit(
-    queue: mpsc::Receiver<(AssertionUse, AssertionUseDone)>,
-    commit: impl Fn(&[AssertionUse]) -> StoreResult<Vec<AssertionUseOutcome>>,
-) {
-    while let Ok(first) = queue.recv() {
-        let mut jobs = vec![first];
-        while jobs.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
-            }
-        }
-        let batch: Vec<AssertionUse> = jobs.iter().map(|(u, _)| *u).collect();
-        let committed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| commit(&batch)));
-        match committed {
-            Ok(Ok(outcomes)) => {
-                for ((_, done), outcome) in jobs.into_iter().zip(outcomes) {
-                    done(Ok(outcome));
-                }
-            }
-            Ok(Err(e)) => {
-                let full = e.is_storage_full();
-                let text = e.to_string();
-                for (_, done) in jobs {
-                    done(Err(if full {
-                        StoreError::Io(std::io::Error::new(
-                            std::io::ErrorKind::StorageFull,
-                            text.clone(),
-                        ))
-                    } else {
-                        StoreError::Io(std::io::Error::other(text.clone()))
-                    }));
-                }
-            }
-            Err(_) => {
-                tracing::error!(
-                    requests = jobs.len(),
-                    "the replay-record writer panicked; its requests are answered 503 and it goes on"
-                );
-                for (_, done) in jobs {
-                    done(Err(StoreError::Interrupted(
-                        "the replay-record writer was interrupted".into(),
-                    )));
-                }
-            }
-        }
-    }
-}
-
-impl SqliteStore {
-    /// Starts the replay-record writer thread; returns its queue.
-    fn start_replay_writer(&self) -> std::io::Result<ReplayQueue> {
-        let (tx, rx) = mpsc::channel();
-        let writer = self.writer.clone();
-        std::thread::Builder::new()
-            .name("selo-replay-commit".into())
-            .spawn(move || writer.run_replay_queue(rx))?;
-        Ok(tx)
-    }
-}
-
-/// Most replay records committed in one transaction.
-const MAX_BATCH: usize = 256;
 
 fn open_connection(path: &Path, durability: Durability) -> StoreResult<Connection> {
     let conn = Connection::open(path)?;
@@ -231,22 +154,6 @@ fn conflict_on_unique(what: String) -> impl FnOnce(rusqlite::Error) -> StoreErro
     }
 }
 
-fn changed(n: usize, what: impl FnOnce() -> String) -> StoreResult<()> {
-    if n == 0 {
-        Err(StoreError::NotFound(what()))
-    } else {
-        Ok(())
-    }
-}
-
-fn encode<T: serde::Serialize>(value: &T) -> StoreResult<String> {
-    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-fn decode<T: serde::de::DeserializeOwned>(text: &str) -> StoreResult<T> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
 impl SqliteStore {
     /// Opens (creating and migrating when needed) the database at `path`.
     /// The database and its WAL files are readable by their owner only (they hold webhook
@@ -264,15 +171,19 @@ impl SqliteStore {
             .map(|_| open_connection(path, durability).map(Mutex::new))
             .collect::<StoreResult<Vec<_>>>()?;
         let data_version: i64 = writer.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        let writer = Arc::new(Writer {
+            conn: Mutex::new(writer),
+            data_version: AtomicI64::new(data_version),
+            epoch: AtomicU64::new(0),
+        });
+        let committer = writer.clone();
         Ok(SqliteStore {
-            writer: Arc::new(Writer {
-                conn: Mutex::new(writer),
-                data_version: AtomicI64::new(data_version),
-                epoch: AtomicU64::new(0),
-            }),
+            writer,
             readers,
             next_reader: AtomicUsize::new(0),
-            replay_queue: Mutex::new(None),
+            replay: crate::group_commit::ReplayWriter::new(Arc::new(move |batch| {
+                committer.record_batch(batch)
+            })),
         })
     }
 
@@ -324,65 +235,8 @@ impl SqliteStore {
 
 #[cfg(test)]
 mod tests {
-    /// One request through `supervised_group_commit`'s queue, answered on this thread.
-    fn one(
-        queue: &mpsc::Sender<(AssertionUse, AssertionUseDone)>,
-    ) -> StoreResult<AssertionUseOutcome> {
-        let (tx, rx) = mpsc::channel();
-        let request = AssertionUse {
-            key: crate::ReplayKey {
-                hash: [7; 32],
-                expires_at: 100,
-            },
-            now: 1,
-            epoch: 0,
-        };
-        queue
-            .send((request, Box::new(move |r| tx.send(r).unwrap())))
-            .unwrap();
-        rx.recv().unwrap()
-    }
-
-    #[test]
-    fn a_panic_in_the_group_commit_answers_its_batch_and_the_writer_goes_on() {
-        let (queue, rx) = mpsc::channel();
-        let batches = AtomicUsize::new(0);
-        let writer = std::thread::spawn(move || {
-            supervised_group_commit(rx, |batch| {
-                if batches.fetch_add(1, Ordering::SeqCst) == 0 {
-                    panic!("injected fault in the replay-record writer");
-                }
-                Ok(vec![AssertionUseOutcome::Fresh; batch.len()])
-            })
-        });
-        assert!(matches!(one(&queue), Err(StoreError::Interrupted(_))));
-        assert_eq!(one(&queue).unwrap(), AssertionUseOutcome::Fresh);
-        drop(queue);
-        writer.join().unwrap();
-    }
-
-    #[test]
-    fn a_writer_thread_that_ended_is_started_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("s.db"), Durability::Normal).unwrap();
-        // A queue whose thread is gone: its receiver was dropped.
-        let (dead, _) = mpsc::channel();
-        *store.replay_queue.lock().unwrap() = Some(dead);
-        let (tx, rx) = mpsc::channel();
-        let request = AssertionUse {
-            key: crate::ReplayKey {
-                hash: [9; 32],
-                expires_at: 100,
-            },
-            now: 1,
-            epoch: store.known_config_epoch(),
-        };
-        store.record_assertion_use(request, Box::new(move |r| tx.send(r).unwrap()));
-        assert_eq!(rx.recv().unwrap().unwrap(), AssertionUseOutcome::Fresh);
-    }
-
     use super::*;
-    use crate::{Configuration, ReplayLog};
+    use crate::ReplayLog;
 
     /// Records of older binaries stop replays after the migration, whatever the server's
     /// clock: the wall clock's now, and a manual clock far ahead of it (a test rig's), which a

@@ -20,35 +20,7 @@ impl ReplayLog for SqliteStore {
     }
 
     fn record_assertion_use(&self, request: AssertionUse, done: AssertionUseDone) {
-        let mut job = (request, done);
-        // The writer thread is (re)started when it is not running: on first use, and should it
-        // ever have ended, so a lost thread never stalls token requests.
-        for _ in 0..2 {
-            let queue = {
-                let mut slot = self.replay_queue.lock().unwrap_or_else(|p| p.into_inner());
-                match slot.as_ref() {
-                    Some(q) => q.clone(),
-                    None => match self.start_replay_writer() {
-                        Ok(q) => slot.insert(q).clone(),
-                        Err(e) => {
-                            (job.1)(Err(StoreError::Io(e)));
-                            return;
-                        }
-                    },
-                }
-            };
-            match queue.send(job) {
-                Ok(()) => return,
-                Err(mpsc::SendError(back)) => {
-                    tracing::error!("the replay-record writer had stopped; starting it again");
-                    *self.replay_queue.lock().unwrap_or_else(|p| p.into_inner()) = None;
-                    job = back;
-                }
-            }
-        }
-        (job.1)(Err(StoreError::Interrupted(
-            "the replay-record writer could not be started".into(),
-        )));
+        self.replay.submit(request, done);
     }
 
     fn purge_used_assertions(&self, now: i64) -> StoreResult<usize> {

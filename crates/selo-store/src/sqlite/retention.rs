@@ -3,6 +3,7 @@
 use super::*;
 use crate::RetentionSweep;
 use crate::blobs::{BlobKey, BlobOwner};
+use crate::records::{ScrubRecord, scrub_link_record, scrub_web_record};
 
 impl RetentionSweep for SqliteStore {
     fn blobs_past_retention(
@@ -107,18 +108,6 @@ impl RetentionSweep for SqliteStore {
     }
 }
 
-fn scrub_web_record(record: &str) -> StoreResult<String> {
-    let mut p: WebProcessRecord = decode(record)?;
-    p.scrub_personal_data();
-    encode(&p)
-}
-
-fn scrub_link_record(record: &str) -> StoreResult<String> {
-    let mut link: MagicLinkRecord = decode(record)?;
-    link.scrub_personal_data();
-    encode(&link)
-}
-
 /// The SQL that finds, per table, blobs whose retention ended by `?1` (`?2` = limit, `?3` and
 /// `?4` = the default selfie and process windows; every statement names all four so that one
 /// binding serves them all), each with the owner of the images it finds: (tenant, id).
@@ -136,9 +125,6 @@ const SWEEPS: [(BlobOwner, &str); 3] = [
         "SELECT m.tenant_id, m.token FROM magic_links m JOIN tenants t ON t.id = m.tenant_id WHERE m.completed = 1 AND m.blob_deleted_at IS NULL AND m.finished_at + COALESCE(t.selfie_retention, ?3) <= ?1 AND ?4 IS NOT NULL LIMIT ?2",
     ),
 ];
-
-/// Rewrites a stored record without its personal data.
-type ScrubRecord = fn(&str) -> StoreResult<String>;
 
 /// The table holding an owner's records, and its key column.
 fn owner_table(owner: BlobOwner) -> (&'static str, &'static str) {

@@ -66,7 +66,7 @@ impl WebhookQueue for SqliteStore {
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             let mut per_tenant = c.prepare_cached(&format!(
-                "SELECT {EVENT_COLS} FROM webhook_events WHERE tenant_id = ?1 AND status = 'pending' AND next_attempt_at <= ?2 ORDER BY next_attempt_at, created_at LIMIT ?3"
+                "SELECT {EVENT_COLS} FROM webhook_events WHERE tenant_id = ?1 AND status = 'pending' AND next_attempt_at <= ?2 ORDER BY next_attempt_at, created_at, rowid LIMIT ?3"
             ))?;
             let mut due = Vec::new();
             for (tenant_id, in_flight) in endpoints {

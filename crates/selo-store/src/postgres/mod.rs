@@ -1,0 +1,348 @@
+//! The PostgreSQL store (CONTRACT §18): the same roles as the embedded store, on a server that
+//! several Selo nodes share. `tokio-postgres` with a `deadpool` pool, driven by the store's own
+//! small runtime; every call waits for its answer where it does not stall the caller's async
+//! workers (`block_in_place` on a multi-threaded runtime), per the crate's blocking contract.
+//! The schema is migrated at open under an advisory lock, so nodes may start together.
+
+mod config;
+mod faces;
+mod idempotency;
+mod journeys;
+mod migrations;
+mod processes;
+mod replay;
+mod retention;
+pub mod scratch;
+mod webhooks;
+
+use crate::group_commit::ReplayWriter;
+use crate::records::{changed, decode, encode};
+use crate::{
+    Account, AccountKey, ApiKey, AssertionUse, AssertionUseDone, AssertionUseOutcome,
+    AttemptOutcome, EventDraft, FinishedByTime, IdempotencyBegin, IdempotencyCompletion,
+    IdempotencyScope, LockoutPolicy, ReplayKey, RetentionCutoffs, StoreError, StoreResult,
+    StoredResponse, Tenant, WebhookAttempt, WebhookConfig, WebhookEvent,
+};
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Transaction};
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::runtime::{Handle, RuntimeFlavor};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row};
+
+/// Connections the pool keeps at most.
+const POOL_SIZE: usize = 16;
+
+/// A statement's parameters.
+type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> StoreError {
+        let storage_full = e.code() == Some(&SqlState::DISK_FULL);
+        let message = match e.as_db_error() {
+            Some(db) => format!("{} ({})", db.message(), db.code().code()),
+            None => e.to_string(),
+        };
+        StoreError::Database {
+            message,
+            storage_full,
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for StoreError {
+    fn from(e: deadpool_postgres::PoolError) -> StoreError {
+        match e {
+            deadpool_postgres::PoolError::Backend(e) => StoreError::from(e),
+            other => StoreError::Database {
+                message: other.to_string(),
+                storage_full: false,
+            },
+        }
+    }
+}
+
+/// PostgreSQL-backed [`Store`](crate::Store).
+pub struct PostgresStore {
+    db: Arc<Database>,
+    /// Drives the pool's connections; shut down without waiting when the store is dropped
+    /// (possibly on an async worker, where waiting is not allowed).
+    runtime: Option<tokio::runtime::Runtime>,
+    /// The group-commit writer of replay records.
+    replay: ReplayWriter,
+}
+
+impl crate::Store for PostgresStore {}
+
+/// The pool and what every call needs with it; shared with the replay-record writer's thread.
+struct Database {
+    pool: Pool,
+    handle: Handle,
+    /// The configuration epoch as last read from the database (`config_epoch`).
+    epoch: AtomicU64,
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://USER@HOST:PORT/DB`), migrating its schema
+    /// under an advisory lock when needed.
+    pub fn open(url: &str) -> StoreResult<Self> {
+        let config: tokio_postgres::Config = url.parse().map_err(|e| StoreError::Database {
+            message: format!("the database URL is not a PostgreSQL URL ({e})"),
+            storage_full: false,
+        })?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("selo-postgres")
+            .enable_all()
+            .build()?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .build()
+            .map_err(|e| StoreError::Database {
+                message: e.to_string(),
+                storage_full: false,
+            })?;
+        let db = Arc::new(Database {
+            pool,
+            handle: runtime.handle().clone(),
+            epoch: AtomicU64::new(0),
+        });
+        let store = PostgresStore {
+            replay: ReplayWriter::new({
+                let db = db.clone();
+                Arc::new(move |batch| db.wait(db.record_batch(batch)))
+            }),
+            db,
+            runtime: Some(runtime),
+        };
+        store.wait(async {
+            let mut client = store.db.client().await?;
+            migrations::migrate(&mut client).await?;
+            let epoch = read_epoch(&**client).await?;
+            store.db.epoch.store(epoch, Ordering::Relaxed);
+            Ok(())
+        })?;
+        Ok(store)
+    }
+
+    /// Waits for `work` (see [`Database::wait`]).
+    fn wait<T: Send>(&self, work: impl Future<Output = StoreResult<T>> + Send) -> StoreResult<T> {
+        self.db.wait(work)
+    }
+
+    /// A pooled connection.
+    async fn client(&self) -> StoreResult<Object> {
+        self.db.client().await
+    }
+
+    /// Runs one statement; the rows it returns.
+    fn query(&self, sql: &str, params: Params<'_>) -> StoreResult<Vec<Row>> {
+        self.wait(async {
+            let c = self.client().await?;
+            let statement = c.prepare_cached(sql).await?;
+            Ok(c.query(&statement, params).await?)
+        })
+    }
+
+    /// Runs one statement; its one row, if any.
+    fn query_opt(&self, sql: &str, params: Params<'_>) -> StoreResult<Option<Row>> {
+        self.wait(async {
+            let c = self.client().await?;
+            let statement = c.prepare_cached(sql).await?;
+            Ok(c.query_opt(&statement, params).await?)
+        })
+    }
+
+    /// Runs one statement; how many rows it changed.
+    fn execute(&self, sql: &str, params: Params<'_>) -> StoreResult<u64> {
+        self.execute_or(sql, params, StoreError::from)
+    }
+
+    /// [`PostgresStore::execute`], with the statement's failure told by `failed`.
+    fn execute_or(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+        failed: impl FnOnce(tokio_postgres::Error) -> StoreError + Send,
+    ) -> StoreResult<u64> {
+        self.wait(async {
+            let c = self.client().await?;
+            let statement = c.prepare_cached(sql).await?;
+            c.execute(&statement, params).await.map_err(failed)
+        })
+    }
+
+    /// Runs one statement that changes configuration, moving the configuration epoch in the
+    /// same transaction; how many rows it changed.
+    fn execute_config(&self, sql: &str, params: Params<'_>) -> StoreResult<u64> {
+        self.execute_config_or(sql, params, StoreError::from)
+    }
+
+    /// [`PostgresStore::execute_config`], with the statement's failure told by `failed`.
+    fn execute_config_or(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+        failed: impl FnOnce(tokio_postgres::Error) -> StoreError + Send,
+    ) -> StoreResult<u64> {
+        self.wait(async {
+            let mut c = self.client().await?;
+            let tx = c.transaction().await?;
+            let statement = tx.prepare_cached(sql).await?;
+            let changed = tx.execute(&statement, params).await.map_err(failed)?;
+            let epoch = bump_epoch(&tx).await?;
+            tx.commit().await?;
+            self.db.observed(epoch);
+            Ok(changed)
+        })
+    }
+
+    /// Records of `table` (`processes` or `web_processes`) with a client reference, newest
+    /// first.
+    fn by_reference<T: serde::de::DeserializeOwned>(
+        &self,
+        table: &str,
+        tenant_id: &str,
+        reference: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<T>> {
+        let rows = self.query(
+            &format!(
+                "SELECT record FROM {table} WHERE tenant_id = $1 AND client_reference = $2 ORDER BY created_at DESC, seq DESC LIMIT $3"
+            ),
+            &[&tenant_id, &reference, &count(limit)],
+        )?;
+        rows.iter().map(|r| decode(&r.try_get::<_, String>(0)?)).collect()
+    }
+}
+
+impl Database {
+    /// Waits for `work` on the store's runtime. On an async worker of a multi-threaded runtime
+    /// the worker hands its other tasks to another thread first (`block_in_place`); on a
+    /// current-thread runtime the wait happens on a helper thread, so the caller's runtime
+    /// never runs inside this one.
+    fn wait<T: Send>(&self, work: impl Future<Output = StoreResult<T>> + Send) -> StoreResult<T> {
+        match Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(RuntimeFlavor::CurrentThread) => std::thread::scope(|scope| {
+                scope
+                    .spawn(|| self.handle.block_on(work))
+                    .join()
+                    .unwrap_or_else(|_| {
+                        Err(StoreError::Interrupted(
+                            "a database call panicked".to_string(),
+                        ))
+                    })
+            }),
+            Ok(_) => tokio::task::block_in_place(|| self.handle.block_on(work)),
+            Err(_) => self.handle.block_on(work),
+        }
+    }
+
+    /// A pooled connection.
+    async fn client(&self) -> StoreResult<Object> {
+        Ok(self.pool.get().await?)
+    }
+
+    /// Notes an epoch read from the database: the known epoch only moves forward.
+    fn observed(&self, epoch: u64) {
+        self.epoch.fetch_max(epoch, Ordering::Relaxed);
+    }
+
+    /// Commits a batch of replay records in one transaction, each only if the configuration
+    /// epoch is still the one its checks used (the epoch row is share-locked, so no
+    /// configuration change commits in between).
+    async fn record_batch(&self, batch: &[AssertionUse]) -> StoreResult<Vec<AssertionUseOutcome>> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let row = tx
+            .query_one("SELECT epoch FROM config_epoch WHERE id = 1 FOR SHARE", &[])
+            .await?;
+        let epoch = to_u64(row.try_get(0)?);
+        self.observed(epoch);
+        let upsert = tx
+            .prepare_cached(
+                "INSERT INTO replay_records (expires_at, hash) VALUES ($1, $2) \
+                 ON CONFLICT (expires_at, hash) DO UPDATE SET hash = excluded.hash \
+                 WHERE replay_records.expires_at < $3",
+            )
+            .await?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for u in batch {
+            outcomes.push(if u.epoch != epoch {
+                AssertionUseOutcome::StaleConfig
+            } else if tx
+                .execute(&upsert, &[&u.key.expires_at, &u.key.hash.as_slice(), &u.now])
+                .await?
+                == 1
+            {
+                AssertionUseOutcome::Fresh
+            } else {
+                AssertionUseOutcome::Replayed
+            });
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+}
+
+/// The configuration epoch as the database holds it.
+async fn read_epoch(c: &tokio_postgres::Client) -> StoreResult<u64> {
+    let row = c
+        .query_one("SELECT epoch FROM config_epoch WHERE id = 1", &[])
+        .await?;
+    Ok(to_u64(row.try_get(0)?))
+}
+
+/// Moves the configuration epoch inside a configuration change's transaction; the new epoch.
+async fn bump_epoch(tx: &Transaction<'_>) -> StoreResult<u64> {
+    let row = tx
+        .query_one(
+            "UPDATE config_epoch SET epoch = epoch + 1 WHERE id = 1 RETURNING epoch",
+            &[],
+        )
+        .await?;
+    Ok(to_u64(row.try_get(0)?))
+}
+
+/// Maps a unique violation to [`StoreError::Conflict`] naming `what`.
+fn conflict_on_unique(what: String) -> impl FnOnce(tokio_postgres::Error) -> StoreError {
+    move |e| {
+        if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+            StoreError::Conflict(what)
+        } else {
+            StoreError::from(e)
+        }
+    }
+}
+
+/// A row limit as the database takes it.
+fn count(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+/// A stored non-negative counter (a negative one reads as 0).
+fn to_u64(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+/// A stored small counter.
+fn to_u32(value: i64) -> u32 {
+    u32::try_from(value).unwrap_or(0)
+}
