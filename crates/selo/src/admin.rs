@@ -13,7 +13,6 @@ use selo_domain::access::{HoursWindow, parse_cidr};
 use selo_domain::capability::Capabilities;
 use selo_domain::clock::{Clock, SystemClock};
 use selo_domain::verification::{EngineSet, EngineSettings, MatchThresholds};
-use selo_store::Configuration;
 use selo_store::Database;
 use selo_store::sqlite::Durability;
 use selo_store::{Account, AccountKey, ApiKey, Store, StoreError, Tenant};
@@ -39,7 +38,7 @@ pub fn open_store(data: &Path, database: &Database) -> anyhow::Result<Box<dyn St
 
 /// Runs `selo migrate`: opens the database, which applies what it lacks, and says so.
 pub fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
-    let database = &args.database.database;
+    let database = &args.database.database()?;
     drop(open_store(&args.common.data, database)?);
     let where_ = match database {
         Database::Sqlite => format!("{}", selo_store::database::sqlite_path(&args.common.data).display()),
@@ -320,7 +319,8 @@ fn done(json: bool, what: String) -> anyhow::Result<()> {
 
 /// Runs `selo admin …`.
 pub fn run(args: AdminArgs) -> anyhow::Result<()> {
-    let store = open_store(&args.common.data, &args.database.database)?;
+    let opened = open_store(&args.common.data, &args.database.database()?)?;
+    let store = &*opened;
     let json = args.common.json;
     match args.command {
         AdminCommand::Tenant(TenantCommand::Create {
@@ -329,7 +329,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
             rate_limit,
             flows,
         }) => {
-            let out = create_tenant(&store, &name, &env, rate_limit, flows.as_deref())?;
+            let out = create_tenant(store, &name, &env, rate_limit, flows.as_deref())?;
             print(json, &out, || {
                 format!("created tenant {} in {}", out.tenant_id, out.environment)
             })
@@ -351,7 +351,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
         }) => {
             let models = args.models.resolve(&args.common);
             let t = set_engines(
-                &store,
+                store,
                 &tenant_id,
                 &engines,
                 match_accept,
@@ -409,7 +409,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
             store
                 .set_tenant_retention(&tenant_id, selfie, evidence, process)
                 .map_err(not_found_hint)?;
-            let t = require_tenant(&store, &tenant_id)?;
+            let t = require_tenant(store, &tenant_id)?;
             print(json, &t.retention, || {
                 format!(
                     "tenant {tenant_id} keeps selfies {} s, evidence sets {} s, processes {} s",
@@ -439,11 +439,11 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
                     .join("\n")
             })
         }
-        AdminCommand::Account(cmd) => run_account(&store, json, cmd),
-        AdminCommand::Webhook(cmd) => crate::webhook_admin::run(&store, json, cmd),
+        AdminCommand::Account(cmd) => run_account(store, json, cmd),
+        AdminCommand::Webhook(cmd) => crate::webhook_admin::run(store, json, cmd),
         AdminCommand::Identity(cmd) => {
             let models = args.models.resolve(&args.common);
-            crate::identity_admin::run(&store, json, &models, cmd)
+            crate::identity_admin::run(store, json, &models, cmd)
         }
         AdminCommand::Apikey(ApiKeyCommand::Create {
             tenant,
@@ -451,7 +451,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
         }) => {
             let caps = Capabilities::parse_list(&capabilities)
                 .map_err(|e| usage(format!("--capabilities: {e}")))?;
-            let out = create_api_key(&store, &tenant, &caps)?;
+            let out = create_api_key(store, &tenant, &caps)?;
             print(json, &out, || {
                 format!(
                     "API key {} (shown once, store it now):\n{}",
@@ -461,12 +461,12 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
         }
         AdminCommand::Apikey(ApiKeyCommand::Revoke { id }) => {
             store
-                .revoke_api_key(&id, now(&store))
+                .revoke_api_key(&id, now(store))
                 .map_err(not_found_hint)?;
             done(json, format!("revoked API key {id}"))
         }
         AdminCommand::Apikey(ApiKeyCommand::List { tenant }) => {
-            require_tenant(&store, &tenant)?;
+            require_tenant(store, &tenant)?;
             let list: Vec<ApiKeyInfo> = store
                 .list_api_keys(&tenant)?
                 .into_iter()

@@ -36,11 +36,34 @@ pub enum Command {
 }
 
 /// Which database a command opens (CONTRACT §18).
-#[derive(Debug, Args, Clone)]
+#[derive(Args, Clone)]
 pub struct DatabaseArg {
     /// `sqlite` (DATA/selo.db) or postgres://USER@HOST:PORT/DB.
-    #[arg(long = "database", env = "SELO_DATABASE", default_value = "sqlite", global = true)]
-    pub database: selo_store::Database,
+    #[arg(
+        long = "database",
+        env = "SELO_DATABASE",
+        default_value = "sqlite",
+        global = true,
+        hide_env_values = true
+    )]
+    database: String,
+}
+
+impl DatabaseArg {
+    /// The database named, or a usage error saying what is accepted (never echoing the URL's
+    /// password, as a parse error of the flag would).
+    pub fn database(&self) -> anyhow::Result<selo_store::Database> {
+        self.database.parse().map_err(crate::output::usage)
+    }
+}
+
+impl std::fmt::Debug for DatabaseArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.database() {
+            Ok(database) => database.fmt(f),
+            Err(_) => f.write_str("(not a database)"),
+        }
+    }
 }
 
 /// `selo migrate`.

@@ -56,14 +56,15 @@ fn provision(
 ) -> anyhow::Result<DemoCredentials> {
     selo_store::private_fs::create_dir(dir)
         .with_context(|| format!("creating {}", dir.display()))?;
-    let store = admin::open_store(data, database)?;
-    let tenant = admin::create_tenant(&store, "Demo", "sandbox", None, None)?;
+    let opened = admin::open_store(data, database)?;
+    let store = &*opened;
+    let tenant = admin::create_tenant(store, "Demo", "sandbox", None, None)?;
     let key_path = dir.join(PRIVATE_KEY_FILE);
     if key_path.exists() {
         std::fs::remove_file(&key_path)?;
     }
     let account = admin::create_account(
-        &store,
+        store,
         &tenant.tenant_id,
         "demo",
         &KeySource {
@@ -72,7 +73,7 @@ fn provision(
         },
         &[],
     )?;
-    let key = admin::create_api_key(&store, &tenant.tenant_id, &Capabilities::all())?;
+    let key = admin::create_api_key(store, &tenant.tenant_id, &Capabilities::all())?;
     Ok(DemoCredentials {
         url: url.to_string(),
         tenant_id: tenant.tenant_id,

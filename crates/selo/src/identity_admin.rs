@@ -12,7 +12,8 @@ use selo_domain::person_code::{PersonCode, parse_person_code};
 use selo_domain::problem::Problem;
 use selo_engine::Engine;
 use selo_server::engines::Selfie;
-use selo_store::faces::{Enrolment, Faces, MAX_FACES_PER_IDENTITY};
+use selo_store::Store;
+use selo_store::faces::{Enrolment, MAX_FACES_PER_IDENTITY};
 use selo_wire::analysis::{Enrolled, IdentityInfo, IdentityList};
 use std::path::{Path, PathBuf};
 

@@ -7,7 +7,7 @@ use selo_store::LockoutPolicy;
 use selo_store::sqlite::Durability;
 use std::io::{IsTerminal, Write};
 
-fn config(args: &ServeArgs) -> ServerConfig {
+fn config(args: &ServeArgs) -> anyhow::Result<ServerConfig> {
     let mut envs = vec![EnvironmentConfig {
         name: "sandbox".into(),
         kind: EnvironmentKind::Sandbox,
@@ -40,11 +40,11 @@ fn config(args: &ServeArgs) -> ServerConfig {
         idle_timeout: std::time::Duration::from_secs(args.idle_timeout),
         max_connections: args.max_connections as usize,
     };
-    cfg.database = args.database.database.clone();
+    cfg.database = args.database.database()?;
     if args.sync_full {
         cfg.durability = Durability::Full;
     }
-    cfg
+    Ok(cfg)
 }
 
 async fn shutdown_signal() {
@@ -136,7 +136,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    let cfg = config(&args);
+    let cfg = config(&args)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

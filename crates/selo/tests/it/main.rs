@@ -14,6 +14,7 @@ mod load;
 mod magic_link;
 mod models;
 mod ops;
+mod postgres;
 mod processes;
 mod rate_limits;
 mod resource_auth;

@@ -53,6 +53,23 @@ pub struct Opts {
     pub extra: Vec<String>,
     /// Where the server's log (stderr) goes (`None`: discarded).
     pub log: Option<std::path::PathBuf>,
+    /// Run on this PostgreSQL database whatever `SELO_TEST_DATABASE` says.
+    pub postgres: Option<std::sync::Arc<selo_store::postgres::scratch::ScratchDatabase>>,
+}
+
+/// A fresh PostgreSQL database on the server `SELO_TEST_POSTGRES` names (default: the one on
+/// 127.0.0.1:5432), or `None` after printing SKIPPED for `test` where there is none (a failure
+/// under `CI=true`).
+pub fn postgres_database(test: &str) -> Option<selo_store::postgres::scratch::ScratchDatabase> {
+    let server = std::env::var("SELO_TEST_POSTGRES")
+        .unwrap_or_else(|_| selo_store::postgres::scratch::DEFAULT_SERVER.into());
+    match selo_store::postgres::scratch::ScratchDatabase::create(&server) {
+        Ok(database) => Some(database),
+        Err(e) => {
+            skipped(test, &format!("no PostgreSQL server at {server} ({e})"));
+            None
+        }
+    }
 }
 
 /// One environment's line from `serve --json`.
@@ -63,9 +80,31 @@ pub struct Env {
     pub audience: String,
 }
 
+/// The database every test server runs on: the data directory's SQLite file, or, with
+/// `SELO_TEST_DATABASE=postgres`, a fresh PostgreSQL database of its own on the server
+/// `SELO_TEST_POSTGRES` names (default: the one on 127.0.0.1:5432), so that the whole suite
+/// runs on either backend.
+fn test_database() -> Option<std::sync::Arc<selo_store::postgres::scratch::ScratchDatabase>> {
+    match std::env::var("SELO_TEST_DATABASE").as_deref() {
+        Ok("postgres") => {
+            let server = std::env::var("SELO_TEST_POSTGRES")
+                .unwrap_or_else(|_| selo_store::postgres::scratch::DEFAULT_SERVER.into());
+            Some(std::sync::Arc::new(
+                selo_store::postgres::scratch::ScratchDatabase::create(&server)
+                    .unwrap_or_else(|e| panic!("SELO_TEST_DATABASE=postgres: {server}: {e}")),
+            ))
+        }
+        Ok("sqlite") | Err(_) => None,
+        Ok(other) => panic!("SELO_TEST_DATABASE is `sqlite` or `postgres`, not `{other}`"),
+    }
+}
+
 /// A running `selo serve`, killed on drop.
 pub struct Server {
     pub data: tempfile::TempDir,
+    /// The server's PostgreSQL database, when the suite runs on PostgreSQL (dropped after the
+    /// server).
+    pub database: Option<std::sync::Arc<selo_store::postgres::scratch::ScratchDatabase>>,
     child: Option<Child>,
     pub envs: Vec<Env>,
     opts: Opts,
@@ -104,6 +143,7 @@ impl Server {
     pub fn start_in(data: tempfile::TempDir, opts: Opts) -> Server {
         let mut s = Server {
             data,
+            database: opts.postgres.clone().or_else(test_database),
             child: None,
             envs: vec![],
             opts,
@@ -120,6 +160,7 @@ impl Server {
         let mut cmd = Command::new(selo_bin());
         cmd.args(["serve", "--json", "--listen", "127.0.0.1:0", "--data"])
             .arg(self.data.path());
+        self.on_database(&mut cmd);
         if self.opts.production {
             cmd.args(["--production-listen", "127.0.0.1:0"]);
         }
@@ -283,14 +324,22 @@ impl Server {
 
     /// Runs `selo admin ARGS --json` and returns the raw output.
     pub fn admin_raw(&self, args: &[&str]) -> std::process::Output {
-        Command::new(selo_bin())
-            .arg("admin")
+        let mut cmd = Command::new(selo_bin());
+        cmd.arg("admin")
             .args(args)
             .arg("--json")
             .arg("--data")
-            .arg(self.data.path())
-            .output()
-            .expect("run selo admin")
+            .arg(self.data.path());
+        self.on_database(&mut cmd);
+        cmd.output().expect("run selo admin")
+    }
+
+    /// Points a `selo` command at this server's database (`SELO_DATABASE`), when it is not the
+    /// data directory's.
+    pub fn on_database(&self, cmd: &mut Command) {
+        if let Some(database) = &self.database {
+            cmd.env("SELO_DATABASE", database.url());
+        }
     }
 
     /// A new tenant in `env` with one account (`acct`) and an API key with every capability,
