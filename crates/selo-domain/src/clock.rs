@@ -59,6 +59,12 @@ impl ManualClock {
 }
 
 impl ManualClock {
+    /// Moves the clock forward to `unix_nanos` if it holds an earlier instant (another node's
+    /// clock moved; it never goes backwards).
+    pub fn catch_up(&self, unix_nanos: i64) {
+        self.unix_nanos.fetch_max(unix_nanos, Ordering::SeqCst);
+    }
+
     /// The instant it holds, in Unix nanoseconds.
     pub fn unix_nanos(&self) -> i64 {
         self.unix_nanos.load(Ordering::SeqCst)

@@ -95,22 +95,34 @@ pub fn bearer(state: &AppState, headers: &HeaderMap) -> Result<Principal, Proble
     let header = jsonwebtoken::decode_header(token)
         .map_err(|_| invalid("the access token is not a JWT issued by Selo"))?;
     let kid = header.kid.unwrap_or_default();
-    if kid != state.env.key.kid {
-        if let Some(other) = state.other_environments().find(|e| e.key.kid == kid) {
-            return Err(invalid(format!(
-                "mixed credentials: this token was issued by the {} environment, but this is the {} environment; obtain a token from {}/oauth2/token",
-                other.name, state.env.name, state.env.public_url
-            )));
+    // This node's key, or another node's, published in the store (CONTRACT §18).
+    let published;
+    let decoding = if kid == state.env.key.kid {
+        &state.env.key.decoding
+    } else {
+        match state.shared.keyring.get(&*state.shared.store, &kid) {
+            Some(key) if key.environment == state.env.name => {
+                published = key;
+                &published.decoding
+            }
+            Some(key) => {
+                return Err(invalid(format!(
+                    "mixed credentials: this token was issued by the {} environment, but this is the {} environment; obtain a token from {}/oauth2/token",
+                    key.environment, state.env.name, state.env.public_url
+                )));
+            }
+            None => {
+                return Err(invalid(
+                    "the access token was not issued by this environment; obtain a new one from POST /oauth2/token",
+                ));
+            }
         }
-        return Err(invalid(
-            "the access token was not issued by this environment; obtain a new one from POST /oauth2/token",
-        ));
-    }
+    };
     let mut validation = Validation::new(Algorithm::EdDSA);
     validation.validate_exp = false;
     validation.validate_aud = false;
     validation.required_spec_claims.clear();
-    let data = jsonwebtoken::decode::<AccessClaims>(token, &state.env.key.decoding, &validation)
+    let data = jsonwebtoken::decode::<AccessClaims>(token, decoding, &validation)
         .map_err(|_| invalid("the access token's signature does not verify"))?;
     let claims = data.claims;
     if claims.env != state.env.name {

@@ -102,6 +102,15 @@ pub fn watch_config_epoch(shared: Arc<crate::state::Shared>) {
                 Ok(Err(e)) => tracing::warn!(error = %e, "reading the configuration epoch failed"),
                 Err(e) => tracing::warn!(error = %e, "the configuration epoch task failed"),
             }
+            // A manual clock follows the other nodes' moves (CONTRACT §18).
+            if let Some(clock) = shared.manual_clock.clone() {
+                let store = shared.store.clone();
+                if let Ok(Ok(Some(recorded))) =
+                    tokio::task::spawn_blocking(move || store.manual_clock()).await
+                {
+                    clock.catch_up(recorded);
+                }
+            }
         }
     });
 }

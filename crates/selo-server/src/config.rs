@@ -46,6 +46,8 @@ pub struct ServerConfig {
     pub body_limit: usize,
     /// The database (`--database`: the data directory's SQLite file, or PostgreSQL).
     pub database: selo_store::Database,
+    /// Where images are stored (`--blobs`: `DATA/blobs`, another directory, or S3).
+    pub blobs: selo_store::blobs::BlobLocation,
     /// SQLite durability.
     pub durability: Durability,
     /// Per-request timeout.
@@ -67,6 +69,7 @@ impl ServerConfig {
     /// The defaults of CONTRACT §14/§2: 2 MiB bodies, 30 s per request, 5 failures in 15 min
     /// lock for 15 min.
     pub fn new(data_dir: PathBuf, environments: Vec<EnvironmentConfig>) -> Self {
+        let blobs = selo_store::blobs::BlobLocation::Files(data_dir.join("blobs"));
         ServerConfig {
             models_dir: data_dir.join("models"),
             data_dir,
@@ -79,6 +82,7 @@ impl ServerConfig {
             },
             body_limit: 2 * 1024 * 1024,
             database: selo_store::Database::Sqlite,
+            blobs,
             durability: Durability::Normal,
             request_timeout: std::time::Duration::from_secs(30),
             default_rate_limit: 10,

@@ -51,22 +51,19 @@ impl SigningKey {
             "{environment}-{}",
             &URL_SAFE_NO_PAD.encode(digest.as_ref())[..12]
         );
-        let x = URL_SAFE_NO_PAD.encode(&public);
         let header = format!(r#"{{"typ":"JWT","alg":"EdDSA","kid":"{kid}"}}"#);
         Ok(SigningKey {
             pair,
             header_prefix: format!("{}.", URL_SAFE_NO_PAD.encode(header)),
             decoding: DecodingKey::from_ed_der(&public),
-            jwk: Jwk {
-                kty: "OKP".into(),
-                crv: "Ed25519".into(),
-                x,
-                kid: kid.clone(),
-                alg: "EdDSA".into(),
-                use_: "sig".into(),
-            },
+            jwk: public_jwk(&kid, &public),
             kid,
         })
+    }
+
+    /// The raw 32-byte public key.
+    pub fn public_key(&self) -> &[u8] {
+        self.pair.public_key().as_ref()
     }
 
     /// A compact JWS (`alg: EdDSA`, this key's `kid`) over `claims`.
@@ -78,6 +75,18 @@ impl SigningKey {
         jwt.push('.');
         URL_SAFE_NO_PAD.encode_string(signature.as_ref(), &mut jwt);
         Ok(jwt)
+    }
+}
+
+/// The public JWK of an Ed25519 key.
+pub fn public_jwk(kid: &str, public_key: &[u8]) -> Jwk {
+    Jwk {
+        kty: "OKP".into(),
+        crv: "Ed25519".into(),
+        x: URL_SAFE_NO_PAD.encode(public_key),
+        kid: kid.to_string(),
+        alg: "EdDSA".into(),
+        use_: "sig".into(),
     }
 }
 

@@ -11,6 +11,7 @@ pub mod faults;
 pub mod health;
 pub mod http;
 pub mod ids;
+pub mod keyring;
 pub mod rate_limit;
 pub mod routes;
 pub mod serve;

@@ -16,6 +16,22 @@ use tokio::net::TcpListener;
 /// Images decoded at the same time (2 per core on the reference machine).
 const DECODE_PERMITS: usize = 4;
 
+/// This node's id among the platform's nodes: kept in `DATA/node-id` (created on first start),
+/// so a restarted node takes its own webhook claims back at once.
+fn node_id(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    let path = data_dir.join("node-id");
+    match std::fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => Ok(id.trim().to_string()),
+        Ok(_) => anyhow::bail!("{} is empty; delete it to start over", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let id = uuid::Uuid::new_v4().to_string();
+            crate::environment::write_private(&path, id.as_bytes())?;
+            Ok(id)
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
 /// What an environment offers beyond IDCloud, as the `Selo-Features` header lists it:
 /// `idempotency-key` everywhere, `fault-injection` in sandboxes, `test-clock` with the manual
 /// clock in a sandbox.
@@ -65,14 +81,24 @@ pub async fn start(config: &ServerConfig) -> anyhow::Result<ServeHandle> {
             "forgot idempotency keys of requests that died with the last run"
         );
     }
-    let blobs = BlobStore::open(&config.data_dir.join("blobs"))?;
+    let blobs = BlobStore::open(&config.blobs)
+        .with_context(|| format!("opening the blob store {}", config.blobs.describe()))?;
     let orphans = crate::sweeper::collect_orphans(&*store, &blobs);
     if orphans > 0 {
         tracing::info!(deleted = orphans, "deleted blobs no record owns");
     }
-    let manual_clock = config
-        .manual_clock
-        .then(|| Arc::new(ManualClock::starting_at(SystemClock.now())));
+    // A manual clock starts where the recorded one stands when that is later (another node's,
+    // or this node's before a crash): the clock never goes backwards.
+    let manual_clock = match config.manual_clock {
+        true => {
+            let clock = ManualClock::starting_at(SystemClock.now());
+            if let Some(recorded) = store.manual_clock()? {
+                clock.catch_up(recorded);
+            }
+            Some(Arc::new(clock))
+        }
+        false => None,
+    };
     let clock: Arc<dyn Clock> = match &manual_clock {
         Some(m) => m.clone(),
         None => Arc::new(SystemClock),
@@ -101,12 +127,19 @@ pub async fn start(config: &ServerConfig) -> anyhow::Result<ServeHandle> {
     if let Some(listener) = &metrics {
         tracing::info!(listen = %listener.local_addr()?, "metrics at GET /metrics");
     }
+    let environments: Vec<Arc<Environment>> = bound.iter().map(|(_, e)| e.clone()).collect();
+    let keyring = crate::keyring::KeyRing::default();
+    keyring
+        .publish(&*store, &environments, clock.unix())
+        .context("publishing this node's access-token keys")?;
     let shared = Arc::new(Shared {
         store: store.clone(),
+        node: node_id(&config.data_dir)?,
+        keyring,
         blobs,
         clock,
         manual_clock,
-        environments: bound.iter().map(|(_, e)| e.clone()).collect(),
+        environments,
         lockout: config.lockout,
         body_limit: config.body_limit,
         request_timeout: config.request_timeout,

@@ -10,6 +10,10 @@ use std::sync::Arc;
 pub struct Shared {
     /// The store.
     pub store: Arc<dyn Store>,
+    /// This node's id among the platform's nodes (stable across restarts: `DATA/node-id`).
+    pub node: String,
+    /// Every node's access-token public keys.
+    pub keyring: crate::keyring::KeyRing,
     /// Selfie files.
     pub blobs: BlobStore,
     /// The server's one clock.

@@ -43,10 +43,13 @@ fn emit_time_events(shared: &Shared, now: i64) -> bool {
     full
 }
 
-/// One full pass now (the sandbox's `POST /sandbox/sweep`): see [`pass`]; returns how many
-/// blobs it deleted.
+/// One full pass now (the sandbox's `POST /sandbox/sweep`), on this node whichever node holds
+/// the sweeper's lease (the sweep is idempotent): see [`pass`]; returns how many blobs it
+/// deleted.
 pub fn sweep(shared: &Shared) -> usize {
-    pass(shared, true).deleted
+    let now = shared.clock.unix();
+    emit_time_events(shared, now);
+    sweep_retention(shared, now)
 }
 
 /// The retention part of a pass at `now`: purges expired replay records, forgets personal data
@@ -189,15 +192,33 @@ fn until(shared: &Shared, at: i64) -> Duration {
 struct Pass {
     backlog: bool,
     next: Option<i64>,
-    deleted: usize,
 }
 
-/// One pass at the server's `now`: the full sweep when `full`, else only the events of
-/// processes that finished by time.
+/// How long the retention sweep's lease outlasts a pass: the node that swept keeps sweeping,
+/// and another node takes over this long after it stopped.
+const SWEEP_LEASE_SECONDS: i64 = 180;
+
+/// Whether this node is the one that sweeps now (CONTRACT §18: one node at a time), taking or
+/// renewing the lease.
+fn leads_the_sweep(shared: &Shared, now: i64) -> bool {
+    shared
+        .store
+        .try_lead("sweeper", &shared.node, now, now + SWEEP_LEASE_SECONDS)
+        .unwrap_or_else(|e| {
+            shared
+                .storage
+                .background_write_failed("taking the sweeper's lease", &e);
+            false
+        })
+}
+
+/// One pass at the server's `now`: the full sweep when `full` (and this node holds the
+/// sweeper's lease), else only the events of processes that finished by time, which every node
+/// writes (each process has one event, whichever node writes it).
 fn pass(shared: &Shared, full: bool) -> Pass {
     let now = shared.clock.unix();
     let backlog = emit_time_events(shared, now);
-    let deleted = if full {
+    let deleted = if full && leads_the_sweep(shared, now) {
         sweep_retention(shared, now)
     } else {
         0
@@ -211,11 +232,7 @@ fn pass(shared: &Shared, full: bool) -> Pass {
         tracing::error!(error = %e, "webhooks: finding the next finishing process failed");
         None
     });
-    Pass {
-        backlog,
-        next,
-        deleted,
-    }
+    Pass { backlog, next }
 }
 
 /// Runs a full [`pass`] every `interval`, and the events of processes that finish by time (async
@@ -241,7 +258,6 @@ pub fn spawn(shared: Arc<Shared>, interval: Duration) {
                     Pass {
                         backlog: false,
                         next: None,
-                        deleted: 0,
                     }
                 }
             };

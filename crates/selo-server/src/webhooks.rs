@@ -19,6 +19,10 @@ const POLL: Duration = Duration::from_millis(200);
 /// Most due events taken per poll.
 const BATCH: usize = 500;
 
+/// How long a node's claim on an event lasts (renewed at every poll while the node lives): a
+/// node that dies leaves its claimed events to the others after this (CONTRACT §18: ≤ 60 s).
+pub const CLAIM_LEASE_SECONDS: i64 = 60;
+
 fn draft(tenant_id: &str, process_id: &str, flow: &str, result: &str, now: i64) -> EventDraft {
     EventDraft {
         id: format!("evt_{}", crate::ids::uuid_v4().simple()),
@@ -247,13 +251,23 @@ impl Worker {
 
     async fn poll(self: Arc<Self>) {
         let now = self.shared.clock.unix();
-        let due = match self.shared.store.due_events(now, BATCH) {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::error!(error = %e, "webhooks: listing due events failed");
-                return;
-            }
-        };
+        let lease_until = now + CLAIM_LEASE_SECONDS;
+        let due =
+            match self
+                .shared
+                .store
+                .claim_due_events(&self.shared.node, now, lease_until, BATCH)
+            {
+                Ok(d) => d,
+                Err(e) => {
+                    // Claiming writes: a full disk stops deliveries here (none goes out that
+                    // could not be recorded) and `/readyz` says so.
+                    self.shared
+                        .storage
+                        .background_write_failed("webhooks: claiming due events", &e);
+                    return;
+                }
+            };
         let mut configs: HashMap<String, Option<WebhookConfig>> = HashMap::new();
         for event in due {
             if !self

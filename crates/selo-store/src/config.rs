@@ -80,6 +80,9 @@ pub trait Configuration: Send + Sync {
     fn set_manual_clock(&self, unix_nanos: Option<i64>) -> StoreResult<()>;
     /// The manual clock recorded by [`Configuration::set_manual_clock`], if any.
     fn manual_clock(&self) -> StoreResult<Option<i64>>;
+    /// Moves the recorded manual clock forward by `nanos` (every node's moves add up, none is
+    /// lost); the instant it holds now, or `None` when no manual clock is recorded.
+    fn advance_manual_clock(&self, nanos: i64) -> StoreResult<Option<i64>>;
     /// Stores a new API key (its hash only).
     fn create_api_key(&self, key: &ApiKey) -> StoreResult<()>;
     /// An API key by the SHA-256 of its secret.

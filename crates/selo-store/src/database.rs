@@ -87,14 +87,18 @@ mod tests {
     #[test]
     fn database_urls_parse_and_never_show_their_password() {
         assert_eq!("sqlite".parse::<Database>().unwrap(), Database::Sqlite);
-        let pg: Database = "postgres://selo:s3cret@db.internal:5432/selo".parse().unwrap();
+        let pg: Database = "postgres://selo:s3cret@db.internal:5432/selo"
+            .parse()
+            .unwrap();
         assert_eq!(
             pg,
             Database::Postgres("postgres://selo:s3cret@db.internal:5432/selo".into())
         );
         assert!(!format!("{pg:?}").contains("s3cret"));
         assert_eq!(pg.describe(), "postgres://selo:***@db.internal:5432/selo");
-        let wrong = "mysql://root:pw@localhost/selo".parse::<Database>().unwrap_err();
+        let wrong = "mysql://root:pw@localhost/selo"
+            .parse::<Database>()
+            .unwrap_err();
         assert!(wrong.contains("use `sqlite`"), "{wrong}");
         assert!(!wrong.contains("pw@"), "{wrong}");
     }

@@ -189,5 +189,4 @@ mod tests {
         drop(queue);
         writer.join().unwrap();
     }
-
 }

@@ -1,6 +1,6 @@
 //! Selo's storage, as roles: [`Configuration`], [`ReplayLog`], [`Idempotency`], [`Processes`],
-//! [`Journeys`], [`Faces`] and [`FaceSearch`], [`RetentionSweep`] and [`WebhookQueue`], each its
-//! own trait; [`Store`] is their sum, the one value the server and the admin CLI hold. Two
+//! [`Journeys`], [`Faces`] and [`FaceSearch`], [`RetentionSweep`], [`WebhookQueue`] and
+//! [`Nodes`], each its own trait; [`Store`] is their sum, the one value the server and the admin CLI hold. Two
 //! backends, one file per role each: the embedded SQLite store ([`sqlite::SqliteStore`], the
 //! default) and PostgreSQL ([`postgres::PostgresStore`], CONTRACT §18), chosen by
 //! [`Database`]; both pass the same contract suite (`tests/contract.rs`). Errors are
@@ -16,6 +16,7 @@
 //! `block_in_place`), so callers keep one way of calling whichever backend runs.
 
 pub mod blobs;
+mod bridge;
 pub mod config;
 pub mod database;
 pub mod faces;
@@ -23,12 +24,13 @@ mod group_commit;
 pub mod idempotency;
 pub mod journeys;
 pub mod model;
+pub mod nodes;
+pub mod postgres;
 pub mod private_fs;
 pub mod processes;
 mod records;
 pub mod replay;
 pub mod retention;
-pub mod postgres;
 pub mod sqlite;
 pub mod webhooks;
 
@@ -38,6 +40,7 @@ pub use faces::{FaceSearch, Faces};
 pub use idempotency::Idempotency;
 pub use journeys::Journeys;
 pub use model::*;
+pub use nodes::{Nodes, PublishedKey};
 pub use processes::Processes;
 pub use replay::{AssertionUse, AssertionUseDone, AssertionUseOutcome, ReplayKey, ReplayLog};
 pub use retention::RetentionSweep;
@@ -107,6 +110,7 @@ pub trait Store:
     + faces::FaceSearch
     + RetentionSweep
     + WebhookQueue
+    + Nodes
     + Send
     + Sync
 {

@@ -17,11 +17,21 @@ pub trait WebhookQueue: Send + Sync {
     /// when the tenant has an endpoint; a paused (disabled) endpoint's events are recorded too
     /// and wait for it to be enabled again.
     fn record_event(&self, event: &EventDraft) -> StoreResult<bool>;
-    /// Pending events due at `now` of tenants with an enabled endpoint: at most the endpoint's
-    /// concurrency per tenant (one while it is failing), every tenant's oldest before any
-    /// tenant's second (then oldest first), so no tenant's backlog holds up another's.
-    fn due_events(&self, now: i64, limit: usize) -> StoreResult<Vec<WebhookEvent>>;
-    /// Records one attempt and its outcome.
+    /// Claims for `node`, until `lease_until`, the pending events due at `now` of tenants with
+    /// an enabled endpoint, and returns them: at most the endpoint's concurrency per tenant
+    /// (one while it is failing), less what other nodes hold claimed, every tenant's oldest
+    /// before any tenant's second (then oldest first), so no tenant's backlog holds up
+    /// another's. An event claimed by another node is not offered until its lease ends (a
+    /// node that died leaves its claims to the others then); `node`'s own claims are offered
+    /// again, with their lease renewed.
+    fn claim_due_events(
+        &self,
+        node: &str,
+        now: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<WebhookEvent>>;
+    /// Records one attempt and its outcome, and releases the event's claim.
     fn record_attempt(&self, attempt: &WebhookAttempt, outcome: AttemptOutcome) -> StoreResult<()>;
     /// A tenant's events (optionally of one process), newest first.
     fn events(

@@ -14,8 +14,8 @@ use selo_store::sqlite::{Durability, SqliteStore};
 use selo_store::{
     Account, AccountKey, ApiKey, AssertionUse, AssertionUseOutcome, AttemptOutcome, Configuration,
     EventDraft, IdempotencyBegin, IdempotencyCompletion, IdempotencyScope, Journeys, LockoutPolicy,
-    Processes, ReplayKey, RetentionCutoffs, Store, StoreError, StoredResponse, Tenant,
-    WebhookAttempt, WebhookConfig, WebhookQueue,
+    Processes, PublishedKey, ReplayKey, RetentionCutoffs, Store, StoreError, StoredResponse,
+    Tenant, WebhookAttempt, WebhookConfig, WebhookQueue,
 };
 
 /// Records an assertion use and waits for its group commit.
@@ -720,9 +720,49 @@ fn event(tenant_id: &str, n: usize, created_at: i64) -> EventDraft {
     }
 }
 
+/// The events node `n1` claims at `now` (its claims renewed for a minute).
 fn due_ids(store: &dyn Store, now: i64, limit: usize) -> Vec<String> {
-    let due = store.due_events(now, limit).unwrap();
+    claim_ids(store, "n1", now, limit)
+}
+
+/// The events `node` claims at `now`, for a minute.
+fn claim_ids(store: &dyn Store, node: &str, now: i64, limit: usize) -> Vec<String> {
+    let due = store.claim_due_events(node, now, now + 60, limit).unwrap();
     due.into_iter().map(|e| e.id).collect()
+}
+
+/// Webhook events are claimed by one node at a time: another node is offered them once the
+/// claim's lease ended (the node died) or the attempt was recorded; an endpoint's concurrency
+/// counts what every node holds.
+fn webhook_claims(store: &dyn Store) {
+    webhook_tenants(store);
+    for n in 0..3 {
+        assert!(store.record_event(&event("wa", n, 100)).unwrap());
+    }
+    store.set_webhook(&endpoint("wa", 2)).unwrap();
+    assert_eq!(claim_ids(store, "n1", 1000, 10), ["wa-e0", "wa-e1"]);
+    assert!(
+        claim_ids(store, "n2", 1000, 10).is_empty(),
+        "n1 holds the endpoint's two places"
+    );
+    // n1 renews its own claims; an attempt recorded releases one, and n2 takes the next event.
+    assert_eq!(claim_ids(store, "n1", 1030, 10), ["wa-e0", "wa-e1"]);
+    let delivered = WebhookAttempt {
+        event_id: "wa-e0".into(),
+        process_id: "wa-p0".into(),
+        attempt: 1,
+        at: 1031,
+        status: Some(204),
+        latency_ms: 3,
+        error: None,
+    };
+    store
+        .record_attempt(&delivered, AttemptOutcome::Delivered)
+        .unwrap();
+    assert_eq!(claim_ids(store, "n2", 1031, 10), ["wa-e2"]);
+    // n1 dies holding wa-e1 (claimed until 1090): n2 takes it once that lease ended.
+    assert!(claim_ids(store, "n3", 1090, 10).is_empty());
+    assert_eq!(claim_ids(store, "n3", 1091, 10), ["wa-e1"]);
 }
 
 /// Retention cutoffs at `now` with the default windows.
@@ -1127,6 +1167,8 @@ macro_rules! contract_tests {
             finishing_by_time,
             personal_data,
             webhook_queue,
+            webhook_claims,
+            nodes,
             faces,
             capture_refusals,
         );
@@ -1148,6 +1190,47 @@ macro_rules! contract_tests {
 
 contract_tests!(sqlite);
 contract_tests!(postgres);
+
+/// Nodes publish their public keys once each; a task's lease is held by one node until it ends.
+fn nodes(store: &dyn Store) {
+    let key = |environment: &str, kid: &str, at| PublishedKey {
+        environment: environment.into(),
+        kid: kid.into(),
+        public_key: vec![7; 32],
+        published_at: at,
+    };
+    store.publish_key(&key("sandbox", "sandbox-a", 10)).unwrap();
+    store.publish_key(&key("sandbox", "sandbox-a", 20)).unwrap();
+    store
+        .publish_key(&key("production", "production-b", 15))
+        .unwrap();
+    assert_eq!(
+        store.published_keys().unwrap(),
+        [
+            key("sandbox", "sandbox-a", 10),
+            key("production", "production-b", 15)
+        ]
+    );
+    assert!(store.try_lead("sweeper", "n1", 100, 160).unwrap());
+    assert!(
+        !store.try_lead("sweeper", "n2", 150, 210).unwrap(),
+        "n1 holds it"
+    );
+    assert!(
+        store.try_lead("sweeper", "n1", 150, 210).unwrap(),
+        "renewed"
+    );
+    assert!(
+        store.try_lead("other", "n2", 150, 210).unwrap(),
+        "one lease per task"
+    );
+    assert!(!store.try_lead("sweeper", "n2", 210, 270).unwrap());
+    assert!(
+        store.try_lead("sweeper", "n2", 211, 270).unwrap(),
+        "taken over once it ended"
+    );
+    assert!(!store.try_lead("sweeper", "n1", 212, 270).unwrap());
+}
 
 /// Selfies a journey refused at the gates are counted until it takes no capture any more.
 fn capture_refusals(store: &dyn Store) {
@@ -1299,6 +1382,22 @@ fn sqlite_config_epoch_moves_with_configuration_changes_from_any_process() {
     let path = dir.path().join("selo.db");
     let server = SqliteStore::open(&path, Durability::Normal).unwrap();
     let admin = SqliteStore::open(&path, Durability::Normal).unwrap();
+    config_epoch_across_processes(&server, &admin);
+}
+
+#[test]
+fn postgres_config_epoch_moves_with_configuration_changes_from_any_node() {
+    let Some((database, server)) = postgres() else {
+        return;
+    };
+    let admin = PostgresStore::open(database.url()).unwrap();
+    config_epoch_across_processes(&server, &admin);
+}
+
+/// Two stores on one database (the server's and `selo admin`'s, or two nodes'): a
+/// configuration change made through either moves the epoch both read, and a replay record
+/// checked against the configuration before it is refused.
+fn config_epoch_across_processes(server: &dyn Store, admin: &dyn Store) {
     server.create_tenant(&tenant("t1", "sandbox")).unwrap();
     let (a, k) = account("t1", "svc");
     server.create_account(&a, &k).unwrap();
@@ -1309,7 +1408,7 @@ fn sqlite_config_epoch_moves_with_configuration_changes_from_any_process() {
         e0,
         "stable while nothing changes"
     );
-    mark(&server, &[1; 32], 100, 1);
+    mark(server, &[1; 32], 100, 1);
     server
         .insert_process(&process("p1", "t1"), None, None, None)
         .unwrap();
@@ -1322,11 +1421,11 @@ fn sqlite_config_epoch_moves_with_configuration_changes_from_any_process() {
     admin.set_account_enabled("t1", "svc", false).unwrap();
     assert_eq!(server.known_config_epoch(), e0, "not looked at yet");
     assert_eq!(
-        record(&server, [2; 32], 100, 1, e0),
+        record(server, [2; 32], 100, 1, e0),
         AssertionUseOutcome::StaleConfig,
         "a use checked against the old configuration is refused at commit"
     );
-    assert!(!used(&server, [2; 32], 100, 1), "and not recorded");
+    assert!(!used(server, [2; 32], 100, 1), "and not recorded");
     let e1 = server.known_config_epoch();
     assert_ne!(e1, e0, "another connection's commit moves the epoch");
     assert_eq!(server.config_epoch().unwrap(), e1);
@@ -1359,11 +1458,27 @@ fn sqlite_config_epoch_moves_with_configuration_changes_from_any_process() {
 fn sqlite_group_commit_lets_exactly_one_of_many_simultaneous_uses_through() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("selo.db"), Durability::Normal).unwrap();
-    let epoch = store.config_epoch().unwrap();
+    one_of_many_simultaneous_uses(&[&store]);
+}
+
+#[test]
+fn postgres_group_commit_lets_exactly_one_of_many_simultaneous_uses_through() {
+    let Some((database, store)) = postgres() else {
+        return;
+    };
+    // Two nodes' stores on one database, each with its own group commit.
+    let other = PostgresStore::open(database.url()).unwrap();
+    one_of_many_simultaneous_uses(&[&store, &other]);
+}
+
+/// 32 threads record at once through `stores` in turn, half of them the same assertion:
+/// exactly one of those is fresh.
+fn one_of_many_simultaneous_uses(stores: &[&dyn Store]) {
+    let epoch = stores[0].config_epoch().unwrap();
     let outcomes: Vec<AssertionUseOutcome> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..32)
             .map(|i| {
-                let store = &store;
+                let store = stores[i % stores.len()];
                 // Half of them present the same assertion; the others each their own.
                 let hash = if i % 2 == 0 {
                     [5; 32]

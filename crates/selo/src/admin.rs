@@ -41,7 +41,10 @@ pub fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
     let database = &args.database.database()?;
     drop(open_store(&args.common.data, database)?);
     let where_ = match database {
-        Database::Sqlite => format!("{}", selo_store::database::sqlite_path(&args.common.data).display()),
+        Database::Sqlite => format!(
+            "{}",
+            selo_store::database::sqlite_path(&args.common.data).display()
+        ),
         other => other.describe(),
     };
     print(

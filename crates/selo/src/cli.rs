@@ -232,6 +232,11 @@ pub struct ServeArgs {
     pub common: Common,
     #[command(flatten)]
     pub database: DatabaseArg,
+    /// Where images are stored: file://DIR (default DATA/blobs) or s3://BUCKET[/PREFIX] (the
+    /// endpoint and credentials from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY, AWS_REGION; AWS_ALLOW_HTTP=true for plain http).
+    #[arg(long, env = "SELO_BLOBS")]
+    pub blobs: Option<String>,
     #[command(flatten)]
     pub models: ModelsDir,
     /// Sandbox listener.

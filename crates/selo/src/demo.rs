@@ -31,7 +31,9 @@ pub fn ensure(
                 path.display()
             )
         })?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => provision(data, database, &dir, sandbox_url)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            provision(data, database, &dir, sandbox_url)?
+        }
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
     creds.url = sandbox_url.to_string();

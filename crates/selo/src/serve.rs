@@ -41,6 +41,9 @@ fn config(args: &ServeArgs) -> anyhow::Result<ServerConfig> {
         max_connections: args.max_connections as usize,
     };
     cfg.database = args.database.database()?;
+    if let Some(blobs) = &args.blobs {
+        cfg.blobs = blobs.parse().map_err(crate::output::usage)?;
+    }
     if args.sync_full {
         cfg.durability = Durability::Full;
     }

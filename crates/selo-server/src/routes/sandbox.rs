@@ -97,12 +97,13 @@ pub async fn advance_clock(
                  advanceSeconds must be from 0 to {MAX_ADVANCE_SECONDS} and keep the clock representable"
             )));
         }
-        if let Err(e) = state
-            .shared
-            .store
-            .set_manual_clock(Some(clock.unix_nanos()))
-        {
-            tracing::error!(error = %e, "recording the manual clock for selo admin failed");
+        // The recorded clock moves by the same step: `selo admin` and the other nodes read
+        // it (every node's moves add up), and this node catches up with theirs.
+        let step = seconds.saturating_mul(1_000_000_000);
+        match state.shared.store.advance_manual_clock(step) {
+            Ok(Some(recorded)) => clock.catch_up(recorded),
+            Ok(None) => tracing::error!("the manual clock is not recorded in the store"),
+            Err(e) => tracing::error!(error = %e, "recording the manual clock failed"),
         }
         // Test rigs see retention applied at once instead of at the next sweep.
         let shared = state.shared.clone();

@@ -37,9 +37,14 @@ pub async fn token(
     Ok(Json(res))
 }
 
-/// The environment's access-token public key.
+/// The environment's access-token public keys: every node's (CONTRACT §18).
 pub async fn jwks(State(state): State<AppState>) -> Json<Jwks> {
-    Json(Jwks {
-        keys: vec![state.env.key.jwk.clone()],
-    })
+    let mut keys = state
+        .shared
+        .keyring
+        .jwks(&*state.shared.store, &state.env.name);
+    if !keys.iter().any(|k| k.kid == state.env.key.kid) {
+        keys.push(state.env.key.jwk.clone());
+    }
+    Json(Jwks { keys })
 }

@@ -1,5 +1,5 @@
 //! PostgreSQL: the [`Configuration`] role. Every change moves the configuration epoch in its
-//! own transaction, so every node sees it at its next epoch read.
+//! own transaction (the tables' triggers), so every node sees it at its next epoch read.
 
 use super::*;
 use crate::Configuration;
@@ -56,7 +56,7 @@ impl Configuration for PostgresStore {
             .await
             .map_err(conflict_on_unique(format!("account {} in tenant {}", a.name, a.tenant_id)))?;
             insert_key(&tx, key).await?;
-            let epoch = bump_epoch(&tx).await?;
+            let epoch = changed_epoch(&tx).await?;
             tx.commit().await?;
             self.db.observed(epoch);
             Ok(())
@@ -124,7 +124,7 @@ impl Configuration for PostgresStore {
                 )));
             }
             insert_key(&tx, key).await?;
-            let epoch = bump_epoch(&tx).await?;
+            let epoch = changed_epoch(&tx).await?;
             tx.commit().await?;
             self.db.observed(epoch);
             Ok(())
@@ -205,7 +205,7 @@ impl Configuration for PostgresStore {
                 .await?;
                 // The lock is configuration the token service caches; a failure that does not
                 // lock changes nothing cached (and must not let bad signatures flush caches).
-                Some((until, bump_epoch(&tx).await?))
+                Some((until, changed_epoch(&tx).await?))
             } else {
                 None
             };
@@ -218,7 +218,10 @@ impl Configuration for PostgresStore {
     }
 
     fn config_epoch(&self) -> StoreResult<u64> {
-        let epoch = self.wait(async { read_epoch(&**self.client().await?).await })?;
+        let epoch = self.wait(async {
+            let client = self.client().await?;
+            read_epoch(&client).await
+        })?;
         self.db.observed(epoch);
         Ok(self.known_config_epoch())
     }
@@ -239,9 +242,21 @@ impl Configuration for PostgresStore {
     }
 
     fn manual_clock(&self) -> StoreResult<Option<i64>> {
-        self.query_opt("SELECT manual_unix_nanos FROM server_clock WHERE id = 1", &[])?
-            .map(|r| Ok(r.try_get(0)?))
-            .transpose()
+        self.query_opt(
+            "SELECT manual_unix_nanos FROM server_clock WHERE id = 1",
+            &[],
+        )?
+        .map(|r| Ok(r.try_get(0)?))
+        .transpose()
+    }
+
+    fn advance_manual_clock(&self, nanos: i64) -> StoreResult<Option<i64>> {
+        self.query_opt(
+            "UPDATE server_clock SET manual_unix_nanos = manual_unix_nanos + $1 WHERE id = 1 RETURNING manual_unix_nanos",
+            &[&nanos],
+        )?
+        .map(|r| Ok(r.try_get(0)?))
+        .transpose()
     }
 
     fn create_api_key(&self, k: &ApiKey) -> StoreResult<()> {
@@ -436,8 +451,7 @@ fn key_row(r: &Row) -> StoreResult<AccountKey> {
     })
 }
 
-pub(super) const API_KEY_COLS: &str =
-    "id, tenant_id, hash, capabilities, revoked_at, created_at";
+pub(super) const API_KEY_COLS: &str = "id, tenant_id, hash, capabilities, revoked_at, created_at";
 
 pub(super) fn api_key_row(r: &Row) -> StoreResult<ApiKey> {
     let hash: Vec<u8> = r.try_get(2)?;

@@ -12,7 +12,8 @@ const MIGRATION_LOCK: i64 = 0x73_65_6c_6f;
 /// Expand-only: a migration never drops or renames what an older binary still reads. The
 /// first holds what the embedded store's history arrived at, with the queried fields as typed
 /// columns from the start (no statement reads a record's JSON).
-pub(super) const MIGRATIONS: &[&str] = &[r#"
+pub(super) const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE tenants (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -59,10 +60,24 @@ CREATE TABLE config_epoch (
     epoch BIGINT NOT NULL
 );
 INSERT INTO config_epoch (id, epoch) VALUES (1, 1);
+-- Any change to what the token and API-key checks read moves the epoch, in the changing
+-- transaction: through Selo on any node, or by hand.
+CREATE FUNCTION selo_config_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE config_epoch SET epoch = epoch + 1 WHERE id = 1;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER tenants_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON tenants
+    FOR EACH STATEMENT EXECUTE FUNCTION selo_config_changed();
 CREATE TABLE server_clock (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     manual_unix_nanos BIGINT NOT NULL
 );
+CREATE TRIGGER accounts_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON accounts
+    FOR EACH STATEMENT EXECUTE FUNCTION selo_config_changed();
+CREATE TRIGGER account_keys_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON account_keys
+    FOR EACH STATEMENT EXECUTE FUNCTION selo_config_changed();
 CREATE TABLE replay_records (
     expires_at BIGINT NOT NULL,
     hash BYTEA NOT NULL,
@@ -76,6 +91,8 @@ CREATE TABLE api_keys (
     revoked_at BIGINT,
     created_at BIGINT NOT NULL
 );
+CREATE TRIGGER api_keys_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON api_keys
+    FOR EACH STATEMENT EXECUTE FUNCTION selo_config_changed();
 CREATE TABLE idempotency_keys (
     tenant_id TEXT NOT NULL,
     route TEXT NOT NULL,
@@ -180,7 +197,25 @@ CREATE TABLE webhook_attempts (
     error TEXT
 );
 CREATE INDEX webhook_attempts_by_tenant ON webhook_attempts(tenant_id, process_id, at);
-"#];
+"#,
+    // Several nodes (CONTRACT §18): their access-token public keys, task leases, and webhook
+    // events claimed by one node at a time.
+    r#"
+CREATE TABLE node_keys (
+    kid TEXT PRIMARY KEY,
+    environment TEXT NOT NULL,
+    public_key BYTEA NOT NULL,
+    published_at BIGINT NOT NULL
+);
+CREATE TABLE leases (
+    task TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    until BIGINT NOT NULL
+);
+ALTER TABLE webhook_events ADD COLUMN claimed_by TEXT;
+ALTER TABLE webhook_events ADD COLUMN claimed_until BIGINT;
+"#,
+];
 
 /// Applies the migrations this database lacks, in one transaction under [`MIGRATION_LOCK`]
 /// (a node that waited finds them applied). A database migrated by a newer release is left as
@@ -189,12 +224,13 @@ pub(super) async fn migrate(client: &mut Object) -> StoreResult<()> {
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await?;
-    tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)",
-    )
-    .await?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)")
+        .await?;
     let applied: i64 = tx
-        .query_one("SELECT COALESCE(max(version), 0) FROM schema_migrations", &[])
+        .query_one(
+            "SELECT COALESCE(max(version), 0) FROM schema_migrations",
+            &[],
+        )
         .await?
         .try_get(0)?;
     for (i, sql) in MIGRATIONS.iter().enumerate() {

@@ -1,7 +1,7 @@
 //! The PostgreSQL store (CONTRACT §18): the same roles as the embedded store, on a server that
 //! several Selo nodes share. `tokio-postgres` with a `deadpool` pool, driven by the store's own
 //! small runtime; every call waits for its answer where it does not stall the caller's async
-//! workers (`block_in_place` on a multi-threaded runtime), per the crate's blocking contract.
+//! workers ([`crate::bridge`]), per the crate's blocking contract.
 //! The schema is migrated at open under an advisory lock, so nodes may start together.
 
 mod config;
@@ -9,12 +9,14 @@ mod faces;
 mod idempotency;
 mod journeys;
 mod migrations;
+mod nodes;
 mod processes;
 mod replay;
 mod retention;
 pub mod scratch;
 mod webhooks;
 
+use crate::bridge::Bridge;
 use crate::group_commit::ReplayWriter;
 use crate::records::{changed, decode, encode};
 use crate::{
@@ -27,7 +29,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, T
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::runtime::{Handle, RuntimeFlavor};
+use tokio::runtime::Handle;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
@@ -66,12 +68,12 @@ impl From<deadpool_postgres::PoolError> for StoreError {
 
 /// PostgreSQL-backed [`Store`](crate::Store).
 pub struct PostgresStore {
-    db: Arc<Database>,
-    /// Drives the pool's connections; shut down without waiting when the store is dropped
-    /// (possibly on an async worker, where waiting is not allowed).
-    runtime: Option<tokio::runtime::Runtime>,
-    /// The group-commit writer of replay records.
+    /// The group-commit writer of replay records (dropped first: its thread ends before the
+    /// runtime does).
     replay: ReplayWriter,
+    db: Arc<Database>,
+    /// Drives the pool's connections.
+    _bridge: Bridge,
 }
 
 impl crate::Store for PostgresStore {}
@@ -84,14 +86,6 @@ struct Database {
     epoch: AtomicU64,
 }
 
-impl Drop for PostgresStore {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
-    }
-}
-
 impl PostgresStore {
     /// Connects to the database at `url` (`postgres://USER@HOST:PORT/DB`), migrating its schema
     /// under an advisory lock when needed.
@@ -100,11 +94,7 @@ impl PostgresStore {
             message: format!("the database URL is not a PostgreSQL URL ({e})"),
             storage_full: false,
         })?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("selo-postgres")
-            .enable_all()
-            .build()?;
+        let bridge = Bridge::start("selo-postgres")?;
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -121,7 +111,7 @@ impl PostgresStore {
             })?;
         let db = Arc::new(Database {
             pool,
-            handle: runtime.handle().clone(),
+            handle: bridge.handle(),
             epoch: AtomicU64::new(0),
         });
         let store = PostgresStore {
@@ -130,12 +120,12 @@ impl PostgresStore {
                 Arc::new(move |batch| db.wait(db.record_batch(batch)))
             }),
             db,
-            runtime: Some(runtime),
+            _bridge: bridge,
         };
         store.wait(async {
             let mut client = store.db.client().await?;
             migrations::migrate(&mut client).await?;
-            let epoch = read_epoch(&**client).await?;
+            let epoch = read_epoch(&client).await?;
             store.db.epoch.store(epoch, Ordering::Relaxed);
             Ok(())
         })?;
@@ -189,8 +179,8 @@ impl PostgresStore {
         })
     }
 
-    /// Runs one statement that changes configuration, moving the configuration epoch in the
-    /// same transaction; how many rows it changed.
+    /// Runs one statement that changes configuration (which moves the configuration epoch in
+    /// the same transaction), and notes the new epoch; how many rows it changed.
     fn execute_config(&self, sql: &str, params: Params<'_>) -> StoreResult<u64> {
         self.execute_config_or(sql, params, StoreError::from)
     }
@@ -207,7 +197,7 @@ impl PostgresStore {
             let tx = c.transaction().await?;
             let statement = tx.prepare_cached(sql).await?;
             let changed = tx.execute(&statement, params).await.map_err(failed)?;
-            let epoch = bump_epoch(&tx).await?;
+            let epoch = changed_epoch(&tx).await?;
             tx.commit().await?;
             self.db.observed(epoch);
             Ok(changed)
@@ -229,30 +219,16 @@ impl PostgresStore {
             ),
             &[&tenant_id, &reference, &count(limit)],
         )?;
-        rows.iter().map(|r| decode(&r.try_get::<_, String>(0)?)).collect()
+        rows.iter()
+            .map(|r| decode(&r.try_get::<_, String>(0)?))
+            .collect()
     }
 }
 
 impl Database {
-    /// Waits for `work` on the store's runtime. On an async worker of a multi-threaded runtime
-    /// the worker hands its other tasks to another thread first (`block_in_place`); on a
-    /// current-thread runtime the wait happens on a helper thread, so the caller's runtime
-    /// never runs inside this one.
+    /// Waits for `work` ([`crate::bridge::wait`]).
     fn wait<T: Send>(&self, work: impl Future<Output = StoreResult<T>> + Send) -> StoreResult<T> {
-        match Handle::try_current().map(|h| h.runtime_flavor()) {
-            Ok(RuntimeFlavor::CurrentThread) => std::thread::scope(|scope| {
-                scope
-                    .spawn(|| self.handle.block_on(work))
-                    .join()
-                    .unwrap_or_else(|_| {
-                        Err(StoreError::Interrupted(
-                            "a database call panicked".to_string(),
-                        ))
-                    })
-            }),
-            Ok(_) => tokio::task::block_in_place(|| self.handle.block_on(work)),
-            Err(_) => self.handle.block_on(work),
-        }
+        crate::bridge::wait(&self.handle, work)
     }
 
     /// A pooled connection.
@@ -283,19 +259,28 @@ impl Database {
                  WHERE replay_records.expires_at < $3",
             )
             .await?;
-        let mut outcomes = Vec::with_capacity(batch.len());
-        for u in batch {
-            outcomes.push(if u.epoch != epoch {
-                AssertionUseOutcome::StaleConfig
-            } else if tx
-                .execute(&upsert, &[&u.key.expires_at, &u.key.hash.as_slice(), &u.now])
+        // Rows are written in key order, so two nodes' batches lock them in the same order and
+        // never deadlock.
+        let mut order: Vec<usize> = (0..batch.len()).collect();
+        order.sort_by_key(|&i| (batch[i].key.expires_at, batch[i].key.hash));
+        let mut outcomes = vec![AssertionUseOutcome::StaleConfig; batch.len()];
+        for i in order {
+            let u = &batch[i];
+            if u.epoch != epoch {
+                continue;
+            }
+            let fresh = tx
+                .execute(
+                    &upsert,
+                    &[&u.key.expires_at, &u.key.hash.as_slice(), &u.now],
+                )
                 .await?
-                == 1
-            {
+                == 1;
+            outcomes[i] = if fresh {
                 AssertionUseOutcome::Fresh
             } else {
                 AssertionUseOutcome::Replayed
-            });
+            };
         }
         tx.commit().await?;
         Ok(outcomes)
@@ -310,13 +295,12 @@ async fn read_epoch(c: &tokio_postgres::Client) -> StoreResult<u64> {
     Ok(to_u64(row.try_get(0)?))
 }
 
-/// Moves the configuration epoch inside a configuration change's transaction; the new epoch.
-async fn bump_epoch(tx: &Transaction<'_>) -> StoreResult<u64> {
+/// The configuration epoch inside a configuration change's transaction, which moved it (the
+/// configuration tables' triggers move it in every transaction that changes them, through
+/// Selo or by hand).
+async fn changed_epoch(tx: &Transaction<'_>) -> StoreResult<u64> {
     let row = tx
-        .query_one(
-            "UPDATE config_epoch SET epoch = epoch + 1 WHERE id = 1 RETURNING epoch",
-            &[],
-        )
+        .query_one("SELECT epoch FROM config_epoch WHERE id = 1", &[])
         .await?;
     Ok(to_u64(row.try_get(0)?))
 }

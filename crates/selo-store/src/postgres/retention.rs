@@ -37,7 +37,9 @@ impl RetentionSweep for PostgresStore {
                 "SELECT 1 FROM magic_links WHERE tenant_id = $1 AND token = $2 AND completed"
             }
         };
-        Ok(self.query_opt(sql, &[&key.tenant_id(), &key.id()])?.is_some())
+        Ok(self
+            .query_opt(sql, &[&key.tenant_id(), &key.id()])?
+            .is_some())
     }
 
     fn scrub_personal_data(&self, cutoffs: &RetentionCutoffs, limit: usize) -> StoreResult<usize> {

@@ -19,10 +19,11 @@ impl ScratchDatabase {
     /// Creates an empty database on the server `server_url` names (its database is only where
     /// the `CREATE DATABASE` runs).
     pub fn create(server_url: &str) -> StoreResult<ScratchDatabase> {
-        let admin: tokio_postgres::Config = server_url.parse().map_err(|e| StoreError::Database {
-            message: format!("the database URL is not a PostgreSQL URL ({e})"),
-            storage_full: false,
-        })?;
+        let admin: tokio_postgres::Config =
+            server_url.parse().map_err(|e| StoreError::Database {
+                message: format!("the database URL is not a PostgreSQL URL ({e})"),
+                storage_full: false,
+            })?;
         let name = format!("selo_scratch_{}", uuid::Uuid::new_v4().simple());
         run(&admin, format!("CREATE DATABASE {name}"))?;
         let url = match server_url.rsplit_once('/') {
@@ -67,5 +68,9 @@ fn run(config: &tokio_postgres::Config, sql: String) -> StoreResult<()> {
         })
     })
     .join()
-    .unwrap_or_else(|_| Err(StoreError::Interrupted("a scratch database statement panicked".into())))
+    .unwrap_or_else(|_| {
+        Err(StoreError::Interrupted(
+            "a scratch database statement panicked".into(),
+        ))
+    })
 }

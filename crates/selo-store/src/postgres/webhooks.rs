@@ -44,21 +44,46 @@ impl WebhookQueue for PostgresStore {
         })
     }
 
-    fn due_events(&self, now: i64, limit: usize) -> StoreResult<Vec<WebhookEvent>> {
+    fn claim_due_events(
+        &self,
+        node: &str,
+        now: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<WebhookEvent>> {
         // Each enabled endpoint with due events gets at most as many as it may have in flight
-        // (one while failing), oldest first (then in the order recorded), and the batch takes
-        // every tenant's oldest before anyone's second: a tenant's backlog, or a failing endpoint's, never fills the batch and holds
-        // up the other tenants' deliveries.
+        // (one while failing), less what other nodes hold, oldest first (then in the order
+        // recorded), and the batch takes every tenant's oldest before anyone's second: a
+        // tenant's backlog, or a failing endpoint's, never fills the batch and holds up the
+        // other tenants' deliveries. Two nodes claiming at once: the second waits on the rows
+        // the first claimed, then finds them claimed (the claim's condition is checked again)
+        // and leaves them.
         let rows = self.query(
             &format!(
-                "SELECT {EVENT_COLS} FROM ( \
-                   SELECT e.*, row_number() OVER (PARTITION BY e.tenant_id ORDER BY e.next_attempt_at, e.created_at, e.seq) AS rank, \
-                          CASE WHEN w.consecutive_failures >= $2 THEN 1 ELSE GREATEST(w.concurrency, 1) END AS in_flight \
-                   FROM webhook_events e JOIN webhooks w ON w.tenant_id = e.tenant_id \
-                   WHERE w.enabled AND e.status = 'pending' AND e.next_attempt_at <= $1) due \
-                 WHERE rank <= in_flight ORDER BY rank, next_attempt_at, created_at, seq LIMIT $3"
+                "WITH busy AS ( \
+                   SELECT tenant_id, count(*) AS held FROM webhook_events \
+                   WHERE status = 'pending' AND claimed_until >= $1 AND claimed_by <> $3 GROUP BY tenant_id), \
+                 due AS ( \
+                   SELECT e.id, row_number() OVER (PARTITION BY e.tenant_id ORDER BY e.next_attempt_at, e.created_at, e.seq) AS rank, \
+                          CASE WHEN w.consecutive_failures >= $2 THEN 1 ELSE GREATEST(w.concurrency, 1) END - COALESCE(b.held, 0) AS room \
+                   FROM webhook_events e JOIN webhooks w ON w.tenant_id = e.tenant_id LEFT JOIN busy b ON b.tenant_id = e.tenant_id \
+                   WHERE w.enabled AND e.status = 'pending' AND e.next_attempt_at <= $1 \
+                     AND (e.claimed_until IS NULL OR e.claimed_until < $1 OR e.claimed_by = $3)), \
+                 chosen AS (SELECT id, rank FROM due WHERE rank <= room ORDER BY rank LIMIT $5), \
+                 claimed AS ( \
+                   UPDATE webhook_events e SET claimed_by = $3, claimed_until = $4 FROM chosen \
+                   WHERE e.id = chosen.id AND e.status = 'pending' \
+                     AND (e.claimed_until IS NULL OR e.claimed_until < $1 OR e.claimed_by = $3) \
+                   RETURNING e.*, chosen.rank) \
+                 SELECT {EVENT_COLS} FROM claimed ORDER BY rank, next_attempt_at, created_at, seq"
             ),
-            &[&now, &i64::from(WebhookConfig::FAILING_AFTER), &count(limit)],
+            &[
+                &now,
+                &i64::from(WebhookConfig::FAILING_AFTER),
+                &node,
+                &lease_until,
+                &count(limit),
+            ],
         )?;
         rows.iter().map(event_row).collect()
     }
@@ -85,7 +110,7 @@ impl WebhookQueue for PostgresStore {
             )
             .await?;
             tx.execute(
-                "UPDATE webhook_events SET status = $2, attempts = $3, next_attempt_at = $4 WHERE id = $1",
+                "UPDATE webhook_events SET status = $2, attempts = $3, next_attempt_at = $4, claimed_by = NULL, claimed_until = NULL WHERE id = $1",
                 &[&a.event_id, &status, &attempt, &next],
             )
             .await?;
@@ -144,7 +169,7 @@ impl WebhookQueue for PostgresStore {
         since: Option<i64>,
     ) -> StoreResult<usize> {
         Ok(self.execute(
-            "UPDATE webhook_events SET status = 'pending', attempts = 0, next_attempt_at = 0 WHERE tenant_id = $1 AND ($2::text IS NULL OR process_id = $2::text) AND ($3::bigint IS NULL OR created_at >= $3::bigint)",
+            "UPDATE webhook_events SET status = 'pending', attempts = 0, next_attempt_at = 0, claimed_by = NULL, claimed_until = NULL WHERE tenant_id = $1 AND ($2::text IS NULL OR process_id = $2::text) AND ($3::bigint IS NULL OR created_at >= $3::bigint)",
             &[&tenant_id, &process_id, &since],
         )? as usize)
     }
@@ -170,7 +195,13 @@ fn event_row(r: &Row) -> StoreResult<WebhookEvent> {
 const INSERT_EVENT: &str = "INSERT INTO webhook_events (id, tenant_id, process_id, payload, created_at, status, attempts, next_attempt_at) SELECT $1, $2, $3, $4, $5, 'pending', 0, $5 WHERE EXISTS (SELECT 1 FROM webhooks WHERE tenant_id = $2) ON CONFLICT DO NOTHING";
 
 fn event_params(e: &EventDraft) -> [&(dyn ToSql + Sync); 5] {
-    [&e.id, &e.tenant_id, &e.process_id, &e.payload, &e.created_at]
+    [
+        &e.id,
+        &e.tenant_id,
+        &e.process_id,
+        &e.payload,
+        &e.created_at,
+    ]
 }
 
 /// Writes an event inside the caller's transaction (see [`INSERT_EVENT`]); `true` when it

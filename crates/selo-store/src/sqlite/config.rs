@@ -230,6 +230,16 @@ impl Configuration for SqliteStore {
         })
     }
 
+    fn advance_manual_clock(&self, nanos: i64) -> StoreResult<Option<i64>> {
+        self.write(|c| {
+            Ok(c.prepare_cached(
+                "UPDATE server_clock SET manual_unix_nanos = manual_unix_nanos + ?1 WHERE id = 1 RETURNING manual_unix_nanos",
+            )?
+            .query_row([nanos], |r| r.get(0))
+            .optional()?)
+        })
+    }
+
     fn known_config_epoch(&self) -> u64 {
         self.writer.epoch.load(Ordering::Relaxed)
     }

@@ -237,6 +237,23 @@ CREATE INDEX processes_by_completion ON processes(completes_at) WHERE completes_
 CREATE INDEX web_processes_document_unsure ON web_processes(has_document) WHERE has_document IS NOT 1;
 CREATE INDEX magic_links_unfinished ON magic_links(finished_at) WHERE finished_at IS NULL;
 "#,
+    // Several nodes (CONTRACT §18): their access-token public keys, task leases, and webhook
+    // events claimed by one node at a time.
+    r#"
+CREATE TABLE node_keys (
+    kid TEXT PRIMARY KEY,
+    environment TEXT NOT NULL,
+    public_key BLOB NOT NULL,
+    published_at INTEGER NOT NULL
+);
+CREATE TABLE leases (
+    task TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    until INTEGER NOT NULL
+);
+ALTER TABLE webhook_events ADD COLUMN claimed_by TEXT;
+ALTER TABLE webhook_events ADD COLUMN claimed_until INTEGER;
+"#,
 ];
 
 /// Rows read at a time while filling in, so a large first fill holds a bounded number of

@@ -6,6 +6,7 @@ mod faces;
 mod idempotency;
 mod journeys;
 mod migrations;
+mod nodes;
 mod processes;
 mod replay;
 mod retention;

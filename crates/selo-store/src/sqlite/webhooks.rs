@@ -51,33 +51,58 @@ impl WebhookQueue for SqliteStore {
         })
     }
 
-    fn due_events(&self, now: i64, limit: usize) -> StoreResult<Vec<WebhookEvent>> {
-        self.read(|c| {
+    fn claim_due_events(
+        &self,
+        node: &str,
+        now: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<WebhookEvent>> {
+        self.write(|c| {
+            let tx = c.transaction()?;
             // Each enabled endpoint with due events gets at most as many as it may have in
-            // flight (one while failing), and the batch takes every tenant's oldest before
-            // anyone's second: a tenant's backlog, or a failing endpoint's, never fills the
-            // batch and holds up the other tenants' deliveries.
-            let endpoints = c
+            // flight (one while failing), less what other nodes hold, oldest first (then in
+            // the order recorded), and the batch takes every tenant's oldest before anyone's
+            // second: a tenant's backlog, or a failing endpoint's, never fills the batch and
+            // holds up the other tenants' deliveries.
+            let endpoints = tx
                 .prepare_cached(
-                    "SELECT w.tenant_id, CASE WHEN w.consecutive_failures >= ?1 THEN 1 ELSE max(w.concurrency, 1) END FROM webhooks w WHERE w.enabled = 1 AND EXISTS (SELECT 1 FROM webhook_events e WHERE e.tenant_id = w.tenant_id AND e.status = 'pending' AND e.next_attempt_at <= ?2)",
+                    "SELECT w.tenant_id, CASE WHEN w.consecutive_failures >= ?1 THEN 1 ELSE max(w.concurrency, 1) END \
+                       - (SELECT count(*) FROM webhook_events b WHERE b.tenant_id = w.tenant_id AND b.status = 'pending' AND b.claimed_until >= ?2 AND b.claimed_by <> ?3) \
+                     FROM webhooks w WHERE w.enabled = 1 AND EXISTS (SELECT 1 FROM webhook_events e WHERE e.tenant_id = w.tenant_id AND e.status = 'pending' AND e.next_attempt_at <= ?2)",
                 )?
-                .query_map(params![WebhookConfig::FAILING_AFTER, now], |r| {
+                .query_map(params![WebhookConfig::FAILING_AFTER, now, node], |r| {
                     Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
-            let mut per_tenant = c.prepare_cached(&format!(
-                "SELECT {EVENT_COLS} FROM webhook_events WHERE tenant_id = ?1 AND status = 'pending' AND next_attempt_at <= ?2 ORDER BY next_attempt_at, created_at, rowid LIMIT ?3"
-            ))?;
             let mut due = Vec::new();
-            for (tenant_id, in_flight) in endpoints {
-                let cap = in_flight.min(limit as i64);
-                let rows = per_tenant.query_map(params![tenant_id, now, cap], event_row)?;
-                for (rank, event) in rows.enumerate() {
-                    due.push((rank, event?));
+            {
+                let mut per_tenant = tx.prepare_cached(&format!(
+                    "SELECT {EVENT_COLS} FROM webhook_events WHERE tenant_id = ?1 AND status = 'pending' AND next_attempt_at <= ?2 \
+                     AND (claimed_until IS NULL OR claimed_until < ?2 OR claimed_by = ?3) \
+                     ORDER BY next_attempt_at, created_at, rowid LIMIT ?4"
+                ))?;
+                for (tenant_id, room) in endpoints {
+                    let cap = room.clamp(0, limit as i64);
+                    let rows =
+                        per_tenant.query_map(params![tenant_id, now, node, cap], event_row)?;
+                    for (rank, event) in rows.enumerate() {
+                        due.push((rank, event?));
+                    }
                 }
             }
             due.sort_by_key(|(rank, e)| (*rank, e.next_attempt_at, e.created_at));
-            Ok(due.into_iter().take(limit).map(|(_, e)| e).collect())
+            let claimed: Vec<WebhookEvent> = due.into_iter().take(limit).map(|(_, e)| e).collect();
+            {
+                let mut claim = tx.prepare_cached(
+                    "UPDATE webhook_events SET claimed_by = ?2, claimed_until = ?3 WHERE id = ?1",
+                )?;
+                for e in &claimed {
+                    claim.execute(params![e.id, node, lease_until])?;
+                }
+            }
+            tx.commit()?;
+            Ok(claimed)
         })
     }
 
@@ -98,7 +123,7 @@ impl WebhookQueue for SqliteStore {
                 AttemptOutcome::Failed => ("failed", a.at),
             };
             tx.prepare_cached(
-                "UPDATE webhook_events SET status = ?2, attempts = ?3, next_attempt_at = ?4 WHERE id = ?1",
+                "UPDATE webhook_events SET status = ?2, attempts = ?3, next_attempt_at = ?4, claimed_by = NULL, claimed_until = NULL WHERE id = ?1",
             )?
             .execute(params![a.event_id, status, a.attempt, next])?;
             tx.commit()?;
@@ -158,7 +183,7 @@ impl WebhookQueue for SqliteStore {
     ) -> StoreResult<usize> {
         self.write(|c| {
             Ok(c.execute(
-                "UPDATE webhook_events SET status = 'pending', attempts = 0, next_attempt_at = 0 WHERE tenant_id = ?1 AND (?2 IS NULL OR process_id = ?2) AND (?3 IS NULL OR created_at >= ?3)",
+                "UPDATE webhook_events SET status = 'pending', attempts = 0, next_attempt_at = 0, claimed_by = NULL, claimed_until = NULL WHERE tenant_id = ?1 AND (?2 IS NULL OR process_id = ?2) AND (?3 IS NULL OR created_at >= ?3)",
                 params![tenant_id, process_id, since],
             )?)
         })

@@ -164,12 +164,15 @@ async fn get_wait_and_their_exit_codes() {
     // so the call failed (exit 3). The record is aged in the database: the CLI signs its
     // assertion with the real clock, so this server's clock cannot be moved 90 days.
     let old = create("00000000191");
-    let db = rusqlite::Connection::open(s.data.path().join("selo.db")).unwrap();
-    db.execute(
-        "UPDATE processes SET record = json_set(record, '$.createdAt', json_extract(record, '$.createdAt') - 91 * 86400) WHERE id = ?1",
-        [&old],
-    )
-    .unwrap();
+    let record = s
+        .sql_text("SELECT record FROM processes WHERE id = ?1", &[Some(&old)])
+        .unwrap();
+    let mut record: serde_json::Value = serde_json::from_str(&record).unwrap();
+    record["createdAt"] = (record["createdAt"].as_i64().unwrap() - 91 * 86400).into();
+    s.sql_execute(
+        "UPDATE processes SET record = ?1 WHERE id = ?2",
+        &[Some(&record.to_string()), Some(&old)],
+    );
     let out = selo(&["process", "get", &old, "--json"], &creds);
     assert_eq!(out.status.code(), Some(3));
     let v = json_out(&out);

@@ -60,7 +60,10 @@ fn a_database_that_is_not_one_is_refused_saying_what_is() {
     let out = migrate("postgres://selo:hunter2@127.0.0.1:1/selo");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("postgres://selo:***@127.0.0.1:1/selo"), "{err}");
+    assert!(
+        err.contains("postgres://selo:***@127.0.0.1:1/selo"),
+        "{err}"
+    );
     assert!(!err.contains("hunter2"), "{err}");
 }
 

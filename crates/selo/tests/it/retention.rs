@@ -26,32 +26,24 @@ async fn finished_processes_are_kept_ninety_days() {
         }
         req.send()
     };
-    let blob = |id: &Value| {
-        s.data
-            .path()
-            .join("blobs")
-            .join(&t.id)
-            .join(format!("{}.selfie", id.as_str().unwrap()))
-    };
-    let (api_blob, web_blob) = (blob(&created["id"]), blob(&web["id"]));
-    assert!(api_blob.exists() && web_blob.exists());
+    let stored = |id: &Value| s.blob(&format!("{}/{}.selfie", t.id, id.as_str().unwrap()));
+    let both_kept = || stored(&created["id"]).is_some() && stored(&web["id"]).is_some();
+    assert!(both_kept());
     // The sweeper deletes both contracts' selfies once the selfie window (8 hours) passed.
     s.advance(8 * 3600 - 1).await;
-    assert!(api_blob.exists() && web_blob.exists());
+    assert!(both_kept());
     s.advance(1).await;
     assert!(
-        !web_blob.exists() && !api_blob.exists(),
+        stored(&web["id"]).is_none() && stored(&created["id"]).is_none(),
         "the selfies are deleted once their window passed"
     );
     s.advance(90 * DAY - 1 - 8 * 3600).await;
     // Until the process window ends the person's data are kept…
     let person_kept = |needle: &str| {
-        let db = rusqlite::Connection::open(s.data.path().join("selo.db")).unwrap();
-        let record: String = db
-            .query_row(
+        let record = s
+            .sql_text(
                 "SELECT record FROM web_processes WHERE id = ?1",
-                [web["id"].as_str().unwrap()],
-                |r| r.get(0),
+                &[web["id"].as_str()],
             )
             .unwrap();
         record.contains(needle)
@@ -173,13 +165,10 @@ async fn retention_windows_are_per_tenant() {
             .status(),
         410
     );
-    let blob = s
-        .data
-        .path()
-        .join("blobs")
-        .join(&t.id)
-        .join(format!("{id}.selfie"));
-    assert!(!blob.exists(), "the sweeper used the tenant's window");
+    assert!(
+        s.blob(&format!("{}/{id}.selfie", t.id)).is_none(),
+        "the sweeper used the tenant's window"
+    );
 }
 
 #[tokio::test]
@@ -188,17 +177,19 @@ async fn a_restart_deletes_blobs_no_record_owns() {
     let t = s.tenant();
     let token = s.token(&t).await;
     let created = s.api_process(&t, &token, "00000000191").await;
-    let dir = s.data.path().join("blobs").join(&t.id);
-    let owned = dir.join(format!("{}.selfie", created["id"].as_str().unwrap()));
+    let owned = format!("{}/{}.selfie", t.id, created["id"].as_str().unwrap());
     // What a crash between a blob's write and its commit leaves behind.
-    let orphan = dir.join("00000000-0000-4000-8000-000000000000.selfie");
-    let half = dir.join("00000000-0000-4000-8000-000000000001.tmp-abc");
-    std::fs::write(&orphan, b"jpeg").unwrap();
-    std::fs::write(&half, b"jp").unwrap();
+    let orphan = format!("{}/00000000-0000-4000-8000-000000000000.selfie", t.id);
+    let half = format!("{}/00000000-0000-4000-8000-000000000001.tmp-abc", t.id);
+    s.put_blob(&orphan, b"jpeg");
+    s.put_blob(&half, b"jp");
     s.restart();
-    assert!(owned.exists(), "a committed process keeps its selfie");
     assert!(
-        !orphan.exists() && !half.exists(),
+        s.blob(&owned).is_some(),
+        "a committed process keeps its selfie"
+    );
+    assert!(
+        s.blob(&orphan).is_none() && s.blob(&half).is_none(),
         "no image outlives its data"
     );
     let token = s.token(&t).await;
@@ -229,12 +220,10 @@ async fn a_link_past_its_window_takes_no_capture() {
         .await
         .unwrap();
     assert_eq!(res.status(), 410);
-    let db = rusqlite::Connection::open(s.data.path().join("selo.db")).unwrap();
-    let record: String = db
-        .query_row(
+    let record = s
+        .sql_text(
             "SELECT record FROM magic_links WHERE token = ?1",
-            [&token],
-            |r| r.get(0),
+            &[Some(&token)],
         )
         .unwrap();
     assert!(

@@ -74,10 +74,8 @@ async fn internal_failures_carry_the_envelope_and_no_detail() {
     let token = s.token(&t).await;
     let api = s.api_process(&t, &token, "00000000191").await;
     let web = s.web_process(&token, "00000000191").await;
-    let db = rusqlite::Connection::open(s.data.path().join("selo.db")).unwrap();
     for table in ["processes", "web_processes"] {
-        db.execute(&format!("UPDATE {table} SET record = '{{not json'"), [])
-            .unwrap();
+        s.sql_execute(&format!("UPDATE {table} SET record = '{{not json'"), &[]);
     }
     let reads = [
         (

@@ -537,13 +537,11 @@ async fn a_replay_cannot_hide_behind_another_encoding_or_extreme_times() {
 #[tokio::test]
 async fn unreadable_access_restrictions_fail_closed() {
     let (s, t, aud) = setup().await;
-    let db = rusqlite::Connection::open(s.data.path().join("selo.db")).unwrap();
     let set = |ips: &str, hours: Option<&str>| {
-        db.execute(
+        s.sql_execute(
             "UPDATE accounts SET allow_ips = ?1, allowed_hours = ?2 WHERE tenant_id = ?3",
-            rusqlite::params![ips, hours, t.id],
-        )
-        .unwrap();
+            &[Some(ips), hours, Some(&t.id)],
+        );
     };
     // The peer is allowed by the entry that parses; the one that does not still denies.
     set("127.0.0.1,not-a-network", None);

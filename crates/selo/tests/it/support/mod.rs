@@ -1,6 +1,8 @@
 //! The test rig: a running server, admin commands, tenants, signed assertions and images.
 
+pub mod blobs;
 pub mod browser;
+mod db;
 pub mod images;
 pub mod raw;
 pub mod receiver;
@@ -55,6 +57,9 @@ pub struct Opts {
     pub log: Option<std::path::PathBuf>,
     /// Run on this PostgreSQL database whatever `SELO_TEST_DATABASE` says.
     pub postgres: Option<std::sync::Arc<selo_store::postgres::scratch::ScratchDatabase>>,
+    /// Keep images in this bucket (S3 server, bucket: [`blobs::new_bucket`]) whatever
+    /// `SELO_TEST_BLOBS` says.
+    pub s3: Option<(String, String)>,
 }
 
 /// A fresh PostgreSQL database on the server `SELO_TEST_POSTGRES` names (default: the one on
@@ -99,12 +104,20 @@ fn test_database() -> Option<std::sync::Arc<selo_store::postgres::scratch::Scrat
     }
 }
 
+/// Whether the suite runs on PostgreSQL (`SELO_TEST_DATABASE=postgres`): the few tests of what
+/// only the data directory's database does (a full disk under it) do not apply.
+pub fn suite_on_postgres() -> bool {
+    std::env::var("SELO_TEST_DATABASE").as_deref() == Ok("postgres")
+}
+
 /// A running `selo serve`, killed on drop.
 pub struct Server {
     pub data: tempfile::TempDir,
     /// The server's PostgreSQL database, when the suite runs on PostgreSQL (dropped after the
     /// server).
     pub database: Option<std::sync::Arc<selo_store::postgres::scratch::ScratchDatabase>>,
+    /// The S3 server and bucket holding the server's images, when not the data directory.
+    pub s3: Option<(String, String)>,
     child: Option<Child>,
     pub envs: Vec<Env>,
     opts: Opts,
@@ -144,6 +157,10 @@ impl Server {
         let mut s = Server {
             data,
             database: opts.postgres.clone().or_else(test_database),
+            s3: opts
+                .s3
+                .clone()
+                .or_else(|| blobs::suite_on_s3().then(blobs::new_bucket)),
             child: None,
             envs: vec![],
             opts,
@@ -161,6 +178,15 @@ impl Server {
         cmd.args(["serve", "--json", "--listen", "127.0.0.1:0", "--data"])
             .arg(self.data.path());
         self.on_database(&mut cmd);
+        if let Some((endpoint, bucket)) = &self.s3 {
+            cmd.arg("--blobs")
+                .arg(format!("s3://{bucket}"))
+                .env("AWS_ENDPOINT_URL", endpoint)
+                .env("AWS_ALLOW_HTTP", "true")
+                .env("AWS_REGION", "us-east-1")
+                .env("AWS_ACCESS_KEY_ID", "selo-test")
+                .env("AWS_SECRET_ACCESS_KEY", "selo-test");
+        }
         if self.opts.production {
             cmd.args(["--production-listen", "127.0.0.1:0"]);
         }

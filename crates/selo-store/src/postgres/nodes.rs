@@ -1,0 +1,40 @@
+//! PostgreSQL: the [`Nodes`] role: the platform's nodes publish their keys here and take turns
+//! on tasks by lease.
+
+use super::*;
+use crate::nodes::{Nodes, PublishedKey};
+
+impl Nodes for PostgresStore {
+    fn publish_key(&self, k: &PublishedKey) -> StoreResult<()> {
+        self.execute(
+            "INSERT INTO node_keys (kid, environment, public_key, published_at) VALUES ($1, $2, $3, $4) ON CONFLICT (kid) DO NOTHING",
+            &[&k.kid, &k.environment, &k.public_key, &k.published_at],
+        )?;
+        Ok(())
+    }
+
+    fn published_keys(&self) -> StoreResult<Vec<PublishedKey>> {
+        self.query(
+            "SELECT environment, kid, public_key, published_at FROM node_keys ORDER BY published_at, kid",
+            &[],
+        )?
+        .iter()
+        .map(|r| {
+            Ok(PublishedKey {
+                environment: r.try_get(0)?,
+                kid: r.try_get(1)?,
+                public_key: r.try_get(2)?,
+                published_at: r.try_get(3)?,
+            })
+        })
+        .collect()
+    }
+
+    fn try_lead(&self, task: &str, node: &str, now: i64, until: i64) -> StoreResult<bool> {
+        let held = self.execute(
+            "INSERT INTO leases (task, holder, until) VALUES ($1, $2, $4) ON CONFLICT (task) DO UPDATE SET holder = excluded.holder, until = excluded.until WHERE leases.holder = excluded.holder OR leases.until < $3",
+            &[&task, &node, &now, &until],
+        )?;
+        Ok(held == 1)
+    }
+}
