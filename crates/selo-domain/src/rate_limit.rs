@@ -58,6 +58,28 @@ impl Bucket {
         }
     }
 
+    /// A bucket as stored: its tokens at `updated_ms`.
+    pub fn stored(tokens: f64, updated_ms: i64) -> Bucket {
+        Bucket { tokens, updated_ms }
+    }
+
+    /// Its tokens and when they were counted, to store.
+    pub fn parts(&self) -> (f64, i64) {
+        (self.tokens, self.updated_ms)
+    }
+
+    /// Takes up to `want` tokens at `now_ms` (several nodes lease tokens from one shared
+    /// bucket): how many it took, and the decision for the first of them.
+    pub fn take_up_to(&mut self, limit: Limit, now_ms: i64, want: u32) -> (u32, Decision) {
+        let first = self.take(limit, now_ms);
+        if !matches!(first, Decision::Allowed(_)) {
+            return (0, first);
+        }
+        let more = (self.tokens.floor().max(0.0) as u32).min(want.saturating_sub(1));
+        self.tokens -= f64::from(more);
+        (1 + more, first)
+    }
+
     /// Returns a token taken for a request that was then refused for another reason (a
     /// refused request changes nothing); the quota after it.
     pub fn give_back(&mut self, limit: Limit) -> Quota {
@@ -140,6 +162,24 @@ mod tests {
         // Never more than the burst.
         assert!(matches!(b.take(limit, 60_000), Decision::Allowed(q) if q.remaining == 9));
         assert_eq!(Limit::per_second(0), None);
+    }
+
+    #[test]
+    fn tokens_are_leased_up_to_what_the_bucket_holds() {
+        let limit = Limit::per_second(10).unwrap();
+        let mut b = Bucket::full(limit, 0);
+        let (got, first) = b.take_up_to(limit, 0, 4);
+        assert_eq!(got, 4);
+        assert!(matches!(first, Decision::Allowed(q) if q.remaining == 9));
+        assert_eq!(b.take_up_to(limit, 0, 100).0, 6, "what is left");
+        assert!(matches!(
+            b.take_up_to(limit, 0, 3),
+            (0, Decision::Limited { .. })
+        ));
+        // Stored and read back, the bucket goes on where it was.
+        let (tokens, at) = b.parts();
+        let mut again = Bucket::stored(tokens, at);
+        assert_eq!(again.take_up_to(limit, 200, 5).0, 2, "two tokens in 200 ms");
     }
 
     #[test]

@@ -74,7 +74,13 @@ pub async fn start(config: &ServerConfig) -> anyhow::Result<ServeHandle> {
             })?,
     );
     // Requests that were running when a previous process died will never finish.
-    let orphans = store.clear_running_idempotency()?;
+    // On a shared store a running record may be another node's request: it ends with its
+    // lease instead.
+    let orphans = if store.shared() {
+        0
+    } else {
+        store.clear_running_idempotency()?
+    };
     if orphans > 0 {
         tracing::info!(
             orphans,
@@ -83,7 +89,12 @@ pub async fn start(config: &ServerConfig) -> anyhow::Result<ServeHandle> {
     }
     let blobs = BlobStore::open(&config.blobs)
         .with_context(|| format!("opening the blob store {}", config.blobs.describe()))?;
-    let orphans = crate::sweeper::collect_orphans(&*store, &blobs);
+    // On a shared store, a blob younger than the longest request may be another node's
+    // uncommitted create.
+    let settle = store
+        .shared()
+        .then(|| config.request_timeout + std::time::Duration::from_secs(60));
+    let orphans = crate::sweeper::collect_orphans(&*store, &blobs, settle);
     if orphans > 0 {
         tracing::info!(deleted = orphans, "deleted blobs no record owns");
     }
@@ -103,8 +114,13 @@ pub async fn start(config: &ServerConfig) -> anyhow::Result<ServeHandle> {
         Some(m) => m.clone(),
         None => Arc::new(SystemClock),
     };
-    // `selo admin` on this data directory reads the same clock.
-    store.set_manual_clock(manual_clock.as_ref().map(|m| m.unix_nanos()))?;
+    // `selo admin` (and, on a shared store, the other nodes) read the same clock; a node
+    // without one leaves a shared store's clock to the nodes that have one.
+    match &manual_clock {
+        Some(m) => store.set_manual_clock(Some(m.unix_nanos()))?,
+        None if !store.shared() => store.set_manual_clock(None)?,
+        None => {}
+    }
     let mut bound = Vec::new();
     for env in &config.environments {
         let listener = TcpListener::bind(env.listen)
@@ -128,13 +144,14 @@ pub async fn start(config: &ServerConfig) -> anyhow::Result<ServeHandle> {
         tracing::info!(listen = %listener.local_addr()?, "metrics at GET /metrics");
     }
     let environments: Vec<Arc<Environment>> = bound.iter().map(|(_, e)| e.clone()).collect();
+    let node = node_id(&config.data_dir)?;
     let keyring = crate::keyring::KeyRing::default();
     keyring
-        .publish(&*store, &environments, clock.unix())
+        .publish(&*store, &node, &environments, clock.unix())
         .context("publishing this node's access-token keys")?;
     let shared = Arc::new(Shared {
         store: store.clone(),
-        node: node_id(&config.data_dir)?,
+        node,
         keyring,
         blobs,
         clock,
@@ -143,7 +160,11 @@ pub async fn start(config: &ServerConfig) -> anyhow::Result<ServeHandle> {
         lockout: config.lockout,
         body_limit: config.body_limit,
         request_timeout: config.request_timeout,
-        rate_limiter: crate::rate_limit::RateLimiter::new(config.default_rate_limit),
+        // Several nodes share a PostgreSQL store: their rate-limit buckets are its.
+        rate_limiter: crate::rate_limit::RateLimiter::new(
+            config.default_rate_limit,
+            store.shared(),
+        ),
         idempotency_retention: config.idempotency_retention,
         faults: Default::default(),
         captures: Default::default(),
@@ -221,8 +242,9 @@ impl ServeHandle {
         for t in tasks {
             t.await?;
         }
-        if self.shared.manual_clock.is_some() {
-            // `selo admin` goes back to the real clock once this test rig is gone.
+        if self.shared.manual_clock.is_some() && !self.shared.store.shared() {
+            // `selo admin` goes back to the real clock once this test rig is gone (on a shared
+            // store the other nodes keep the clock).
             self.shared.store.set_manual_clock(None)?;
         }
         Ok(())

@@ -109,24 +109,38 @@ fn sweep_retention(shared: &Shared, now: i64) -> usize {
 
 /// At start-up, before serving: deletes half-written temporary files and blobs no committed
 /// record owns (a crash between a blob's write and its commit leaves one), so no image
-/// outlives its data.
-pub fn collect_orphans(store: &dyn Store, blobs: &BlobStore) -> usize {
-    let keys = match blobs.keys() {
+/// outlives its data. On a store other nodes share, a blob written within `settle` may be a
+/// running request's on another node, whose record is not committed yet: only older ones are
+/// deleted (`settle` is `None` on a store this node has to itself).
+pub fn collect_orphans(
+    store: &dyn Store,
+    blobs: &BlobStore,
+    settle: Option<std::time::Duration>,
+) -> usize {
+    let stored = match blobs.keys() {
         Ok(k) => k,
         Err(e) => {
             tracing::error!(error = %e, "orphan sweep: listing blobs failed");
             return 0;
         }
     };
+    // The blobs' own times are on the storage's (wall) clock, so is this cut-off.
+    let cutoff = settle.and_then(|s| std::time::SystemTime::now().checked_sub(s));
     let mut deleted = 0;
-    for path in keys {
+    for blob in stored {
+        let settled = match (cutoff, blob.written) {
+            (None, _) => true,
+            (Some(cutoff), Some(written)) => written < cutoff,
+            (Some(_), None) => false,
+        };
         // A half-written file is an orphan; a failed lookup keeps the blob: only what no
         // record owns is deleted.
-        let orphan = path.contains(".tmp-")
-            || !BlobKey::candidates(&path)
-                .iter()
-                .any(|key| store.blob_owned(key).unwrap_or(true));
-        if orphan && blobs.delete(&path).is_ok() {
+        let orphan = settled
+            && (blob.key.contains(".tmp-")
+                || !BlobKey::candidates(&blob.key)
+                    .iter()
+                    .any(|key| store.blob_owned(key).unwrap_or(true)));
+        if orphan && blobs.delete(&blob.key).is_ok() {
             deleted += 1;
         }
     }

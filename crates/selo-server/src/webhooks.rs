@@ -352,7 +352,11 @@ impl Worker {
             latency_ms,
             error,
         };
-        if let Err(e) = self.shared.store.record_attempt(&record, outcome) {
+        if let Err(e) = self
+            .shared
+            .store
+            .record_attempt(&self.shared.node, &record, outcome)
+        {
             self.shared
                 .storage
                 .background_write_failed("webhooks: recording an attempt", &e);

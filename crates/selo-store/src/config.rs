@@ -74,9 +74,10 @@ pub trait Configuration: Send + Sync {
     /// [`Configuration::config_epoch`]); a commit made at an older epoch is refused with
     /// [`AssertionUseOutcome::StaleConfig`](crate::AssertionUseOutcome::StaleConfig).
     fn known_config_epoch(&self) -> u64;
-    /// Records the manual clock of a server started with `--manual-clock` (Unix nanoseconds),
-    /// or that the server's clock is the real one (`None`), so that other processes on the
-    /// data directory (`selo admin`) read the server's one clock.
+    /// Records the manual clock of a server started with `--manual-clock` (Unix nanoseconds; a
+    /// recorded clock already later stays: it never goes backwards), or that the server's clock
+    /// is the real one (`None`), so that other processes on the store (`selo admin`, other
+    /// nodes) read the server's one clock.
     fn set_manual_clock(&self, unix_nanos: Option<i64>) -> StoreResult<()>;
     /// The manual clock recorded by [`Configuration::set_manual_clock`], if any.
     fn manual_clock(&self) -> StoreResult<Option<i64>>;

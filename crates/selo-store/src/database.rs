@@ -66,18 +66,36 @@ pub fn sqlite_path(data_dir: &Path) -> std::path::PathBuf {
     data_dir.join("selo.db")
 }
 
-/// A database URL without the password it may carry.
+/// A database URL without the password it may carry (in its user part or as a `password`
+/// parameter).
 fn redact(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => match rest.split_once('@') {
-            Some((user, host)) => {
-                let user = user.split_once(':').map_or(user, |(name, _)| name);
-                format!("{scheme}://{user}:***@{host}")
-            }
-            None => url.to_string(),
-        },
-        None => url.chars().take(64).collect(),
-    }
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.chars().take(64).collect();
+    };
+    let (authority, tail) = rest
+        .find(['/', '?'])
+        .map_or((rest, ""), |i| rest.split_at(i));
+    let authority = match authority.rsplit_once('@') {
+        Some((user, host)) => {
+            let user = user.split_once(':').map_or(user, |(name, _)| name);
+            format!("{user}:***@{host}")
+        }
+        None => authority.to_string(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                    _ => pair.to_string(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_string(),
+    };
+    format!("{scheme}://{authority}{tail}")
 }
 
 #[cfg(test)]
@@ -101,5 +119,15 @@ mod tests {
             .unwrap_err();
         assert!(wrong.contains("use `sqlite`"), "{wrong}");
         assert!(!wrong.contains("pw@"), "{wrong}");
+        for url in [
+            "postgres://selo@db:5432/selo?password=s3cret&sslmode=disable",
+            "postgres://selo:s3cret%40x@db/selo",
+        ] {
+            let shown = url.parse::<Database>().unwrap().describe();
+            assert!(
+                !shown.contains("s3cret") && shown.contains("@db"),
+                "{shown}"
+            );
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! Selo's storage, as roles: [`Configuration`], [`ReplayLog`], [`Idempotency`], [`Processes`],
 //! [`Journeys`], [`Faces`] and [`FaceSearch`], [`RetentionSweep`], [`WebhookQueue`] and
-//! [`Nodes`], each its own trait; [`Store`] is their sum, the one value the server and the admin CLI hold. Two
+//! [`Nodes`] and [`RateBuckets`], each its own trait; [`Store`] is their sum, the one value the server and the admin CLI hold. Two
 //! backends, one file per role each: the embedded SQLite store ([`sqlite::SqliteStore`], the
 //! default) and PostgreSQL ([`postgres::PostgresStore`], CONTRACT §18), chosen by
 //! [`Database`]; both pass the same contract suite (`tests/contract.rs`). Errors are
@@ -28,6 +28,7 @@ pub mod nodes;
 pub mod postgres;
 pub mod private_fs;
 pub mod processes;
+pub mod rate_buckets;
 mod records;
 pub mod replay;
 pub mod retention;
@@ -42,6 +43,7 @@ pub use journeys::Journeys;
 pub use model::*;
 pub use nodes::{Nodes, PublishedKey};
 pub use processes::Processes;
+pub use rate_buckets::RateBuckets;
 pub use replay::{AssertionUse, AssertionUseDone, AssertionUseOutcome, ReplayKey, ReplayLog};
 pub use retention::RetentionSweep;
 pub use webhooks::WebhookQueue;
@@ -111,6 +113,7 @@ pub trait Store:
     + RetentionSweep
     + WebhookQueue
     + Nodes
+    + RateBuckets
     + Send
     + Sync
 {

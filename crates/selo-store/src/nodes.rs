@@ -8,6 +8,8 @@ use crate::StoreResult;
 /// public half is ever stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishedKey {
+    /// The node that signs with it (its `DATA/node-id`).
+    pub node: String,
     /// The environment whose tokens it signs.
     pub environment: String,
     /// Its key id (the tokens' `kid`).
@@ -22,7 +24,12 @@ pub struct PublishedKey {
 ///
 /// Blocking, like every role of the store (see the crate's documentation).
 pub trait Nodes: Send + Sync {
-    /// Publishes a node's public key (again: nothing changes).
+    /// Whether other nodes may use this store at the same time (PostgreSQL): what a single
+    /// server resets at start (running idempotency records, the recorded manual clock, blobs
+    /// without a record) may then be another node's, and is left to its lease or its age.
+    fn shared(&self) -> bool;
+    /// Publishes a node's public key (again: nothing changes), retiring the keys that node
+    /// published before for the environment (a replaced key file stops verifying).
     fn publish_key(&self, key: &PublishedKey) -> StoreResult<()>;
     /// Every published key, oldest first.
     fn published_keys(&self) -> StoreResult<Vec<PublishedKey>>;

@@ -31,8 +31,15 @@ pub trait WebhookQueue: Send + Sync {
         lease_until: i64,
         limit: usize,
     ) -> StoreResult<Vec<WebhookEvent>>;
-    /// Records one attempt and its outcome, and releases the event's claim.
-    fn record_attempt(&self, attempt: &WebhookAttempt, outcome: AttemptOutcome) -> StoreResult<()>;
+    /// Records one attempt `node` made and, if `node` still holds the event's claim, its
+    /// outcome, releasing the claim (a node whose claim ran out and was taken over leaves the
+    /// event and its endpoint's failure count to the node that holds it now).
+    fn record_attempt(
+        &self,
+        node: &str,
+        attempt: &WebhookAttempt,
+        outcome: AttemptOutcome,
+    ) -> StoreResult<()>;
     /// A tenant's events (optionally of one process), newest first.
     fn events(
         &self,

@@ -160,8 +160,25 @@ fn server_clock(store: &dyn Store) {
         store.manual_clock().unwrap(),
         Some(1_800_000_090_000_000_000)
     );
+    // It never goes backwards; every move adds up.
+    store
+        .set_manual_clock(Some(1_800_000_000_000_000_000))
+        .unwrap();
+    assert_eq!(
+        store.advance_manual_clock(10_000_000_000).unwrap(),
+        Some(1_800_000_100_000_000_000)
+    );
+    assert_eq!(
+        store.advance_manual_clock(5_000_000_000).unwrap(),
+        Some(1_800_000_105_000_000_000)
+    );
     store.set_manual_clock(None).unwrap();
     assert_eq!(store.manual_clock().unwrap(), None);
+    assert_eq!(
+        store.advance_manual_clock(1).unwrap(),
+        None,
+        "no manual clock"
+    );
     store.ping().unwrap();
 }
 
@@ -757,12 +774,32 @@ fn webhook_claims(store: &dyn Store) {
         error: None,
     };
     store
-        .record_attempt(&delivered, AttemptOutcome::Delivered)
+        .record_attempt("n1", &delivered, AttemptOutcome::Delivered)
         .unwrap();
     assert_eq!(claim_ids(store, "n2", 1031, 10), ["wa-e2"]);
-    // n1 dies holding wa-e1 (claimed until 1090): n2 takes it once that lease ended.
+    // n1 dies holding wa-e1 (claimed until 1090): n3 takes it once that lease ended.
     assert!(claim_ids(store, "n3", 1090, 10).is_empty());
     assert_eq!(claim_ids(store, "n3", 1091, 10), ["wa-e1"]);
+    // n1's late report of its attempt is logged, but the event is n3's to settle.
+    let late = WebhookAttempt {
+        event_id: "wa-e1".into(),
+        process_id: "wa-p1".into(),
+        attempt: 1,
+        at: 1092,
+        status: None,
+        latency_ms: 60_000,
+        error: Some("timed out".into()),
+    };
+    store
+        .record_attempt("n1", &late, AttemptOutcome::Retry(2000))
+        .unwrap();
+    assert_eq!(store.attempts("wa", Some("wa-p1"), 10).unwrap().len(), 1);
+    // Still pending and n3's (with wa-e2, whose holder's lease ended too).
+    assert_eq!(claim_ids(store, "n3", 1093, 10), ["wa-e1", "wa-e2"]);
+    assert_eq!(
+        store.webhook("wa").unwrap().unwrap().consecutive_failures,
+        0
+    );
 }
 
 /// Retention cutoffs at `now` with the default windows.
@@ -981,7 +1018,7 @@ fn webhook_queue(store: &dyn Store) {
             latency_ms: 3,
             error: Some("HTTP 500".into()),
         };
-        store.record_attempt(&attempt, outcome).unwrap();
+        store.record_attempt("n1", &attempt, outcome).unwrap();
     };
     attempt("wb-e0", AttemptOutcome::Delivered);
     attempt("wa-e0", AttemptOutcome::Retry(2000));
@@ -991,7 +1028,9 @@ fn webhook_queue(store: &dyn Store) {
     );
     // A failing endpoint is offered one event at a time.
     for n in 1..WebhookConfig::FAILING_AFTER as usize {
-        attempt(&format!("wa-e{n}"), AttemptOutcome::Retry(2000));
+        let id = format!("wa-e{n}");
+        assert!(due_ids(store, 1000, 500).contains(&id), "n1 holds {id}");
+        attempt(&id, AttemptOutcome::Retry(2000));
     }
     assert!(store.webhook("wa").unwrap().unwrap().failing());
     assert_eq!(due_ids(store, 1000, 500), ["wa-e10", "wb-e1", "wb-e2"]);
@@ -1169,6 +1208,7 @@ macro_rules! contract_tests {
             webhook_queue,
             webhook_claims,
             nodes,
+            rate_buckets,
             faces,
             capture_refusals,
         );
@@ -1191,26 +1231,79 @@ macro_rules! contract_tests {
 contract_tests!(sqlite);
 contract_tests!(postgres);
 
-/// Nodes publish their public keys once each; a task's lease is held by one node until it ends.
+/// A tenant's shared bucket gives out its burst, then its rate, whoever leases from it.
+fn rate_buckets(store: &dyn Store) {
+    use selo_domain::rate_limit::{Decision, Limit};
+    let limit = Limit::per_second(10).unwrap();
+    let (got, first) = store.take_rate_tokens("ta", limit, 4, 1_000).unwrap();
+    assert_eq!(got, 4);
+    assert!(matches!(first, Decision::Allowed(q) if q.remaining == 9));
+    assert_eq!(
+        store.take_rate_tokens("ta", limit, 100, 1_000).unwrap().0,
+        6
+    );
+    let (got, refused) = store.take_rate_tokens("ta", limit, 1, 1_000).unwrap();
+    assert_eq!(got, 0);
+    assert!(matches!(
+        refused,
+        Decision::Limited {
+            retry_after_seconds: 1,
+            ..
+        }
+    ));
+    assert_eq!(
+        store.take_rate_tokens("ta", limit, 5, 1_200).unwrap().0,
+        2,
+        "two tokens back in 200 ms"
+    );
+    assert_eq!(
+        store.take_rate_tokens("tb", limit, 3, 1_200).unwrap().0,
+        3,
+        "one bucket per tenant"
+    );
+}
+
+/// Nodes publish their public keys once each, and a node's new key retires its old one; a
+/// task's lease is held by one node until it ends.
 fn nodes(store: &dyn Store) {
-    let key = |environment: &str, kid: &str, at| PublishedKey {
+    let key = |node: &str, environment: &str, kid: &str, at| PublishedKey {
+        node: node.into(),
         environment: environment.into(),
         kid: kid.into(),
         public_key: vec![7; 32],
         published_at: at,
     };
-    store.publish_key(&key("sandbox", "sandbox-a", 10)).unwrap();
-    store.publish_key(&key("sandbox", "sandbox-a", 20)).unwrap();
     store
-        .publish_key(&key("production", "production-b", 15))
+        .publish_key(&key("n1", "sandbox", "sandbox-a", 10))
+        .unwrap();
+    store
+        .publish_key(&key("n1", "sandbox", "sandbox-a", 20))
+        .unwrap();
+    store
+        .publish_key(&key("n1", "production", "production-a", 15))
+        .unwrap();
+    store
+        .publish_key(&key("n2", "sandbox", "sandbox-b", 16))
         .unwrap();
     assert_eq!(
         store.published_keys().unwrap(),
         [
-            key("sandbox", "sandbox-a", 10),
-            key("production", "production-b", 15)
+            key("n1", "sandbox", "sandbox-a", 10),
+            key("n1", "production", "production-a", 15),
+            key("n2", "sandbox", "sandbox-b", 16)
         ]
     );
+    // n1's key file was replaced: its old sandbox key stops verifying, the others stay.
+    store
+        .publish_key(&key("n1", "sandbox", "sandbox-c", 30))
+        .unwrap();
+    let kids: Vec<String> = store
+        .published_keys()
+        .unwrap()
+        .into_iter()
+        .map(|k| k.kid)
+        .collect();
+    assert_eq!(kids, ["production-a", "sandbox-b", "sandbox-c"]);
     assert!(store.try_lead("sweeper", "n1", 100, 160).unwrap());
     assert!(
         !store.try_lead("sweeper", "n2", 150, 210).unwrap(),

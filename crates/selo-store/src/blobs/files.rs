@@ -47,7 +47,7 @@ impl FileBlobs {
     }
 
     /// Every blob key (`<tenant>/<file>`), temporary files included.
-    pub fn keys(&self) -> std::io::Result<Vec<String>> {
+    pub fn keys(&self) -> std::io::Result<Vec<super::StoredBlob>> {
         let mut keys = Vec::new();
         for dir in fs::read_dir(&self.root)? {
             let dir = dir?;
@@ -56,8 +56,12 @@ impl FileBlobs {
             }
             let tenant = dir.file_name().to_string_lossy().into_owned();
             for file in fs::read_dir(dir.path())? {
-                let name = file?.file_name().to_string_lossy().into_owned();
-                keys.push(format!("{tenant}/{name}"));
+                let file = file?;
+                let name = file.file_name().to_string_lossy().into_owned();
+                keys.push(super::StoredBlob {
+                    key: format!("{tenant}/{name}"),
+                    written: file.metadata().and_then(|m| m.modified()).ok(),
+                });
             }
         }
         Ok(keys)

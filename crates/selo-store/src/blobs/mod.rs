@@ -164,6 +164,16 @@ impl BlobLocation {
     }
 }
 
+/// A stored blob's key and when it was written (the file's or object's own time, on the
+/// storage's clock; `None` when it does not say).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBlob {
+    /// `<tenant>/<file>`.
+    pub key: String,
+    /// When it was last written.
+    pub written: Option<std::time::SystemTime>,
+}
+
 fn safe(key: &str) -> bool {
     !key.is_empty()
         && key.split('/').all(|seg| {
@@ -228,8 +238,8 @@ impl BlobStore {
         }
     }
 
-    /// Every blob key (`<tenant>/<file>`), temporary files included.
-    pub fn keys(&self) -> std::io::Result<Vec<String>> {
+    /// Every stored blob (`<tenant>/<file>`), temporary files included.
+    pub fn keys(&self) -> std::io::Result<Vec<StoredBlob>> {
         match self {
             BlobStore::Files(f) => f.keys(),
             BlobStore::S3(s) => s.keys(),

@@ -10,6 +10,7 @@ use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Blobs in a bucket, under a prefix.
 #[derive(Clone)]
@@ -29,18 +30,42 @@ impl std::fmt::Debug for S3Blobs {
     }
 }
 
-/// An `object_store` failure as an I/O error (its message names the bucket and key, never a
-/// credential).
-fn io_error(e: object_store::Error) -> std::io::Error {
-    std::io::Error::other(e.to_string())
+impl S3Blobs {
+    /// An `object_store` failure as an I/O error naming the bucket and the kind of failure
+    /// only: its own message names the object, and a Magic Link's image key holds the link's
+    /// bearer token.
+    fn failed(&self, e: object_store::Error) -> std::io::Error {
+        let what = match e {
+            object_store::Error::PermissionDenied { .. }
+            | object_store::Error::Unauthenticated { .. } => {
+                "refused the credentials (check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+            }
+            object_store::Error::NotFound { .. } => "has no such object",
+            _ => "failed or did not answer",
+        };
+        std::io::Error::other(format!("the S3 store s3://{} {what}", self.bucket))
+    }
 }
 
 impl S3Blobs {
     /// The bucket `bucket` (which must exist) under `prefix`, configured from the `AWS_*`
     /// variables.
     pub fn open(bucket: &str, prefix: &str) -> std::io::Result<S3Blobs> {
+        // Bounded waits: a store that does not answer fails a request in seconds instead of
+        // holding its thread for minutes of retries.
+        let retry = object_store::RetryConfig {
+            max_retries: 2,
+            retry_timeout: Duration::from_secs(10),
+            ..Default::default()
+        };
+        let client = object_store::ClientOptions::new()
+            .with_allow_http(std::env::var("AWS_ALLOW_HTTP").is_ok_and(|v| v == "true"))
+            .with_connect_timeout(Duration::from_secs(5))
+            .with_timeout(Duration::from_secs(30));
         let store = AmazonS3Builder::from_env()
             .with_bucket_name(bucket)
+            .with_retry(retry)
+            .with_client_options(client)
             .build()
             .map_err(|e| {
                 std::io::Error::new(
@@ -90,14 +115,14 @@ impl S3Blobs {
         let payload = object_store::PutPayload::from(bytes.to_vec());
         self.wait(self.store.put(&location, payload))
             .map(|_| ())
-            .map_err(io_error)
+            .map_err(|e| self.failed(e))
     }
 
     pub(super) fn delete(&self, key: &str) -> std::io::Result<()> {
         let location = self.location(key);
         match self.wait(self.store.delete(&location)) {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(io_error(e)),
+            Err(e) => Err(self.failed(e)),
         }
     }
 
@@ -105,18 +130,20 @@ impl S3Blobs {
         let location = self.location(key);
         self.wait(async {
             match self.store.get(&location).await {
-                Ok(found) => Ok(Some(found.bytes().await.map_err(io_error)?.to_vec())),
+                Ok(found) => Ok(Some(
+                    found.bytes().await.map_err(|e| self.failed(e))?.to_vec(),
+                )),
                 Err(object_store::Error::NotFound { .. }) => Ok(None),
-                Err(e) => Err(io_error(e)),
+                Err(e) => Err(self.failed(e)),
             }
         })
     }
 
-    pub(super) fn keys(&self) -> std::io::Result<Vec<String>> {
+    pub(super) fn keys(&self) -> std::io::Result<Vec<super::StoredBlob>> {
         let root = self.root();
         let objects: Vec<object_store::ObjectMeta> = self
             .wait(self.store.list(Some(&root)).try_collect())
-            .map_err(io_error)?;
+            .map_err(|e| self.failed(e))?;
         let skip = if self.prefix.is_empty() {
             0
         } else {
@@ -124,7 +151,13 @@ impl S3Blobs {
         };
         Ok(objects
             .into_iter()
-            .filter_map(|o| o.location.as_ref().get(skip..).map(String::from))
+            .filter_map(|o| {
+                let key = o.location.as_ref().get(skip..)?.to_string();
+                let written = std::time::UNIX_EPOCH.checked_add(Duration::from_millis(
+                    u64::try_from(o.last_modified.timestamp_millis()).ok()?,
+                ));
+                Some(super::StoredBlob { key, written })
+            })
             .collect())
     }
 }

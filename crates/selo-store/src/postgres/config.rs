@@ -233,7 +233,7 @@ impl Configuration for PostgresStore {
     fn set_manual_clock(&self, unix_nanos: Option<i64>) -> StoreResult<()> {
         match unix_nanos {
             Some(n) => self.execute(
-                "INSERT INTO server_clock (id, manual_unix_nanos) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET manual_unix_nanos = excluded.manual_unix_nanos",
+                "INSERT INTO server_clock (id, manual_unix_nanos) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET manual_unix_nanos = GREATEST(server_clock.manual_unix_nanos, excluded.manual_unix_nanos)",
                 &[&n],
             )?,
             None => self.execute("DELETE FROM server_clock", &[])?,

@@ -215,6 +215,18 @@ CREATE TABLE leases (
 ALTER TABLE webhook_events ADD COLUMN claimed_by TEXT;
 ALTER TABLE webhook_events ADD COLUMN claimed_until BIGINT;
 "#,
+    // Rate-limit buckets every node leases tokens from; a node's published key moves the
+    // configuration epoch, so the other nodes reload the keys they verify tokens with.
+    r#"
+CREATE TABLE rate_buckets (
+    tenant_id TEXT PRIMARY KEY,
+    tokens DOUBLE PRECISION NOT NULL,
+    updated_ms BIGINT NOT NULL
+);
+ALTER TABLE node_keys ADD COLUMN node TEXT;
+CREATE TRIGGER node_keys_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON node_keys
+    FOR EACH STATEMENT EXECUTE FUNCTION selo_config_changed();
+"#,
 ];
 
 /// Applies the migrations this database lacks, in one transaction under [`MIGRATION_LOCK`]
@@ -222,6 +234,8 @@ ALTER TABLE webhook_events ADD COLUMN claimed_until BIGINT;
 /// it is: its migrations only expanded what this one reads.
 pub(super) async fn migrate(client: &mut Object) -> StoreResult<()> {
     let tx = client.transaction().await?;
+    // A migration may take longer than a request's statement timeout.
+    tx.batch_execute("SET LOCAL statement_timeout = 0").await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await?;
     tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)")

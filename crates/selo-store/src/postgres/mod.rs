@@ -11,6 +11,7 @@ mod journeys;
 mod migrations;
 mod nodes;
 mod processes;
+mod rate_buckets;
 mod replay;
 mod retention;
 pub mod scratch;
@@ -29,6 +30,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, T
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
@@ -68,8 +70,8 @@ impl From<deadpool_postgres::PoolError> for StoreError {
 
 /// PostgreSQL-backed [`Store`](crate::Store).
 pub struct PostgresStore {
-    /// The group-commit writer of replay records (dropped first: its thread ends before the
-    /// runtime does).
+    /// The group-commit writer of replay records (dropped first, so its thread takes no new
+    /// batch once the store is going; a batch it is committing then fails as interrupted).
     replay: ReplayWriter,
     db: Arc<Database>,
     /// Drives the pool's connections.
@@ -90,10 +92,18 @@ impl PostgresStore {
     /// Connects to the database at `url` (`postgres://USER@HOST:PORT/DB`), migrating its schema
     /// under an advisory lock when needed.
     pub fn open(url: &str) -> StoreResult<Self> {
-        let config: tokio_postgres::Config = url.parse().map_err(|e| StoreError::Database {
+        let mut config: tokio_postgres::Config = url.parse().map_err(|e| StoreError::Database {
             message: format!("the database URL is not a PostgreSQL URL ({e})"),
             storage_full: false,
         })?;
+        // Bounded waits: a database that does not answer fails a request in seconds instead
+        // of holding its thread (the URL's own settings win).
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(5));
+        }
+        if config.get_options().is_none() {
+            config.options("-c statement_timeout=30000");
+        }
         let bridge = Bridge::start("selo-postgres")?;
         let manager = Manager::from_config(
             config,
@@ -104,6 +114,9 @@ impl PostgresStore {
         );
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(10)))
+            .create_timeout(Some(Duration::from_secs(10)))
             .build()
             .map_err(|e| StoreError::Database {
                 message: e.to_string(),

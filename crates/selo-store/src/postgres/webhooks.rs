@@ -64,12 +64,12 @@ impl WebhookQueue for PostgresStore {
                    SELECT tenant_id, count(*) AS held FROM webhook_events \
                    WHERE status = 'pending' AND claimed_until >= $1 AND claimed_by <> $3 GROUP BY tenant_id), \
                  due AS ( \
-                   SELECT e.id, row_number() OVER (PARTITION BY e.tenant_id ORDER BY e.next_attempt_at, e.created_at, e.seq) AS rank, \
+                   SELECT e.id, e.next_attempt_at, e.created_at, e.seq, row_number() OVER (PARTITION BY e.tenant_id ORDER BY e.next_attempt_at, e.created_at, e.seq) AS rank, \
                           CASE WHEN w.consecutive_failures >= $2 THEN 1 ELSE GREATEST(w.concurrency, 1) END - COALESCE(b.held, 0) AS room \
                    FROM webhook_events e JOIN webhooks w ON w.tenant_id = e.tenant_id LEFT JOIN busy b ON b.tenant_id = e.tenant_id \
                    WHERE w.enabled AND e.status = 'pending' AND e.next_attempt_at <= $1 \
                      AND (e.claimed_until IS NULL OR e.claimed_until < $1 OR e.claimed_by = $3)), \
-                 chosen AS (SELECT id, rank FROM due WHERE rank <= room ORDER BY rank LIMIT $5), \
+                 chosen AS (SELECT id, rank FROM due WHERE rank <= room ORDER BY rank, next_attempt_at, created_at, seq LIMIT $5), \
                  claimed AS ( \
                    UPDATE webhook_events e SET claimed_by = $3, claimed_until = $4 FROM chosen \
                    WHERE e.id = chosen.id AND e.status = 'pending' \
@@ -88,7 +88,12 @@ impl WebhookQueue for PostgresStore {
         rows.iter().map(event_row).collect()
     }
 
-    fn record_attempt(&self, a: &WebhookAttempt, outcome: AttemptOutcome) -> StoreResult<()> {
+    fn record_attempt(
+        &self,
+        node: &str,
+        a: &WebhookAttempt,
+        outcome: AttemptOutcome,
+    ) -> StoreResult<()> {
         let (status, next) = match outcome {
             AttemptOutcome::Delivered => ("delivered", a.at),
             AttemptOutcome::Retry(at) => ("pending", at),
@@ -104,16 +109,19 @@ impl WebhookQueue for PostgresStore {
                 &[&a.event_id, &attempt, &a.at, &response_status, &a.latency_ms, &a.error],
             )
             .await?;
-            tx.execute(
-                "UPDATE webhooks SET consecutive_failures = CASE WHEN $2 THEN 0 ELSE consecutive_failures + 1 END WHERE tenant_id = (SELECT tenant_id FROM webhook_events WHERE id = $1)",
-                &[&a.event_id, &(outcome == AttemptOutcome::Delivered)],
-            )
-            .await?;
-            tx.execute(
-                "UPDATE webhook_events SET status = $2, attempts = $3, next_attempt_at = $4, claimed_by = NULL, claimed_until = NULL WHERE id = $1",
-                &[&a.event_id, &status, &attempt, &next],
-            )
-            .await?;
+            let held = tx
+                .execute(
+                    "UPDATE webhook_events SET status = $2, attempts = $3, next_attempt_at = $4, claimed_by = NULL, claimed_until = NULL WHERE id = $1 AND claimed_by = $5",
+                    &[&a.event_id, &status, &attempt, &next, &node],
+                )
+                .await?;
+            if held == 1 {
+                tx.execute(
+                    "UPDATE webhooks SET consecutive_failures = CASE WHEN $2 THEN 0 ELSE consecutive_failures + 1 END WHERE tenant_id = (SELECT tenant_id FROM webhook_events WHERE id = $1)",
+                    &[&a.event_id, &(outcome == AttemptOutcome::Delivered)],
+                )
+                .await?;
+            }
             tx.commit().await?;
             Ok(())
         })

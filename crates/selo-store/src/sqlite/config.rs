@@ -211,7 +211,7 @@ impl Configuration for SqliteStore {
         self.write(|c| {
             match unix_nanos {
                 Some(n) => c.execute(
-                    "INSERT INTO server_clock (id, manual_unix_nanos) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET manual_unix_nanos = excluded.manual_unix_nanos",
+                    "INSERT INTO server_clock (id, manual_unix_nanos) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET manual_unix_nanos = max(server_clock.manual_unix_nanos, excluded.manual_unix_nanos)",
                     [n],
                 )?,
                 None => c.execute("DELETE FROM server_clock", [])?,

@@ -254,6 +254,16 @@ CREATE TABLE leases (
 ALTER TABLE webhook_events ADD COLUMN claimed_by TEXT;
 ALTER TABLE webhook_events ADD COLUMN claimed_until INTEGER;
 "#,
+    // Rate-limit buckets shared by several processes (the PostgreSQL store's nodes; the same
+    // role here).
+    r#"
+CREATE TABLE rate_buckets (
+    tenant_id TEXT PRIMARY KEY,
+    tokens REAL NOT NULL,
+    updated_ms INTEGER NOT NULL
+);
+ALTER TABLE node_keys ADD COLUMN node TEXT;
+"#,
 ];
 
 /// Rows read at a time while filling in, so a large first fill holds a bounded number of

@@ -8,6 +8,7 @@ mod journeys;
 mod migrations;
 mod nodes;
 mod processes;
+mod rate_buckets;
 mod replay;
 mod retention;
 mod webhooks;

@@ -4,12 +4,23 @@ use super::*;
 use crate::nodes::{Nodes, PublishedKey};
 
 impl Nodes for SqliteStore {
+    /// One server per data directory (`selo admin` writes no running state).
+    fn shared(&self) -> bool {
+        false
+    }
+
     fn publish_key(&self, k: &PublishedKey) -> StoreResult<()> {
         self.write(|c| {
-            c.prepare_cached(
-                "INSERT INTO node_keys (kid, environment, public_key, published_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (kid) DO NOTHING",
+            let tx = c.transaction()?;
+            tx.prepare_cached(
+                "DELETE FROM node_keys WHERE node = ?1 AND environment = ?2 AND kid <> ?3",
             )?
-            .execute(params![k.kid, k.environment, k.public_key, k.published_at])?;
+            .execute(params![k.node, k.environment, k.kid])?;
+            tx.prepare_cached(
+                "INSERT INTO node_keys (kid, node, environment, public_key, published_at) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (kid) DO NOTHING",
+            )?
+            .execute(params![k.kid, k.node, k.environment, k.public_key, k.published_at])?;
+            tx.commit()?;
             Ok(())
         })
     }
@@ -17,15 +28,16 @@ impl Nodes for SqliteStore {
     fn published_keys(&self) -> StoreResult<Vec<PublishedKey>> {
         self.read(|c| {
             let mut st = c.prepare_cached(
-                "SELECT environment, kid, public_key, published_at FROM node_keys ORDER BY published_at, kid",
+                "SELECT node, environment, kid, public_key, published_at FROM node_keys ORDER BY published_at, kid",
             )?;
             let rows = st
                 .query_map([], |r| {
                     Ok(PublishedKey {
-                        environment: r.get(0)?,
-                        kid: r.get(1)?,
-                        public_key: r.get(2)?,
-                        published_at: r.get(3)?,
+                        node: r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                        environment: r.get(1)?,
+                        kid: r.get(2)?,
+                        public_key: r.get(3)?,
+                        published_at: r.get(4)?,
                     })
                 })?
                 .collect::<Result<_, _>>()?;

@@ -106,26 +106,34 @@ impl WebhookQueue for SqliteStore {
         })
     }
 
-    fn record_attempt(&self, a: &WebhookAttempt, outcome: AttemptOutcome) -> StoreResult<()> {
+    fn record_attempt(
+        &self,
+        node: &str,
+        a: &WebhookAttempt,
+        outcome: AttemptOutcome,
+    ) -> StoreResult<()> {
+        let (status, next) = match outcome {
+            AttemptOutcome::Delivered => ("delivered", a.at),
+            AttemptOutcome::Retry(at) => ("pending", at),
+            AttemptOutcome::Failed => ("failed", a.at),
+        };
         self.write(|c| {
             let tx = c.transaction()?;
             tx.prepare_cached(
                 "INSERT INTO webhook_attempts (event_id, tenant_id, process_id, attempt, at, status, latency_ms, error) SELECT id, tenant_id, process_id, ?2, ?3, ?4, ?5, ?6 FROM webhook_events WHERE id = ?1",
             )?
             .execute(params![a.event_id, a.attempt, a.at, a.status, a.latency_ms, a.error])?;
-            tx.prepare_cached(
-                "UPDATE webhooks SET consecutive_failures = CASE WHEN ?2 THEN 0 ELSE consecutive_failures + 1 END WHERE tenant_id = (SELECT tenant_id FROM webhook_events WHERE id = ?1)",
-            )?
-            .execute(params![a.event_id, outcome == AttemptOutcome::Delivered])?;
-            let (status, next) = match outcome {
-                AttemptOutcome::Delivered => ("delivered", a.at),
-                AttemptOutcome::Retry(at) => ("pending", at),
-                AttemptOutcome::Failed => ("failed", a.at),
-            };
-            tx.prepare_cached(
-                "UPDATE webhook_events SET status = ?2, attempts = ?3, next_attempt_at = ?4, claimed_by = NULL, claimed_until = NULL WHERE id = ?1",
-            )?
-            .execute(params![a.event_id, status, a.attempt, next])?;
+            let held = tx
+                .prepare_cached(
+                    "UPDATE webhook_events SET status = ?2, attempts = ?3, next_attempt_at = ?4, claimed_by = NULL, claimed_until = NULL WHERE id = ?1 AND claimed_by = ?5",
+                )?
+                .execute(params![a.event_id, status, a.attempt, next, node])?;
+            if held == 1 {
+                tx.prepare_cached(
+                    "UPDATE webhooks SET consecutive_failures = CASE WHEN ?2 THEN 0 ELSE consecutive_failures + 1 END WHERE tenant_id = (SELECT tenant_id FROM webhook_events WHERE id = ?1)",
+                )?
+                .execute(params![a.event_id, outcome == AttemptOutcome::Delivered])?;
+            }
             tx.commit()?;
             Ok(())
         })

@@ -5,31 +5,39 @@
 
 use crate::support::receiver::Receiver;
 use crate::support::{Opts, SendJson, Server, Tenant, blobs, postgres_database, skipped};
+use selo_store::postgres::scratch::ScratchDatabase;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const AUDIENCE: &str = "https://selo.test";
 
-/// Two nodes on one fresh database and bucket (`manual_clock`: both with the manual clock).
-fn two_nodes(test: &str, manual_clock: bool) -> Option<(Server, Server)> {
+/// One node on `database` and `bucket` (`manual_clock`: with the manual clock).
+fn node(database: &Arc<ScratchDatabase>, bucket: &(String, String), manual_clock: bool) -> Server {
+    Server::start_with(Opts {
+        postgres: Some(database.clone()),
+        s3: Some(bucket.clone()),
+        manual_clock,
+        extra: vec!["--audience".into(), AUDIENCE.into()],
+        ..Opts::default()
+    })
+}
+
+/// A fresh database and bucket for several nodes, or `None` (SKIPPED) without PostgreSQL or
+/// an S3 server.
+fn platform(test: &str) -> Option<(Arc<ScratchDatabase>, (String, String))> {
     if blobs::s3_endpoint().is_none() {
         skipped(test, "no S3 server (set SELO_TEST_S3=http://HOST:PORT)");
         return None;
     }
-    let database = Arc::new(postgres_database(test)?);
-    let bucket = blobs::new_bucket();
-    let node = || {
-        Server::start_with(Opts {
-            postgres: Some(database.clone()),
-            s3: Some(bucket.clone()),
-            manual_clock,
-            extra: vec!["--audience".into(), AUDIENCE.into()],
-            ..Opts::default()
-        })
-    };
-    let a = node();
-    let b = node();
+    Some((Arc::new(postgres_database(test)?), blobs::new_bucket()))
+}
+
+/// Two nodes on one fresh database and bucket (`manual_clock`: both with the manual clock).
+fn two_nodes(test: &str, manual_clock: bool) -> Option<(Server, Server)> {
+    let (database, bucket) = platform(test)?;
+    let a = node(&database, &bucket, manual_clock);
+    let b = node(&database, &bucket, manual_clock);
     Some((a, b))
 }
 
@@ -211,9 +219,10 @@ async fn the_sandbox_clock_is_one_clock_across_nodes() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_node_killed_under_load_loses_nothing_and_the_other_delivers_its_claimed_events() {
     let test = "a_node_killed_under_load_loses_nothing_and_the_other_delivers_its_claimed_events";
-    let Some((mut a, b)) = two_nodes(test, true) else {
+    let Some((database, bucket)) = platform(test) else {
         return;
     };
+    let mut a = node(&database, &bucket, true);
     let r = Receiver::start().await;
     // The receiver holds every delivery for 3 s: node A's claims are in flight when it dies.
     r.default_answer(200, Duration::from_secs(3));
@@ -226,20 +235,21 @@ async fn a_node_killed_under_load_loses_nothing_and_the_other_delivers_its_claim
         "--url",
         &r.url,
         "--concurrency",
-        "8",
+        "4",
         "--timeout",
         "60",
     ]);
     let token = a.token(&t).await;
     let mut acknowledged = Vec::new();
-    for _ in 0..8 {
+    for _ in 0..6 {
         let created = a.api_process(&t, &token, "00000000191").await;
         acknowledged.push(created["id"].as_str().unwrap().to_string());
     }
-    // Creates keep going on B while A dies mid-delivery.
+    // A claims what its endpoint allows (4) and starts delivering; then B joins, and creates
+    // go on against both nodes while A dies mid-delivery.
     let node_a = std::fs::read_to_string(a.data.path().join("node-id")).unwrap();
-    let held_by_a = || {
-        b.sql_text(
+    let held_by_a = |by: &Server| {
+        by.sql_text(
             "SELECT count(*) FROM webhook_events WHERE claimed_by = ?1 AND status = 'pending'",
             &[Some(&node_a)],
         )
@@ -247,31 +257,107 @@ async fn a_node_killed_under_load_loses_nothing_and_the_other_delivers_its_claim
         .parse::<i64>()
         .unwrap()
     };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while held_by_a() == 0 {
-        assert!(Instant::now() < deadline, "node A never claimed an event");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    r.wait_for(4, Duration::from_secs(10)).await;
+    assert_eq!(held_by_a(&a), 4);
+    let b = node(&database, &bucket, true);
+    let load = {
+        let (b_http, b_url, token, key) = (
+            b.http.clone(),
+            b.url("/processes/v1"),
+            token.clone(),
+            t.api_key.clone(),
+        );
+        tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for _ in 0..6 {
+                let created: Value = b_http
+                    .post(&b_url)
+                    .header("authorization", format!("Bearer {token}"))
+                    .header("apikey", &key)
+                    .json(&json!({"subject": {"code": "00000000191", "name": "Maria Silva"}, "imageBase64": crate::support::images::selfie()}))
+                    .send_json()
+                    .await;
+                ids.push(created["id"].as_str().unwrap().to_string());
+            }
+            ids
+        })
+    };
     a.kill9();
-    let orphaned = held_by_a();
-    assert!(orphaned > 0);
     r.default_answer(200, Duration::ZERO);
-    for _ in 0..4 {
-        let created = b.api_process(&t, &token, "00000000191").await;
-        acknowledged.push(created["id"].as_str().unwrap().to_string());
-    }
+    acknowledged.extend(load.await.unwrap());
     // Every acknowledged process is there, on the surviving node.
     for id in &acknowledged {
         let res = bearer_get(&b, &t, &token, &format!("/processes/v1/{id}")).await;
         assert_eq!(res.status(), 200, "{id}");
     }
-    // Until the dead node's claims end (60 s on the shared clock) nobody delivers them; then
-    // B does.
+    // Until the dead node's claims end (60 s on the shared clock) nobody takes them over …
     b.advance(30).await;
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    assert_eq!(held_by_a(), orphaned, "a live lease is not taken over");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(held_by_a(&b), 4, "a live lease is not taken over");
+    // … then B delivers them, with everything else.
     b.advance(31).await;
     for id in &acknowledged {
         b.delivered(&t, id).await;
     }
+    assert_eq!(held_by_a(&b), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenants_rate_limit_holds_across_nodes_within_ten_percent() {
+    let test = "a_tenants_rate_limit_holds_across_nodes_within_ten_percent";
+    let Some((a, b)) = two_nodes(test, false) else {
+        return;
+    };
+    let t = a.tenant();
+    let token = a.token(&t).await;
+    let rate = 20.0;
+    a.admin(&["tenant", "set-rate-limit", &t.id, "20"]);
+    // The limit reaches both nodes within a second; their buckets start full.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let seconds = 3.0;
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let mut clients = Vec::new();
+    for i in 0..8 {
+        let node = if i % 2 == 0 { &a } else { &b };
+        let (http, url, token, key) = (
+            node.http.clone(),
+            node.url("/processes/v1?clientReference=rate"),
+            token.clone(),
+            t.api_key.clone(),
+        );
+        clients.push(tokio::spawn(async move {
+            let (mut ok, mut limited) = (0u32, 0u32);
+            while Instant::now() < deadline {
+                let res = http
+                    .get(&url)
+                    .header("authorization", format!("Bearer {token}"))
+                    .header("apikey", &key)
+                    .send()
+                    .await
+                    .unwrap();
+                match res.status().as_u16() {
+                    200 => ok += 1,
+                    429 => limited += 1,
+                    other => panic!("unexpected {other}"),
+                }
+            }
+            (ok, limited)
+        }));
+    }
+    let (mut ok, mut limited) = (0, 0);
+    for c in clients {
+        let (o, l) = c.await.unwrap();
+        ok += o;
+        limited += l;
+    }
+    // CONTRACT §18: at most 1.1 × rate × window + burst succeed in all; and the nodes do not
+    // starve the tenant either (at least half its rate).
+    let most = 1.1 * rate * seconds + rate;
+    println!("{ok} succeeded and {limited} were limited in {seconds} s at {rate}/s on two nodes");
+    assert!(f64::from(ok) <= most, "{ok} > {most}");
+    assert!(
+        f64::from(ok) >= rate * seconds / 2.0,
+        "{ok} is under half the rate"
+    );
+    assert!(limited > 0, "the load exceeded the limit");
 }

@@ -188,10 +188,16 @@ async fn a_restart_deletes_blobs_no_record_owns() {
         s.blob(&owned).is_some(),
         "a committed process keeps its selfie"
     );
-    assert!(
-        s.blob(&orphan).is_none() && s.blob(&half).is_none(),
-        "no image outlives its data"
-    );
+    if s.database.is_none() {
+        assert!(
+            s.blob(&orphan).is_none() && s.blob(&half).is_none(),
+            "no image outlives its data"
+        );
+    } else {
+        // On a shared store a young blob may be another node's create in flight: it is
+        // left until it is older than the longest request.
+        assert!(s.blob(&orphan).is_some() && s.blob(&half).is_some());
+    }
     let token = s.token(&t).await;
     let res = s.get_process(&t, &token, &created["id"]).await;
     assert_eq!(res.status(), 200);

@@ -6,6 +6,9 @@
 use super::Server;
 use std::io::{Read, Write};
 
+/// The prefix test servers keep their images under in their bucket (`s3://BUCKET/PREFIX`).
+pub const PREFIX: &str = "selo";
+
 /// The S3-compatible server the tests use (`SELO_TEST_S3`, e.g. `http://127.0.0.1:5070`).
 pub fn s3_endpoint() -> Option<String> {
     std::env::var("SELO_TEST_S3").ok().filter(|e| !e.is_empty())
@@ -83,8 +86,12 @@ impl Server {
         match &self.s3 {
             None => std::fs::read(self.data.path().join("blobs").join(key)).ok(),
             Some((endpoint, bucket)) => {
-                let (status, body) = raw(endpoint, "GET", &format!("/{bucket}/{key}"));
-                (status == 200).then_some(body)
+                let (status, body) = raw(endpoint, "GET", &format!("/{bucket}/{PREFIX}/{key}"));
+                match status {
+                    200 => Some(body),
+                    404 => None,
+                    other => panic!("the S3 server answered {other} for {key}"),
+                }
             }
         }
     }
@@ -101,7 +108,7 @@ impl Server {
                 let mut stream = std::net::TcpStream::connect(host).unwrap();
                 write!(
                     stream,
-                    "PUT /{bucket}/{key} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {AUTHORIZATION}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    "PUT /{bucket}/{PREFIX}/{key} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {AUTHORIZATION}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                     bytes.len()
                 )
                 .unwrap();
@@ -126,13 +133,16 @@ impl Server {
                 let (status, body) = raw(
                     endpoint,
                     "GET",
-                    &format!("/{bucket}?list-type=2&prefix={tenant_id}/"),
+                    &format!("/{bucket}?list-type=2&prefix={PREFIX}/{tenant_id}/"),
                 );
                 assert_eq!(status, 200);
                 let xml = String::from_utf8(body).unwrap();
                 xml.split("<Key>")
                     .skip(1)
-                    .map(|k| k.split("</Key>").next().unwrap().to_string())
+                    .map(|k| {
+                        let key = k.split("</Key>").next().unwrap();
+                        key.strip_prefix(&format!("{PREFIX}/")).unwrap().to_string()
+                    })
                     .collect()
             }
         }

@@ -180,7 +180,7 @@ impl Server {
         self.on_database(&mut cmd);
         if let Some((endpoint, bucket)) = &self.s3 {
             cmd.arg("--blobs")
-                .arg(format!("s3://{bucket}"))
+                .arg(format!("s3://{bucket}/{}", blobs::PREFIX))
                 .env("AWS_ENDPOINT_URL", endpoint)
                 .env("AWS_ALLOW_HTTP", "true")
                 .env("AWS_REGION", "us-east-1")
