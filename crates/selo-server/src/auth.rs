@@ -132,6 +132,7 @@ pub fn bearer(state: &AppState, headers: &HeaderMap) -> Result<Principal, Proble
         return Err(Problem::BearerExpired);
     }
     let verified = crate::caches::VerifiedToken {
+        node_key: kid,
         tenant_id: claims.tid,
         account: claims.acc,
         issuer: claims.sub,
@@ -190,6 +191,18 @@ fn still_authorized(
             "the key that signed this token's assertion ({}) was revoked; sign a new assertion with a current key and obtain a new token",
             token.signed_by
         )));
+    }
+    // A node key retired since (rotated, or its node removed) takes its tokens with it.
+    if token.node_key != state.env.key.kid
+        && state
+            .shared
+            .keyring
+            .get(&*state.shared.store, &token.node_key)
+            .is_none()
+    {
+        return Err(invalid(
+            "the node that issued this access token no longer signs tokens; obtain a new one from POST /oauth2/token",
+        ));
     }
     Ok(())
 }

@@ -22,6 +22,8 @@ pub struct VerifiedToken {
     pub issuer: String,
     /// The account key that signed the assertion (empty for tokens of older versions).
     pub signed_by: String,
+    /// The node key (`kid`) that signed the access token.
+    pub node_key: String,
     /// Expiry (Unix seconds), checked against the clock on every use.
     pub exp: i64,
     /// The environment that issued it (a hit from another environment is not a hit).
@@ -102,6 +104,12 @@ pub fn watch_config_epoch(shared: Arc<crate::state::Shared>) {
                 Ok(Err(e)) => tracing::warn!(error = %e, "reading the configuration epoch failed"),
                 Err(e) => tracing::warn!(error = %e, "the configuration epoch task failed"),
             }
+            // Whether any fault plan exists, which another node may have created.
+            let s = shared.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                s.faults.refresh(&*s.store, s.clock.unix());
+            })
+            .await;
             // A manual clock follows the other nodes' moves (CONTRACT §18).
             if let Some(clock) = shared.manual_clock.clone() {
                 let store = shared.store.clone();

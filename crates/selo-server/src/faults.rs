@@ -1,56 +1,59 @@
-//! Sandbox fault plans (CONTRACT §12), kept in memory: test tooling, not data. A plan belongs
-//! to one tenant and only ever touches that tenant's requests. Plans are bounded (CONTRACT
-//! §19): each expires after its TTL, a tenant holds at most [`MAX_LIVE_PLANS`] live ones, and
-//! finding a request's fault looks only at its tenant's plans.
+//! Sandbox fault plans (CONTRACT §12): test tooling, kept in the store so that a plan created
+//! through any node hits the matching requests on every node (CONTRACT §18). A plan belongs to
+//! one tenant and only ever touches that tenant's requests. Plans are bounded (CONTRACT §19):
+//! each expires after its TTL, a tenant holds at most [`MAX_LIVE_PLANS`] live ones, and
+//! finding a request's fault looks only at its tenant's plans. Whether any plan exists is
+//! known here (set at a create, read from the store with the configuration epoch), so a
+//! sandbox without plans costs no store read per request.
 
 use selo_domain::clock::rfc3339_millis;
 use selo_domain::fault::Fault;
+use selo_store::Store;
+use selo_store::sandbox_faults::{FaultPlanRecord, FaultUse};
 use selo_wire::sandbox::{ConsumedFault, FaultMatch, FaultPlanView};
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Live (unexpired) plans one tenant may hold.
 pub const MAX_LIVE_PLANS: usize = 100;
 
-struct Plan {
-    matcher: FaultMatch,
-    faults: Vec<Fault>,
-    global: bool,
-    consumed: Vec<ConsumedFault>,
-    created: u64,
-    /// Unix seconds.
-    expires_at: i64,
+/// Whether a plan applies to `method path`.
+fn matches(plan: &FaultPlanRecord, method: &str, path: &str) -> bool {
+    plan.path == path
+        && plan
+            .method
+            .as_deref()
+            .is_none_or(|m| m.eq_ignore_ascii_case(method))
 }
 
-impl Plan {
-    fn matches(&self, method: &str, path: &str) -> bool {
-        self.matcher.path == path
-            && self
-                .matcher
-                .method
-                .as_deref()
-                .is_none_or(|m| m.eq_ignore_ascii_case(method))
-    }
+/// Whether a plan has a fault left for `method path`.
+fn usable(plan: &FaultPlanRecord, method: &str, path: &str) -> bool {
+    matches(plan, method, path) && plan.consumed.len() < plan.faults.len()
+}
 
-    fn usable(&self, method: &str, path: &str, now: i64) -> bool {
-        now < self.expires_at
-            && self.matches(method, path)
-            && self.consumed.len() < self.faults.len()
-    }
-
-    fn view(&self, id: &str) -> FaultPlanView {
-        FaultPlanView {
-            id: id.to_string(),
-            matcher: self.matcher.clone(),
-            faults: self.faults.iter().map(ToString::to_string).collect(),
-            global: self.global,
-            consumed: self.consumed.clone(),
-            remaining: self.faults.len() - self.consumed.len(),
-            expires_at: time::OffsetDateTime::from_unix_timestamp(self.expires_at)
-                .map(rfc3339_millis)
-                .unwrap_or_default(),
-        }
+/// What `GET /sandbox/faults/{id}` shows of a plan.
+fn view(plan: &FaultPlanRecord) -> FaultPlanView {
+    FaultPlanView {
+        id: plan.id.clone(),
+        matcher: FaultMatch {
+            method: plan.method.clone(),
+            path: plan.path.clone(),
+        },
+        faults: plan.faults.clone(),
+        global: plan.global,
+        consumed: plan
+            .consumed
+            .iter()
+            .map(|u| ConsumedFault {
+                fault: u.fault.clone(),
+                at: u.at.clone(),
+                request_id: u.request_id.clone(),
+                request: u.request.clone(),
+            })
+            .collect(),
+        remaining: plan.faults.len().saturating_sub(plan.consumed.len()),
+        expires_at: time::OffsetDateTime::from_unix_timestamp(plan.expires_at)
+            .map(rfc3339_millis)
+            .unwrap_or_default(),
     }
 }
 
@@ -82,126 +85,104 @@ pub struct NewPlan {
     pub expires_at: i64,
 }
 
-#[derive(Default)]
-struct Plans {
-    /// Plans by tenant, then by id.
-    by_tenant: HashMap<String, HashMap<String, Plan>>,
-    /// The tenant of each plan id (a request naming a plan may carry no credentials).
-    owner: HashMap<String, String>,
-    created: u64,
-}
-
-impl Plans {
-    /// Forgets `tenant_id`'s expired plans.
-    fn purge(&mut self, tenant_id: &str, now: i64) {
-        let Some(plans) = self.by_tenant.get_mut(tenant_id) else {
-            return;
-        };
-        let expired: Vec<String> = plans
-            .iter()
-            .filter(|(_, p)| now >= p.expires_at)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in expired {
-            plans.remove(&id);
-            self.owner.remove(&id);
-        }
-        if plans.is_empty() {
-            self.by_tenant.remove(tenant_id);
-        }
-    }
-}
-
-/// Every plan of the server.
+/// The server's view of the fault plans in the store.
 #[derive(Default)]
 pub struct FaultPlans {
-    plans: Mutex<Plans>,
     any: AtomicBool,
 }
 
 impl FaultPlans {
-    /// Whether any plan exists (a cheap check on every request).
+    /// Whether a plan may exist (a cheap check on every request: plans named by the
+    /// `Selo-Fault-Plan` header are looked up whatever it says).
     pub fn active(&self) -> bool {
         self.any.load(Ordering::Relaxed)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Plans> {
-        self.plans.lock().unwrap_or_else(|p| p.into_inner())
+    /// Reads from the store whether any plan is live at `now` (another node may have created
+    /// one).
+    pub fn refresh(&self, store: &dyn Store, now: i64) {
+        match store.any_fault_plans(now) {
+            Ok(any) => self.any.store(any, Ordering::Relaxed),
+            Err(e) => tracing::warn!(error = %e, "reading whether fault plans exist failed"),
+        }
     }
 
     /// Adds a plan for `tenant_id`; `None` when the tenant already holds [`MAX_LIVE_PLANS`]
     /// live plans.
-    pub fn create(&self, tenant_id: &str, plan: NewPlan, now: i64) -> Option<FaultPlanView> {
-        let mut all = self.lock();
-        all.purge(tenant_id, now);
-        if all.by_tenant.get(tenant_id).map_or(0, HashMap::len) >= MAX_LIVE_PLANS {
-            return None;
-        }
-        all.created += 1;
-        let plan = Plan {
-            matcher: plan.matcher,
-            faults: plan.faults,
+    pub fn create(
+        &self,
+        store: &dyn Store,
+        tenant_id: &str,
+        plan: NewPlan,
+        now: i64,
+    ) -> selo_store::StoreResult<Option<FaultPlanView>> {
+        let record = FaultPlanRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            tenant_id: tenant_id.to_string(),
+            method: plan.matcher.method,
+            path: plan.matcher.path,
+            faults: plan.faults.iter().map(ToString::to_string).collect(),
             global: plan.global,
-            consumed: Vec::new(),
-            created: all.created,
             expires_at: plan.expires_at,
+            consumed: Vec::new(),
         };
-        let id = uuid::Uuid::new_v4().to_string();
-        let view = plan.view(&id);
-        all.owner.insert(id.clone(), tenant_id.to_string());
-        all.by_tenant
-            .entry(tenant_id.to_string())
-            .or_default()
-            .insert(id, plan);
+        if !store.create_fault_plan(&record, MAX_LIVE_PLANS, now)? {
+            return Ok(None);
+        }
         self.any.store(true, Ordering::Relaxed);
-        Some(view)
+        Ok(Some(view(&record)))
     }
 
     /// A live plan of `tenant_id`.
-    pub fn view(&self, tenant_id: &str, id: &str, now: i64) -> Option<FaultPlanView> {
-        let mut all = self.lock();
-        all.purge(tenant_id, now);
-        all.by_tenant.get(tenant_id)?.get(id).map(|p| p.view(id))
+    pub fn view(
+        &self,
+        store: &dyn Store,
+        tenant_id: &str,
+        id: &str,
+        now: i64,
+    ) -> selo_store::StoreResult<Option<FaultPlanView>> {
+        Ok(store
+            .fault_plan(id, now)?
+            .filter(|p| p.tenant_id == tenant_id)
+            .map(|p| view(&p)))
     }
 
     /// Consumes the next fault for `t`: the plan named by its header (when it matches and, if
     /// the caller is known, is the caller's), else the caller's oldest matching global plan.
-    /// Only the plans of one tenant are looked at.
-    pub fn take(&self, t: &Target<'_>) -> Option<(String, Fault)> {
+    /// Only the plans of one tenant are looked at; a store that fails injects nothing.
+    pub fn take(&self, store: &dyn Store, t: &Target<'_>) -> Option<(String, Fault)> {
         let now = t.now.unix_timestamp();
-        let mut all = self.lock();
-        let (tenant, id) = match t.plan {
-            Some(id) => {
-                let owner = all.owner.get(id)?.clone();
-                if t.tenant.is_some_and(|tenant| tenant != owner) {
-                    return None;
-                }
-                (owner, id.to_string())
-            }
-            None => {
-                let tenant = t.tenant?;
-                let id = all
-                    .by_tenant
-                    .get(tenant)?
-                    .iter()
-                    .filter(|(_, p)| p.global && p.usable(t.method, t.path, now))
-                    .min_by_key(|(_, p)| p.created)
-                    .map(|(id, _)| id.clone())?;
-                (tenant.to_string(), id)
-            }
-        };
-        let plan = all
-            .by_tenant
-            .get_mut(&tenant)?
-            .get_mut(&id)
-            .filter(|p| p.usable(t.method, t.path, now))?;
-        let fault = plan.faults[plan.consumed.len()];
-        plan.consumed.push(ConsumedFault {
-            fault: fault.to_string(),
+        let used = FaultUse {
+            fault: String::new(),
             at: rfc3339_millis(t.now),
             request_id: t.request_id.to_string(),
             request: format!("{} {}", t.method, t.path),
-        });
-        Some((id, fault))
+        };
+        let candidates: Vec<FaultPlanRecord> = match t.plan {
+            Some(id) => store
+                .fault_plan(id, now)
+                .map_err(|e| tracing::warn!(error = %e, "reading a fault plan failed"))
+                .ok()?
+                .filter(|p| t.tenant.is_none_or(|tenant| tenant == p.tenant_id))
+                .into_iter()
+                .collect(),
+            None if self.active() => store
+                .global_fault_plans(t.tenant?, now)
+                .map_err(|e| tracing::warn!(error = %e, "reading fault plans failed"))
+                .ok()?,
+            None => return None,
+        };
+        for plan in candidates.iter().filter(|p| usable(p, t.method, t.path)) {
+            // Another request (on any node) may take the last fault first: then the next plan.
+            match store.consume_fault(&plan.id, now, &used) {
+                Ok(Some(fault)) => return Some((plan.id.clone(), fault.parse().ok()?)),
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "consuming a fault failed");
+                    return None;
+                }
+            }
+        }
+        None
     }
 }

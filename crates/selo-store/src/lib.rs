@@ -1,6 +1,6 @@
 //! Selo's storage, as roles: [`Configuration`], [`ReplayLog`], [`Idempotency`], [`Processes`],
 //! [`Journeys`], [`Faces`] and [`FaceSearch`], [`RetentionSweep`], [`WebhookQueue`] and
-//! [`Nodes`] and [`RateBuckets`], each its own trait; [`Store`] is their sum, the one value the server and the admin CLI hold. Two
+//! [`Nodes`], [`RateBuckets`] and [`SandboxFaults`], each its own trait; [`Store`] is their sum, the one value the server and the admin CLI hold. Two
 //! backends, one file per role each: the embedded SQLite store ([`sqlite::SqliteStore`], the
 //! default) and PostgreSQL ([`postgres::PostgresStore`], CONTRACT §18), chosen by
 //! [`Database`]; both pass the same contract suite (`tests/contract.rs`). Errors are
@@ -32,6 +32,7 @@ pub mod rate_buckets;
 mod records;
 pub mod replay;
 pub mod retention;
+pub mod sandbox_faults;
 pub mod sqlite;
 pub mod webhooks;
 
@@ -46,6 +47,7 @@ pub use processes::Processes;
 pub use rate_buckets::RateBuckets;
 pub use replay::{AssertionUse, AssertionUseDone, AssertionUseOutcome, ReplayKey, ReplayLog};
 pub use retention::RetentionSweep;
+pub use sandbox_faults::SandboxFaults;
 pub use webhooks::WebhookQueue;
 
 /// A storage failure.
@@ -114,6 +116,7 @@ pub trait Store:
     + WebhookQueue
     + Nodes
     + RateBuckets
+    + SandboxFaults
     + Send
     + Sync
 {

@@ -1209,6 +1209,7 @@ macro_rules! contract_tests {
             webhook_claims,
             nodes,
             rate_buckets,
+            fault_plans,
             faces,
             capture_refusals,
         );
@@ -1230,6 +1231,86 @@ macro_rules! contract_tests {
 
 contract_tests!(sqlite);
 contract_tests!(postgres);
+
+/// Fault plans: bounded per tenant, forgotten once expired, each fault consumed once.
+fn fault_plans(store: &dyn Store) {
+    use selo_store::sandbox_faults::{FaultPlanRecord, FaultUse};
+    let plan = |id: &str, tenant: &str, global: bool, expires_at| FaultPlanRecord {
+        id: id.into(),
+        tenant_id: tenant.into(),
+        method: Some("POST".into()),
+        path: "/processes/v1".into(),
+        faults: vec!["503".into(), "reset".into()],
+        global,
+        expires_at,
+        consumed: Vec::new(),
+    };
+    let used = |request_id: &str| FaultUse {
+        fault: String::new(),
+        at: "2027-01-01T00:00:00.000Z".into(),
+        request_id: request_id.into(),
+        request: "POST /processes/v1".into(),
+    };
+    assert!(!store.any_fault_plans(100).unwrap());
+    assert!(
+        store
+            .create_fault_plan(&plan("f1", "ta", false, 200), 2, 100)
+            .unwrap()
+    );
+    assert!(
+        store
+            .create_fault_plan(&plan("f2", "ta", true, 300), 2, 100)
+            .unwrap()
+    );
+    assert!(
+        !store
+            .create_fault_plan(&plan("f3", "ta", true, 300), 2, 100)
+            .unwrap(),
+        "ta holds two live plans"
+    );
+    assert!(
+        store
+            .create_fault_plan(&plan("f4", "tb", true, 300), 2, 100)
+            .unwrap()
+    );
+    assert!(store.any_fault_plans(100).unwrap());
+    let globals: Vec<String> = store
+        .global_fault_plans("ta", 100)
+        .unwrap()
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(globals, ["f2"]);
+    // Each fault once, in order, then none.
+    assert_eq!(
+        store
+            .consume_fault("f1", 150, &used("r1"))
+            .unwrap()
+            .as_deref(),
+        Some("503")
+    );
+    assert_eq!(
+        store
+            .consume_fault("f1", 150, &used("r2"))
+            .unwrap()
+            .as_deref(),
+        Some("reset")
+    );
+    assert_eq!(store.consume_fault("f1", 150, &used("r3")).unwrap(), None);
+    let shown = store.fault_plan("f1", 150).unwrap().unwrap();
+    assert_eq!(shown.consumed.len(), 2);
+    assert_eq!(shown.consumed[1].request_id, "r2");
+    assert_eq!(shown.consumed[1].fault, "reset");
+    // Expired: neither shown nor consumed, and no longer counted against the tenant.
+    assert_eq!(store.fault_plan("f1", 200).unwrap(), None);
+    assert_eq!(store.consume_fault("f1", 200, &used("r4")).unwrap(), None);
+    assert!(
+        store
+            .create_fault_plan(&plan("f5", "ta", false, 400), 2, 200)
+            .unwrap()
+    );
+    assert!(!store.any_fault_plans(400).unwrap());
+}
 
 /// A tenant's shared bucket gives out its burst, then its rate, whoever leases from it.
 fn rate_buckets(store: &dyn Store) {

@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 
 /// The fault a request suffers, if a plan of its tenant names it.
 pub fn pick(state: &AppState, req: &Request, request_id: &str) -> Option<(String, Fault)> {
-    if !state.env.is_sandbox() || !state.shared.faults.active() {
+    if !state.env.is_sandbox() {
         return None;
     }
     let headers = req.headers();
@@ -20,6 +20,11 @@ pub fn pick(state: &AppState, req: &Request, request_id: &str) -> Option<(String
         .get("selo-fault-plan")
         .and_then(|v| v.to_str().ok())
         .map(str::trim);
+    // A plan the header names is looked up whatever this node knows (another node may have
+    // created it a moment ago); global plans only once any plan exists.
+    if plan.is_none() && !state.shared.faults.active() {
+        return None;
+    }
     let tenant = if headers.contains_key(axum::http::header::AUTHORIZATION) {
         crate::auth::bearer(state, headers)
             .ok()
@@ -29,14 +34,17 @@ pub fn pick(state: &AppState, req: &Request, request_id: &str) -> Option<(String
     } else {
         None
     };
-    state.shared.faults.take(&Target {
-        plan,
-        tenant: tenant.as_deref(),
-        method: req.method().as_str(),
-        path: req.uri().path(),
-        request_id,
-        now: state.shared.clock.now(),
-    })
+    state.shared.faults.take(
+        &*state.shared.store,
+        &Target {
+            plan,
+            tenant: tenant.as_deref(),
+            method: req.method().as_str(),
+            path: req.uri().path(),
+            request_id,
+            now: state.shared.clock.now(),
+        },
+    )
 }
 
 /// A response carrying an injected status.

@@ -106,11 +106,12 @@ pub async fn create(
         global: req.global,
         expires_at: now + ttl as i64,
     };
-    let view = state
+    let created = state
         .shared
         .faults
-        .create(&principal.tenant_id, plan, now)
-        .ok_or_else(|| {
+        .create(&*state.shared.store, &principal.tenant_id, plan, now)
+        .map_err(crate::services::store_failure)?;
+    let view = created.ok_or_else(|| {
             Problem::Invalid(vec![invalid(
                 "faults",
                 FieldReason::Invalid,
@@ -132,7 +133,8 @@ pub async fn show(
     let view = state
         .shared
         .faults
-        .view(&principal.tenant_id, &id, state.now())
+        .view(&*state.shared.store, &principal.tenant_id, &id, state.now())
+        .map_err(crate::services::store_failure)?
         .ok_or_else(|| Problem::NotFound {
             what: format!("fault plan {id}"),
         })?;

@@ -227,6 +227,29 @@ ALTER TABLE node_keys ADD COLUMN node TEXT;
 CREATE TRIGGER node_keys_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON node_keys
     FOR EACH STATEMENT EXECUTE FUNCTION selo_config_changed();
 "#,
+    // Sandbox fault plans, shared by every node (CONTRACT §12, §18).
+    r#"
+CREATE TABLE fault_plans (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY,
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    method TEXT,
+    path TEXT NOT NULL,
+    faults TEXT NOT NULL,
+    global BOOLEAN NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX fault_plans_by_tenant ON fault_plans(tenant_id, expires_at);
+CREATE TABLE fault_uses (
+    plan_id TEXT NOT NULL REFERENCES fault_plans(id) ON DELETE CASCADE,
+    n BIGINT NOT NULL,
+    fault TEXT NOT NULL,
+    at TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    request TEXT NOT NULL,
+    PRIMARY KEY (plan_id, n)
+);
+"#,
 ];
 
 /// Applies the migrations this database lacks, in one transaction under [`MIGRATION_LOCK`]

@@ -14,6 +14,7 @@ mod processes;
 mod rate_buckets;
 mod replay;
 mod retention;
+mod sandbox_faults;
 pub mod scratch;
 mod webhooks;
 

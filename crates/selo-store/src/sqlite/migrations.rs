@@ -264,6 +264,28 @@ CREATE TABLE rate_buckets (
 );
 ALTER TABLE node_keys ADD COLUMN node TEXT;
 "#,
+    // Sandbox fault plans, shared by every process on the store (CONTRACT §12, §18).
+    r#"
+CREATE TABLE fault_plans (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    method TEXT,
+    path TEXT NOT NULL,
+    faults TEXT NOT NULL,
+    global INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX fault_plans_by_tenant ON fault_plans(tenant_id, expires_at);
+CREATE TABLE fault_uses (
+    plan_id TEXT NOT NULL REFERENCES fault_plans(id) ON DELETE CASCADE,
+    n INTEGER NOT NULL,
+    fault TEXT NOT NULL,
+    at TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    request TEXT NOT NULL,
+    PRIMARY KEY (plan_id, n)
+);
+"#,
 ];
 
 /// Rows read at a time while filling in, so a large first fill holds a bounded number of

@@ -11,6 +11,7 @@ mod processes;
 mod rate_buckets;
 mod replay;
 mod retention;
+mod sandbox_faults;
 mod webhooks;
 
 use crate::records::{changed, decode, encode};

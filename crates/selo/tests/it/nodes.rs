@@ -110,6 +110,16 @@ async fn a_token_from_either_node_works_on_both_and_the_jwks_lists_both_keys() {
         .unwrap();
     assert_eq!(stored.split(',').count(), 2, "32-byte public keys only");
     assert!(stored.split(',').all(|k| k.len() == 64), "{stored}");
+
+    // Node B is retired (docs/operations.md): its tokens stop working on A within a second,
+    // the one A already verified included; A's own go on.
+    let node_b = std::fs::read_to_string(b.data.path().join("node-id")).unwrap();
+    a.sql_execute("DELETE FROM node_keys WHERE node = ?1", &[Some(&node_b)]);
+    within_a_second("a retired node's token", async || {
+        bearer_get(&a, &t, &from_b, &path).await.status() == 401
+    })
+    .await;
+    assert_eq!(bearer_get(&a, &t, &from_a, &path).await.status(), 200);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -360,4 +370,49 @@ async fn a_tenants_rate_limit_holds_across_nodes_within_ten_percent() {
         "{ok} is under half the rate"
     );
     assert!(limited > 0, "the load exceeded the limit");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fault_plan_made_on_one_node_hits_the_other_once_per_fault() {
+    let test = "a_fault_plan_made_on_one_node_hits_the_other_once_per_fault";
+    let Some((a, b)) = two_nodes(test, false) else {
+        return;
+    };
+    let t = a.tenant();
+    let token = a.token(&t).await;
+    let plan: Value = a
+        .http
+        .post(a.url("/sandbox/faults"))
+        .header("authorization", format!("Bearer {token}"))
+        .json(&json!({"match": {"method": "GET", "path": "/processes/v1"}, "faults": ["503"], "global": true}))
+        .send_json()
+        .await;
+    let id = plan["id"].as_str().unwrap().to_string();
+    // The global plan reaches node B within a second; its one fault is consumed once.
+    let list = |node: &Server| {
+        node.http
+            .get(node.url("/processes/v1?clientReference=x"))
+            .header("authorization", format!("Bearer {token}"))
+            .header("apikey", &t.api_key)
+            .send()
+    };
+    within_a_second("the plan on node B", async || {
+        list(&b).await.unwrap().status() == 503
+    })
+    .await;
+    assert_eq!(
+        list(&a).await.unwrap().status(),
+        200,
+        "its one fault is spent"
+    );
+    assert_eq!(list(&b).await.unwrap().status(), 200);
+    // Either node shows what it consumed.
+    let shown: Value = a
+        .http
+        .get(a.url(&format!("/sandbox/faults/{id}")))
+        .header("authorization", format!("Bearer {token}"))
+        .send_json()
+        .await;
+    assert_eq!(shown["remaining"], 0, "{shown}");
+    assert_eq!(shown["consumed"].as_array().unwrap().len(), 1);
 }
