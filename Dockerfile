@@ -13,7 +13,8 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates nodejs npm python3 python3-venv \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/target/release/selo /usr/local/bin/selo
-RUN selo models install --models /opt/selo/models
+RUN selo models install --models /opt/selo/models \
+    && rm -rf /opt/selo/models/.converter
 
 FROM debian:bookworm-slim
 RUN apt-get update \
@@ -30,4 +31,5 @@ ENV SELO_DATA=/var/lib/selo \
 VOLUME ["/var/lib/selo"]
 EXPOSE 8080
 ENTRYPOINT ["selo"]
+# Give every node of an environment the address clients use: `--public-url https://…`.
 CMD ["serve", "--listen", "0.0.0.0:8080"]

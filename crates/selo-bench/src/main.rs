@@ -22,6 +22,7 @@ mod ceilings;
 mod distances;
 mod engines;
 mod load;
+mod postgres;
 mod report;
 mod server;
 mod stats;
@@ -72,6 +73,8 @@ enum Mode {
     /// Benchmark the local engines: their CPU per selfie beside onnxruntime's (one thread),
     /// creates with and without them, and the 1:N search.
     Engines(engines::EnginesArgs),
+    /// The three workloads on SQLite and on PostgreSQL, beside pgbench on the same server.
+    Postgres(postgres::PostgresArgs),
     /// Measure genuine and impostor face distances on the test faces and draw them as a PNG
     /// (docs/engines.md's plot).
     FaceDistances(distances::DistancesArgs),
@@ -125,6 +128,7 @@ fn main() -> Result<()> {
         Some(Mode::BareServer(bare)) => return bare::serve(bare),
         Some(Mode::Engines(engines)) => return engines::run(engines),
         Some(Mode::FaceDistances(distances)) => return distances::run(distances),
+        Some(Mode::Postgres(pg)) => return postgres::run(pg),
         None => {}
     }
     ensure!(

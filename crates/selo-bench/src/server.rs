@@ -14,6 +14,9 @@ use std::process::{Child, Command, Stdio};
 /// through `/proc/<pid>` and killed when dropped.
 pub struct Process {
     child: Child,
+    /// The command name of other processes whose CPU counts as this server's (`postgres`: the
+    /// database server a selo on PostgreSQL makes work).
+    companions: Option<&'static str>,
 }
 
 impl Process {
@@ -28,7 +31,10 @@ impl Process {
             .with_context(|| format!("cannot start {what}"))?;
         let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
         // From here on, dropping `process` kills the child on every early return.
-        let process = Process { child };
+        let process = Process {
+            child,
+            companions: None,
+        };
         let Some(line) = lines.next().transpose()? else {
             bail!("{what} exited before printing its first line");
         };
@@ -37,9 +43,31 @@ impl Process {
         Ok((process, first))
     }
 
-    /// The process's CPU time so far, seconds.
+    /// The process's CPU time so far, seconds, with its companions' (every process of that
+    /// command name on the machine).
     pub fn cpu(&self) -> Result<Cpu> {
-        process_cpu_seconds(&format!("/proc/{}/stat", self.child.id()))
+        let mut cpu = process_cpu_seconds(&format!("/proc/{}/stat", self.child.id()))?;
+        if let Some(name) = self.companions {
+            for entry in std::fs::read_dir("/proc")? {
+                let pid = entry?.file_name();
+                let Some(pid) = pid
+                    .to_str()
+                    .filter(|p| p.bytes().all(|b| b.is_ascii_digit()))
+                else {
+                    continue;
+                };
+                let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+                if comm.trim_end() != name {
+                    continue;
+                }
+                // A process that ended meanwhile counts no more.
+                if let Ok(more) = process_cpu_seconds(&format!("/proc/{pid}/stat")) {
+                    cpu.user += more.user;
+                    cpu.sys += more.sys;
+                }
+            }
+        }
+        Ok(cpu)
     }
 
     /// The process's peak resident set size (`VmHWM`), KiB.
@@ -76,6 +104,8 @@ pub struct Server {
     pub process: Process,
     /// The temporary data directory (removed when dropped, after the server is killed).
     pub data: tempfile::TempDir,
+    /// The database (`--database`), when not the data directory's.
+    database: Option<String>,
     /// The sandbox environment's base URL.
     pub url: String,
     /// The audience assertions must name.
@@ -112,6 +142,21 @@ impl Server {
         Server::start_with(selo, &[])
     }
 
+    /// [`Server::start`] on the PostgreSQL database `url`; the PostgreSQL server's processes'
+    /// CPU counts as the server's.
+    pub fn start_on_postgres(selo: &Path, url: &str) -> Result<Server> {
+        let mut server = Server::start_with(
+            selo,
+            &[
+                std::ffi::OsStr::new("--database"),
+                std::ffi::OsStr::new(url),
+            ],
+        )?;
+        server.process.companions = Some("postgres");
+        server.database = Some(url.to_string());
+        Ok(server)
+    }
+
     /// [`Server::start`] with more `serve` flags.
     pub fn start_with(selo: &Path, flags: &[&std::ffi::OsStr]) -> Result<Server> {
         let data = tempfile::tempdir()?;
@@ -134,18 +179,22 @@ impl Server {
             audience: field("audience")?,
             process,
             data,
+            database: None,
         })
     }
 
     /// Runs `selo admin ARGS --json --data DIR` and returns its JSON output.
     pub fn admin(&self, args: &[&str]) -> Result<Value> {
-        let out = Command::new(&self.selo)
-            .arg("admin")
+        let mut cmd = Command::new(&self.selo);
+        cmd.arg("admin")
             .args(args)
             .arg("--json")
             .arg("--data")
-            .arg(self.data.path())
-            .output()?;
+            .arg(self.data.path());
+        if let Some(database) = &self.database {
+            cmd.env("SELO_DATABASE", database);
+        }
+        let out = cmd.output()?;
         ensure!(
             out.status.success(),
             "selo admin {args:?} failed: {}",

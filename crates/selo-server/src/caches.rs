@@ -104,12 +104,15 @@ pub fn watch_config_epoch(shared: Arc<crate::state::Shared>) {
                 Ok(Err(e)) => tracing::warn!(error = %e, "reading the configuration epoch failed"),
                 Err(e) => tracing::warn!(error = %e, "the configuration epoch task failed"),
             }
-            // Whether any fault plan exists, which another node may have created.
-            let s = shared.clone();
-            let _ = tokio::task::spawn_blocking(move || {
-                s.faults.refresh(&*s.store, s.clock.unix());
-            })
-            .await;
+            // Whether any fault plan exists, which another node may have created (sandboxes
+            // only: production listeners inject nothing).
+            if shared.environments.iter().any(|e| e.is_sandbox()) {
+                let s = shared.clone();
+                let _ = tokio::task::spawn_blocking(move || {
+                    s.faults.refresh(&*s.store, s.clock.unix());
+                })
+                .await;
+            }
             // A manual clock follows the other nodes' moves (CONTRACT §18).
             if let Some(clock) = shared.manual_clock.clone() {
                 let store = shared.store.clone();

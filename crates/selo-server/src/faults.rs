@@ -11,7 +11,7 @@ use selo_domain::fault::Fault;
 use selo_store::Store;
 use selo_store::sandbox_faults::{FaultPlanRecord, FaultUse};
 use selo_wire::sandbox::{ConsumedFault, FaultMatch, FaultPlanView};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Live (unexpired) plans one tenant may hold.
 pub const MAX_LIVE_PLANS: usize = 100;
@@ -89,20 +89,29 @@ pub struct NewPlan {
 #[derive(Default)]
 pub struct FaultPlans {
     any: AtomicBool,
+    /// Moves at every create, so a refresh that read the store before a create committed
+    /// does not clear the flag the create set.
+    created: AtomicU64,
 }
 
 impl FaultPlans {
     /// Whether a plan may exist (a cheap check on every request: plans named by the
     /// `Selo-Fault-Plan` header are looked up whatever it says).
     pub fn active(&self) -> bool {
-        self.any.load(Ordering::Relaxed)
+        self.any.load(Ordering::SeqCst)
     }
 
     /// Reads from the store whether any plan is live at `now` (another node may have created
     /// one).
     pub fn refresh(&self, store: &dyn Store, now: i64) {
+        let before = self.created.load(Ordering::SeqCst);
         match store.any_fault_plans(now) {
-            Ok(any) => self.any.store(any, Ordering::Relaxed),
+            Ok(true) => self.any.store(true, Ordering::SeqCst),
+            Ok(false) => {
+                if self.created.load(Ordering::SeqCst) == before {
+                    self.any.store(false, Ordering::SeqCst);
+                }
+            }
             Err(e) => tracing::warn!(error = %e, "reading whether fault plans exist failed"),
         }
     }
@@ -129,7 +138,8 @@ impl FaultPlans {
         if !store.create_fault_plan(&record, MAX_LIVE_PLANS, now)? {
             return Ok(None);
         }
-        self.any.store(true, Ordering::Relaxed);
+        self.created.fetch_add(1, Ordering::SeqCst);
+        self.any.store(true, Ordering::SeqCst);
         Ok(Some(view(&record)))
     }
 
@@ -167,12 +177,15 @@ impl FaultPlans {
                 .into_iter()
                 .collect(),
             None if self.active() => store
-                .global_fault_plans(t.tenant?, now)
+                .global_fault_plans(t.tenant?, t.method, t.path, now)
                 .map_err(|e| tracing::warn!(error = %e, "reading fault plans failed"))
                 .ok()?,
             None => return None,
         };
-        for plan in candidates.iter().filter(|p| usable(p, t.method, t.path)) {
+        // A named plan carries what it consumed; the global ones the store found match the
+        // request, and consuming says whether one has a fault left.
+        let named_usable = |p: &&FaultPlanRecord| t.plan.is_none() || usable(p, t.method, t.path);
+        for plan in candidates.iter().filter(named_usable) {
             // Another request (on any node) may take the last fault first: then the next plan.
             match store.consume_fault(&plan.id, now, &used) {
                 Ok(Some(fault)) => return Some((plan.id.clone(), fault.parse().ok()?)),

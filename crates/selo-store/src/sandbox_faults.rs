@@ -52,8 +52,15 @@ pub trait SandboxFaults: Send + Sync {
     ) -> StoreResult<bool>;
     /// A plan live at `now`, with what it consumed.
     fn fault_plan(&self, id: &str, now: i64) -> StoreResult<Option<FaultPlanRecord>>;
-    /// A tenant's global plans live at `now`, oldest first.
-    fn global_fault_plans(&self, tenant_id: &str, now: i64) -> StoreResult<Vec<FaultPlanRecord>>;
+    /// A tenant's global plans live at `now` that match `method` and `path`, oldest first,
+    /// without what they consumed (consuming says whether one has a fault left).
+    fn global_fault_plans(
+        &self,
+        tenant_id: &str,
+        method: &str,
+        path: &str,
+        now: i64,
+    ) -> StoreResult<Vec<FaultPlanRecord>>;
     /// Consumes plan `id`'s next fault for `used` (whose `fault` is ignored) if the plan is
     /// live at `now` and has one left: the fault consumed. Concurrent requests on any node
     /// consume distinct faults.

@@ -1268,19 +1268,32 @@ fn fault_plans(store: &dyn Store) {
             .unwrap(),
         "ta holds two live plans"
     );
-    assert!(
-        store
-            .create_fault_plan(&plan("f4", "tb", true, 300), 2, 100)
-            .unwrap()
-    );
+    for id in ["f4", "f6"] {
+        assert!(
+            store
+                .create_fault_plan(&plan(id, "tb", true, 300), 3, 100)
+                .unwrap()
+        );
+    }
+    let mut other = plan("f7", "tb", true, 300);
+    other.path = "/client/v1/process".into();
+    assert!(store.create_fault_plan(&other, 3, 100).unwrap());
     assert!(store.any_fault_plans(100).unwrap());
-    let globals: Vec<String> = store
-        .global_fault_plans("ta", 100)
-        .unwrap()
-        .into_iter()
-        .map(|p| p.id)
-        .collect();
-    assert_eq!(globals, ["f2"]);
+    let globals = |tenant: &str, method: &str| -> Vec<String> {
+        store
+            .global_fault_plans(tenant, method, "/processes/v1", 100)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.id)
+            .collect()
+    };
+    assert_eq!(globals("ta", "POST"), ["f2"]);
+    assert_eq!(
+        globals("tb", "post"),
+        ["f4", "f6"],
+        "oldest first, this path only"
+    );
+    assert!(globals("tb", "GET").is_empty(), "another method");
     // Each fault once, in order, then none.
     assert_eq!(
         store

@@ -94,15 +94,22 @@ impl SandboxFaults for PostgresStore {
             .transpose()
     }
 
-    fn global_fault_plans(&self, tenant_id: &str, now: i64) -> StoreResult<Vec<FaultPlanRecord>> {
+    fn global_fault_plans(
+        &self,
+        tenant_id: &str,
+        method: &str,
+        path: &str,
+        now: i64,
+    ) -> StoreResult<Vec<FaultPlanRecord>> {
         self.query(
             &format!(
-                "SELECT {PLAN_COLS} FROM fault_plans WHERE tenant_id = $1 AND global AND expires_at > $2 ORDER BY seq"
+                "SELECT {PLAN_COLS} FROM fault_plans WHERE tenant_id = $1 AND global AND expires_at > $2 \
+                 AND path = $3 AND (method IS NULL OR upper(method) = upper($4)) ORDER BY seq"
             ),
-            &[&tenant_id, &now],
+            &[&tenant_id, &now, &path, &method],
         )?
         .iter()
-        .map(|r| self.with_uses(plan_row(r)?))
+        .map(plan_row)
         .collect()
     }
 

@@ -94,17 +94,21 @@ impl SandboxFaults for SqliteStore {
         })
     }
 
-    fn global_fault_plans(&self, tenant_id: &str, now: i64) -> StoreResult<Vec<FaultPlanRecord>> {
+    fn global_fault_plans(
+        &self,
+        tenant_id: &str,
+        method: &str,
+        path: &str,
+        now: i64,
+    ) -> StoreResult<Vec<FaultPlanRecord>> {
         self.read(|c| {
-            let mut plans: Vec<FaultPlanRecord> = c
+            let plans = c
                 .prepare_cached(&format!(
-                    "SELECT {PLAN_COLS} FROM fault_plans WHERE tenant_id = ?1 AND global AND expires_at > ?2 ORDER BY rowid"
+                    "SELECT {PLAN_COLS} FROM fault_plans WHERE tenant_id = ?1 AND global AND expires_at > ?2 \
+                     AND path = ?3 AND (method IS NULL OR upper(method) = upper(?4)) ORDER BY rowid"
                 ))?
-                .query_map(params![tenant_id, now], plan_row)?
+                .query_map(params![tenant_id, now, path, method], plan_row)?
                 .collect::<Result<_, _>>()?;
-            for plan in &mut plans {
-                SqliteStore::fault_uses(c, plan)?;
-            }
             Ok(plans)
         })
     }

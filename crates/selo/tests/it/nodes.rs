@@ -416,3 +416,58 @@ async fn a_fault_plan_made_on_one_node_hits_the_other_once_per_fault() {
     assert_eq!(shown["remaining"], 0, "{shown}");
     assert_eq!(shown["consumed"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_on_both_nodes_at_once_consume_each_fault_once() {
+    let test = "requests_on_both_nodes_at_once_consume_each_fault_once";
+    let Some((a, b)) = two_nodes(test, false) else {
+        return;
+    };
+    let t = a.tenant();
+    let token = a.token(&t).await;
+    let plan: Value = a
+        .http
+        .post(a.url("/sandbox/faults"))
+        .header("authorization", format!("Bearer {token}"))
+        .json(
+            &json!({"match": {"method": "GET", "path": "/processes/v1"}, "faults": vec!["503"; 6]}),
+        )
+        .send_json()
+        .await;
+    let id = plan["id"].as_str().unwrap().to_string();
+    // Twelve requests naming the plan, half on each node, all at once.
+    let requests: Vec<_> = (0..12)
+        .map(|i| {
+            let node = if i % 2 == 0 { &a } else { &b };
+            let request = node
+                .http
+                .get(node.url("/processes/v1?clientReference=x"))
+                .header("authorization", format!("Bearer {token}"))
+                .header("apikey", &t.api_key)
+                .header("selo-fault-plan", &id);
+            tokio::spawn(async move { request.send().await.unwrap().status().as_u16() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for r in requests {
+        statuses.push(r.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 503).count(),
+        6,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        6,
+        "{statuses:?}"
+    );
+    let shown: Value = b
+        .http
+        .get(b.url(&format!("/sandbox/faults/{id}")))
+        .header("authorization", format!("Bearer {token}"))
+        .send_json()
+        .await;
+    assert_eq!(shown["consumed"].as_array().unwrap().len(), 6, "{shown}");
+    assert_eq!(shown["remaining"], 0);
+}
