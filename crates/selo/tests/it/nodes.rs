@@ -380,22 +380,9 @@ async fn a_fault_plan_made_on_one_node_hits_the_other_once_per_fault() {
     };
     let t = a.tenant();
     let token = a.token(&t).await;
-    let plan: Value = a
-        .http
-        .post(a.url("/sandbox/faults"))
-        .header("authorization", format!("Bearer {token}"))
-        .json(&json!({"match": {"method": "GET", "path": "/processes/v1"}, "faults": ["503"], "global": true}))
-        .send_json()
-        .await;
-    let id = plan["id"].as_str().unwrap().to_string();
+    let id = fault_plan(&a, &token, json!(["503"]), true).await;
     // The global plan reaches node B within a second; its one fault is consumed once.
-    let list = |node: &Server| {
-        node.http
-            .get(node.url("/processes/v1?clientReference=x"))
-            .header("authorization", format!("Bearer {token}"))
-            .header("apikey", &t.api_key)
-            .send()
-    };
+    let list = |node: &Server| list_request(node, &t, &token).send();
     within_a_second("the plan on node B", async || {
         list(&b).await.unwrap().status() == 503
     })
@@ -407,14 +394,38 @@ async fn a_fault_plan_made_on_one_node_hits_the_other_once_per_fault() {
     );
     assert_eq!(list(&b).await.unwrap().status(), 200);
     // Either node shows what it consumed.
-    let shown: Value = a
-        .http
-        .get(a.url(&format!("/sandbox/faults/{id}")))
-        .header("authorization", format!("Bearer {token}"))
-        .send_json()
-        .await;
+    let shown = shown_plan(&b, &token, &id).await;
     assert_eq!(shown["remaining"], 0, "{shown}");
     assert_eq!(shown["consumed"].as_array().unwrap().len(), 1);
+}
+
+/// Creates a fault plan through `node` on `GET /processes/v1` with `faults`: its id.
+async fn fault_plan(node: &Server, token: &str, faults: Value, global: bool) -> String {
+    let plan: Value = node
+        .http
+        .post(node.url("/sandbox/faults"))
+        .header("authorization", format!("Bearer {token}"))
+        .json(&json!({"match": {"method": "GET", "path": "/processes/v1"}, "faults": faults, "global": global}))
+        .send_json()
+        .await;
+    plan["id"].as_str().unwrap().to_string()
+}
+
+/// The client-reference list request of `t` on `node` (what the plans match).
+fn list_request(node: &Server, t: &Tenant, token: &str) -> reqwest::RequestBuilder {
+    node.http
+        .get(node.url("/processes/v1?clientReference=x"))
+        .header("authorization", format!("Bearer {token}"))
+        .header("apikey", &t.api_key)
+}
+
+/// A fault plan as `node` shows it.
+async fn shown_plan(node: &Server, token: &str, id: &str) -> Value {
+    node.http
+        .get(node.url(&format!("/sandbox/faults/{id}")))
+        .header("authorization", format!("Bearer {token}"))
+        .send_json()
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -425,26 +436,12 @@ async fn requests_on_both_nodes_at_once_consume_each_fault_once() {
     };
     let t = a.tenant();
     let token = a.token(&t).await;
-    let plan: Value = a
-        .http
-        .post(a.url("/sandbox/faults"))
-        .header("authorization", format!("Bearer {token}"))
-        .json(
-            &json!({"match": {"method": "GET", "path": "/processes/v1"}, "faults": vec!["503"; 6]}),
-        )
-        .send_json()
-        .await;
-    let id = plan["id"].as_str().unwrap().to_string();
+    let id = fault_plan(&a, &token, json!(vec!["503"; 6]), false).await;
     // Twelve requests naming the plan, half on each node, all at once.
     let requests: Vec<_> = (0..12)
         .map(|i| {
             let node = if i % 2 == 0 { &a } else { &b };
-            let request = node
-                .http
-                .get(node.url("/processes/v1?clientReference=x"))
-                .header("authorization", format!("Bearer {token}"))
-                .header("apikey", &t.api_key)
-                .header("selo-fault-plan", &id);
+            let request = list_request(node, &t, &token).header("selo-fault-plan", &id);
             tokio::spawn(async move { request.send().await.unwrap().status().as_u16() })
         })
         .collect();
@@ -462,12 +459,7 @@ async fn requests_on_both_nodes_at_once_consume_each_fault_once() {
         6,
         "{statuses:?}"
     );
-    let shown: Value = b
-        .http
-        .get(b.url(&format!("/sandbox/faults/{id}")))
-        .header("authorization", format!("Bearer {token}"))
-        .send_json()
-        .await;
+    let shown = shown_plan(&a, &token, &id).await;
     assert_eq!(shown["consumed"].as_array().unwrap().len(), 6, "{shown}");
     assert_eq!(shown["remaining"], 0);
 }
