@@ -200,3 +200,16 @@ pub fn match_result(
 pub fn rounded(distance: f32) -> f32 {
     (distance * 10_000.0).round() / 10_000.0
 }
+
+#[cfg(test)]
+mod tests {
+    /// The PostgreSQL store's face index holds embeddings of exactly the length the engines
+    /// make (a change of model must change the index's column too).
+    #[test]
+    fn the_face_index_holds_the_engines_embeddings() {
+        assert_eq!(
+            selo_store::postgres::INDEXED_DIMENSIONS,
+            selo_engine::EMBEDDING_LEN
+        );
+    }
+}

@@ -1,6 +1,6 @@
 //! Selo's storage, as roles: [`Configuration`], [`ReplayLog`], [`Idempotency`], [`Processes`],
 //! [`Journeys`], [`Faces`] and [`FaceSearch`], [`RetentionSweep`], [`WebhookQueue`] and
-//! [`Nodes`], [`RateBuckets`] and [`SandboxFaults`], each its own trait; [`Store`] is their sum, the one value the server and the admin CLI hold. Two
+//! [`Nodes`], [`RateBuckets`] and [`SandboxFaults`], and [`Transfer`] (export and import), each its own trait; [`Store`] is their sum, the one value the server and the admin CLI hold. Two
 //! backends, one file per role each: the embedded SQLite store ([`sqlite::SqliteStore`], the
 //! default) and PostgreSQL ([`postgres::PostgresStore`], CONTRACT §18), chosen by
 //! [`Database`]; both pass the same contract suite (`tests/contract.rs`). Errors are
@@ -34,6 +34,7 @@ pub mod replay;
 pub mod retention;
 pub mod sandbox_faults;
 pub mod sqlite;
+pub mod transfer;
 pub mod webhooks;
 
 pub use config::{Configuration, LockoutPolicy};
@@ -48,6 +49,7 @@ pub use rate_buckets::RateBuckets;
 pub use replay::{AssertionUse, AssertionUseDone, AssertionUseOutcome, ReplayKey, ReplayLog};
 pub use retention::RetentionSweep;
 pub use sandbox_faults::SandboxFaults;
+pub use transfer::Transfer;
 pub use webhooks::WebhookQueue;
 
 /// A storage failure.
@@ -117,6 +119,7 @@ pub trait Store:
     + Nodes
     + RateBuckets
     + SandboxFaults
+    + Transfer
     + Send
     + Sync
 {

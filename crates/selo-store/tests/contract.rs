@@ -8,14 +8,15 @@ use selo_domain::scenario::Scenario;
 use selo_domain::verification::CaptureDecision;
 use selo_domain::web::{WebCapture, WebPerson, WebProcessRecord};
 use selo_store::blobs::{BlobKey, BlobOwner};
-use selo_store::postgres::PostgresStore;
 use selo_store::postgres::scratch::{DEFAULT_SERVER, ScratchDatabase};
+use selo_store::postgres::{FaceIndex, PostgresStore};
 use selo_store::sqlite::{Durability, SqliteStore};
+use selo_store::transfer::{Cell, TABLES, Table};
 use selo_store::{
     Account, AccountKey, ApiKey, AssertionUse, AssertionUseOutcome, AttemptOutcome, Configuration,
     EventDraft, IdempotencyBegin, IdempotencyCompletion, IdempotencyScope, Journeys, LockoutPolicy,
-    Processes, PublishedKey, ReplayKey, RetentionCutoffs, Store, StoreError, StoredResponse,
-    Tenant, WebhookAttempt, WebhookConfig, WebhookQueue,
+    Processes, PublishedKey, ReplayKey, RetentionCutoffs, Store, StoreError, StoreResult,
+    StoredResponse, Tenant, WebhookAttempt, WebhookConfig, WebhookQueue,
 };
 
 /// Records an assertion use and waits for its group commit.
@@ -1184,6 +1185,25 @@ fn postgres() -> Option<(ScratchDatabase, PostgresStore)> {
     Some((database, store))
 }
 
+/// A fresh PostgreSQL store on the server with pgvector that `SELO_TEST_PGVECTOR` names
+/// (`.ci/run` starts PostgreSQL 16 from PyPI's pgserver wheel): the same contract with the 1:N
+/// search on its index. Without one: SKIPPED, and a failure under `CI=true`.
+fn pgvector() -> Option<(ScratchDatabase, PostgresStore)> {
+    let server = match std::env::var("SELO_TEST_PGVECTOR") {
+        Ok(server) => server,
+        Err(_) if std::env::var("CI").as_deref() != Ok("true") => {
+            eprintln!("SKIPPED: no PostgreSQL server with pgvector (set SELO_TEST_PGVECTOR)");
+            return None;
+        }
+        Err(_) => panic!("SELO_TEST_PGVECTOR is not set; CI starts a server with pgvector"),
+    };
+    let database = ScratchDatabase::create(&server)
+        .unwrap_or_else(|e| panic!("no PostgreSQL server at {server} ({e})"));
+    let store = PostgresStore::open(database.url()).unwrap();
+    assert_eq!(store.face_index(), &FaceIndex::Hnsw);
+    Some((database, store))
+}
+
 /// The contract, one test per behaviour on a fresh store: `contract_tests!(backend)` makes
 /// `backend::behaviour` run each behaviour on `backend()`'s store, so every backend runs every
 /// behaviour.
@@ -1212,6 +1232,7 @@ macro_rules! contract_tests {
             fault_plans,
             faces,
             capture_refusals,
+            transfer,
         );
     };
     ($backend:ident: $($behaviour:ident),* $(,)?) => {
@@ -1231,6 +1252,7 @@ macro_rules! contract_tests {
 
 contract_tests!(sqlite);
 contract_tests!(postgres);
+contract_tests!(pgvector);
 
 /// Fault plans: bounded per tenant, forgotten once expired, each fault consumed once.
 fn fault_plans(store: &dyn Store) {
@@ -1691,4 +1713,267 @@ fn one_of_many_simultaneous_uses(stores: &[&dyn Store]) {
             .all(|o| *o == AssertionUseOutcome::Fresh),
         "{outcomes:?}"
     );
+}
+
+/// Every row `store` exports, table by table.
+fn exported(store: &dyn Store) -> Vec<(&'static str, Vec<Cell>)> {
+    let mut rows = Vec::new();
+    store
+        .export_rows(&mut |table: &'static Table, row: Vec<Cell>| {
+            rows.push((table.name, row));
+            Ok(())
+        })
+        .unwrap();
+    rows
+}
+
+/// Imports `rows` into `store`.
+fn import(store: &dyn Store, rows: &[(&'static str, Vec<Cell>)]) -> StoreResult<()> {
+    let mut rows = rows.iter();
+    store.import_rows(&mut || {
+        Ok(rows
+            .next()
+            .map(|(name, row)| (Table::named(name).unwrap(), row.clone())))
+    })
+}
+
+/// Export and import: a target holding anything is refused; a row of the wrong shape rolls
+/// the whole import back; what was imported exports the same.
+fn transfer(store: &dyn Store) {
+    assert!(exported(store).is_empty());
+    assert!(store.occupied_table().unwrap().is_none());
+    let tenant_row = |id: &str| {
+        let mut row = vec![Cell::Null; Table::named("tenants").unwrap().columns.len()];
+        row[0] = Cell::Text(id.into());
+        row[1] = Cell::Text(format!("Tenant {id}"));
+        row[2] = Cell::Text("sandbox".into());
+        row[4] = Cell::Integer(1);
+        ("tenants", row)
+    };
+    // A row with a value of another type, after a good one: nothing stays.
+    let mut bad = tenant_row("t2");
+    bad.1[4] = Cell::Text("one".into());
+    assert!(matches!(
+        import(store, &[tenant_row("t1"), bad]),
+        Err(StoreError::Corrupt(_))
+    ));
+    assert!(store.occupied_table().unwrap().is_none());
+    assert!(store.tenant("t1").unwrap().is_none());
+    // A row the schema rejects (an account of no tenant), likewise.
+    let (a, _) = account("t9", "svc");
+    let mut orphan = vec![Cell::Null; Table::named("accounts").unwrap().columns.len()];
+    orphan[0] = Cell::Text(a.tenant_id);
+    orphan[1] = Cell::Text(a.name);
+    orphan[2] = Cell::Bool(true);
+    orphan[3] = Cell::Text(String::new());
+    orphan[6] = Cell::Integer(2);
+    assert!(import(store, &[tenant_row("t1"), ("accounts", orphan)]).is_err());
+    assert!(store.occupied_table().unwrap().is_none());
+
+    import(store, &[tenant_row("t1"), tenant_row("t2")]).unwrap();
+    assert_eq!(store.tenant("t1").unwrap().unwrap().name, "Tenant t1");
+    assert_eq!(exported(store), [tenant_row("t1"), tenant_row("t2")]);
+    assert_eq!(store.occupied_table().unwrap().unwrap().name, "tenants");
+    assert!(matches!(
+        import(store, &[tenant_row("t3")]),
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(store.tenant("t3").unwrap().is_none());
+}
+
+/// What every behaviour leaves behind moves from `from` into a fresh store of each backend
+/// and back, unchanged; between them they fill every table that moves.
+/// A fresh store (`None`: SKIPPED) and what must outlive it.
+type FreshStore<'a> = &'a dyn Fn() -> Option<(Box<dyn std::any::Any>, Box<dyn Store>)>;
+
+/// Something a behaviour leaves in a store.
+type Filler<'a> = &'a dyn Fn(&dyn Store);
+
+fn every_table_moves(fresh: &[FreshStore<'_>]) {
+    // A plan with one fault consumed (the fault-plan behaviour ends with none).
+    let consumed_fault = |store: &dyn Store| {
+        use selo_store::sandbox_faults::{FaultPlanRecord, FaultUse};
+        let plan = FaultPlanRecord {
+            id: "f1".into(),
+            tenant_id: "ta".into(),
+            method: None,
+            path: "/processes/v1".into(),
+            faults: vec!["503".into(), "reset".into()],
+            global: false,
+            expires_at: 200,
+            consumed: Vec::new(),
+        };
+        assert!(store.create_fault_plan(&plan, 2, 100).unwrap());
+        let used = FaultUse {
+            fault: String::new(),
+            at: "2027-01-01T00:00:00.000Z".into(),
+            request_id: "r1".into(),
+            request: "POST /processes/v1".into(),
+        };
+        assert!(store.consume_fault("f1", 100, &used).unwrap().is_some());
+    };
+    let behaviours: [Filler<'_>; 13] = [
+        &consumed_fault,
+        &lockout,
+        &replay_records,
+        &api_keys,
+        &processes,
+        &web_processes,
+        &blob_ownership,
+        &idempotency,
+        &webhook_queue,
+        &personal_data,
+        &faces,
+        &fault_plans,
+        &accounts_and_keys,
+    ];
+    let mut filled = std::collections::BTreeSet::new();
+    for behaviour in behaviours {
+        for from in fresh {
+            let Some((_from_db, source)) = from() else {
+                return;
+            };
+            behaviour(&*source);
+            let rows = exported(&*source);
+            filled.extend(rows.iter().map(|(name, _)| *name));
+            for to in fresh {
+                let Some((_to_db, target)) = to() else {
+                    return;
+                };
+                import(&*target, &rows).unwrap();
+                assert_eq!(exported(&*target), rows);
+            }
+        }
+    }
+    let missing: Vec<_> = TABLES
+        .iter()
+        .map(|t| t.name)
+        .filter(|name| !filled.contains(name))
+        .collect();
+    assert!(missing.is_empty(), "no behaviour fills {missing:?}");
+}
+
+#[test]
+fn every_table_moves_between_sqlite_and_postgres() {
+    every_table_moves(&[
+        &|| sqlite().map(|(d, s)| (Box::new(d) as Box<dyn std::any::Any>, Box::new(s) as _)),
+        &|| postgres().map(|(d, s)| (Box::new(d) as Box<dyn std::any::Any>, Box::new(s) as _)),
+        &|| pgvector().map(|(d, s)| (Box::new(d) as Box<dyn std::any::Any>, Box::new(s) as _)),
+    ]);
+}
+
+/// A deterministic stream of embeddings (a linear congruential generator: no RNG dependency).
+struct FaceStream(u64);
+
+impl FaceStream {
+    fn next_value(&mut self) -> f32 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((self.0 >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+    }
+
+    fn face(&mut self) -> Vec<f32> {
+        (0..selo_store::postgres::INDEXED_DIMENSIONS)
+            .map(|_| self.next_value())
+            .collect()
+    }
+
+    /// `face` moved a little: the same person in another photo.
+    fn near(&mut self, face: &[f32]) -> Vec<f32> {
+        face.iter().map(|v| v + self.next_value() * 0.05).collect()
+    }
+}
+
+/// The exact nearest distance from `target` to `faces`.
+fn exact_nearest(faces: &[Vec<f32>], target: &[f32]) -> Option<f32> {
+    faces
+        .iter()
+        .map(|f| selo_domain::verification::distance(f, target))
+        .min_by(f32::total_cmp)
+}
+
+#[test]
+fn pgvector_search_goes_through_the_index_and_finds_what_a_scan_finds() {
+    use selo_store::{FaceSearch, Faces as _};
+    let Some((database, store)) = pgvector() else {
+        return;
+    };
+    let mut faces = FaceStream(7);
+    store.create_tenant(&tenant("big", "production")).unwrap();
+    store.create_tenant(&tenant("small", "production")).unwrap();
+    let big: Vec<Vec<f32>> = (0..2000).map(|_| faces.face()).collect();
+    for (i, chunk) in big.chunks(20).enumerate() {
+        store.enroll("big", &format!("B{i}"), chunk, 10).unwrap();
+    }
+    let small: Vec<Vec<f32>> = (0..5).map(|_| faces.face()).collect();
+    store.enroll("small", "S", &small, 10).unwrap();
+
+    // The same person under another code: found, at the distance a scan finds.
+    for enrolled in big.iter().step_by(97) {
+        let probe = faces.near(enrolled);
+        assert_eq!(
+            store.nearest_other("big", "NEW", &probe).unwrap(),
+            exact_nearest(&big, &probe)
+        );
+    }
+    // A tenant with fewer faces than the index is asked for: the scan answers, exactly, and
+    // never with another tenant's faces.
+    for enrolled in &small {
+        let probe = faces.near(enrolled);
+        assert_eq!(
+            store.nearest_other("small", "NEW", &probe).unwrap(),
+            exact_nearest(&small, &probe)
+        );
+    }
+    assert_eq!(store.nearest_other("small", "S", &small[0]).unwrap(), None);
+    // Faces of another length are stored and found by scan.
+    store.create_tenant(&tenant("odd", "production")).unwrap();
+    store.enroll("odd", "O", &[vec![1.0; 4]], 10).unwrap();
+    assert_eq!(
+        store.nearest_other("odd", "NEW", &[1.0; 4]).unwrap(),
+        Some(0.0)
+    );
+
+    // The big tenant's search is the index's.
+    let plan = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let (client, connection) =
+                tokio_postgres::connect(database.url(), tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+            tokio::spawn(connection);
+            client.batch_execute("ANALYZE identity_faces").await.unwrap();
+            let vector = format!(
+                "[{}]",
+                big[0].iter().map(|v| v.to_string()).collect::<Vec<_>>().join(",")
+            );
+            client
+                .query(
+                    "EXPLAIN SELECT embedding FROM identity_faces WHERE tenant_id = 'big' AND code <> 'NEW' AND embedding_vector IS NOT NULL ORDER BY embedding_vector <-> $1::text::vector LIMIT 8",
+                    &[&vector],
+                )
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get::<_, String>(0))
+                .collect::<Vec<_>>()
+                .join("\n")
+        });
+    assert!(plan.contains("identity_faces_by_vector"), "{plan}");
+}
+
+#[test]
+fn postgres_without_pgvector_scans_and_says_why() {
+    let Some((_database, store)) = postgres() else {
+        return;
+    };
+    match store.face_index() {
+        FaceIndex::Scan(why) => assert!(why.contains("no pgvector"), "{why}"),
+        FaceIndex::Hnsw => panic!("the machine's PostgreSQL 15 has no pgvector"),
+    }
 }

@@ -221,3 +221,14 @@ pub struct AttemptInfo {
     /// The failure.
     pub error: Option<String>,
 }
+
+/// What `selo admin export` wrote or `selo admin import` moved (CONTRACT §18): the same counts
+/// on both sides of a move.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransferCounts {
+    /// The export file.
+    pub file: String,
+    /// Rows per table, by table name, and `blobs`: the stored images.
+    pub counts: std::collections::BTreeMap<String, u64>,
+}

@@ -444,6 +444,12 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
         }
         AdminCommand::Account(cmd) => run_account(store, json, cmd),
         AdminCommand::Webhook(cmd) => crate::webhook_admin::run(store, json, cmd),
+        AdminCommand::Export { blobs, out } => {
+            crate::transfer::export(store, &args.common.data, blobs.as_deref(), &out, json)
+        }
+        AdminCommand::Import { blobs, input } => {
+            crate::transfer::import(store, &args.common.data, blobs.as_deref(), &input, json)
+        }
         AdminCommand::Identity(cmd) => {
             let models = args.models.resolve(&args.common);
             crate::identity_admin::run(store, json, &models, cmd)

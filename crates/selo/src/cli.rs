@@ -330,6 +330,28 @@ pub enum AdminCommand {
     /// The identity base of the local engines (CONTRACT §17).
     #[command(subcommand)]
     Identity(IdentityCommand),
+    /// Write everything the store and its blob store hold to one file (CONTRACT §18): tenants,
+    /// accounts and public keys, API-key hashes, processes, journeys, links, identities,
+    /// webhook configuration and events, and the stored images. The file holds personal
+    /// data: it is created readable by its owner only.
+    Export {
+        /// The blob store to read: file://DIR (default DATA/blobs) or s3://BUCKET[/PREFIX].
+        #[arg(long, env = "SELO_BLOBS")]
+        blobs: Option<String>,
+        /// The file to write (never an existing one).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Read an export into an empty store and blob store (a target holding anything is
+    /// refused), in one transaction; prints the counts moved, which match the export's.
+    Import {
+        /// The blob store to write: file://DIR (default DATA/blobs) or s3://BUCKET[/PREFIX].
+        #[arg(long, env = "SELO_BLOBS")]
+        blobs: Option<String>,
+        /// The export file to read.
+        #[arg(long = "in")]
+        input: PathBuf,
+    },
 }
 
 /// `selo admin identity …`.

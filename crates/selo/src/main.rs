@@ -14,6 +14,7 @@ mod models;
 mod output;
 mod serve;
 mod token_cache;
+mod transfer;
 mod webhook_admin;
 
 use clap::Parser;

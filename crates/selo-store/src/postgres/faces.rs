@@ -5,6 +5,7 @@ use crate::faces::{
     Enrolment, FaceSearch, Faces, IdentitySummary, MAX_FACES_PER_IDENTITY, from_bytes, to_bytes,
 };
 use selo_domain::verification::distance;
+use vector::FaceIndex;
 
 fn embedding(bytes: &[u8]) -> StoreResult<Vec<f32>> {
     from_bytes(bytes).ok_or_else(|| StoreError::Corrupt("a stored face embedding".into()))
@@ -18,7 +19,10 @@ impl Faces for PostgresStore {
         embeddings: &[Vec<f32>],
         at: i64,
     ) -> StoreResult<Enrolment> {
-        let stored: Vec<Vec<u8>> = embeddings.iter().map(|e| to_bytes(e)).collect();
+        let stored: Vec<(Vec<u8>, Option<String>)> = embeddings
+            .iter()
+            .map(|e| (to_bytes(e), self.indexed(e)))
+            .collect();
         self.wait(async {
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
@@ -40,12 +44,20 @@ impl Faces for PostgresStore {
                 return Ok(Enrolment::Full(to_u32(held)));
             }
             let insert = tx
-                .prepare(
-                    "INSERT INTO identity_faces (tenant_id, code, embedding, enrolled_at) VALUES ($1, $2, $3, $4)",
-                )
+                .prepare(if self.face_index == FaceIndex::Hnsw {
+                    "INSERT INTO identity_faces (tenant_id, code, embedding, enrolled_at, embedding_vector) VALUES ($1, $2, $3, $4, $5::text::vector)"
+                } else {
+                    "INSERT INTO identity_faces (tenant_id, code, embedding, enrolled_at) VALUES ($1, $2, $3, $4)"
+                })
                 .await?;
-            for e in &stored {
-                tx.execute(&insert, &[&tenant_id, &code, e, &at]).await?;
+            for (bytes, vector) in &stored {
+                if self.face_index == FaceIndex::Hnsw {
+                    tx.execute(&insert, &[&tenant_id, &code, bytes, &at, vector])
+                        .await?;
+                } else {
+                    tx.execute(&insert, &[&tenant_id, &code, bytes, &at])
+                        .await?;
+                }
             }
             tx.commit().await?;
             Ok(Enrolment::Enrolled(total as u32))
@@ -98,25 +110,74 @@ impl Faces for PostgresStore {
     }
 }
 
-impl FaceSearch for PostgresStore {
-    /// A scan of the tenant's faces, compared here (exact; the same distance as every backend).
-    fn nearest_other(
-        &self,
-        tenant_id: &str,
-        code: &str,
-        target: &[f32],
-    ) -> StoreResult<Option<f32>> {
-        let rows = self.query(
-            "SELECT embedding FROM identity_faces WHERE tenant_id = $1 AND code <> $2",
-            &[&tenant_id, &code],
-        )?;
+impl PostgresStore {
+    /// `embedding` in the index's text form, when this database has the index and the
+    /// embedding its length.
+    fn indexed(&self, embedding: &[f32]) -> Option<String> {
+        match self.face_index {
+            FaceIndex::Hnsw => vector::vector_text(embedding),
+            FaceIndex::Scan(_) => None,
+        }
+    }
+
+    /// The nearest of the faces `rows` hold (their first column).
+    fn nearest_of(rows: &[Row], target: &[f32]) -> StoreResult<Option<f32>> {
         let mut nearest: Option<f32> = None;
-        for r in &rows {
+        for r in rows {
             let d = distance(&embedding(r.try_get(0)?)?, target);
             if nearest.is_none_or(|n| d < n) {
                 nearest = Some(d);
             }
         }
         Ok(nearest)
+    }
+}
+
+impl FaceSearch for PostgresStore {
+    /// With pgvector, the index's nearest candidates and the faces it does not hold, compared
+    /// here; a scan when it offers fewer candidates than asked (see [`vector`]). Without it, a
+    /// scan of the tenant's faces. Exact where it scans; the same distance as every backend.
+    fn nearest_other(
+        &self,
+        tenant_id: &str,
+        code: &str,
+        target: &[f32],
+    ) -> StoreResult<Option<f32>> {
+        if let Some(vector) = self.indexed(target) {
+            let rows = self.wait(async {
+                let mut c = self.client().await?;
+                let tx = c.transaction().await?;
+                tx.batch_execute(&format!(
+                    "SET LOCAL hnsw.ef_search = {}",
+                    vector::EF_SEARCH
+                ))
+                .await?;
+                let rows = tx
+                    .query(
+                        "SELECT embedding FROM identity_faces WHERE tenant_id = $1 AND code <> $2 AND embedding_vector IS NOT NULL ORDER BY embedding_vector <-> $3::text::vector LIMIT $4",
+                        &[&tenant_id, &code, &vector, &vector::CANDIDATES],
+                    )
+                    .await?;
+                if rows.len() < vector::CANDIDATES as usize {
+                    return Ok(None);
+                }
+                let unindexed = tx
+                    .query(
+                        "SELECT embedding FROM identity_faces WHERE tenant_id = $1 AND code <> $2 AND embedding_vector IS NULL",
+                        &[&tenant_id, &code],
+                    )
+                    .await?;
+                tx.commit().await?;
+                Ok(Some(rows.into_iter().chain(unindexed).collect::<Vec<_>>()))
+            })?;
+            if let Some(rows) = rows {
+                return Self::nearest_of(&rows, target);
+            }
+        }
+        let rows = self.query(
+            "SELECT embedding FROM identity_faces WHERE tenant_id = $1 AND code <> $2",
+            &[&tenant_id, &code],
+        )?;
+        Self::nearest_of(&rows, target)
     }
 }

@@ -6,7 +6,7 @@ use deadpool_postgres::Object;
 
 /// The advisory lock every migrating node takes first, so nodes starting together migrate one
 /// after the other (any number that other applications are unlikely to take: "selo" in ASCII).
-const MIGRATION_LOCK: i64 = 0x73_65_6c_6f;
+pub(super) const MIGRATION_LOCK: i64 = 0x73_65_6c_6f;
 
 /// Schema migrations, applied in order; `schema_migrations` lists the applied ones.
 /// Expand-only: a migration never drops or renames what an older binary still reads. The

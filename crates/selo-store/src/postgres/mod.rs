@@ -16,6 +16,8 @@ mod replay;
 mod retention;
 mod sandbox_faults;
 pub mod scratch;
+mod transfer;
+mod vector;
 mod webhooks;
 
 use crate::bridge::Bridge;
@@ -36,6 +38,7 @@ use tokio::runtime::Handle;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
+pub use vector::{FaceIndex, INDEXED_DIMENSIONS};
 
 /// Connections the pool keeps at most.
 const POOL_SIZE: usize = 16;
@@ -75,6 +78,8 @@ pub struct PostgresStore {
     /// batch once the store is going; a batch it is committing then fails as interrupted).
     replay: ReplayWriter,
     db: Arc<Database>,
+    /// How the 1:N face search runs here (pgvector's index, or a scan).
+    face_index: FaceIndex,
     /// Drives the pool's connections.
     _bridge: Bridge,
 }
@@ -128,22 +133,34 @@ impl PostgresStore {
             handle: bridge.handle(),
             epoch: AtomicU64::new(0),
         });
-        let store = PostgresStore {
+        let mut store = PostgresStore {
             replay: ReplayWriter::new({
                 let db = db.clone();
                 Arc::new(move |batch| db.wait(db.record_batch(batch)))
             }),
             db,
+            face_index: FaceIndex::Scan(String::new()),
             _bridge: bridge,
         };
-        store.wait(async {
+        store.face_index = store.wait(async {
             let mut client = store.db.client().await?;
             migrations::migrate(&mut client).await?;
             let epoch = read_epoch(&client).await?;
             store.db.epoch.store(epoch, Ordering::Relaxed);
-            Ok(())
+            vector::prepare(&mut client).await
         })?;
+        match &store.face_index {
+            FaceIndex::Hnsw => tracing::info!("1:N face search: pgvector's HNSW index"),
+            FaceIndex::Scan(why) => tracing::warn!(
+                "1:N face search scans each tenant's faces: {why} (pgvector gives it an index)"
+            ),
+        }
         Ok(store)
+    }
+
+    /// How the 1:N face search runs on this database.
+    pub fn face_index(&self) -> &FaceIndex {
+        &self.face_index
     }
 
     /// Waits for `work` (see [`Database::wait`]).

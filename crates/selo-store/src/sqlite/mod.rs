@@ -12,6 +12,7 @@ mod rate_buckets;
 mod replay;
 mod retention;
 mod sandbox_faults;
+mod transfer;
 mod webhooks;
 
 use crate::records::{changed, decode, encode};

@@ -350,17 +350,49 @@ async fn production_verifies_faces_against_the_identity_base() {
 /// behavior alert once the asynchronous process finishes.
 #[tokio::test]
 async fn a_face_enrolled_under_another_code_raises_the_behavior_alert() {
-    let Some(People {
+    let test = "a_face_enrolled_under_another_code_raises_the_behavior_alert";
+    let Some(people) = people(test) else {
+        return;
+    };
+    let (s, t) = production();
+    fraud_alert(&s, &t, people).await;
+}
+
+/// The same on PostgreSQL with pgvector: faces are enrolled into its index and the server says
+/// so at start (the index's own search, over thousands of faces, is the store contract's test).
+#[tokio::test]
+async fn the_behavior_alert_is_raised_on_postgres_with_pgvector() {
+    let test = "the_behavior_alert_is_raised_on_postgres_with_pgvector";
+    let Some(people) = people(test) else {
+        return;
+    };
+    let Some(database) = crate::support::pgvector_database(test) else {
+        return;
+    };
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let s = Server::start_with(Opts {
+        production: true,
+        postgres: Some(std::sync::Arc::new(database)),
+        log: Some(log.path().into()),
+        ..Opts::default()
+    });
+    let t = s.tenant_in("production");
+    fraud_alert(&s, &t, people).await;
+    let said = std::fs::read_to_string(log.path()).unwrap();
+    assert!(
+        said.contains("1:N face search: pgvector's HNSW index"),
+        "{said}"
+    );
+}
+
+async fn fraud_alert(s: &Server, t: &Tenant, people: People) {
+    let People {
         ana,
         ana_darker,
         bruno,
         ..
-    }) = people("a_face_enrolled_under_another_code_raises_the_behavior_alert")
-    else {
-        return;
-    };
-    let (s, t) = production();
-    let api = Api::new(&s, &t, &s.api_key(&t, &format!("{CAPS},behavioralert"))).await;
+    } = people;
+    let api = Api::new(s, t, &s.api_key(t, &format!("{CAPS},behavioralert"))).await;
     for (code, face) in [(ANA, &ana), (BRUNO, &bruno)] {
         let (status, body) = api
             .post(

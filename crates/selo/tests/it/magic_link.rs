@@ -1,6 +1,6 @@
 //! The Magic Link contract (CONTRACT §7): `x-api-key` only, its own envelopes, single-use links.
 
-use crate::support::{Server, Tenant, images};
+use crate::support::{Server, Tenant};
 use serde_json::{Value, json};
 
 async fn post(s: &Server, key: Option<&str>, body: &Value) -> (u16, Value) {
@@ -30,13 +30,7 @@ async fn get(s: &Server, key: &str, token: &str) -> (u16, Value) {
 }
 
 async fn complete(s: &Server, token: &str) -> (u16, Value) {
-    let res = s
-        .http
-        .post(s.url(&format!("/journey/v1/link/{token}/capture")))
-        .json(&json!({"imageBase64": images::selfie()}))
-        .send()
-        .await
-        .unwrap();
+    let res = s.capture_link(token).await;
     (
         res.status().as_u16(),
         res.json().await.unwrap_or(Value::Null),

@@ -24,6 +24,7 @@ mod s3;
 mod serve_flags;
 mod storage;
 mod token;
+mod transfer;
 mod web;
 mod web_cli;
 mod webhooks;

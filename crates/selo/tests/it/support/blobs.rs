@@ -19,6 +19,16 @@ pub fn suite_on_s3() -> bool {
     std::env::var("SELO_TEST_BLOBS").as_deref() == Ok("s3")
 }
 
+/// Points a `selo` command at `bucket` on the S3 server `endpoint`, under [`PREFIX`].
+pub fn on_bucket(cmd: &mut std::process::Command, endpoint: &str, bucket: &str) {
+    cmd.env("SELO_BLOBS", format!("s3://{bucket}/{PREFIX}"))
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ALLOW_HTTP", "true")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "selo-test")
+        .env("AWS_SECRET_ACCESS_KEY", "selo-test");
+}
+
 /// A fresh bucket on the S3 server `SELO_TEST_S3` names: (endpoint, bucket).
 pub fn new_bucket() -> (String, String) {
     let endpoint = s3_endpoint().expect("SELO_TEST_S3 names the S3 server (.ci/run starts one)");

@@ -60,6 +60,9 @@ pub struct Opts {
     /// Keep images in this bucket (S3 server, bucket: [`blobs::new_bucket`]) whatever
     /// `SELO_TEST_BLOBS` says.
     pub s3: Option<(String, String)>,
+    /// Run on the data directory's SQLite database and files whatever `SELO_TEST_DATABASE` and
+    /// `SELO_TEST_BLOBS` say (a test of moving between the stores).
+    pub embedded: bool,
 }
 
 /// A fresh PostgreSQL database on the server `SELO_TEST_POSTGRES` names (default: the one on
@@ -74,6 +77,23 @@ pub fn postgres_database(test: &str) -> Option<selo_store::postgres::scratch::Sc
             skipped(test, &format!("no PostgreSQL server at {server} ({e})"));
             None
         }
+    }
+}
+
+/// A fresh database on the PostgreSQL server with pgvector that `SELO_TEST_PGVECTOR` names
+/// (`.ci/run` starts one), or `None` after printing SKIPPED for `test` (a failure under
+/// `CI=true`).
+pub fn pgvector_database(test: &str) -> Option<selo_store::postgres::scratch::ScratchDatabase> {
+    let Ok(server) = std::env::var("SELO_TEST_PGVECTOR") else {
+        skipped(
+            test,
+            "no PostgreSQL server with pgvector (set SELO_TEST_PGVECTOR)",
+        );
+        return None;
+    };
+    match selo_store::postgres::scratch::ScratchDatabase::create(&server) {
+        Ok(database) => Some(database),
+        Err(e) => panic!("SELO_TEST_PGVECTOR: {server}: {e}"),
     }
 }
 
@@ -156,11 +176,14 @@ impl Server {
     pub fn start_in(data: tempfile::TempDir, opts: Opts) -> Server {
         let mut s = Server {
             data,
-            database: opts.postgres.clone().or_else(test_database),
+            database: opts
+                .postgres
+                .clone()
+                .or_else(|| test_database().filter(|_| !opts.embedded)),
             s3: opts
                 .s3
                 .clone()
-                .or_else(|| blobs::suite_on_s3().then(blobs::new_bucket)),
+                .or_else(|| (blobs::suite_on_s3() && !opts.embedded).then(blobs::new_bucket)),
             child: None,
             envs: vec![],
             opts,
@@ -178,15 +201,7 @@ impl Server {
         cmd.args(["serve", "--json", "--listen", "127.0.0.1:0", "--data"])
             .arg(self.data.path());
         self.on_database(&mut cmd);
-        if let Some((endpoint, bucket)) = &self.s3 {
-            cmd.arg("--blobs")
-                .arg(format!("s3://{bucket}/{}", blobs::PREFIX))
-                .env("AWS_ENDPOINT_URL", endpoint)
-                .env("AWS_ALLOW_HTTP", "true")
-                .env("AWS_REGION", "us-east-1")
-                .env("AWS_ACCESS_KEY_ID", "selo-test")
-                .env("AWS_SECRET_ACCESS_KEY", "selo-test");
-        }
+        self.on_blobs(&mut cmd);
         if self.opts.production {
             cmd.args(["--production-listen", "127.0.0.1:0"]);
         }
@@ -266,6 +281,32 @@ impl Server {
             .iter()
             .find(|e| e.name == name)
             .expect("environment")
+    }
+
+    /// A new Magic Link of `t` (`POST /v2/magic-link`); its token.
+    pub async fn magic_link(&self, t: &Tenant) -> String {
+        let link: Value = self
+            .http
+            .post(self.url("/v2/magic-link"))
+            .header("x-api-key", &t.api_key)
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        link["data"]["token"].as_str().expect("a link token").into()
+    }
+
+    /// Captures the sandbox selfie on the Magic Link `token`'s journey.
+    pub async fn capture_link(&self, token: &str) -> reqwest::Response {
+        self.http
+            .post(self.url(&format!("/journey/v1/link/{token}/capture")))
+            .json(&serde_json::json!({"imageBase64": images::selfie()}))
+            .send()
+            .await
+            .unwrap()
     }
 
     /// `{sandbox url}{path}`.
@@ -357,7 +398,16 @@ impl Server {
             .arg("--data")
             .arg(self.data.path());
         self.on_database(&mut cmd);
+        self.on_blobs(&mut cmd);
         cmd.output().expect("run selo admin")
+    }
+
+    /// Points a `selo` command at this server's bucket (`SELO_BLOBS` and the `AWS_*`
+    /// variables), when its images are not in the data directory.
+    pub fn on_blobs(&self, cmd: &mut Command) {
+        if let Some((endpoint, bucket)) = &self.s3 {
+            blobs::on_bucket(cmd, endpoint, bucket);
+        }
     }
 
     /// Points a `selo` command at this server's database (`SELO_DATABASE`), when it is not the

@@ -1,0 +1,119 @@
+//! SQLite: the [`Transfer`] role. An export reads one snapshot on a reader connection; an
+//! import is one write transaction that first checks the store is empty.
+
+use super::*;
+use crate::transfer::{Cell, Kind, TABLES, Table, Transfer, check_row, not_empty};
+use rusqlite::types::{Value, ValueRef};
+
+/// The statement reading `table` out, in its order (rowid: insertion order).
+fn select(table: &Table) -> String {
+    let order = match table.order {
+        Some(keys) => keys.join(", "),
+        None => "rowid".into(),
+    };
+    format!(
+        "SELECT {} FROM {} ORDER BY {order}",
+        table.column_list(),
+        table.name
+    )
+}
+
+/// A stored value as a cell of `kind`.
+fn cell(value: ValueRef<'_>, kind: Kind, table: &Table) -> StoreResult<Cell> {
+    let corrupt = || StoreError::Corrupt(format!("a value of {} has another type", table.name));
+    Ok(match (kind, value) {
+        (_, ValueRef::Null) => Cell::Null,
+        (Kind::Text, ValueRef::Text(t)) => {
+            Cell::Text(std::str::from_utf8(t).map_err(|_| corrupt())?.to_owned())
+        }
+        (Kind::Integer, ValueRef::Integer(i)) => Cell::Integer(i),
+        (Kind::Real, ValueRef::Real(r)) => Cell::Real(r),
+        (Kind::Real, ValueRef::Integer(i)) => Cell::Real(i as f64),
+        (Kind::Bool, ValueRef::Integer(i)) => Cell::Bool(i != 0),
+        (Kind::Bytes, ValueRef::Blob(b)) => Cell::Bytes(b.to_vec()),
+        _ => return Err(corrupt()),
+    })
+}
+
+/// A cell as the value SQLite stores (booleans as 0 and 1).
+fn value(cell: Cell) -> Value {
+    match cell {
+        Cell::Null => Value::Null,
+        Cell::Text(t) => Value::Text(t),
+        Cell::Integer(i) => Value::Integer(i),
+        Cell::Real(r) => Value::Real(r),
+        Cell::Bool(b) => Value::Integer(b.into()),
+        Cell::Bytes(b) => Value::Blob(b),
+    }
+}
+
+/// The first table that holds a row.
+fn occupied(c: &Connection) -> StoreResult<Option<&'static Table>> {
+    for table in TABLES {
+        let sql = format!("SELECT EXISTS (SELECT 1 FROM {})", table.name);
+        if c.query_row(&sql, [], |r| r.get::<_, bool>(0))? {
+            return Ok(Some(table));
+        }
+    }
+    Ok(None)
+}
+
+impl Transfer for SqliteStore {
+    fn occupied_table(&self) -> StoreResult<Option<&'static Table>> {
+        self.read(occupied)
+    }
+
+    fn export_rows(
+        &self,
+        sink: &mut (dyn FnMut(&'static Table, Vec<Cell>) -> StoreResult<()> + Send),
+    ) -> StoreResult<()> {
+        self.read(|c| {
+            // One read transaction: every table from the same snapshot.
+            let tx = c.unchecked_transaction()?;
+            for table in TABLES {
+                let mut st = tx.prepare(&select(table))?;
+                let mut rows = st.query([])?;
+                while let Some(row) = rows.next()? {
+                    let cells = table
+                        .columns
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (_, kind))| cell(row.get_ref(i)?, *kind, table))
+                        .collect::<StoreResult<Vec<_>>>()?;
+                    sink(table, cells)?;
+                }
+            }
+            tx.finish()?;
+            Ok(())
+        })
+    }
+
+    fn import_rows(
+        &self,
+        source: &mut (dyn FnMut() -> StoreResult<Option<(&'static Table, Vec<Cell>)>> + Send),
+    ) -> StoreResult<()> {
+        self.write_config(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            if let Some(table) = occupied(&tx)? {
+                return Err(not_empty(table));
+            }
+            while let Some((table, row)) = source()? {
+                check_row(table, &row)?;
+                let placeholders = (1..=row.len())
+                    .map(|i| format!("?{i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                tx.prepare_cached(&format!(
+                    "INSERT INTO {} ({}) VALUES ({placeholders})",
+                    table.name,
+                    table.column_list()
+                ))?
+                .execute(rusqlite::params_from_iter(row.into_iter().map(value)))?;
+            }
+            // The rows carry their typed columns already: nothing for the fill at open to do.
+            tx.execute("UPDATE processes SET typed = 1", [])?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+}

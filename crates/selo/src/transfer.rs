@@ -1,0 +1,498 @@
+//! `selo admin export` / `selo admin import` (CONTRACT §18): everything a platform holds, moved
+//! between any two stores (the embedded one and PostgreSQL + S3, either way) through one file.
+//!
+//! The file is JSON Lines: a header, the stored images (`blob`), then each table's name and
+//! columns followed by its rows, and an `end` line with the counts. Images come first so an
+//! import stores them before the one transaction that writes the rows; the counts at the end
+//! let an import refuse a file that was cut short. The file holds personal data and secrets'
+//! hashes: it is created readable by its owner only, and never overwritten.
+
+use crate::output::{print, usage};
+use anyhow::{Context, bail};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use selo_store::blobs::{BlobKey, BlobLocation, BlobStore};
+use selo_store::transfer::{Cell, Kind, TABLES, Table};
+use selo_store::{Store, StoreError};
+use selo_wire::admin::TransferCounts;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// What the first line says.
+const FORMAT: &str = "selo-export";
+/// The layout this release writes and reads.
+const VERSION: u32 = 1;
+/// The count of stored images in [`TransferCounts`].
+const BLOBS: &str = "blobs";
+
+/// One line of the file.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+enum Line {
+    /// The first line.
+    Header { format: String, version: u32 },
+    /// A stored image: its key and its bytes (base64).
+    Blob { key: String, bytes: String },
+    /// The rows that follow are this table's, with these columns.
+    Table { name: String, columns: Vec<String> },
+    /// A row of the last table named, one value per column.
+    Row(Vec<Value>),
+    /// The last line: what the file holds.
+    End { counts: BTreeMap<String, u64> },
+}
+
+/// Counts of every table (zero included) and of images.
+fn zero_counts() -> BTreeMap<String, u64> {
+    TABLES
+        .iter()
+        .map(|t| t.name.to_owned())
+        .chain([BLOBS.to_owned()])
+        .map(|name| (name, 0))
+        .collect()
+}
+
+/// A cell as its JSON value (bytes as base64).
+fn to_json(cell: Cell) -> Value {
+    match cell {
+        Cell::Null => Value::Null,
+        Cell::Text(t) => Value::String(t),
+        Cell::Integer(i) => i.into(),
+        Cell::Real(r) => serde_json::Number::from_f64(r).map_or(Value::Null, Value::Number),
+        Cell::Bool(b) => b.into(),
+        Cell::Bytes(b) => Value::String(STANDARD.encode(b)),
+    }
+}
+
+/// A JSON value as a cell of `kind`, or why it is not one.
+fn from_json(value: Value, kind: Kind) -> Result<Cell, &'static str> {
+    Ok(match (kind, value) {
+        (_, Value::Null) => Cell::Null,
+        (Kind::Text, Value::String(t)) => Cell::Text(t),
+        (Kind::Integer, Value::Number(n)) => Cell::Integer(n.as_i64().ok_or("not an integer")?),
+        (Kind::Real, Value::Number(n)) => Cell::Real(n.as_f64().ok_or("not a number")?),
+        (Kind::Bool, Value::Bool(b)) => Cell::Bool(b),
+        (Kind::Bytes, Value::String(s)) => {
+            Cell::Bytes(STANDARD.decode(s).map_err(|_| "not base64")?)
+        }
+        _ => return Err("of another type"),
+    })
+}
+
+/// Opens the blob store `blobs` names (default: the data directory's).
+fn open_blobs(data: &Path, blobs: Option<&str>) -> anyhow::Result<(BlobStore, String)> {
+    let location = match blobs {
+        Some(url) => url.parse().map_err(usage)?,
+        None => BlobLocation::Files(data.join("blobs")),
+    };
+    let store = BlobStore::open(&location)
+        .with_context(|| format!("opening the blob store {}", location.describe()))?;
+    Ok((store, location.describe()))
+}
+
+/// The record images a blob store holds (not its temporary files), sorted.
+fn image_keys(blobs: &BlobStore) -> anyhow::Result<Vec<String>> {
+    let mut keys: Vec<String> = blobs
+        .keys()
+        .context("listing the stored images")?
+        .into_iter()
+        .map(|b| b.key)
+        .filter(|key| !BlobKey::candidates(key).is_empty())
+        .collect();
+    keys.sort();
+    Ok(keys)
+}
+
+fn write_line(out: &mut impl Write, line: &Line) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *out, line)?;
+    out.write_all(b"\n")
+}
+
+fn counts_text(counts: &BTreeMap<String, u64>) -> String {
+    counts
+        .iter()
+        .map(|(name, n)| format!("  {name:<18} {n}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Runs `selo admin export`: writes everything `store` and the blob store hold to `out`
+/// (refusing an existing file), then prints the counts.
+pub fn export(
+    store: &dyn Store,
+    data: &Path,
+    blobs: Option<&str>,
+    out: &Path,
+    json: bool,
+) -> anyhow::Result<()> {
+    let (blobs, _) = open_blobs(data, blobs)?;
+    // Written beside its final name and renamed once complete: a file under `out` is whole.
+    let partial = PathBuf::from(format!("{}.partial", out.display()));
+    if out.exists() {
+        return Err(usage(format!(
+            "{} exists; name a new file with --out (an export never overwrites one)",
+            out.display()
+        )));
+    }
+    let file = selo_store::private_fs::new_file()
+        .open(&partial)
+        .with_context(|| {
+            format!(
+                "creating {} (remove it if an earlier export left it)",
+                partial.display()
+            )
+        })?;
+    let result = write_export(store, &blobs, file).and_then(|counts| {
+        std::fs::rename(&partial, out)
+            .with_context(|| format!("renaming {} to {}", partial.display(), out.display()))?;
+        Ok(counts)
+    });
+    let counts = match result {
+        Ok(counts) => counts,
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e);
+        }
+    };
+    report(json, "exported to", out, counts)
+}
+
+/// Prints what moved: `done` the file, then the counts.
+fn report(
+    json: bool,
+    done: &str,
+    file: &Path,
+    counts: BTreeMap<String, u64>,
+) -> anyhow::Result<()> {
+    let report = TransferCounts {
+        file: file.display().to_string(),
+        counts,
+    };
+    print(json, &report, || {
+        format!("{done} {}:\n{}", report.file, counts_text(&report.counts))
+    })
+}
+
+fn write_export(
+    store: &dyn Store,
+    blobs: &BlobStore,
+    file: File,
+) -> anyhow::Result<BTreeMap<String, u64>> {
+    let mut out = BufWriter::new(file);
+    let mut counts = zero_counts();
+    write_line(
+        &mut out,
+        &Line::Header {
+            format: FORMAT.into(),
+            version: VERSION,
+        },
+    )?;
+    for key in image_keys(blobs)? {
+        // An image deleted since the listing (its record's window ended) is not exported.
+        let Some(bytes) = blobs.get(&key).context("reading a stored image")? else {
+            continue;
+        };
+        write_line(
+            &mut out,
+            &Line::Blob {
+                key,
+                bytes: STANDARD.encode(bytes),
+            },
+        )?;
+        *counts.entry(BLOBS.into()).or_default() += 1;
+    }
+    let mut current: Option<&'static str> = None;
+    store
+        .export_rows(&mut |table: &'static Table, row: Vec<Cell>| {
+            let io = |e: std::io::Error| StoreError::Io(e);
+            if current != Some(table.name) {
+                current = Some(table.name);
+                write_line(
+                    &mut out,
+                    &Line::Table {
+                        name: table.name.into(),
+                        columns: table.columns.iter().map(|(c, _)| (*c).into()).collect(),
+                    },
+                )
+                .map_err(io)?;
+            }
+            write_line(&mut out, &Line::Row(row.into_iter().map(to_json).collect())).map_err(io)?;
+            *counts.entry(table.name.into()).or_default() += 1;
+            Ok(())
+        })
+        .context("reading the store")?;
+    write_line(
+        &mut out,
+        &Line::End {
+            counts: counts.clone(),
+        },
+    )?;
+    let file = out.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    Ok(counts)
+}
+
+/// An item of an export file, read and checked.
+enum Item {
+    Blob(String, Vec<u8>),
+    Row(&'static Table, Vec<Cell>),
+    End(BTreeMap<String, u64>),
+}
+
+/// Reads an export file line by line, checking each against this release's tables.
+struct Reader {
+    lines: std::io::Lines<BufReader<File>>,
+    number: usize,
+    table: Option<&'static Table>,
+    ended: bool,
+}
+
+impl Reader {
+    fn open(path: &Path) -> anyhow::Result<Reader> {
+        let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let mut reader = Reader {
+            lines: BufReader::new(file).lines(),
+            number: 0,
+            table: None,
+            ended: false,
+        };
+        match reader.line()? {
+            Some(Line::Header { format, version }) if format == FORMAT => {
+                if version != VERSION {
+                    bail!(
+                        "{} is an export of layout {version}; this release reads layout {VERSION} (import it with the release that wrote it)",
+                        path.display()
+                    );
+                }
+                Ok(reader)
+            }
+            _ => bail!(
+                "{} is not a Selo export (its first line is not an export header)",
+                path.display()
+            ),
+        }
+    }
+
+    fn line(&mut self) -> anyhow::Result<Option<Line>> {
+        let Some(text) = self.lines.next() else {
+            return Ok(None);
+        };
+        self.number += 1;
+        let text = text.with_context(|| format!("reading line {}", self.number))?;
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("line {} is not an export line ({e})", self.number))
+    }
+
+    /// The next item; `None` after the end line (a file that stops before it is refused).
+    fn next_item(&mut self) -> anyhow::Result<Option<Item>> {
+        if self.ended {
+            if self.line()?.is_some() {
+                bail!("line {}: the file goes on after its end line", self.number);
+            }
+            return Ok(None);
+        }
+        loop {
+            let line = self.line()?.ok_or_else(|| {
+                anyhow::anyhow!(
+                    "the file stops at line {} without its end line: it was cut short (export again)",
+                    self.number
+                )
+            })?;
+            let at = self.number;
+            match line {
+                Line::Header { .. } => bail!("line {at}: a second header"),
+                Line::Blob { key, bytes } => {
+                    if BlobKey::candidates(&key).is_empty() {
+                        bail!("line {at}: '{key}' is not a stored image's key");
+                    }
+                    let bytes = STANDARD
+                        .decode(bytes)
+                        .map_err(|_| anyhow::anyhow!("line {at}: the image is not base64"))?;
+                    return Ok(Some(Item::Blob(key, bytes)));
+                }
+                Line::Table { name, columns } => {
+                    let table = Table::named(&name)
+                        .ok_or_else(|| anyhow::anyhow!("line {at}: unknown table '{name}'"))?;
+                    let expected: Vec<&str> = table.columns.iter().map(|(c, _)| *c).collect();
+                    if columns != expected {
+                        bail!(
+                            "line {at}: the file's {name} has columns {columns:?}, this release's has {expected:?} (import with the release that exported it)"
+                        );
+                    }
+                    self.table = Some(table);
+                }
+                Line::Row(values) => {
+                    let table = self
+                        .table
+                        .ok_or_else(|| anyhow::anyhow!("line {at}: a row before any table"))?;
+                    if values.len() != table.columns.len() {
+                        bail!(
+                            "line {at}: a row of {} with {} values, not {}",
+                            table.name,
+                            values.len(),
+                            table.columns.len()
+                        );
+                    }
+                    let row = values
+                        .into_iter()
+                        .zip(table.columns)
+                        .map(|(value, (column, kind))| {
+                            from_json(value, *kind).map_err(|why| {
+                                anyhow::anyhow!("line {at}: {}.{column} is {why}", table.name)
+                            })
+                        })
+                        .collect::<anyhow::Result<Vec<_>>>()?;
+                    return Ok(Some(Item::Row(table, row)));
+                }
+                Line::End { counts } => {
+                    self.ended = true;
+                    return Ok(Some(Item::End(counts)));
+                }
+            }
+        }
+    }
+}
+
+/// Reads the whole file once, checking every line and that it holds what its end line says:
+/// an import changes nothing unless the file is whole.
+fn check_file(path: &Path) -> anyhow::Result<BTreeMap<String, u64>> {
+    let mut reader = Reader::open(path)?;
+    let mut counts = zero_counts();
+    let mut images = std::collections::HashSet::new();
+    while let Some(item) = reader.next_item()? {
+        match item {
+            Item::Blob(key, _) => {
+                if !images.insert(key) {
+                    bail!("line {}: an image appears twice", reader.number);
+                }
+                *counts.entry(BLOBS.into()).or_default() += 1;
+            }
+            Item::Row(table, _) => *counts.entry(table.name.into()).or_default() += 1,
+            Item::End(stated) => {
+                if stated != counts {
+                    bail!(
+                        "the file's end line counts {stated:?}, its lines hold {counts:?}: it is damaged (export again)"
+                    );
+                }
+            }
+        }
+    }
+    Ok(counts)
+}
+
+/// Runs `selo admin import`: checks the file, refuses a target that holds anything, stores the
+/// images, then writes every row in one transaction (undoing the images if that fails), and
+/// prints the counts.
+pub fn import(
+    store: &dyn Store,
+    data: &Path,
+    blobs: Option<&str>,
+    input: &Path,
+    json: bool,
+) -> anyhow::Result<()> {
+    let counts = check_file(input)?;
+    let (blobs, blobs_name) = open_blobs(data, blobs)?;
+    if let Some(table) = store.occupied_table().context("reading the target store")? {
+        bail!(
+            "the target database is not empty (its {} table holds rows): import only into a new database",
+            table.name
+        );
+    }
+    let held = image_keys(&blobs)?;
+    if !held.is_empty() {
+        bail!(
+            "the target blob store {blobs_name} is not empty ({} images): import only into an empty one",
+            held.len()
+        );
+    }
+    let mut reader = Reader::open(input)?;
+    let mut stored = Vec::new();
+    let mut pending_row = None;
+    while let Some(item) = reader.next_item()? {
+        match item {
+            Item::Blob(key, bytes) => {
+                if let Err(e) = blobs.put(&key, &bytes) {
+                    remove_images(&blobs, &stored);
+                    return Err(e).context("storing an image in the target");
+                }
+                stored.push(key);
+            }
+            Item::Row(table, row) => {
+                pending_row = Some((table, row));
+                break;
+            }
+            Item::End(_) => break,
+        }
+    }
+    let mut failure: Option<anyhow::Error> = None;
+    let result = store.import_rows(&mut || {
+        if let Some(row) = pending_row.take() {
+            return Ok(Some(row));
+        }
+        match reader.next_item() {
+            Ok(Some(Item::Row(table, row))) => Ok(Some((table, row))),
+            Ok(Some(Item::Blob(..))) => {
+                failure = Some(anyhow::anyhow!(
+                    "line {}: an image after the tables",
+                    reader.number
+                ));
+                Err(StoreError::Interrupted("the export file".into()))
+            }
+            Ok(Some(Item::End(_)) | None) => Ok(None),
+            Err(e) => {
+                failure = Some(e);
+                Err(StoreError::Interrupted("the export file".into()))
+            }
+        }
+    });
+    if let Err(e) = result {
+        remove_images(&blobs, &stored);
+        return Err(match (failure, e) {
+            (Some(failure), _) => failure,
+            (None, StoreError::Conflict(what)) => {
+                anyhow::anyhow!("{what}: import only into a new database")
+            }
+            (None, e) => anyhow::Error::new(e).context("writing the rows into the target"),
+        });
+    }
+    report(json, "imported from", input, counts)
+}
+
+/// Removes the images an import stored before it failed (best effort: the error says why the
+/// import failed; a leftover image only makes the next import refuse the blob store).
+fn remove_images(blobs: &BlobStore, keys: &[String]) {
+    for key in keys {
+        if let Err(e) = blobs.delete(key) {
+            eprintln!("warning: an image stored by the failed import could not be removed ({e})");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_survive_the_file_encoding() {
+        let cells = [
+            (Cell::Null, Kind::Text),
+            (Cell::Text("ação \"x\"\n".into()), Kind::Text),
+            (Cell::Integer(i64::MIN), Kind::Integer),
+            (Cell::Real(0.1 + 0.2), Kind::Real),
+            (Cell::Bool(true), Kind::Bool),
+            (Cell::Bytes(vec![0, 255, 10, 13]), Kind::Bytes),
+        ];
+        for (cell, kind) in cells {
+            let line = serde_json::to_string(&to_json(cell.clone())).unwrap();
+            let back = from_json(serde_json::from_str(&line).unwrap(), kind).unwrap();
+            assert_eq!(back, cell);
+        }
+        assert!(from_json(Value::String("x".into()), Kind::Integer).is_err());
+        assert!(from_json(1.5.into(), Kind::Integer).is_err());
+        assert!(from_json(Value::String("not base64!".into()), Kind::Bytes).is_err());
+    }
+}
