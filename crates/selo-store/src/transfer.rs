@@ -306,11 +306,15 @@ pub trait Transfer {
 
     /// Writes the rows `source` yields (`None` ends them) into this store, which must hold
     /// none of [`TABLES`]' rows: a target that does is refused with
-    /// [`StoreError::Conflict`](crate::StoreError::Conflict) naming a table, and nothing is
-    /// written. A row of the wrong shape, or one the schema rejects, rolls the whole import
-    /// back.
+    /// [`StoreError::Conflict`](crate::StoreError::Conflict) saying so, and nothing is written.
+    /// The target is held for the whole import (nodes starting on it wait; PostgreSQL gives
+    /// up after a few seconds if something else holds its tables, and says so), and
+    /// `before_rows` runs once it is held and found empty, before the first row: the place to
+    /// store what the rows will own. A row of the wrong shape, one the schema rejects, or a
+    /// failure of either callback rolls the whole import back.
     fn import_rows(
         &self,
+        before_rows: &mut (dyn FnMut() -> StoreResult<()> + Send),
         source: &mut (dyn FnMut() -> StoreResult<Option<(&'static Table, Vec<Cell>)>> + Send),
     ) -> StoreResult<()>;
 }
@@ -346,10 +350,35 @@ pub fn check_row(table: &Table, row: &[Cell]) -> StoreResult<()> {
     Ok(())
 }
 
-/// The message of the refusal to import into a store that holds rows.
+/// The refusal to import into a store that holds rows.
 pub(crate) fn not_empty(table: &Table) -> crate::StoreError {
     crate::StoreError::Conflict(format!(
-        "the target store is not empty (its {} table holds rows)",
+        "the target database is not empty (its {} table holds rows): import only into a new database",
         table.name
     ))
 }
+
+/// Columns of the moving tables that do not move, with why: each backend's own bookkeeping or
+/// what is derived from a moving column. Every other column of a moving table must be in
+/// [`TABLES`] (the contract suite checks both schemas).
+pub const NOT_MOVED_COLUMNS: &[(&str, &str)] = &[
+    ("processes", "seq"),
+    ("web_processes", "seq"),
+    ("webhook_events", "seq"),
+    ("fault_plans", "seq"),
+    ("identity_faces", "id"),
+    ("identity_faces", "embedding_vector"),
+    ("processes", "typed"),
+];
+
+/// Tables that do not move (they belong to a running deployment or to a backend's
+/// bookkeeping); every other table must be in [`TABLES`].
+pub const NOT_MOVED_TABLES: &[&str] = &[
+    "node_keys",
+    "leases",
+    "rate_buckets",
+    "server_clock",
+    "config_epoch",
+    "schema_migrations",
+    "used_assertions",
+];

@@ -322,7 +322,19 @@ fn done(json: bool, what: String) -> anyhow::Result<()> {
 
 /// Runs `selo admin …`.
 pub fn run(args: AdminArgs) -> anyhow::Result<()> {
-    let opened = open_store(&args.common.data, &args.database.database()?)?;
+    let database = args.database.database()?;
+    let embedded = selo_store::database::sqlite_path(&args.common.data);
+    if matches!(args.command, AdminCommand::Export { .. })
+        && database == Database::Sqlite
+        && !embedded.exists()
+    {
+        // Opening would make an empty database and export nothing.
+        bail!(
+            "there is no database at {} to export: name the data directory with --data (or a PostgreSQL database with --database)",
+            embedded.display()
+        );
+    }
+    let opened = open_store(&args.common.data, &database)?;
     let store = &*opened;
     let json = args.common.json;
     match args.command {

@@ -1,11 +1,13 @@
 //! `selo admin export` / `selo admin import` (CONTRACT §18): everything a platform holds, moved
 //! between any two stores (the embedded one and PostgreSQL + S3, either way) through one file.
 //!
-//! The file is JSON Lines: a header, the stored images (`blob`), then each table's name and
-//! columns followed by its rows, and an `end` line with the counts. Images come first so an
-//! import stores them before the one transaction that writes the rows; the counts at the end
-//! let an import refuse a file that was cut short. The file holds personal data and secrets'
-//! hashes: it is created readable by its owner only, and never overwritten.
+//! The file is JSON Lines: a header, each table's name and columns followed by its rows, the
+//! stored images (`blob`), and an `end` line with the counts (which let an import refuse a
+//! file that was cut short). The rows are read in one snapshot before the images are listed,
+//! so every image a row owns is in the file even while nodes run. An import reads the file
+//! three times: to check all of it, to store the images once the target is held and found
+//! empty, and to write the rows in the same transaction. The file holds personal data and
+//! webhook secrets: it is created readable by its owner only, and never overwrites a file.
 
 use crate::output::{print, usage};
 use anyhow::{Context, bail};
@@ -141,22 +143,21 @@ pub fn export(
         .open(&partial)
         .with_context(|| {
             format!(
-                "creating {} (remove it if an earlier export left it)",
+                "creating {} (its folder must exist; if the file does, an earlier export left it: remove it)",
                 partial.display()
             )
         })?;
     let result = write_export(store, &blobs, file).and_then(|counts| {
-        std::fs::rename(&partial, out)
-            .with_context(|| format!("renaming {} to {}", partial.display(), out.display()))?;
+        // A link, not a rename: a file that appeared under `out` meanwhile is not replaced.
+        std::fs::hard_link(&partial, out)
+            .with_context(|| format!("naming the export {}", out.display()))?;
+        if let Some(folder) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+            File::open(folder)?.sync_all()?;
+        }
         Ok(counts)
     });
-    let counts = match result {
-        Ok(counts) => counts,
-        Err(e) => {
-            let _ = std::fs::remove_file(&partial);
-            return Err(e);
-        }
-    };
+    let _ = std::fs::remove_file(&partial);
+    let counts = result?;
     report(json, "exported to", out, counts)
 }
 
@@ -190,20 +191,6 @@ fn write_export(
             version: VERSION,
         },
     )?;
-    for key in image_keys(blobs)? {
-        // An image deleted since the listing (its record's window ended) is not exported.
-        let Some(bytes) = blobs.get(&key).context("reading a stored image")? else {
-            continue;
-        };
-        write_line(
-            &mut out,
-            &Line::Blob {
-                key,
-                bytes: STANDARD.encode(bytes),
-            },
-        )?;
-        *counts.entry(BLOBS.into()).or_default() += 1;
-    }
     let mut current: Option<&'static str> = None;
     store
         .export_rows(&mut |table: &'static Table, row: Vec<Cell>| {
@@ -224,6 +211,20 @@ fn write_export(
             Ok(())
         })
         .context("reading the store")?;
+    for key in image_keys(blobs)? {
+        // An image deleted since the listing (its record's window ended) is not exported.
+        let Some(bytes) = blobs.get(&key).context("reading a stored image")? else {
+            continue;
+        };
+        write_line(
+            &mut out,
+            &Line::Blob {
+                key,
+                bytes: STANDARD.encode(bytes),
+            },
+        )?;
+        *counts.entry(BLOBS.into()).or_default() += 1;
+    }
     write_line(
         &mut out,
         &Line::End {
@@ -384,9 +385,9 @@ fn check_file(path: &Path) -> anyhow::Result<BTreeMap<String, u64>> {
     Ok(counts)
 }
 
-/// Runs `selo admin import`: checks the file, refuses a target that holds anything, stores the
-/// images, then writes every row in one transaction (undoing the images if that fails), and
-/// prints the counts.
+/// Runs `selo admin import`: checks the whole file, refuses a target that holds anything, then,
+/// once the target is held, stores the images and writes every row in one transaction (the
+/// images are removed again if the rows fail), and prints the counts.
 pub fn import(
     store: &dyn Store,
     data: &Path,
@@ -405,61 +406,75 @@ pub fn import(
     let held = image_keys(&blobs)?;
     if !held.is_empty() {
         bail!(
-            "the target blob store {blobs_name} is not empty ({} images): import only into an empty one",
-            held.len()
+            "the target blob store {blobs_name} is not empty ({} images, the first {}): import only into an empty one (images a failed import left behind can be deleted: nothing in the database owns them)",
+            held.len(),
+            held[0]
         );
     }
-    let mut reader = Reader::open(input)?;
     let mut stored = Vec::new();
-    let mut pending_row = None;
-    while let Some(item) = reader.next_item()? {
-        match item {
-            Item::Blob(key, bytes) => {
-                if let Err(e) = blobs.put(&key, &bytes) {
-                    remove_images(&blobs, &stored);
-                    return Err(e).context("storing an image in the target");
+    let mut images_failed: Option<anyhow::Error> = None;
+    let mut rows_failed: Option<anyhow::Error> = None;
+    let mut last_row = (0, "");
+    let mut rows = Reader::open(input)?;
+    let result = store.import_rows(
+        &mut || {
+            let outcome = store_images(input, &blobs, &mut stored);
+            outcome.map_err(|e| {
+                images_failed = Some(e);
+                StoreError::Interrupted("storing the images".into())
+            })
+        },
+        &mut || loop {
+            match rows.next_item() {
+                Ok(Some(Item::Row(table, row))) => {
+                    last_row = (rows.number, table.name);
+                    return Ok(Some((table, row)));
                 }
-                stored.push(key);
+                Ok(Some(Item::Blob(..))) => continue,
+                Ok(Some(Item::End(_)) | None) => return Ok(None),
+                Err(e) => {
+                    rows_failed = Some(e);
+                    return Err(StoreError::Interrupted("reading the file".into()));
+                }
             }
-            Item::Row(table, row) => {
-                pending_row = Some((table, row));
-                break;
-            }
-            Item::End(_) => break,
+        },
+    );
+    let Err(e) = result else {
+        return report(json, "imported from", input, counts);
+    };
+    // Nothing was written, unless the commit's answer was lost: then the images stay with
+    // the rows that own them.
+    match store.occupied_table() {
+        Ok(None) => remove_images(&blobs, &stored),
+        _ if stored.is_empty() => {}
+        _ => eprintln!(
+            "warning: the target database may hold the imported rows; the {} images this import stored are kept",
+            stored.len()
+        ),
+    }
+    Err(match (images_failed.or(rows_failed), e) {
+        (Some(failure), _) => failure,
+        (None, StoreError::Conflict(what)) => anyhow::anyhow!(what),
+        (None, e) if last_row.0 > 0 => anyhow::Error::new(e).context(format!(
+            "writing line {} (a row of {}) into the target",
+            last_row.0, last_row.1
+        )),
+        (None, e) => anyhow::Error::new(e).context("importing into the target"),
+    })
+}
+
+/// Stores every image of the file at `input` in `blobs`, noting each key stored.
+fn store_images(input: &Path, blobs: &BlobStore, stored: &mut Vec<String>) -> anyhow::Result<()> {
+    let mut reader = Reader::open(input)?;
+    while let Some(item) = reader.next_item()? {
+        if let Item::Blob(key, bytes) = item {
+            blobs
+                .put(&key, &bytes)
+                .with_context(|| format!("storing the image of line {}", reader.number))?;
+            stored.push(key);
         }
     }
-    let mut failure: Option<anyhow::Error> = None;
-    let result = store.import_rows(&mut || {
-        if let Some(row) = pending_row.take() {
-            return Ok(Some(row));
-        }
-        match reader.next_item() {
-            Ok(Some(Item::Row(table, row))) => Ok(Some((table, row))),
-            Ok(Some(Item::Blob(..))) => {
-                failure = Some(anyhow::anyhow!(
-                    "line {}: an image after the tables",
-                    reader.number
-                ));
-                Err(StoreError::Interrupted("the export file".into()))
-            }
-            Ok(Some(Item::End(_)) | None) => Ok(None),
-            Err(e) => {
-                failure = Some(e);
-                Err(StoreError::Interrupted("the export file".into()))
-            }
-        }
-    });
-    if let Err(e) = result {
-        remove_images(&blobs, &stored);
-        return Err(match (failure, e) {
-            (Some(failure), _) => failure,
-            (None, StoreError::Conflict(what)) => {
-                anyhow::anyhow!("{what}: import only into a new database")
-            }
-            (None, e) => anyhow::Error::new(e).context("writing the rows into the target"),
-        });
-    }
-    report(json, "imported from", input, counts)
+    Ok(())
 }
 
 /// Removes the images an import stored before it failed (best effort: the error says why the

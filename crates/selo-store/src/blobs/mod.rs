@@ -63,9 +63,9 @@ impl BlobKey {
     }
 
     /// The keys a stored path can be (a `.selfie` is an API process's or a journey's); none
-    /// for a path that is no record's image.
+    /// for a path that is no record's image (nor one the blob store would take).
     pub fn candidates(path: &str) -> Vec<BlobKey> {
-        let Some((tenant, file)) = path.split_once('/') else {
+        let Some((tenant, file)) = path.split_once('/').filter(|_| safe(path)) else {
             return Vec::new();
         };
         [

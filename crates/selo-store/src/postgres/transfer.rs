@@ -100,6 +100,8 @@ impl Transfer for PostgresStore {
                 .read_only(true)
                 .start()
                 .await?;
+            // Sorting a large table for its order may take longer than a request's timeout.
+            tx.batch_execute("SET LOCAL statement_timeout = 0").await?;
             for table in TABLES {
                 let statement = tx.prepare(&select(table)).await?;
                 let portal = tx.bind(&statement, &[]).await?;
@@ -120,21 +122,46 @@ impl Transfer for PostgresStore {
 
     fn import_rows(
         &self,
+        before_rows: &mut (dyn FnMut() -> StoreResult<()> + Send),
         source: &mut (dyn FnMut() -> StoreResult<Option<(&'static Table, Vec<Cell>)>> + Send),
     ) -> StoreResult<()> {
         self.wait(async {
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
-            // An import may take longer than a request's statement timeout, and nobody may
-            // write the tables while it checks they are empty and fills them.
-            tx.batch_execute("SET LOCAL statement_timeout = 0").await?;
-            for table in TABLES {
-                tx.batch_execute(&format!("LOCK TABLE {} IN EXCLUSIVE MODE", table.name))
-                    .await?;
+            // An import may take longer than a request's statement timeout. Nobody reads or
+            // writes the tables while it checks they are empty and fills them, and a node
+            // starting meanwhile waits in its migration (the same lock) instead of finding
+            // the database empty; a target in use is refused within seconds, not waited for.
+            tx.batch_execute("SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = '10s'")
+                .await?;
+            let tables: Vec<&str> = TABLES.iter().map(|t| t.name).collect();
+            let held = async {
+                tx.execute(
+                    "SELECT pg_advisory_xact_lock($1)",
+                    &[&super::migrations::MIGRATION_LOCK],
+                )
+                .await?;
+                tx.batch_execute(&format!(
+                    "LOCK TABLE {} IN ACCESS EXCLUSIVE MODE",
+                    tables.join(", ")
+                ))
+                .await
+            };
+            if let Err(e) = held.await {
+                let in_use = e.code().is_some_and(|c| {
+                    *c == SqlState::LOCK_NOT_AVAILABLE || *c == SqlState::T_R_DEADLOCK_DETECTED
+                });
+                if in_use {
+                    return Err(StoreError::Conflict(
+                        "the target database is in use (its tables stayed locked for 10 s): stop the nodes running on it, then import".into(),
+                    ));
+                }
+                return Err(e.into());
             }
             if let Some(table) = occupied(&*tx).await? {
                 return Err(not_empty(table));
             }
+            before_rows()?;
             let mut inserts = HashMap::new();
             while let Some((table, row)) = source()? {
                 check_row(table, &row)?;
@@ -166,9 +193,12 @@ impl Transfer for PostgresStore {
                 tx.execute(insert, &parameters).await?;
             }
             tx.commit().await?;
-            // Imported faces join the 1:N search's index now rather than at the next start.
-            if self.face_index == FaceIndex::Hnsw {
-                vector::fill(&c).await?;
+            // Imported faces join the 1:N search's index now rather than at the next start;
+            // the import is done either way (a face without its vector is still found).
+            if self.face_index == FaceIndex::Hnsw
+                && let Err(e) = vector::fill(&c).await
+            {
+                tracing::warn!(error = %e, "imported faces join the 1:N index at the next start");
             }
             Ok(())
         })

@@ -37,9 +37,13 @@ pub enum FaceIndex {
 }
 
 /// An embedding in pgvector's text form (`[0.5,-1.25,…]`: each float's shortest exact
-/// spelling), or `None` when it is not of the indexed length.
+/// spelling), or `None` when it is not of the indexed length or not all finite.
 pub(super) fn vector_text(embedding: &[f32]) -> Option<String> {
-    (embedding.len() == INDEXED_DIMENSIONS).then(|| {
+    // pgvector holds finite values only; a face with others is kept out of the index (and
+    // found by the scan).
+    let indexable =
+        embedding.len() == INDEXED_DIMENSIONS && embedding.iter().all(|v| v.is_finite());
+    indexable.then(|| {
         let values: Vec<String> = embedding.iter().map(|v| v.to_string()).collect();
         format!("[{}]", values.join(","))
     })
@@ -79,12 +83,19 @@ pub(super) async fn prepare(client: &mut Object) -> StoreResult<FaceIndex> {
                 "creating the pgvector extension was refused ({why}); a superuser can run CREATE EXTENSION vector"
             )));
         }
-        tx.batch_execute(&format!(
-            "ALTER TABLE identity_faces ADD COLUMN IF NOT EXISTS embedding_vector vector({INDEXED_DIMENSIONS});
-             CREATE INDEX IF NOT EXISTS identity_faces_unindexed ON identity_faces (tenant_id) WHERE embedding_vector IS NULL;
-             CREATE INDEX IF NOT EXISTS identity_faces_by_vector ON identity_faces USING hnsw (embedding_vector vector_l2_ops);"
-        ))
-        .await?;
+        let index = tx
+            .batch_execute(&format!(
+                "ALTER TABLE identity_faces ADD COLUMN IF NOT EXISTS embedding_vector vector({INDEXED_DIMENSIONS});
+                 CREATE INDEX IF NOT EXISTS identity_faces_unindexed ON identity_faces (tenant_id) WHERE embedding_vector IS NULL;
+                 CREATE INDEX IF NOT EXISTS identity_faces_by_vector ON identity_faces USING hnsw (embedding_vector vector_l2_ops);"
+            ))
+            .await;
+        if let Err(e) = index {
+            let why = StoreError::from(e);
+            return Ok(FaceIndex::Scan(format!(
+                "the face index could not be created ({why})"
+            )));
+        }
         tx.commit().await?;
     }
     fill(client).await?;

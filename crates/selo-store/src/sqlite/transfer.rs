@@ -18,9 +18,14 @@ fn select(table: &Table) -> String {
     )
 }
 
-/// A stored value as a cell of `kind`.
-fn cell(value: ValueRef<'_>, kind: Kind, table: &Table) -> StoreResult<Cell> {
-    let corrupt = || StoreError::Corrupt(format!("a value of {} has another type", table.name));
+/// A stored value of `table.column` as a cell of `kind`.
+fn cell(value: ValueRef<'_>, kind: Kind, table: &Table, column: &str) -> StoreResult<Cell> {
+    let corrupt = || {
+        StoreError::Corrupt(format!(
+            "a value of {}.{column} is not of its column's type",
+            table.name
+        ))
+    };
     Ok(match (kind, value) {
         (_, ValueRef::Null) => Cell::Null,
         (Kind::Text, ValueRef::Text(t)) => {
@@ -78,7 +83,7 @@ impl Transfer for SqliteStore {
                         .columns
                         .iter()
                         .enumerate()
-                        .map(|(i, (_, kind))| cell(row.get_ref(i)?, *kind, table))
+                        .map(|(i, (column, kind))| cell(row.get_ref(i)?, *kind, table, column))
                         .collect::<StoreResult<Vec<_>>>()?;
                     sink(table, cells)?;
                 }
@@ -90,13 +95,17 @@ impl Transfer for SqliteStore {
 
     fn import_rows(
         &self,
+        before_rows: &mut (dyn FnMut() -> StoreResult<()> + Send),
         source: &mut (dyn FnMut() -> StoreResult<Option<(&'static Table, Vec<Cell>)>> + Send),
     ) -> StoreResult<()> {
+        // The write transaction is taken first: a server starting on this database waits for
+        // it (and gives up after its busy timeout) instead of finding it empty.
         self.write_config(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             if let Some(table) = occupied(&tx)? {
                 return Err(not_empty(table));
             }
+            before_rows()?;
             while let Some((table, row)) = source()? {
                 check_row(table, &row)?;
                 let placeholders = (1..=row.len())
@@ -110,8 +119,11 @@ impl Transfer for SqliteStore {
                 ))?
                 .execute(rusqlite::params_from_iter(row.into_iter().map(value)))?;
             }
-            // The rows carry their typed columns already: nothing for the fill at open to do.
-            tx.execute("UPDATE processes SET typed = 1", [])?;
+            // Rows that carry their typed columns need nothing from the fill at open.
+            tx.execute(
+                "UPDATE processes SET typed = 1 WHERE finished_at IS NOT NULL",
+                [],
+            )?;
             tx.commit()?;
             Ok(())
         })

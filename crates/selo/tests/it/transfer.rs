@@ -233,8 +233,15 @@ fn an_import_into_a_blob_store_that_holds_images_is_refused() {
     if s3_endpoint().is_none() {
         return skipped(test, "no S3 server (set SELO_TEST_S3=http://HOST:PORT)");
     }
-    // An empty export of a new data directory...
+    // An empty export of a new database...
     let source = tempfile::tempdir().unwrap();
+    let migrated = selo_command()
+        .arg("migrate")
+        .arg("--data")
+        .arg(source.path())
+        .output()
+        .unwrap();
+    assert!(migrated.status.success());
     let file = source.path().join("empty.jsonl");
     let exported = counts(&admin(
         None,
@@ -261,4 +268,22 @@ fn an_import_into_a_blob_store_that_holds_images_is_refused() {
         err.contains("blob store") && err.contains("not empty"),
         "{err}"
     );
+}
+
+#[test]
+fn an_export_of_a_data_directory_without_a_database_is_refused() {
+    let nowhere = tempfile::tempdir().unwrap();
+    let out = nowhere.path().join("out.jsonl");
+    let refused = admin(
+        None,
+        &nowhere.path().join("typo"),
+        &["export", "--out", out.to_str().unwrap()],
+    );
+    assert_eq!(refused.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("no database") && err.contains("--data"),
+        "{err}"
+    );
+    assert!(!out.exists() && !nowhere.path().join("typo").exists());
 }
