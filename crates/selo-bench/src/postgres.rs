@@ -1,5 +1,6 @@
 //! `selo-bench postgres`: the same three workloads (token, create, get) on selo with its
-//! embedded SQLite store and on selo with a fresh PostgreSQL database, one after the other in
+//! embedded SQLite store, on selo with a fresh PostgreSQL database, and on two selo nodes
+//! sharing another fresh database (requests alternating between them), one after the other in
 //! one run, and `pgbench` on the same PostgreSQL server as the reference (perf-limits §7: a
 //! one-row insert transaction and a primary-key select, 16 clients). On PostgreSQL the
 //! server's CPU is selo's plus every `postgres` process's over the timed window: the work the
@@ -30,9 +31,11 @@ pub struct PostgresArgs {
     connections: usize,
 }
 
-/// One store's three workloads.
+/// One store's three workloads, sent to `urls` (one base URL, or several nodes' separated by
+/// commas, reached round-robin); `server`'s CPU is what is counted.
 fn workloads(
     server: &Server,
+    urls: &str,
     create_body: &[u8],
     args: &PostgresArgs,
     runtime: &tokio::runtime::Runtime,
@@ -45,8 +48,8 @@ fn workloads(
         args.connections,
         Duration::from_secs(args.duration),
     )?;
-    let (mut runs, _) = runtime
-        .block_on(driver.run_interleaved(&[(&server.url, &server.process)], (&[], "token")))?;
+    let (mut runs, _) =
+        runtime.block_on(driver.run_interleaved(&[(urls, &server.process)], (&[], "token")))?;
     runs.pop().context("results")
 }
 
@@ -109,13 +112,21 @@ pub fn run(args: PostgresArgs) -> Result<()> {
     eprintln!("selo on SQLite:");
     let sqlite = {
         let server = Server::start(&selo)?;
-        workloads(&server, &create_body, &args, &runtime)?
+        workloads(&server, &server.url, &create_body, &args, &runtime)?
     };
     eprintln!("selo on PostgreSQL ({}):", args.server);
     let postgres = {
         let database = ScratchDatabase::create(&args.server)?;
         let server = Server::start_on_postgres(&selo, database.url())?;
-        workloads(&server, &create_body, &args, &runtime)?
+        workloads(&server, &server.url, &create_body, &args, &runtime)?
+    };
+    eprintln!("selo, two nodes on PostgreSQL ({}):", args.server);
+    let two_nodes = {
+        let database = ScratchDatabase::create(&args.server)?;
+        let mut first = Server::start_on_postgres(&selo, database.url())?;
+        let second = first.add_node()?;
+        let urls = format!("{},{}", first.listen_url, second.listen_url);
+        workloads(&first, &urls, &create_body, &args, &runtime)?
     };
     eprintln!("pgbench:");
     let insert = pgbench(
@@ -154,10 +165,29 @@ pub fn run(args: PostgresArgs) -> Result<()> {
             p.server_us_per_req() / s.server_us_per_req(),
         );
     }
+    println!(
+        "\nTwo nodes on one PostgreSQL database, requests alternating between them; server CPU is both nodes' plus PostgreSQL's:\n"
+    );
+    println!(
+        "| workload | one node req/s | one node server CPU µs/req | two nodes req/s | two nodes server CPU µs/req | ratio |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (one, two) in postgres.iter().zip(&two_nodes) {
+        println!(
+            "| {} | {:.0} | {:.1} | {:.0} | {:.1} | {:.2}× |",
+            one.name,
+            one.outcome.per_sec(),
+            one.server_us_per_req(),
+            two.outcome.per_sec(),
+            two.server_us_per_req(),
+            two.server_us_per_req() / one.server_us_per_req(),
+        );
+    }
     for (name, m) in sqlite
         .iter()
         .map(|m| ("SQLite", m))
         .chain(postgres.iter().map(|m| ("PostgreSQL", m)))
+        .chain(two_nodes.iter().map(|m| ("PostgreSQL, two nodes", m)))
     {
         if m.outcome.failed() > 0 {
             println!(
@@ -167,15 +197,19 @@ pub fn run(args: PostgresArgs) -> Result<()> {
             );
         }
     }
-    let creates = postgres
-        .iter()
-        .find(|m| m.name == "create")
-        .map(|m| m.outcome.requests() as f64 / m.outcome.elapsed.as_secs_f64())
-        .unwrap_or(0.0);
+    let rate = |name: &str| {
+        postgres
+            .iter()
+            .find(|m| m.name == name)
+            .map_or(0.0, |m| m.outcome.per_sec())
+    };
+    let (tokens, creates) = (rate("token"), rate("create"));
     println!(
         "\npgbench (16 clients, same server): one-row insert {insert:.0} tps, primary-key select \
-         {select:.0} tps. selo's creates on PostgreSQL committed {creates:.0}/s = {:.0} % of \
-         pgbench's insert rate (goal ≥ 50 %).",
+         {select:.0} tps. On PostgreSQL, selo committed {tokens:.0} tokens/s (a replay record \
+         each) = {:.0} % of pgbench's insert rate (goal ≥ 50 %), and {creates:.0} creates/s = \
+         {:.0} %.",
+        100.0 * tokens / insert.max(1.0),
         100.0 * creates / insert.max(1.0)
     );
     Ok(())

@@ -17,6 +17,8 @@ pub struct Process {
     /// The command name of other processes whose CPU counts as this server's (`postgres`: the
     /// database server a selo on PostgreSQL makes work).
     companions: Option<&'static str>,
+    /// Other processes whose CPU counts as this server's (the other nodes of one platform).
+    peers: Vec<u32>,
 }
 
 impl Process {
@@ -34,6 +36,7 @@ impl Process {
         let process = Process {
             child,
             companions: None,
+            peers: Vec::new(),
         };
         let Some(line) = lines.next().transpose()? else {
             bail!("{what} exited before printing its first line");
@@ -43,10 +46,15 @@ impl Process {
         Ok((process, first))
     }
 
-    /// The process's CPU time so far, seconds, with its companions' (every process of that
-    /// command name on the machine).
+    /// The process's CPU time so far, seconds, with its peers' and its companions' (every
+    /// process of that command name on the machine).
     pub fn cpu(&self) -> Result<Cpu> {
         let mut cpu = process_cpu_seconds(&format!("/proc/{}/stat", self.child.id()))?;
+        for peer in &self.peers {
+            let more = process_cpu_seconds(&format!("/proc/{peer}/stat"))?;
+            cpu.user += more.user;
+            cpu.sys += more.sys;
+        }
         if let Some(name) = self.companions {
             for entry in std::fs::read_dir("/proc")? {
                 let pid = entry?.file_name();
@@ -108,6 +116,8 @@ pub struct Server {
     database: Option<String>,
     /// The sandbox environment's base URL.
     pub url: String,
+    /// This process's own address (the public URL may name another node's).
+    pub listen_url: String,
     /// The audience assertions must name.
     pub audience: String,
 }
@@ -157,6 +167,27 @@ impl Server {
         Ok(server)
     }
 
+    /// A second node of this server's platform: `selo serve` on the same PostgreSQL database
+    /// with a data directory of its own and the same public URL (hence audience), whose CPU
+    /// counts as this server's from now on; its own base URL is [`Server::listen_url`].
+    pub fn add_node(&mut self) -> Result<Server> {
+        let database = self
+            .database
+            .clone()
+            .context("a second node needs a shared database")?;
+        let node = Server::start_with(
+            &self.selo,
+            &[
+                std::ffi::OsStr::new("--database"),
+                std::ffi::OsStr::new(&database),
+                std::ffi::OsStr::new("--public-url"),
+                std::ffi::OsStr::new(&self.url),
+            ],
+        )?;
+        self.process.peers.push(node.process.child.id());
+        Ok(node)
+    }
+
     /// [`Server::start`] with more `serve` flags.
     pub fn start_with(selo: &Path, flags: &[&std::ffi::OsStr]) -> Result<Server> {
         let data = tempfile::tempdir()?;
@@ -175,6 +206,7 @@ impl Server {
         };
         Ok(Server {
             selo: selo.to_path_buf(),
+            listen_url: format!("http://{}", field("listen")?),
             url: field("publicUrl")?,
             audience: field("audience")?,
             process,

@@ -130,12 +130,26 @@ impl Signer {
 }
 
 /// Token requests posting the prepared `bodies` once each.
+/// The base URLs `url` names: one, or the nodes of one platform separated by commas, which
+/// request `i` reaches round-robin (`i` modulo their number).
+fn bases(url: &str) -> Vec<String> {
+    url.split(',').map(str::to_owned).collect()
+}
+
+/// The first of the base URLs `url` names.
+fn first_base(url: &str) -> &str {
+    url.split(',').next().unwrap_or(url)
+}
+
 fn token_requests(url: &str, bodies: Vec<Bytes>) -> MakeRequest {
-    let url = format!("{url}/oauth2/token");
+    let urls: Vec<String> = bases(url)
+        .iter()
+        .map(|b| format!("{b}/oauth2/token"))
+        .collect();
     Arc::new(move |c, i| {
         let body = bodies.get(i)?.clone();
         Some(
-            c.post(&url)
+            c.post(&urls[i % urls.len()])
                 .header("content-type", "application/x-www-form-urlencoded")
                 .body(body),
         )
@@ -286,7 +300,7 @@ impl Driver {
         let body = tokio::task::block_in_place(|| self.signer.bodies(1))?.remove(0);
         let res = self
             .client
-            .post(format!("{url}/oauth2/token"))
+            .post(format!("{}/oauth2/token", first_base(url)))
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body)
             .send()
@@ -315,12 +329,11 @@ impl Driver {
         access: &str,
     ) -> Result<(Measured, Vec<String>)> {
         let creates: MakeRequest = {
-            let (api_url, access, key) =
-                (url.to_string(), access.to_string(), self.api_key.clone());
+            let (api_urls, access, key) = (bases(url), access.to_string(), self.api_key.clone());
             let create_body = self.create_body.clone();
-            Arc::new(move |c, _| {
+            Arc::new(move |c, i| {
                 Some(
-                    c.post(format!("{api_url}/processes/v1"))
+                    c.post(format!("{}/processes/v1", api_urls[i % api_urls.len()]))
                         .header("authorization", &access)
                         .header("apikey", &key)
                         .header("content-type", "application/json")
@@ -357,20 +370,24 @@ impl Driver {
         ensure!(!ids.is_empty(), "no process was created");
         let probe = self
             .client
-            .get(format!("{url}/processes/v1/{}", ids[0]))
+            .get(format!("{}/processes/v1/{}", first_base(url), ids[0]))
             .header("authorization", access)
             .header("apikey", &self.api_key)
             .send()
             .await?;
         ensure!(probe.status().is_success(), "get: {}", probe.text().await?);
         let gets: MakeRequest = {
-            let (api_url, access, key) =
-                (url.to_string(), access.to_string(), self.api_key.clone());
+            let (api_urls, access, key) = (bases(url), access.to_string(), self.api_key.clone());
             Arc::new(move |c, i| {
+                // Each node reads every process in turn (not the same half of them).
+                let (nodes, api_url) = (api_urls.len(), &api_urls[i % api_urls.len()]);
                 Some(
-                    c.get(format!("{api_url}/processes/v1/{}", ids[i % ids.len()]))
-                        .header("authorization", &access)
-                        .header("apikey", &key),
+                    c.get(format!(
+                        "{api_url}/processes/v1/{}",
+                        ids[(i / nodes) % ids.len()]
+                    ))
+                    .header("authorization", &access)
+                    .header("apikey", &key),
                 )
             })
         };

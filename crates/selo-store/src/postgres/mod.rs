@@ -276,45 +276,63 @@ impl Database {
     /// epoch is still the one its checks used (the epoch row is share-locked, so no
     /// configuration change commits in between).
     async fn record_batch(&self, batch: &[AssertionUse]) -> StoreResult<Vec<AssertionUseOutcome>> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await?;
-        let row = tx
-            .query_one("SELECT epoch FROM config_epoch WHERE id = 1 FOR SHARE", &[])
-            .await?;
-        let epoch = to_u64(row.try_get(0)?);
-        self.observed(epoch);
-        let upsert = tx
+        // One statement, one round trip: the configuration epoch share-locked (no change
+        // commits between the check and the records) and every record of the batch inserted,
+        // in key order (two nodes' batches lock rows in the same order and never deadlock).
+        // A use whose record has already expired stops nothing and is not written (the
+        // purge would delete it); the others are new records, or replays of live ones.
+        let mut order: Vec<usize> = (0..batch.len()).collect();
+        order.sort_by_key(|&i| (batch[i].key.expires_at, batch[i].key.hash, i));
+        let live: Vec<usize> = order
+            .into_iter()
+            .filter(|&i| batch[i].key.expires_at >= batch[i].now)
+            .collect();
+        let expires: Vec<i64> = live.iter().map(|&i| batch[i].key.expires_at).collect();
+        let hashes: Vec<&[u8]> = live.iter().map(|&i| batch[i].key.hash.as_slice()).collect();
+        let epochs: Vec<i64> = live.iter().map(|&i| batch[i].epoch as i64).collect();
+        let c = self.client().await?;
+        let statement = c
             .prepare_cached(
-                "INSERT INTO replay_records (expires_at, hash) VALUES ($1, $2) \
-                 ON CONFLICT (expires_at, hash) DO UPDATE SET hash = excluded.hash \
-                 WHERE replay_records.expires_at < $3",
+                "WITH current AS (SELECT epoch FROM config_epoch WHERE id = 1 FOR SHARE), \
+                 inserted AS ( \
+                     INSERT INTO replay_records (expires_at, hash) \
+                     SELECT u.expires_at, u.hash \
+                     FROM unnest($1::bigint[], $2::bytea[], $3::bigint[]) WITH ORDINALITY AS u(expires_at, hash, epoch, n) \
+                     WHERE u.epoch = (SELECT epoch FROM current) ORDER BY u.n \
+                     ON CONFLICT DO NOTHING RETURNING expires_at, hash) \
+                 SELECT c.epoch, i.expires_at, i.hash FROM current c LEFT JOIN inserted i ON TRUE",
             )
             .await?;
-        // Rows are written in key order, so two nodes' batches lock them in the same order and
-        // never deadlock.
-        let mut order: Vec<usize> = (0..batch.len()).collect();
-        order.sort_by_key(|&i| (batch[i].key.expires_at, batch[i].key.hash));
-        let mut outcomes = vec![AssertionUseOutcome::StaleConfig; batch.len()];
-        for i in order {
-            let u = &batch[i];
-            if u.epoch != epoch {
-                continue;
+        let rows = c.query(&statement, &[&expires, &hashes, &epochs]).await?;
+        let epoch = rows.first().ok_or_else(|| StoreError::Database {
+            message: "config_epoch holds no row".into(),
+            storage_full: false,
+        })?;
+        let epoch = to_u64(epoch.try_get(0)?);
+        self.observed(epoch);
+        let mut inserted = std::collections::HashSet::new();
+        for r in &rows {
+            if let Some(expires_at) = r.try_get::<_, Option<i64>>(1)? {
+                let hash: Vec<u8> = r.try_get(2)?;
+                inserted.insert((expires_at, hash));
             }
-            let fresh = tx
-                .execute(
-                    &upsert,
-                    &[&u.key.expires_at, &u.key.hash.as_slice(), &u.now],
-                )
-                .await?
-                == 1;
-            outcomes[i] = if fresh {
-                AssertionUseOutcome::Fresh
-            } else {
-                AssertionUseOutcome::Replayed
-            };
         }
-        tx.commit().await?;
-        Ok(outcomes)
+        // A record the statement inserted is the first current use of its key (rows go in
+        // in order); any later use of it in the batch is a replay.
+        Ok(batch
+            .iter()
+            .map(|u| {
+                if u.epoch != epoch {
+                    AssertionUseOutcome::StaleConfig
+                } else if u.key.expires_at < u.now
+                    || inserted.remove(&(u.key.expires_at, u.key.hash.to_vec()))
+                {
+                    AssertionUseOutcome::Fresh
+                } else {
+                    AssertionUseOutcome::Replayed
+                }
+            })
+            .collect())
     }
 }
 
@@ -360,4 +378,70 @@ fn to_u64(value: i64) -> u64 {
 /// A stored small counter.
 fn to_u32(value: i64) -> u32 {
     u32::try_from(value).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Configuration;
+    use crate::ReplayLog;
+    use crate::postgres::scratch::{DEFAULT_SERVER, ScratchDatabase};
+    use AssertionUseOutcome::{Fresh, Replayed, StaleConfig};
+
+    /// One batch holding everything the group commit can meet, decided use by use: the first
+    /// current use of a new key is fresh and its repeats replays; a use at another epoch writes
+    /// nothing; a live record is a replay; a record already expired at its use stops nothing
+    /// and is not written.
+    #[test]
+    fn a_batch_decides_each_use_as_the_contract_says() {
+        let server = std::env::var("SELO_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_SERVER.into());
+        let database = match ScratchDatabase::create(&server) {
+            Ok(database) => database,
+            Err(e) if std::env::var("CI").as_deref() != Ok("true") => {
+                eprintln!("SKIPPED: no PostgreSQL server at {server} ({e})");
+                return;
+            }
+            Err(e) => panic!("no PostgreSQL server at {server} ({e}); CI must have one"),
+        };
+        let store = PostgresStore::open(database.url()).unwrap();
+        let epoch = store.config_epoch().unwrap();
+        let key = |n: u8, expires_at| ReplayKey {
+            hash: [n; 32],
+            expires_at,
+        };
+        let at = |key, epoch| AssertionUse {
+            key,
+            now: 100,
+            epoch,
+        };
+        let batch = |uses: &[AssertionUse]| store.db.wait(store.db.record_batch(uses)).unwrap();
+        assert_eq!(batch(&[at(key(2, 200), epoch)]), [Fresh]);
+        assert_eq!(
+            batch(&[
+                at(key(1, 200), epoch),
+                at(key(1, 200), epoch),
+                at(key(1, 200), epoch - 1),
+                at(key(2, 200), epoch),
+                at(key(3, 50), epoch),
+                at(key(4, 200), epoch - 1),
+                at(key(5, 200), epoch - 1),
+                at(key(5, 200), epoch),
+            ]),
+            [
+                Fresh,
+                Replayed,
+                StaleConfig,
+                Replayed,
+                Fresh,
+                StaleConfig,
+                StaleConfig,
+                Fresh
+            ]
+        );
+        assert!(store.assertion_used(&key(1, 200), 100).unwrap());
+        assert!(store.assertion_used(&key(5, 200), 100).unwrap());
+        assert!(!store.assertion_used(&key(4, 200), 100).unwrap());
+        assert!(!store.assertion_used(&key(3, 50), 10).unwrap());
+        assert_eq!(batch(&[]), []);
+    }
 }
