@@ -355,11 +355,13 @@ async fn a_face_enrolled_under_another_code_raises_the_behavior_alert() {
         return;
     };
     let (s, t) = production();
-    fraud_alert(&s, &t, people).await;
+    fraud_alert(&s, &t, people, &[]).await;
 }
 
-/// The same on PostgreSQL with pgvector: faces are enrolled into its index and the server says
-/// so at start (the index's own search, over thousands of faces, is the store contract's test).
+/// The same on PostgreSQL with pgvector, with Bruno's face also enrolled under eight more codes
+/// so that the search goes through the index (it is asked for eight candidates; fewer, and the
+/// scan answers); the server says at start that it uses the index. The index's own search over
+/// thousands of faces is the store contract's test.
 #[tokio::test]
 async fn the_behavior_alert_is_raised_on_postgres_with_pgvector() {
     let test = "the_behavior_alert_is_raised_on_postgres_with_pgvector";
@@ -377,7 +379,7 @@ async fn the_behavior_alert_is_raised_on_postgres_with_pgvector() {
         ..Opts::default()
     });
     let t = s.tenant_in("production");
-    fraud_alert(&s, &t, people).await;
+    fraud_alert(&s, &t, people, &valid_cpfs(8)).await;
     let said = std::fs::read_to_string(log.path()).unwrap();
     assert!(
         said.contains("1:N face search: pgvector's HNSW index"),
@@ -385,7 +387,20 @@ async fn the_behavior_alert_is_raised_on_postgres_with_pgvector() {
     );
 }
 
-async fn fraud_alert(s: &Server, t: &Tenant, people: People) {
+/// `n` valid CPFs other than the test people's.
+fn valid_cpfs(n: usize) -> Vec<String> {
+    (20_000_000_000u64..)
+        .map(|c| c.to_string())
+        .filter(|c| {
+            selo_domain::person_code::is_valid_cpf(c) && ![ANA, BRUNO, CARLA].contains(&c.as_str())
+        })
+        .take(n)
+        .collect()
+}
+
+/// Ana and Bruno enrolled (Bruno also under each of `decoys`), then Ana's face presented under
+/// Carla's code raises the alert, and under her own does not.
+async fn fraud_alert(s: &Server, t: &Tenant, people: People, decoys: &[String]) {
     let People {
         ana,
         ana_darker,
@@ -393,7 +408,10 @@ async fn fraud_alert(s: &Server, t: &Tenant, people: People) {
         ..
     } = people;
     let api = Api::new(s, t, &s.api_key(t, &format!("{CAPS},behavioralert"))).await;
-    for (code, face) in [(ANA, &ana), (BRUNO, &bruno)] {
+    let enrolments = [(ANA, &ana), (BRUNO, &bruno)]
+        .into_iter()
+        .chain(decoys.iter().map(|code| (code.as_str(), &bruno)));
+    for (code, face) in enrolments {
         let (status, body) = api
             .post(
                 "/identities/v1",
