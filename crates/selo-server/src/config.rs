@@ -69,7 +69,7 @@ impl ServerConfig {
     /// The defaults of CONTRACT §14/§2: 2 MiB bodies, 30 s per request, 5 failures in 15 min
     /// lock for 15 min.
     pub fn new(data_dir: PathBuf, environments: Vec<EnvironmentConfig>) -> Self {
-        let blobs = selo_store::blobs::BlobLocation::Files(data_dir.join("blobs"));
+        let blobs = selo_store::blobs::BlobLocation::in_data_dir(&data_dir);
         ServerConfig {
             models_dir: data_dir.join("models"),
             data_dir,

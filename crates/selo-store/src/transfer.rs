@@ -62,6 +62,23 @@ impl Table {
         TABLES.iter().find(|t| t.name == name)
     }
 
+    /// The statement that inserts one row, its parameters spelled by `placeholder` (1-based:
+    /// `?1` on SQLite, `$1` on PostgreSQL).
+    pub fn insert_sql(&self, placeholder: impl Fn(usize) -> String) -> String {
+        let placeholders: Vec<String> = (1..=self.columns.len()).map(placeholder).collect();
+        format!(
+            "INSERT INTO {} ({}) VALUES ({})",
+            self.name,
+            self.column_list(),
+            placeholders.join(", ")
+        )
+    }
+
+    /// The statement that says whether the table holds a row.
+    pub fn exists_sql(&self) -> String {
+        format!("SELECT EXISTS (SELECT 1 FROM {})", self.name)
+    }
+
     /// Its column names, comma-separated, for a statement.
     pub fn column_list(&self) -> String {
         self.columns
@@ -350,16 +367,22 @@ pub fn check_row(table: &Table, row: &[Cell]) -> StoreResult<()> {
     Ok(())
 }
 
-/// The refusal to import into a store that holds rows.
-pub(crate) fn not_empty(table: &Table) -> crate::StoreError {
-    crate::StoreError::Conflict(format!(
+/// Why an import into a store whose `table` holds rows is refused.
+pub fn not_empty_message(table: &Table) -> String {
+    format!(
         "the target database is not empty (its {} table holds rows): import only into a new database",
         table.name
-    ))
+    )
 }
 
-/// Columns of the moving tables that do not move, with why: each backend's own bookkeeping or
-/// what is derived from a moving column. Every other column of a moving table must be in
+/// The refusal to import into a store that holds rows.
+pub(crate) fn not_empty(table: &Table) -> crate::StoreError {
+    crate::StoreError::Conflict(not_empty_message(table))
+}
+
+/// Columns of the moving tables that do not move: each backend's own bookkeeping (`seq`,
+/// `identity_faces.id`, SQLite's `typed`) or what is derived from a moving column
+/// (`embedding_vector`, pgvector's copy of `embedding`). Every other column of a moving table must be in
 /// [`TABLES`] (the contract suite checks both schemas).
 pub const NOT_MOVED_COLUMNS: &[(&str, &str)] = &[
     ("processes", "seq"),

@@ -323,16 +323,10 @@ fn done(json: bool, what: String) -> anyhow::Result<()> {
 /// Runs `selo admin …`.
 pub fn run(args: AdminArgs) -> anyhow::Result<()> {
     let database = args.database.database()?;
-    let embedded = selo_store::database::sqlite_path(&args.common.data);
-    if matches!(args.command, AdminCommand::Export { .. })
-        && database == Database::Sqlite
-        && !embedded.exists()
-    {
-        // Opening would make an empty database and export nothing.
-        bail!(
-            "there is no database at {} to export: name the data directory with --data (or a PostgreSQL database with --database)",
-            embedded.display()
-        );
+    if let AdminCommand::Export { blobs, out } = &args.command {
+        // The export opens its store itself: only one that exists.
+        let data = &args.common.data;
+        return crate::transfer::export(data, &database, blobs.as_deref(), out, args.common.json);
     }
     let opened = open_store(&args.common.data, &database)?;
     let store = &*opened;
@@ -456,9 +450,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
         }
         AdminCommand::Account(cmd) => run_account(store, json, cmd),
         AdminCommand::Webhook(cmd) => crate::webhook_admin::run(store, json, cmd),
-        AdminCommand::Export { blobs, out } => {
-            crate::transfer::export(store, &args.common.data, blobs.as_deref(), &out, json)
-        }
+        AdminCommand::Export { .. } => unreachable!("the export is run above"),
         AdminCommand::Import { blobs, input } => {
             crate::transfer::import(store, &args.common.data, blobs.as_deref(), &input, json)
         }

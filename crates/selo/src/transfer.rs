@@ -13,8 +13,9 @@ use crate::output::{print, usage};
 use anyhow::{Context, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use selo_store::Database;
 use selo_store::blobs::{BlobKey, BlobLocation, BlobStore};
-use selo_store::transfer::{Cell, Kind, TABLES, Table};
+use selo_store::transfer::{Cell, Kind, TABLES, Table, not_empty_message};
 use selo_store::{Store, StoreError};
 use selo_wire::admin::TransferCounts;
 use serde::{Deserialize, Serialize};
@@ -57,6 +58,13 @@ fn zero_counts() -> BTreeMap<String, u64> {
         .collect()
 }
 
+/// Counts one more of `name` (every name is in [`zero_counts`]).
+fn count(counts: &mut BTreeMap<String, u64>, name: &str) {
+    if let Some(n) = counts.get_mut(name) {
+        *n += 1;
+    }
+}
+
 /// A cell as its JSON value (bytes as base64).
 fn to_json(cell: Cell) -> Value {
     match cell {
@@ -88,7 +96,7 @@ fn from_json(value: Value, kind: Kind) -> Result<Cell, &'static str> {
 fn open_blobs(data: &Path, blobs: Option<&str>) -> anyhow::Result<(BlobStore, String)> {
     let location = match blobs {
         Some(url) => url.parse().map_err(usage)?,
-        None => BlobLocation::Files(data.join("blobs")),
+        None => BlobLocation::in_data_dir(data),
     };
     let store = BlobStore::open(&location)
         .with_context(|| format!("opening the blob store {}", location.describe()))?;
@@ -121,18 +129,30 @@ fn counts_text(counts: &BTreeMap<String, u64>) -> String {
         .join("\n")
 }
 
-/// Runs `selo admin export`: writes everything `store` and the blob store hold to `out`
-/// (refusing an existing file), then prints the counts.
+/// Runs `selo admin export`: writes everything the store `database` names and the blob store
+/// hold to `out` (refusing an existing file), then prints the counts. The embedded store of a
+/// data directory without one is refused, not made: an export of nothing is a mistyped `--data`.
 pub fn export(
-    store: &dyn Store,
     data: &Path,
+    database: &Database,
     blobs: Option<&str>,
     out: &Path,
     json: bool,
 ) -> anyhow::Result<()> {
+    let embedded = selo_store::database::sqlite_path(data);
+    if *database == Database::Sqlite && !embedded.exists() {
+        bail!(
+            "there is no database at {} to export: name the data directory with --data (or a PostgreSQL database with --database)",
+            embedded.display()
+        );
+    }
+    let store = &*crate::admin::open_store(data, database)?;
     let (blobs, _) = open_blobs(data, blobs)?;
-    // Written beside its final name and renamed once complete: a file under `out` is whole.
-    let partial = PathBuf::from(format!("{}.partial", out.display()));
+    // Written beside its final name and linked to it once complete: a file under `out` is
+    // whole.
+    let mut partial = out.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
     if out.exists() {
         return Err(usage(format!(
             "{} exists; name a new file with --out (an export never overwrites one)",
@@ -207,7 +227,7 @@ fn write_export(
                 .map_err(io)?;
             }
             write_line(&mut out, &Line::Row(row.into_iter().map(to_json).collect())).map_err(io)?;
-            *counts.entry(table.name.into()).or_default() += 1;
+            count(&mut counts, table.name);
             Ok(())
         })
         .context("reading the store")?;
@@ -223,7 +243,7 @@ fn write_export(
                 bytes: STANDARD.encode(bytes),
             },
         )?;
-        *counts.entry(BLOBS.into()).or_default() += 1;
+        count(&mut counts, BLOBS);
     }
     write_line(
         &mut out,
@@ -370,9 +390,9 @@ fn check_file(path: &Path) -> anyhow::Result<BTreeMap<String, u64>> {
                 if !images.insert(key) {
                     bail!("line {}: an image appears twice", reader.number);
                 }
-                *counts.entry(BLOBS.into()).or_default() += 1;
+                count(&mut counts, BLOBS);
             }
-            Item::Row(table, _) => *counts.entry(table.name.into()).or_default() += 1,
+            Item::Row(table, _) => count(&mut counts, table.name),
             Item::End(stated) => {
                 if stated != counts {
                     bail!(
@@ -398,10 +418,7 @@ pub fn import(
     let counts = check_file(input)?;
     let (blobs, blobs_name) = open_blobs(data, blobs)?;
     if let Some(table) = store.occupied_table().context("reading the target store")? {
-        bail!(
-            "the target database is not empty (its {} table holds rows): import only into a new database",
-            table.name
-        );
+        bail!(not_empty_message(table));
     }
     let held = image_keys(&blobs)?;
     if !held.is_empty() {

@@ -154,6 +154,11 @@ impl std::str::FromStr for BlobLocation {
 }
 
 impl BlobLocation {
+    /// The default: files under the data directory's `blobs` folder.
+    pub fn in_data_dir(data: &std::path::Path) -> BlobLocation {
+        BlobLocation::Files(data.join("blobs"))
+    }
+
     /// What it is, for messages and logs.
     pub fn describe(&self) -> String {
         match self {

@@ -43,21 +43,19 @@ impl Faces for PostgresStore {
             if total > MAX_FACES_PER_IDENTITY as usize {
                 return Ok(Enrolment::Full(to_u32(held)));
             }
+            // The vector column exists only where the index does.
+            let with_vector = self.face_index == FaceIndex::Hnsw;
             let insert = tx
-                .prepare(if self.face_index == FaceIndex::Hnsw {
+                .prepare(if with_vector {
                     "INSERT INTO identity_faces (tenant_id, code, embedding, enrolled_at, embedding_vector) VALUES ($1, $2, $3, $4, $5::text::vector)"
                 } else {
                     "INSERT INTO identity_faces (tenant_id, code, embedding, enrolled_at) VALUES ($1, $2, $3, $4)"
                 })
                 .await?;
             for (bytes, vector) in &stored {
-                if self.face_index == FaceIndex::Hnsw {
-                    tx.execute(&insert, &[&tenant_id, &code, bytes, &at, vector])
-                        .await?;
-                } else {
-                    tx.execute(&insert, &[&tenant_id, &code, bytes, &at])
-                        .await?;
-                }
+                let all: [&(dyn ToSql + Sync); 5] = [&tenant_id, &code, bytes, &at, vector];
+                let used = if with_vector { &all[..] } else { &all[..4] };
+                tx.execute(&insert, used).await?;
             }
             tx.commit().await?;
             Ok(Enrolment::Enrolled(total as u32))

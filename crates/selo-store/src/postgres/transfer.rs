@@ -72,8 +72,10 @@ fn parameter(cell: Cell, kind: Kind) -> Box<dyn ToSql + Sync + Send> {
 /// The first table that holds a row.
 async fn occupied(c: &impl tokio_postgres::GenericClient) -> StoreResult<Option<&'static Table>> {
     for table in TABLES {
-        let sql = format!("SELECT EXISTS (SELECT 1 FROM {})", table.name);
-        if c.query_one(&sql, &[]).await?.try_get::<_, bool>(0)? {
+        if c.query_one(&table.exists_sql(), &[])
+            .await?
+            .try_get::<_, bool>(0)?
+        {
             return Ok(Some(table));
         }
     }
@@ -168,16 +170,7 @@ impl Transfer for PostgresStore {
                 let insert = match inserts.get(table.name) {
                     Some(insert) => insert,
                     None => {
-                        let placeholders = (1..=row.len())
-                            .map(|i| format!("${i}"))
-                            .collect::<Vec<_>>()
-                            .join(", ");
-                        let sql = format!(
-                            "INSERT INTO {} ({}) VALUES ({placeholders})",
-                            table.name,
-                            table.column_list()
-                        );
-                        let statement = tx.prepare(&sql).await?;
+                        let statement = tx.prepare(&table.insert_sql(|i| format!("${i}"))).await?;
                         inserts.entry(table.name).or_insert(statement)
                     }
                 };

@@ -55,8 +55,7 @@ fn value(cell: Cell) -> Value {
 /// The first table that holds a row.
 fn occupied(c: &Connection) -> StoreResult<Option<&'static Table>> {
     for table in TABLES {
-        let sql = format!("SELECT EXISTS (SELECT 1 FROM {})", table.name);
-        if c.query_row(&sql, [], |r| r.get::<_, bool>(0))? {
+        if c.query_row(&table.exists_sql(), [], |r| r.get::<_, bool>(0))? {
             return Ok(Some(table));
         }
     }
@@ -106,18 +105,14 @@ impl Transfer for SqliteStore {
                 return Err(not_empty(table));
             }
             before_rows()?;
+            let mut inserts = std::collections::HashMap::new();
             while let Some((table, row)) = source()? {
                 check_row(table, &row)?;
-                let placeholders = (1..=row.len())
-                    .map(|i| format!("?{i}"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                tx.prepare_cached(&format!(
-                    "INSERT INTO {} ({}) VALUES ({placeholders})",
-                    table.name,
-                    table.column_list()
-                ))?
-                .execute(rusqlite::params_from_iter(row.into_iter().map(value)))?;
+                let sql = inserts
+                    .entry(table.name)
+                    .or_insert_with(|| table.insert_sql(|i| format!("?{i}")));
+                tx.prepare_cached(sql)?
+                    .execute(rusqlite::params_from_iter(row.into_iter().map(value)))?;
             }
             // Rows that carry their typed columns need nothing from the fill at open.
             tx.execute(
