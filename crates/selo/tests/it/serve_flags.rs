@@ -282,3 +282,13 @@ async fn the_log_names_refused_requests_and_not_answered_ones() {
     );
     assert!(!text.contains("route=/sandbox/scenarios"), "{text}");
 }
+
+/// A SIGTERM sent the moment the server says it listens (a supervisor, a test rig) is a
+/// graceful shutdown, exit 0 — the signal handlers are in place before the ready line.
+#[test]
+fn a_sigterm_right_after_the_ready_line_shuts_down_gracefully() {
+    for _ in 0..5 {
+        let mut s = Server::start();
+        assert_eq!(s.terminate(Duration::from_secs(10)), Some(0));
+    }
+}

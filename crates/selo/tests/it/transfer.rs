@@ -287,3 +287,60 @@ fn an_export_of_a_data_directory_without_a_database_is_refused() {
     );
     assert!(!out.exists() && !nowhere.path().join("typo").exists());
 }
+
+#[tokio::test]
+async fn an_import_whose_rows_the_target_rejects_leaves_it_empty_and_says_which_line() {
+    let mut source = Server::start_with(Opts {
+        embedded: true,
+        ..Opts::default()
+    });
+    let t = source.tenant();
+    let token = source.token(&t).await;
+    source.api_process(&t, &token, "00000000191").await;
+    assert_eq!(source.terminate(Duration::from_secs(10)), Some(0));
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("export.jsonl");
+    let exported = counts(&admin(
+        None,
+        source.data.path(),
+        &["export", "--out", file.to_str().unwrap()],
+    ));
+    assert_eq!(exported["blobs"], 1);
+    // The account now names a tenant that does not exist: the target's schema refuses it,
+    // after the images were stored.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with(r#"{"table":{"name":"accounts""#))
+        .unwrap()
+        + 1;
+    lines[at] = lines[at].replacen(&t.id, "no-such-tenant", 1);
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+
+    let target = tempfile::tempdir().unwrap();
+    let refused = admin(
+        None,
+        target.path(),
+        &["import", "--in", file.to_str().unwrap()],
+    );
+    assert_eq!(refused.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains(&format!("line {}", at + 1)), "{err}");
+    // Nothing stays: no row, and the image stored before the rows is removed again.
+    let tenants = admin(None, target.path(), &["tenant", "list"]);
+    assert_eq!(tenants.stdout, b"[]\n", "{tenants:?}");
+    let images = walk(&target.path().join("blobs"));
+    assert!(images.is_empty(), "{images:?}");
+}
+
+/// The files under `dir`, recursively.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .map(|e| e.unwrap().path())
+        .flat_map(|p| if p.is_dir() { walk(&p) } else { vec![p] })
+        .collect()
+}
