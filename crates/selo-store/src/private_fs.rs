@@ -44,16 +44,18 @@ pub fn new_file() -> fs::OpenOptions {
 }
 
 /// Makes sure the file at `path` exists (empty when new) and is readable by its owner only.
+///
+/// An existing file is never opened, only its mode set: POSIX record locks belong to the
+/// process, and closing *any* descriptor of a file releases all of them. Opening and closing
+/// the database while this process's SQLite connections hold their locks on it would let
+/// another process (an admin command) believe it is the database's last user, checkpoint and
+/// delete the WAL these connections still write to.
 pub fn ensure_file(path: &Path) -> io::Result<()> {
-    let mut options = fs::OpenOptions::new();
-    options.append(true).create(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
+    match new_file().open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => set_mode(path, 0o600),
+        Err(e) => Err(e),
     }
-    options.open(path)?;
-    set_mode(path, 0o600)
 }
 
 /// Tightens an existing file to `0600`; an absent one is fine.
@@ -96,5 +98,11 @@ mod tests {
         assert_eq!(mode(&new), 0o600);
         assert!(new_file().open(&new).is_err(), "never an existing file");
         restrict_file(&dir.join("absent")).unwrap();
+        let created = dir.join("h");
+        ensure_file(&created).unwrap();
+        assert_eq!(
+            (mode(&created), fs::read(&created).unwrap().len()),
+            (0o600, 0)
+        );
     }
 }

@@ -327,3 +327,34 @@ async fn metrics_stay_off_production_listeners() {
         "a sandbox listener shows its own environment only: {text}"
     );
 }
+
+/// `serve --demo` opens the database a second time to provision the demo tenant. Reopening
+/// it must not drop the server's own SQLite locks (POSIX locks belong to the process, and
+/// closing any descriptor of the file releases them all): an admin command run beside the
+/// server would then think itself the last user, checkpoint and delete the WAL the server
+/// still writes to, and everything acknowledged afterwards would be gone at the next start.
+#[tokio::test]
+async fn the_demo_server_keeps_what_it_acknowledged_while_admin_commands_run() {
+    let mut s = Server::start_with(Opts {
+        extra: vec!["--demo".into()],
+        embedded: true,
+        ..Opts::default()
+    });
+    // Admin commands open and close the database beside the running server.
+    let t = s.tenant();
+    let token = s.token(&t).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let created = s.api_process(&t, &token, "00000000191").await;
+        ids.push(created["id"].clone());
+        s.admin(&["apikey", "list", "--tenant", &t.id]);
+    }
+    let wal = s.data.path().join("selo.db-wal");
+    assert!(wal.exists(), "the server's WAL was deleted under it");
+    s.restart();
+    let token = s.token(&t).await;
+    for id in &ids {
+        let res = s.get_process(&t, &token, id).await;
+        assert_eq!(res.status(), 200, "process {id} was lost");
+    }
+}
