@@ -7,7 +7,7 @@
 #   cargo build --release -p selo -p selo-bench && crates/selo-bench/wrk/cross-check.sh
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
-selo=target/release/selo bench=target/release/selo-bench
+selo=${SELO:-target/release/selo} bench=${BENCH:-target/release/selo-bench}
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 2; }
 lua="$PWD/crates/selo-bench/wrk/get.lua"
 work="$(mktemp -d)"

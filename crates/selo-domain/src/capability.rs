@@ -45,7 +45,23 @@ impl Capability {
 
     /// The capability spelled `name` (exactly, as stored), if any.
     pub fn named(name: &str) -> Option<Capability> {
-        Capability::ALL.into_iter().find(|c| c.as_str() == name)
+        Capability::named_bytes(name.as_bytes())
+    }
+
+    fn named_bytes(name: &[u8]) -> Option<Capability> {
+        Some(match name {
+            b"liveness" => Capability::Liveness,
+            b"identity" => Capability::Identity,
+            b"riskscore" => Capability::RiskScore,
+            b"behavioralert" => Capability::BehaviorAlert,
+            b"validation" => Capability::Validation,
+            b"documents" => Capability::Documents,
+            b"age" => Capability::Age,
+            b"selfie" => Capability::Selfie,
+            b"magiclink" => Capability::MagicLink,
+            b"enroll" => Capability::Enroll,
+            _ => return None,
+        })
     }
 
     /// The CLI / storage spelling.
@@ -86,47 +102,55 @@ impl FromStr for Capability {
     }
 }
 
-/// A set of capabilities.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Capabilities(Vec<Capability>);
+/// A set of capabilities (one bit per [`Capability`]; read on every authenticated request, so
+/// parsing and testing it allocate nothing).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Capabilities(u16);
 
 impl Capabilities {
+    fn bit(cap: Capability) -> u16 {
+        1 << cap as u16
+    }
+
+    fn with(self, cap: Capability) -> Self {
+        Capabilities(self.0 | Self::bit(cap))
+    }
+
     /// Parses a comma list (`liveness,identity`); empty items are ignored, duplicates folded.
     pub fn parse_list(list: &str) -> Result<Self, String> {
-        let mut caps: Vec<Capability> = list
-            .split(',')
-            .filter(|s| !s.trim().is_empty())
-            .map(str::parse)
-            .collect::<Result<_, _>>()?;
-        caps.sort();
-        caps.dedup();
-        if caps.is_empty() {
+        let mut caps = Capabilities::default();
+        for name in list.split(',').filter(|s| !s.trim().is_empty()) {
+            caps = caps.with(name.parse()?);
+        }
+        if caps.0 == 0 {
             return Err("no capability given; use a comma list such as liveness,identity".into());
         }
-        Ok(Capabilities(caps))
+        Ok(caps)
     }
 
     /// Reads a stored comma list, skipping names this version does not know (a list a newer
     /// version wrote, read after a rollback, keeps the capabilities this one knows).
     pub fn from_stored(list: &str) -> Self {
-        // On every authenticated request: no error message is built for an unknown name.
-        let mut caps: Vec<Capability> = list
-            .split(',')
-            .filter_map(|s| Capability::named(s.trim()))
-            .collect();
-        caps.sort();
-        caps.dedup();
-        Capabilities(caps)
+        // Bytes, not chars: this runs on every authenticated request.
+        list.as_bytes()
+            .split(|b| *b == b',')
+            .filter_map(|name| Capability::named_bytes(name.trim_ascii()))
+            .collect()
     }
 
     /// Every capability.
     pub fn all() -> Self {
-        Capabilities(Capability::ALL.to_vec())
+        Capabilities::from_iter(Capability::ALL)
     }
 
     /// Whether `cap` is enabled.
     pub fn has(&self, cap: Capability) -> bool {
-        self.0.contains(&cap)
+        self.0 & Self::bit(cap) != 0
+    }
+
+    /// The capabilities, in canonical order.
+    pub fn iter(&self) -> impl Iterator<Item = Capability> + '_ {
+        Capability::ALL.into_iter().filter(|c| self.has(*c))
     }
 
     /// The comma list (storage form).
@@ -136,7 +160,67 @@ impl Capabilities {
 
     /// The names, in canonical order.
     pub fn names(&self) -> Vec<String> {
-        self.0.iter().map(|c| c.as_str().to_string()).collect()
+        self.iter().map(|c| c.as_str().to_string()).collect()
+    }
+}
+
+impl FromIterator<Capability> for Capabilities {
+    fn from_iter<I: IntoIterator<Item = Capability>>(caps: I) -> Self {
+        caps.into_iter()
+            .fold(Capabilities::default(), Capabilities::with)
+    }
+}
+
+/// Stored as a JSON list of names, in canonical order.
+impl serde::Serialize for Capabilities {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter().map(Capability::as_str))
+    }
+}
+
+/// Read from a list of names without allocating; names this version does not know are
+/// skipped, as in [`Capabilities::from_stored`].
+impl<'de> serde::Deserialize<'de> for Capabilities {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        /// One name of the list: the capability, if this version knows it.
+        struct Named(Option<Capability>);
+
+        impl<'de> serde::Deserialize<'de> for Named {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct NameVisitor;
+                impl serde::de::Visitor<'_> for NameVisitor {
+                    type Value = Named;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str("a capability name")
+                    }
+                    fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Named, E> {
+                        Ok(Named(Capability::named(name)))
+                    }
+                }
+                d.deserialize_str(NameVisitor)
+            }
+        }
+
+        struct ListVisitor;
+        impl<'de> serde::de::Visitor<'de> for ListVisitor {
+            type Value = Capabilities;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of capability names")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Capabilities, A::Error> {
+                let mut caps = Capabilities::default();
+                while let Some(Named(cap)) = seq.next_element()? {
+                    if let Some(cap) = cap {
+                        caps = caps.with(cap);
+                    }
+                }
+                Ok(caps)
+            }
+        }
+        deserializer.deserialize_seq(ListVisitor)
     }
 }
 
@@ -155,5 +239,27 @@ mod tests {
         assert!(Capabilities::parse_list(" , ").is_err());
         let stored = Capabilities::from_stored("identity,teleport,liveness");
         assert_eq!(stored.names(), ["liveness", "identity"]);
+        for cap in Capability::ALL {
+            assert_eq!(Capability::named(cap.as_str()), Some(cap));
+        }
+        assert_eq!(
+            Capabilities::all().iter().collect::<Vec<_>>(),
+            Capability::ALL
+        );
+    }
+
+    #[test]
+    fn stored_as_a_list_of_names_and_read_back_skipping_unknown_ones() {
+        let caps = Capabilities::parse_list("identity,liveness").unwrap();
+        assert_eq!(
+            serde_json::to_string(&caps).unwrap(),
+            r#"["liveness","identity"]"#
+        );
+        let read: Capabilities =
+            serde_json::from_str(r#"["identity","teleport","liveness"]"#).unwrap();
+        assert_eq!(read, caps);
+        let escaped: Capabilities = serde_json::from_str(r#"["\u0061ge"]"#).unwrap();
+        assert!(escaped.has(Capability::Age));
+        assert!(serde_json::from_str::<Capabilities>(r#""age""#).is_err());
     }
 }

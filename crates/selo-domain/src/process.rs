@@ -41,7 +41,7 @@ pub struct ProcessRecord {
     /// How it was created.
     pub kind: ProcessKind,
     /// The capabilities of the API key that created it (they shape the output).
-    pub capabilities: Vec<String>,
+    pub capabilities: Capabilities,
     /// `subject.clientReference`, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_reference: Option<String>,
@@ -56,10 +56,6 @@ pub struct ProcessRecord {
 }
 
 impl ProcessRecord {
-    fn caps(&self) -> Capabilities {
-        Capabilities::from_stored(&self.capabilities.join(","))
-    }
-
     /// Whether the process is still running at `now`.
     pub fn running_at(&self, now: i64) -> bool {
         self.completes_at.is_some_and(|t| now < t)
@@ -91,7 +87,8 @@ impl ProcessRecord {
             .analysis
             .clone()
             .unwrap_or_else(ProcessAnalysis::scenario);
-        if matches!(self.kind, ProcessKind::Local { .. }) && !self.caps().has(Capability::Identity)
+        if matches!(self.kind, ProcessKind::Local { .. })
+            && !self.capabilities.has(Capability::Identity)
         {
             analysis.matched = None;
         }
@@ -116,7 +113,7 @@ impl ProcessRecord {
         if status == 1 || status == 5 {
             return view;
         }
-        let caps = self.caps();
+        let caps = self.capabilities;
         let result = |r: &str| ResultValue {
             result: r.to_string(),
         };
@@ -171,7 +168,7 @@ mod tests {
             tenant_id: "t".into(),
             created_at: 100,
             kind: ProcessKind::Onboarding { scenario },
-            capabilities: caps.split(',').map(String::from).collect(),
+            capabilities: Capabilities::from_stored(caps),
             client_reference: None,
             completes_at: scenario.completes_after().map(|s| 100 + s),
             image_type: "image/jpeg".into(),

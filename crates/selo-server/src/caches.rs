@@ -32,10 +32,12 @@ pub struct VerifiedToken {
     pub checked_epoch: std::sync::atomic::AtomicU64,
 }
 
-/// Access tokens whose signature this server already verified, by their exact text.
+/// Access tokens whose signature this server already verified, by their exact text. Keyed
+/// with foldhash (randomly seeded per map): SipHash over a ~550-byte token cost more than the
+/// rest of the lookup, and only tokens whose signature verified are ever inserted.
 #[derive(Default)]
 pub struct TokenCache {
-    tokens: Mutex<HashMap<String, Arc<VerifiedToken>>>,
+    tokens: Mutex<HashMap<String, Arc<VerifiedToken>, foldhash::fast::RandomState>>,
 }
 
 impl TokenCache {

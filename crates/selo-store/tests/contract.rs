@@ -96,7 +96,7 @@ fn process(id: &str, tenant_id: &str) -> ProcessRecord {
         kind: ProcessKind::Onboarding {
             scenario: Scenario::Divergence,
         },
-        capabilities: vec!["identity".into()],
+        capabilities: selo_domain::capability::Capabilities::from_stored("identity"),
         client_reference: Some("ref-1".into()),
         completes_at: None,
         image_type: "image/jpeg".into(),

@@ -21,7 +21,9 @@ impl Annotations {
     /// Records the tenant and its quota.
     pub fn note(&self, tenant: &str, quota: Option<Quota>) {
         let mut n = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        n.tenant = Some(tenant.to_string());
+        if n.tenant.as_deref() != Some(tenant) {
+            n.tenant = Some(tenant.to_string());
+        }
         if quota.is_some() {
             n.quota = quota;
         }

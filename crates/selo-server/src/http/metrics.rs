@@ -11,29 +11,46 @@ struct Series {
     seconds: f64,
 }
 
+/// Series by status, by route, by environment (nested, so that counting a request of a series
+/// that exists allocates nothing).
+type SeriesTree = BTreeMap<String, BTreeMap<String, BTreeMap<u16, Series>>>;
+
 /// Counters by environment, route and status.
 #[derive(Default)]
 pub struct Metrics {
-    series: Mutex<BTreeMap<(String, String, u16), Series>>,
+    series: Mutex<SeriesTree>,
 }
 
 impl Metrics {
     /// Records one answered request.
     pub fn record(&self, env: &str, route: &str, status: u16, latency: Duration) {
-        let mut map = self.series.lock().unwrap_or_else(|p| p.into_inner());
-        let s = map
-            .entry((env.to_string(), route.to_string(), status))
-            .or_default();
+        let mut tree = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        let routes = match tree.get_mut(env) {
+            Some(routes) => routes,
+            None => tree.entry(env.to_string()).or_default(),
+        };
+        let statuses = match routes.get_mut(route) {
+            Some(statuses) => statuses,
+            None => routes.entry(route.to_string()).or_default(),
+        };
+        let s = statuses.entry(status).or_default();
         s.count += 1;
         s.seconds += latency.as_secs_f64();
     }
 
     /// The Prometheus text exposition of every environment's counters, or of `only` one's.
     pub fn render(&self, only: Option<&str>) -> String {
-        let all = self.series.lock().unwrap_or_else(|p| p.into_inner());
-        let map: BTreeMap<_, _> = all
+        let tree = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        let map: Vec<((&String, &String, &u16), &Series)> = tree
             .iter()
-            .filter(|((env, _, _), _)| only.is_none_or(|o| o == env))
+            .filter(|(env, _)| only.is_none_or(|o| o == env.as_str()))
+            .flat_map(|(env, routes)| {
+                routes.iter().flat_map(move |(route, statuses)| {
+                    statuses
+                        .iter()
+                        .map(move |(status, s)| ((env, route, status), s))
+                })
+            })
             .collect();
         let mut out = String::new();
         out.push_str("# HELP selo_http_requests_total Requests answered, by environment, route and status.\n");

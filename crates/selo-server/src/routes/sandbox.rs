@@ -4,7 +4,7 @@ use crate::http::problem::{ApiError, ApiResult};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
-use selo_domain::capability::Capability;
+use selo_domain::capability::Capabilities;
 use selo_domain::clock::rfc3339_millis;
 use selo_domain::problem::{FieldProblem, Problem};
 use selo_domain::process::{ProcessKind, ProcessRecord};
@@ -15,7 +15,6 @@ use selo_wire::sandbox::{ClockView, ScenarioInfo, ScenarioList};
 
 /// The sandbox table, generated from the engines that apply it.
 pub async fn scenarios() -> Json<ScenarioList> {
-    let caps: Vec<String> = Capability::ALL.iter().map(|c| c.to_string()).collect();
     let scenarios = SANDBOX_TABLE
         .iter()
         .map(|(cpf, scenario)| {
@@ -26,7 +25,7 @@ pub async fn scenarios() -> Json<ScenarioList> {
                 kind: ProcessKind::Onboarding {
                     scenario: *scenario,
                 },
-                capabilities: caps.clone(),
+                capabilities: Capabilities::all(),
                 client_reference: None,
                 completes_at: None,
                 image_type: String::new(),

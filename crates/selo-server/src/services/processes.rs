@@ -308,7 +308,7 @@ pub fn create(
         tenant_id: principal.tenant_id.clone(),
         created_at: now,
         kind: decision.kind,
-        capabilities: caps.names(),
+        capabilities: *caps,
         client_reference,
         completes_at: decision.completes_after.map(|s| now + s),
         image_type: image.format.media_type().to_string(),

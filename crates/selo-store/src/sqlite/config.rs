@@ -446,11 +446,12 @@ pub(super) fn key_row(r: &Row<'_>) -> rusqlite::Result<AccountKey> {
 }
 
 pub(super) fn api_key_row(r: &Row<'_>) -> rusqlite::Result<ApiKey> {
-    let hash: Vec<u8> = r.get(2)?;
+    // Read in place: no copy of the hash on every authenticated request.
+    let hash = <[u8; 32]>::try_from(r.get_ref(2)?.as_blob()?).unwrap_or([0; 32]);
     Ok(ApiKey {
         id: r.get(0)?,
         tenant_id: r.get(1)?,
-        hash: hash.try_into().unwrap_or([0; 32]),
+        hash,
         capabilities: r.get(3)?,
         revoked_at: r.get(4)?,
         created_at: r.get(5)?,

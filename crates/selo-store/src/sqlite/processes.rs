@@ -67,19 +67,22 @@ impl Processes for SqliteStore {
         id: &str,
     ) -> StoreResult<(Option<ApiKey>, StoreResult<Option<ProcessRecord>>)> {
         // One statement, so one snapshot and one read transaction (each costs WAL locking).
-        let row: Option<(ApiKey, Option<String>)> = self.read(|c| {
+        // The record is decoded where SQLite holds its text (no copy).
+        type Row = (ApiKey, StoreResult<Option<ProcessRecord>>);
+        let row: Option<Row> = self.read(|c| {
             Ok(c
                 .prepare_cached(&format!(
                     "SELECT {API_KEY_COLS}, (SELECT p.record FROM processes p WHERE p.id = ?2 AND p.tenant_id = ?3) FROM api_keys WHERE hash = ?1"
                 ))?
                 .query_row(params![key_hash.as_slice(), id, tenant_id], |r| {
-                    Ok((api_key_row(r)?, r.get(6)?))
+                    let record = r.get_ref(6)?.as_str_or_null()?.map(decode).transpose();
+                    Ok((api_key_row(r)?, record))
                 })
                 .optional()?)
         })?;
-        let Some((key, record)) = row else {
-            return Ok((None, Ok(None)));
-        };
-        Ok((Some(key), record.as_deref().map(decode).transpose()))
+        Ok(match row {
+            Some((key, record)) => (Some(key), record),
+            None => (None, Ok(None)),
+        })
     }
 }
