@@ -107,6 +107,9 @@ impl FromStr for Capability {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Capabilities(u16);
 
+// One bit per capability.
+const _: () = assert!(Capability::ALL.len() <= 16);
+
 impl Capabilities {
     fn bit(cap: Capability) -> u16 {
         1 << cap as u16

@@ -26,8 +26,9 @@ thread_local! {
     static REQUEST_ID_STATE: Cell<u64> = Cell::new(u64::from_le_bytes(random()));
 }
 
-/// The next output of this thread's SplitMix64 generator: unique across the 2^64 steps of its
-/// state, and seeds differ between threads and processes.
+/// The next output of this thread's SplitMix64 generator (seeds differ between threads and
+/// processes; a request id keeps 74 of its bits, so ids are unique with overwhelming
+/// probability, not by construction).
 fn next_request_bits() -> u64 {
     REQUEST_ID_STATE.with(|state| {
         let next = state.get().wrapping_add(0x9E37_79B9_7F4A_7C15);

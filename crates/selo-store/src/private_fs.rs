@@ -52,7 +52,8 @@ pub fn new_file() -> fs::OpenOptions {
 /// delete the WAL these connections still write to.
 pub fn ensure_file(path: &Path) -> io::Result<()> {
     match new_file().open(path) {
-        Ok(_) => Ok(()),
+        // The mode again: the umask may have narrowed it below 0600.
+        Ok(_) => set_mode(path, 0o600),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => set_mode(path, 0o600),
         Err(e) => Err(e),
     }
