@@ -48,20 +48,11 @@ impl Capability {
         Capability::named_bytes(name.as_bytes())
     }
 
+    /// The capability spelled `name`, compared as bytes (one spelling table: [`Self::as_str`]).
     fn named_bytes(name: &[u8]) -> Option<Capability> {
-        Some(match name {
-            b"liveness" => Capability::Liveness,
-            b"identity" => Capability::Identity,
-            b"riskscore" => Capability::RiskScore,
-            b"behavioralert" => Capability::BehaviorAlert,
-            b"validation" => Capability::Validation,
-            b"documents" => Capability::Documents,
-            b"age" => Capability::Age,
-            b"selfie" => Capability::Selfie,
-            b"magiclink" => Capability::MagicLink,
-            b"enroll" => Capability::Enroll,
-            _ => return None,
-        })
+        Capability::ALL
+            .into_iter()
+            .find(|c| c.as_str().as_bytes() == name)
     }
 
     /// The CLI / storage spelling.
